@@ -1,0 +1,174 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use wukong_lifecycle::{Action, RunStrategy, VmState};
+
+/// A virtual machine as a team declares it; a KubeVirt `VirtualMachine` of the same name backs it.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "vm.novasphere.dev",
+    version = "v1alpha1",
+    kind = "Wukong",
+    plural = "wukongs",
+    shortname = "wk",
+    namespaced,
+    status = "WukongStatus",
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.lifecycleState.state"}"#,
+    printcolumn = r#"{"name":"Last action","type":"string","jsonPath":".status.lifecycleState.lastAction"}"#,
+    printcolumn = r#"{"name":"Run strategy","type":"string","jsonPath":".spec.runStrategy"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WukongSpec {
+    /// Virtual CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 512))]
+    pub cpu_cores: Option<u32>,
+    /// Guest memory as a Kubernetes quantity, e.g. `4Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Container disk image the VM boots from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// KubeVirt run strategy; `Manual` when unset.
+    #[serde(default)]
+    pub run_strategy: RunStrategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_strategy: Option<StartStrategy>,
+    /// The VM's own graceful-stop budget; KubeVirt's 30 s when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// The lifecycle operation a person asked for; the controller carries out each request id once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_action: Option<LifecycleAction>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartStrategy {
+    /// Start the VM as soon as the Wukong is created.
+    #[serde(default)]
+    pub auto_start: bool,
+}
+
+/// The seed's actions. Force stop is `stop` with `force: true`; delete is deleting the Wukong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LifecycleActionKind {
+    Start,
+    Stop,
+    Restart,
+    Suspend,
+    Resume,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleAction {
+    pub action: LifecycleActionKind,
+    /// Stop or restart at once (grace period 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    /// Graceful-stop budget for this request; the VM's own when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub grace_period_seconds: Option<i64>,
+    /// A fresh id per request: asking for the same action twice is two requests.
+    #[schemars(length(min = 1, max = 64))]
+    pub request_id: String,
+    /// Who asked (the console fills it in; audit trails read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<Time>,
+}
+
+impl LifecycleAction {
+    /// The request for a console action; `None` for delete, which is not written to the spec.
+    pub fn for_action(action: Action, grace_period_seconds: Option<u32>, request_id: String) -> Option<Self> {
+        let (kind, force) = match action {
+            Action::Start => (LifecycleActionKind::Start, false),
+            Action::Stop => (LifecycleActionKind::Stop, false),
+            Action::ForceStop => (LifecycleActionKind::Stop, true),
+            Action::Restart => (LifecycleActionKind::Restart, false),
+            Action::Suspend => (LifecycleActionKind::Suspend, false),
+            Action::Resume => (LifecycleActionKind::Resume, false),
+            Action::Delete => return None,
+        };
+        Some(LifecycleAction {
+            action: kind,
+            force,
+            grace_period_seconds: if force { Some(0) } else { grace_period_seconds.map(i64::from) },
+            request_id,
+            requested_by: None,
+            requested_at: None,
+        })
+    }
+
+    /// The console action this request stands for (`stop` + `force` is force stop).
+    pub fn action(&self) -> Action {
+        match (self.action, self.force || self.grace_period_seconds == Some(0)) {
+            (LifecycleActionKind::Start, _) => Action::Start,
+            (LifecycleActionKind::Stop, false) => Action::Stop,
+            (LifecycleActionKind::Stop, true) => Action::ForceStop,
+            (LifecycleActionKind::Restart, _) => Action::Restart,
+            (LifecycleActionKind::Suspend, _) => Action::Suspend,
+            (LifecycleActionKind::Resume, _) => Action::Resume,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WukongStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_state: Option<LifecycleState>,
+    /// The node the VM runs on, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleState {
+    /// One of `wukong_lifecycle::VmState`'s names (Starting, Running, Stopping, Stopped, ...).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The request id of the last `spec.lifecycleAction` the controller took up (accepted or refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_request_id: Option<String>,
+    /// When a graceful stop in progress will be forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_deadline: Option<Time>,
+}
+
+impl Wukong {
+    /// The lifecycle state, `Unknown` when the controller has not reported one (or one this build does not know).
+    pub fn vm_state(&self) -> VmState {
+        if self.metadata.deletion_timestamp.is_some() {
+            return VmState::Deleting;
+        }
+        self.lifecycle_state()
+            .and_then(|s| VmState::parse(&s.state))
+            .unwrap_or(VmState::Unknown)
+    }
+
+    pub fn lifecycle_state(&self) -> Option<&LifecycleState> {
+        self.status.as_ref()?.lifecycle_state.as_ref()
+    }
+
+    /// A request has been written that the controller has not acknowledged yet.
+    pub fn pending_request(&self) -> Option<&LifecycleAction> {
+        let request = self.spec.lifecycle_action.as_ref()?;
+        let observed = self.lifecycle_state().and_then(|s| s.observed_request_id.as_deref());
+        (observed != Some(request.request_id.as_str())).then_some(request)
+    }
+}
+
