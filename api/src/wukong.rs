@@ -128,6 +128,10 @@ pub struct WukongStatus {
     /// The node the VM runs on, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// The run strategy KubeVirt applies now; it differs from the spec's after KubeVirt's own
+    /// flips (a stop under `Always` halts the VM, a start under `Halted` sets `Always`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_strategy: Option<RunStrategy>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

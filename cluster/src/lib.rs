@@ -1,1 +1,24 @@
+//! The console's side of a cluster.
+//!
+//! - [`Cluster`]: the one interface the console reads and writes Wukongs through. The in-memory
+//!   [`Sandbox`] implements it today; the Kubernetes backend (kube-rs) implements the same trait,
+//!   so nothing above it knows which one it talks to.
+//! - [`LiveStore`]: one watch per process feeds one shared table of rows; browsers get a snapshot
+//!   and then pre-serialized deltas.
+//! - [`actions`]: turning a person's click into a lifecycle request, refused early when the rules
+//!   say no.
 
+pub mod actions;
+mod cluster;
+mod error;
+mod row;
+mod sandbox;
+mod seed;
+mod store;
+
+pub use cluster::{Cluster, WatchEvent, WatchStream};
+pub use error::ClusterError;
+pub use row::row_from_wukong;
+pub use sandbox::Sandbox;
+pub use seed::{sandbox_seed, SeedVm};
+pub use store::{LiveFrame, LiveStore};

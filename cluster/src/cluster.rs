@@ -1,0 +1,38 @@
+use crate::ClusterError;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use wukong_api::{LifecycleAction, Wukong};
+use wukong_view::{ClusterInfo, VmKey};
+
+/// One change seen on the cluster's Wukongs, in the order the cluster reports them.
+#[derive(Clone, Debug)]
+pub enum WatchEvent {
+    /// The complete current list (the first event, and again after any relist): replaces everything.
+    Restarted(Vec<Wukong>),
+    Applied(Wukong),
+    Deleted(Wukong),
+    /// The change stream broke; it is being re-established (the store shows "reconnecting").
+    Interrupted(String),
+}
+
+pub type WatchStream = BoxStream<'static, WatchEvent>;
+
+/// What the console needs from a cluster. Implemented by the in-memory sandbox and by the
+/// Kubernetes backend; everything above this trait is shared.
+pub trait Cluster: Send + Sync + 'static {
+    fn info(&self) -> ClusterInfo;
+
+    /// An endless stream: `Restarted` first, then changes; on trouble `Interrupted` and, once
+    /// healthy again, a fresh `Restarted`.
+    fn watch(&self) -> WatchStream;
+
+    /// Writes `spec.lifecycleAction` (the controller carries it out).
+    fn request_action<'a>(
+        &'a self,
+        key: &'a VmKey,
+        request: LifecycleAction,
+    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+
+    /// Deletes the Wukong; its finalizer stops the VM before it goes.
+    fn delete<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<(), ClusterError>>;
+}

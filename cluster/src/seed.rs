@@ -1,0 +1,86 @@
+//! The sandbox's starting inventory: 26 VMs in three namespaces, in mixed states.
+//! End-to-end tests rely on these names and states (see end2end/README.md).
+
+use wukong_lifecycle::{RunStrategy, VmState};
+use wukong_sim::Guest;
+
+#[derive(Clone, Debug)]
+pub struct SeedVm {
+    pub namespace: &'static str,
+    pub name: &'static str,
+    pub state: VmState,
+    pub run_strategy: RunStrategy,
+    pub cpu_cores: u32,
+    pub memory: &'static str,
+    pub guest: Guest,
+    pub grace_period_seconds: Option<i64>,
+}
+
+const fn vm(namespace: &'static str, name: &'static str, state: VmState, run_strategy: RunStrategy, cpu_cores: u32, memory: &'static str) -> SeedVm {
+    SeedVm {
+        namespace,
+        name,
+        state,
+        run_strategy,
+        cpu_cores,
+        memory,
+        guest: Guest { ignores_acpi: false, fails_boot: false },
+        grace_period_seconds: None,
+    }
+}
+
+pub fn sandbox_seed() -> Vec<SeedVm> {
+    use RunStrategy::*;
+    use VmState::*;
+    let mut legacy = vm("team-a", "legacy-01", Running, Manual, 2, "4Gi");
+    legacy.guest.ignores_acpi = true;
+    legacy.grace_period_seconds = Some(8);
+    let mut gpu = vm("ml-lab", "gpu-01", Failed, Always, 16, "64Gi");
+    gpu.guest.fails_boot = true;
+    vec![
+        vm("team-a", "web-01", Running, Manual, 2, "4Gi"),
+        vm("team-a", "web-02", Running, Manual, 2, "4Gi"),
+        vm("team-a", "web-03", Running, Manual, 2, "4Gi"),
+        vm("team-a", "db-01", Running, RerunOnFailure, 8, "32Gi"),
+        vm("team-a", "db-02", Stopped, Manual, 8, "32Gi"),
+        vm("team-a", "cache-01", Suspended, Manual, 4, "16Gi"),
+        vm("team-a", "build-01", Stopped, Halted, 4, "8Gi"),
+        legacy,
+        vm("team-a", "batch-01", Running, Always, 4, "8Gi"),
+        vm("team-b", "api-01", Running, Manual, 2, "4Gi"),
+        vm("team-b", "api-02", Running, Manual, 2, "4Gi"),
+        vm("team-b", "api-03", Running, Manual, 2, "4Gi"),
+        vm("team-b", "worker-01", Stopped, Manual, 4, "8Gi"),
+        vm("team-b", "worker-02", Stopped, Manual, 4, "8Gi"),
+        vm("team-b", "queue-01", Running, Always, 2, "4Gi"),
+        vm("team-b", "report-01", Suspended, Manual, 2, "8Gi"),
+        vm("team-b", "mail-01", Running, RerunOnFailure, 1, "2Gi"),
+        vm("team-b", "edge-01", Stopped, Halted, 1, "2Gi"),
+        gpu,
+        vm("ml-lab", "gpu-02", Running, Manual, 16, "64Gi"),
+        vm("ml-lab", "notebook-01", Running, Manual, 4, "16Gi"),
+        vm("ml-lab", "notebook-02", Stopped, Manual, 4, "16Gi"),
+        vm("ml-lab", "train-01", Running, RerunOnFailure, 32, "128Gi"),
+        vm("ml-lab", "scratch-01", Stopped, Manual, 1, "1Gi"),
+        vm("ml-lab", "scratch-02", Running, Manual, 1, "1Gi"),
+        vm("ml-lab", "infer-01", Running, Always, 8, "32Gi"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeSet, HashSet};
+
+    #[test]
+    fn at_least_24_unique_vms_in_3_namespaces_in_mixed_states() {
+        let seed = sandbox_seed();
+        assert!(seed.len() >= 24);
+        let keys: HashSet<_> = seed.iter().map(|v| (v.namespace, v.name)).collect();
+        assert_eq!(keys.len(), seed.len(), "names are unique");
+        let namespaces: BTreeSet<_> = seed.iter().map(|v| v.namespace).collect();
+        assert_eq!(namespaces.len(), 3);
+        let states: BTreeSet<_> = seed.iter().map(|v| v.state).collect();
+        assert!(states.len() >= 4, "{states:?}");
+    }
+}

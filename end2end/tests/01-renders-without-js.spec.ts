@@ -1,0 +1,29 @@
+import { expect, test } from '@playwright/test';
+import { ACTIONS, STATES, badge, button, row, rows } from './helpers';
+
+// Runs first (file order) so it sees the untouched sandbox seed: 26 VMs.
+test.use({ javaScriptEnabled: false });
+
+test('the VM list is rendered server-side', async ({ page }) => {
+  const res = await page.goto('/');
+  expect(res?.status()).toBe(200);
+
+  await expect(page.getByTestId('sandbox-banner')).toBeVisible();
+  await expect(page.getByTestId('sandbox-banner')).toContainText('Sandbox');
+
+  await expect(rows(page)).toHaveCount(26);
+  const states = await rows(page).locator('[data-testid="vm-state"]').evaluateAll((els) =>
+    els.map((el) => el.getAttribute('data-state')),
+  );
+  expect(states).toHaveLength(26);
+  for (const s of states) expect(STATES).toContain(s);
+
+  for (const action of ACTIONS) {
+    await expect(rows(page).locator(`button[data-action="${action}"]`)).toHaveCount(26);
+  }
+
+  const web01 = row(page, 'team-a', 'web-01');
+  await expect(badge(web01)).toHaveAttribute('data-state', 'Running');
+  await expect(button(web01, 'stop')).toBeEnabled();
+  await expect(button(web01, 'start')).toBeDisabled();
+});
