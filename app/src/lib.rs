@@ -1,1 +1,56 @@
+//! The Wukong Console application: every component, route and server function.
+//!
+//! `frontend` hydrates it in the browser (feature `hydrate`), `server` renders it and serves its
+//! server functions (feature `ssr`); the two features are never on together.
 
+#![recursion_limit = "512"]
+
+mod actions;
+pub mod api;
+mod components;
+mod error;
+mod i18n;
+#[cfg(feature = "hydrate")]
+mod live_client;
+mod state;
+
+pub use error::ConsoleError;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, StaticSegment};
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/wukong-console.css"/>
+        <Title text=i18n::texts().title/>
+        <Router>
+            <Routes fallback=|| "Page not found.".into_view()>
+                // Async: the whole list is in the first HTML response, so it reads without JavaScript.
+                <Route path=StaticSegment("") view=components::ConsolePage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

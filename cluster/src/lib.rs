@@ -22,3 +22,21 @@ pub use row::row_from_wukong;
 pub use sandbox::Sandbox;
 pub use seed::{sandbox_seed, SeedVm};
 pub use store::{LiveFrame, LiveStore};
+
+use std::sync::Arc;
+
+/// What the console's server side holds for its whole life: the cluster and the one live store fed
+/// by the one watch on it. Cheap to clone; handed to server functions and the websocket.
+#[derive(Clone)]
+pub struct Console {
+    pub cluster: Arc<dyn Cluster>,
+    pub store: Arc<LiveStore>,
+}
+
+impl Console {
+    /// Starts the process's one watch on `cluster` (needs a Tokio runtime).
+    pub fn start(cluster: Arc<dyn Cluster>) -> Console {
+        let store = LiveStore::spawn(cluster.as_ref());
+        Console { cluster, store }
+    }
+}

@@ -5,9 +5,11 @@
 //! never sees a kube or k8s-openapi type.
 
 mod time;
+mod validate;
 
 pub use time::format_utc;
-pub use wukong_lifecycle::{Action, RunStrategy, VmState};
+pub use validate::{validate_dns1123_label, validate_dns1123_subdomain, validate_request, ValidRequest};
+pub use wukong_lifecycle::{Action, RunStrategy, VmState, MAX_GRACE_PERIOD_SECONDS};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

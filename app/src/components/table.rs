@@ -1,0 +1,122 @@
+use crate::actions::perform;
+use crate::i18n::texts;
+use crate::state::{ConsoleState, Dialog, Entry};
+use leptos::prelude::*;
+use wukong_view::{format_utc, Action, VmKey};
+
+#[component]
+pub fn VmTable(rows: Memo<Vec<Entry>>) -> impl IntoView {
+    let t = texts();
+    view! {
+        <table class="vms" data-testid="vm-table">
+            <thead>
+                <tr>
+                    <th scope="col">{t.col_name}</th>
+                    <th scope="col">{t.col_namespace}</th>
+                    <th scope="col">{t.col_state}</th>
+                    <th scope="col">{t.col_last_action}</th>
+                    <th scope="col">{t.col_message}</th>
+                    <th scope="col">{t.col_resources}</th>
+                    <th scope="col">{t.col_node}</th>
+                    <th scope="col">{t.col_actions}</th>
+                </tr>
+            </thead>
+            <tbody>
+                // Keyed by row and revision: a changed row is rebuilt, the others are left alone.
+                <For each=move || rows.get() key=|e| (e.row.key.clone(), e.rev) let:entry>
+                    <VmRowView entry/>
+                </For>
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn VmRowView(entry: Entry) -> impl IntoView {
+    let state = expect_context::<ConsoleState>();
+    let t = texts();
+    let row = entry.row;
+    let key = row.key.clone();
+    let busy = Memo::new({
+        let key = key.clone();
+        move |_| state.busy(&key)
+    });
+    let server_pending = row.pending.is_some();
+    let error = {
+        let key = key.clone();
+        move || state.row_errors.with(|e| e.get(&key).cloned())
+    };
+    let message = row.message.clone().unwrap_or_default();
+    let deadline = row.stop_deadline_ms;
+    let countdown = move || {
+        let (deadline, now) = (deadline?, state.now_ms.get()?);
+        let seconds = ((deadline - now).max(0) + 999) / 1000;
+        Some(view! { <span class="countdown" data-testid="stop-countdown">{format!("{} {seconds} s", t.forced_in)}</span> })
+    };
+    let last_action = row.last_action.clone().unwrap_or_default();
+    let last_time = row.last_action_time_ms.map(format_utc).unwrap_or_default();
+    let resources = match (row.cpu_cores, row.memory.clone()) {
+        (Some(cpu), Some(mem)) => format!("{cpu} vCPU / {mem}"),
+        (Some(cpu), None) => format!("{cpu} vCPU"),
+        (None, Some(mem)) => mem,
+        (None, None) => "—".to_owned(),
+    };
+    let buttons = Action::ALL
+        .into_iter()
+        .map(|action| {
+            let offered = row.offers(action);
+            let key = key.clone();
+            let default_grace = row.default_grace_period_seconds;
+            view! {
+                <button
+                    type="button"
+                    class=if action.is_destructive() { "act danger" } else { "act" }
+                    data-action=action.as_str()
+                    disabled=move || !offered || busy.get()
+                    on:click=move |_| on_click(state, key.clone(), action, default_grace)
+                >
+                    {t.action(action)}
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <tr
+            data-testid="vm-row"
+            data-namespace=key.namespace.clone()
+            data-name=key.name.clone()
+            data-pending=move || (server_pending || busy.get()).then_some("true")
+        >
+            <th scope="row" class="name">{key.name.clone()}</th>
+            <td>{key.namespace.clone()}</td>
+            <td class="state">
+                <span class=format!("badge state-{}", row.state.as_str().to_lowercase()) data-testid="vm-state" data-state=row.state.as_str()>
+                    {t.state(row.state)}
+                </span>
+                {move || busy.get().then(|| view! { <span class="spinner" aria-label=t.working></span> })}
+                {countdown}
+            </td>
+            <td class="last-action">
+                <span>{last_action}</span>
+                <time class="muted">{last_time}</time>
+            </td>
+            <td class="message" data-testid="vm-message">
+                {move || error().map(|e| view! { <span class="row-error">{e}</span> })}
+                <span>{message.clone()}</span>
+            </td>
+            <td class="muted">{resources}</td>
+            <td class="muted">{row.node.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td class="actions">{buttons}</td>
+        </tr>
+    }
+}
+
+/// Stop, force stop and delete ask first; the others go straight out.
+fn on_click(state: ConsoleState, key: VmKey, action: Action, default_grace_period_seconds: u32) {
+    match action {
+        Action::Stop | Action::ForceStop | Action::Delete => {
+            state.dialog.set(Some(Dialog { key, action, default_grace_period_seconds }));
+        }
+        _ => perform(state, key, action, None),
+    }
+}

@@ -1,0 +1,187 @@
+//! The page's state: the rows as last seen on the live stream, and what the person has clicked.
+//! Created from the server-rendered snapshot, so server and browser render the same first frame.
+
+use leptos::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use wukong_view::{Action, ClusterInfo, LiveMessage, Snapshot, Upstream, VmKey, VmRow};
+
+/// A row and the stream position at which it last changed (the `For` key, so a changed row
+/// re-renders and an unchanged one does not).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub rev: u64,
+    pub row: VmRow,
+}
+
+/// A click whose request is in flight (or answered, waiting for the row to change).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Click {
+    pub action: Action,
+    pub since_rev: u64,
+    pub answered: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toast {
+    pub id: u64,
+    pub text: String,
+}
+
+/// What the confirmation dialog is asking about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dialog {
+    pub key: VmKey,
+    pub action: Action,
+    pub default_grace_period_seconds: u32,
+}
+
+#[derive(Clone, Copy)]
+// `seq` and `apply` serve the live stream, which runs only in the browser.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub struct ConsoleState {
+    pub rows: RwSignal<BTreeMap<VmKey, Entry>>,
+    pub seq: RwSignal<u64>,
+    pub socket_open: RwSignal<bool>,
+    pub upstream: RwSignal<Upstream>,
+    pub cluster: StoredValue<ClusterInfo>,
+    pub clicks: RwSignal<HashMap<VmKey, Click>>,
+    pub row_errors: RwSignal<HashMap<VmKey, String>>,
+    pub toasts: RwSignal<Vec<Toast>>,
+    pub dialog: RwSignal<Option<Dialog>>,
+    /// Wall clock in the browser (Unix ms), ticking once a second; `None` on the server and
+    /// before hydration, so countdowns never cause a hydration mismatch.
+    pub now_ms: RwSignal<Option<i64>>,
+    pub hydrated: RwSignal<bool>,
+    next_toast: StoredValue<u64>,
+}
+
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+impl ConsoleState {
+    pub fn new(snapshot: Snapshot) -> Self {
+        let rows = snapshot.rows.into_iter().map(|row| (row.key.clone(), Entry { rev: snapshot.seq, row })).collect();
+        ConsoleState {
+            rows: RwSignal::new(rows),
+            seq: RwSignal::new(snapshot.seq),
+            socket_open: RwSignal::new(false),
+            upstream: RwSignal::new(snapshot.upstream),
+            cluster: StoredValue::new(snapshot.cluster),
+            clicks: RwSignal::new(HashMap::new()),
+            row_errors: RwSignal::new(HashMap::new()),
+            toasts: RwSignal::new(Vec::new()),
+            dialog: RwSignal::new(None),
+            now_ms: RwSignal::new(None),
+            hydrated: RwSignal::new(false),
+            next_toast: StoredValue::new(0),
+        }
+    }
+
+    /// Live only when both the browser's socket and the server's watch on the cluster are up.
+    pub fn is_live(&self) -> bool {
+        self.socket_open.get() && self.upstream.with(|u| *u == Upstream::Connected)
+    }
+
+    pub fn busy(&self, key: &VmKey) -> bool {
+        self.clicks.with(|c| c.contains_key(key))
+    }
+
+    pub fn toast(&self, text: String) {
+        let id = self.next_toast.get_value();
+        self.next_toast.set_value(id + 1);
+        self.toasts.update(|t| t.push(Toast { id, text }));
+    }
+
+    pub fn dismiss(&self, id: u64) {
+        self.toasts.update(|t| t.retain(|toast| toast.id != id));
+    }
+
+    /// Applies one frame of the live stream; frames at or before the current position are stale.
+    pub fn apply(&self, message: LiveMessage) {
+        match message {
+            LiveMessage::Snapshot(snapshot) => {
+                let seq = snapshot.seq;
+                let fresh: BTreeMap<VmKey, Entry> = snapshot
+                    .rows
+                    .into_iter()
+                    .map(|row| (row.key.clone(), Entry { rev: seq, row }))
+                    .collect();
+                // Keep the revision of unchanged rows so they are not re-rendered.
+                self.rows.update(|rows| {
+                    let old = std::mem::take(rows);
+                    *rows = fresh
+                        .into_iter()
+                        .map(|(key, entry)| match old.get(&key) {
+                            Some(prev) if prev.row == entry.row => (key, prev.clone()),
+                            _ => (key, entry),
+                        })
+                        .collect();
+                });
+                self.seq.set(seq);
+                self.upstream.set(snapshot.upstream);
+                self.settle_clicks(None);
+            }
+            LiveMessage::Upsert { seq, row } => {
+                if seq <= self.seq.get_untracked() {
+                    return;
+                }
+                let key = row.key.clone();
+                self.rows.update(|rows| {
+                    rows.insert(key.clone(), Entry { rev: seq, row });
+                });
+                self.seq.set(seq);
+                self.row_errors.update(|e| {
+                    e.remove(&key);
+                });
+                self.settle_clicks(Some(&key));
+            }
+            LiveMessage::Remove { seq, key } => {
+                if seq <= self.seq.get_untracked() {
+                    return;
+                }
+                self.rows.update(|rows| {
+                    rows.remove(&key);
+                });
+                self.seq.set(seq);
+                self.clicks.update(|c| {
+                    c.remove(&key);
+                });
+            }
+            LiveMessage::Upstream { seq, upstream } => {
+                if seq > self.seq.get_untracked() {
+                    self.seq.set(seq);
+                }
+                self.upstream.set(upstream);
+            }
+            LiveMessage::Heartbeat => {}
+        }
+    }
+
+    /// A click is over once its answer came back and its row has changed since.
+    fn settle_clicks(&self, only: Option<&VmKey>) {
+        let rows = self.rows;
+        self.clicks.update(|clicks| {
+            clicks.retain(|key, click| {
+                if only.is_some_and(|k| k != key) || !click.answered {
+                    return true;
+                }
+                rows.with_untracked(|r| r.get(key).is_some_and(|e| e.rev <= click.since_rev))
+            })
+        });
+    }
+
+    /// Records the server's answer to a click.
+    pub fn answered(&self, key: &VmKey, error: Option<String>) {
+        let rev = self.rows.with_untracked(|r| r.get(key).map(|e| e.rev));
+        self.clicks.update(|clicks| match (clicks.get_mut(key), &error, rev) {
+            (Some(click), None, Some(rev)) if rev <= click.since_rev => click.answered = true,
+            _ => {
+                clicks.remove(key);
+            }
+        });
+        if let Some(error) = error {
+            self.row_errors.update(|e| {
+                e.insert(key.clone(), error.clone());
+            });
+            self.toast(error);
+        }
+    }
+}
