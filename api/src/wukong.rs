@@ -87,7 +87,11 @@ pub struct LifecycleAction {
 
 impl LifecycleAction {
     /// The request for a console action; `None` for delete, which is not written to the spec.
-    pub fn for_action(action: Action, grace_period_seconds: Option<u32>, request_id: String) -> Option<Self> {
+    pub fn for_action(
+        action: Action,
+        grace_period_seconds: Option<u32>,
+        request_id: String,
+    ) -> Option<Self> {
         let (kind, force) = match action {
             Action::Start => (LifecycleActionKind::Start, false),
             Action::Stop => (LifecycleActionKind::Stop, false),
@@ -100,7 +104,11 @@ impl LifecycleAction {
         Some(LifecycleAction {
             action: kind,
             force,
-            grace_period_seconds: if force { Some(0) } else { grace_period_seconds.map(i64::from) },
+            grace_period_seconds: if force {
+                Some(0)
+            } else {
+                grace_period_seconds.map(i64::from)
+            },
             request_id,
             requested_by: None,
             requested_at: None,
@@ -109,7 +117,10 @@ impl LifecycleAction {
 
     /// The console action this request stands for (`stop` + `force` is force stop).
     pub fn action(&self) -> Action {
-        match (self.action, self.force || self.grace_period_seconds == Some(0)) {
+        match (
+            self.action,
+            self.force || self.grace_period_seconds == Some(0),
+        ) {
             (LifecycleActionKind::Start, _) => Action::Start,
             (LifecycleActionKind::Stop, false) => Action::Stop,
             (LifecycleActionKind::Stop, true) => Action::ForceStop,
@@ -171,8 +182,9 @@ impl Wukong {
     /// A request has been written that the controller has not acknowledged yet.
     pub fn pending_request(&self) -> Option<&LifecycleAction> {
         let request = self.spec.lifecycle_action.as_ref()?;
-        let observed = self.lifecycle_state().and_then(|s| s.observed_request_id.as_deref());
+        let observed = self
+            .lifecycle_state()
+            .and_then(|s| s.observed_request_id.as_deref());
         (observed != Some(request.request_id.as_str())).then_some(request)
     }
 }
-

@@ -62,6 +62,10 @@ async fn run(state: ConsoleState, socket: WebSocket) -> bool {
 
 fn live_url() -> Option<String> {
     let location = web_sys::window()?.location();
-    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
     Some(format!("{scheme}://{}/live", location.host().ok()?))
 }

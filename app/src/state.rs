@@ -58,7 +58,19 @@ pub struct ConsoleState {
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 impl ConsoleState {
     pub fn new(snapshot: Snapshot) -> Self {
-        let rows = snapshot.rows.into_iter().map(|row| (row.key.clone(), Entry { rev: snapshot.seq, row })).collect();
+        let rows = snapshot
+            .rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.key.clone(),
+                    Entry {
+                        rev: snapshot.seq,
+                        row,
+                    },
+                )
+            })
+            .collect();
         ConsoleState {
             rows: RwSignal::new(rows),
             seq: RwSignal::new(snapshot.seq),
@@ -171,12 +183,13 @@ impl ConsoleState {
     /// Records the server's answer to a click.
     pub fn answered(&self, key: &VmKey, error: Option<String>) {
         let rev = self.rows.with_untracked(|r| r.get(key).map(|e| e.rev));
-        self.clicks.update(|clicks| match (clicks.get_mut(key), &error, rev) {
-            (Some(click), None, Some(rev)) if rev <= click.since_rev => click.answered = true,
-            _ => {
-                clicks.remove(key);
-            }
-        });
+        self.clicks
+            .update(|clicks| match (clicks.get_mut(key), &error, rev) {
+                (Some(click), None, Some(rev)) if rev <= click.since_rev => click.answered = true,
+                _ => {
+                    clicks.remove(key);
+                }
+            });
         if let Some(error) = error {
             self.row_errors.update(|e| {
                 e.insert(key.clone(), error.clone());

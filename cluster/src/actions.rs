@@ -20,12 +20,26 @@ pub async fn request_action(
     store: &LiveStore,
     request: ActionRequest,
 ) -> Result<Accepted, ClusterError> {
-    let ActionRequest { key, action, grace_period_seconds } = request;
-    let row = store.row(&key).ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+    let ActionRequest {
+        key,
+        action,
+        grace_period_seconds,
+    } = request;
+    let row = store
+        .row(&key)
+        .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
     if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
-        return Err(ClusterError::Refused { key, action, reason: refusal.to_string() });
+        return Err(ClusterError::Refused {
+            key,
+            action,
+            reason: refusal.to_string(),
+        });
     }
-    let request_id = match LifecycleAction::for_action(action, grace_period_seconds, uuid::Uuid::new_v4().to_string()) {
+    let request_id = match LifecycleAction::for_action(
+        action,
+        grace_period_seconds,
+        uuid::Uuid::new_v4().to_string(),
+    ) {
         Some(lifecycle_action) => {
             let id = lifecycle_action.request_id.clone();
             cluster.request_action(&key, lifecycle_action).await?;
@@ -36,5 +50,9 @@ pub async fn request_action(
             String::new()
         }
     };
-    Ok(Accepted { key, action, request_id })
+    Ok(Accepted {
+        key,
+        action,
+        request_id,
+    })
 }

@@ -6,11 +6,19 @@ pub enum ClusterError {
     #[error("{key} no longer exists")]
     NotFound { key: VmKey },
     #[error("cannot {action} {key}: {reason}")]
-    Refused { key: VmKey, action: Action, reason: String },
+    Refused {
+        key: VmKey,
+        action: Action,
+        reason: String,
+    },
     #[error("{key} was changed by someone else at the same time; try again ({message})")]
     Conflict { key: VmKey, message: String },
     #[error("you are not allowed to {action} {key}: {message}")]
-    Forbidden { key: VmKey, action: Action, message: String },
+    Forbidden {
+        key: VmKey,
+        action: Action,
+        message: String,
+    },
     #[error("the cluster rejected the request: {0}")]
     Invalid(String),
     #[error("the cluster cannot be reached: {0}")]

@@ -5,11 +5,16 @@ use wukong_view::{VmKey, VmRow};
 /// The table row for a Wukong, with the actions its state, run strategy and pending request allow.
 /// `None` for an object without namespace or name (the API server never sends one).
 pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
-    let key = VmKey::new(wukong.metadata.namespace.clone()?, wukong.metadata.name.clone()?);
+    let key = VmKey::new(
+        wukong.metadata.namespace.clone()?,
+        wukong.metadata.name.clone()?,
+    );
     let state = wukong.vm_state();
     let status = wukong.status.as_ref();
     let lifecycle = wukong.lifecycle_state();
-    let run_strategy = status.and_then(|s| s.run_strategy).unwrap_or(wukong.spec.run_strategy);
+    let run_strategy = status
+        .and_then(|s| s.run_strategy)
+        .unwrap_or(wukong.spec.run_strategy);
     let pending = wukong.pending_request().map(|request| request.action());
     let stop_deadline_ms = lifecycle
         .and_then(|l| l.stop_deadline.as_ref())
@@ -20,8 +25,12 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
         state,
         run_strategy,
         last_action: lifecycle.and_then(|l| l.last_action.clone()),
-        last_action_time_ms: lifecycle.and_then(|l| l.last_action_time.as_ref()).map(|t| t.0.as_millisecond()),
-        message: lifecycle.and_then(|l| l.message.clone()).filter(|m| !m.is_empty()),
+        last_action_time_ms: lifecycle
+            .and_then(|l| l.last_action_time.as_ref())
+            .map(|t| t.0.as_millisecond()),
+        message: lifecycle
+            .and_then(|l| l.message.clone())
+            .filter(|m| !m.is_empty()),
         cpu_cores: wukong.spec.cpu_cores,
         memory: wukong.spec.memory.clone(),
         node: status.and_then(|s| s.node_name.clone()),
@@ -44,10 +53,20 @@ mod tests {
     use wukong_lifecycle::{Action, RunStrategy, VmState};
 
     fn wukong(state: &str, observed: Option<&str>, requested: Option<&str>) -> Wukong {
-        let mut w = Wukong::new("web-01", WukongSpec { run_strategy: RunStrategy::Manual, ..Default::default() });
-        w.metadata = ObjectMeta { namespace: Some("team-a".into()), name: Some("web-01".into()), ..Default::default() };
-        w.spec.lifecycle_action =
-            requested.and_then(|id| LifecycleAction::for_action(Action::Stop, Some(60), id.to_owned()));
+        let mut w = Wukong::new(
+            "web-01",
+            WukongSpec {
+                run_strategy: RunStrategy::Manual,
+                ..Default::default()
+            },
+        );
+        w.metadata = ObjectMeta {
+            namespace: Some("team-a".into()),
+            name: Some("web-01".into()),
+            ..Default::default()
+        };
+        w.spec.lifecycle_action = requested
+            .and_then(|id| LifecycleAction::for_action(Action::Stop, Some(60), id.to_owned()));
         w.status = Some(WukongStatus {
             lifecycle_state: Some(LifecycleState {
                 state: state.into(),
@@ -66,7 +85,13 @@ mod tests {
         assert_eq!(row.state, VmState::Running);
         assert_eq!(
             row.actions,
-            vec![Action::Stop, Action::ForceStop, Action::Restart, Action::Suspend, Action::Delete]
+            vec![
+                Action::Stop,
+                Action::ForceStop,
+                Action::Restart,
+                Action::Suspend,
+                Action::Delete
+            ]
         );
         assert_eq!(row.default_grace_period_seconds, 30);
         assert_eq!(row.pending, None);

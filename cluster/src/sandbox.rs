@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
-use wukong_api::{LifecycleAction, LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER};
+use wukong_api::{
+    LifecycleAction, LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER,
+};
 use wukong_lifecycle::{effective_grace_period, Action, RunStrategy, VmState};
 use wukong_sim::{SimVm, Timings};
 use wukong_view::{ClusterInfo, ClusterKind, VmKey};
@@ -50,7 +52,10 @@ impl Sandbox {
     pub fn start(seed: Vec<SeedVm>, timings: Timings) -> Sandbox {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let now = Timestamp::now();
-        let mut state = State { vms: BTreeMap::new(), resource_version: 0 };
+        let mut state = State {
+            vms: BTreeMap::new(),
+            resource_version: 0,
+        };
         for (index, vm) in seed.into_iter().enumerate() {
             state.resource_version += 1;
             let key = VmKey::new(vm.namespace, vm.name);
@@ -72,7 +77,9 @@ impl Sandbox {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn now_ms(&self) -> u64 {
@@ -101,7 +108,9 @@ impl Shared {
         let mut state = self.lock();
         let keys: Vec<VmKey> = state.vms.keys().cloned().collect();
         for key in keys {
-            let Some(vm) = state.vms.get_mut(&key) else { continue };
+            let Some(vm) = state.vms.get_mut(&key) else {
+                continue;
+            };
             let changed = vm.take_up_requests(now_ms, wall);
             match vm.sim.advance(now_ms) {
                 Some(settled) if settled.state.is_none() => {
@@ -111,14 +120,23 @@ impl Shared {
                     }
                 }
                 Some(settled) => {
-                    vm.write_status(settled.state.unwrap_or(VmState::Unknown), None, settled.message, None);
+                    vm.write_status(
+                        settled.state.unwrap_or(VmState::Unknown),
+                        None,
+                        settled.message,
+                        None,
+                    );
                     self.publish(&mut state, &key);
                 }
                 None if changed => self.publish(&mut state, &key),
                 None => {}
             }
         }
-        state.vms.values().filter_map(|vm| vm.sim.next_event_at()).min()
+        state
+            .vms
+            .values()
+            .filter_map(|vm| vm.sim.next_event_at())
+            .min()
     }
 }
 
@@ -133,40 +151,69 @@ impl SandboxVm {
             let grace = effective_grace_period(false, None, vm_grace);
             return match self.sim.request(Action::Delete, grace, now_ms) {
                 Ok(accepted) => {
-                    self.write_status(accepted.state, Some((Action::Delete, wall)), accepted.message, None);
+                    self.write_status(
+                        accepted.state,
+                        Some((Action::Delete, wall)),
+                        accepted.message,
+                        None,
+                    );
                     true
                 }
                 Err(_) => false,
             };
         }
-        let Some(request) = self.wukong.pending_request().cloned() else { return false };
+        let Some(request) = self.wukong.pending_request().cloned() else {
+            return false;
+        };
         let action = request.action();
-        let grace = effective_grace_period(action == Action::ForceStop, request.grace_period_seconds, vm_grace);
+        let grace = effective_grace_period(
+            action == Action::ForceStop,
+            request.grace_period_seconds,
+            vm_grace,
+        );
         match self.sim.request(action, grace, now_ms) {
             Ok(accepted) => {
                 let deadline = accepted
                     .stop_deadline_ms
                     .map(|at| wall + SignedDuration::from_millis(at.saturating_sub(now_ms) as i64));
-                self.write_status(accepted.state, Some((action, wall)), accepted.message, deadline);
+                self.write_status(
+                    accepted.state,
+                    Some((action, wall)),
+                    accepted.message,
+                    deadline,
+                );
             }
             Err(refusal) => {
                 let state = self.sim.state();
                 self.write_status(state, None, format!("{action} refused: {refusal}"), None);
             }
         }
-        if let Some(lifecycle) = self.wukong.status.as_mut().and_then(|s| s.lifecycle_state.as_mut()) {
+        if let Some(lifecycle) = self
+            .wukong
+            .status
+            .as_mut()
+            .and_then(|s| s.lifecycle_state.as_mut())
+        {
             lifecycle.observed_request_id = Some(request.request_id);
         }
         true
     }
 
-    fn write_status(&mut self, state: VmState, action: Option<(Action, Timestamp)>, message: String, stop_deadline: Option<Timestamp>) {
+    fn write_status(
+        &mut self,
+        state: VmState,
+        action: Option<(Action, Timestamp)>,
+        message: String,
+        stop_deadline: Option<Timestamp>,
+    ) {
         let node = state.has_live_guest().then(|| node_for(&self.wukong));
         let run_strategy = self.sim.run_strategy();
         let status = self.wukong.status.get_or_insert_with(WukongStatus::default);
         status.node_name = node;
         status.run_strategy = Some(run_strategy);
-        let lifecycle = status.lifecycle_state.get_or_insert_with(LifecycleState::default);
+        let lifecycle = status
+            .lifecycle_state
+            .get_or_insert_with(LifecycleState::default);
         lifecycle.state = state.as_str().to_owned();
         lifecycle.message = Some(message);
         lifecycle.stop_deadline = stop_deadline.map(Time);
@@ -192,7 +239,10 @@ async fn drive(shared: Arc<Shared>) {
 
 fn node_for(wukong: &Wukong) -> String {
     let name = wukong.metadata.name.as_deref().unwrap_or_default();
-    let n = name.bytes().fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(u32::from(b))) % 3 + 1;
+    let n = name.bytes().fold(0u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    }) % 3
+        + 1;
     format!("sandbox-node-{n}")
 }
 
@@ -204,7 +254,9 @@ fn seeded_wukong(vm: &SeedVm, index: usize, resource_version: u64, now: Timestam
             memory: Some(vm.memory.to_owned()),
             image: Some("quay.io/containerdisks/fedora:41".to_owned()),
             run_strategy: vm.run_strategy,
-            start_strategy: Some(StartStrategy { auto_start: vm.run_strategy != RunStrategy::Halted }),
+            start_strategy: Some(StartStrategy {
+                auto_start: vm.run_strategy != RunStrategy::Halted,
+            }),
             termination_grace_period_seconds: vm.grace_period_seconds,
             lifecycle_action: None,
         },
@@ -234,12 +286,16 @@ fn seeded_wukong(vm: &SeedVm, index: usize, resource_version: u64, now: Timestam
         lifecycle_state: Some(LifecycleState {
             state: vm.state.as_str().to_owned(),
             last_action: last_action.map(str::to_owned),
-            last_action_time: last_action.map(|_| Time(now - SignedDuration::from_mins(7 * index as i64 + 3))),
+            last_action_time: last_action
+                .map(|_| Time(now - SignedDuration::from_mins(7 * index as i64 + 3))),
             message: (!message.is_empty()).then(|| message.to_owned()),
             observed_request_id: None,
             stop_deadline: None,
         }),
-        node_name: vm.state.has_live_guest().then(|| format!("sandbox-node-{}", index % 3 + 1)),
+        node_name: vm
+            .state
+            .has_live_guest()
+            .then(|| format!("sandbox-node-{}", index % 3 + 1)),
         run_strategy: Some(vm.run_strategy),
     });
     wukong
@@ -247,40 +303,58 @@ fn seeded_wukong(vm: &SeedVm, index: usize, resource_version: u64, now: Timestam
 
 impl Cluster for Sandbox {
     fn info(&self) -> ClusterInfo {
-        ClusterInfo { kind: ClusterKind::Sandbox, name: "sandbox".to_owned() }
+        ClusterInfo {
+            kind: ClusterKind::Sandbox,
+            name: "sandbox".to_owned(),
+        }
     }
 
     fn watch(&self) -> WatchStream {
         let shared = self.shared.clone();
         // Each turn either forwards an event or, after falling behind, lists and resubscribes
         // under the lock: nothing is duplicated or dropped.
-        futures::stream::unfold((shared, None::<broadcast::Receiver<WatchEvent>>), |(shared, rx)| async move {
-            let relist = |shared: &Arc<Shared>| {
-                let state = shared.lock();
-                (WatchEvent::Restarted(Shared::list(&state)), shared.events.subscribe())
-            };
-            let Some(mut rx) = rx else {
-                let (event, rx) = relist(&shared);
-                return Some((event, (shared, Some(rx))));
-            };
-            match rx.recv().await {
-                Ok(event) => Some((event, (shared, Some(rx)))),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
+        futures::stream::unfold(
+            (shared, None::<broadcast::Receiver<WatchEvent>>),
+            |(shared, rx)| async move {
+                let relist = |shared: &Arc<Shared>| {
+                    let state = shared.lock();
+                    (
+                        WatchEvent::Restarted(Shared::list(&state)),
+                        shared.events.subscribe(),
+                    )
+                };
+                let Some(mut rx) = rx else {
                     let (event, rx) = relist(&shared);
-                    Some((event, (shared, Some(rx))))
+                    return Some((event, (shared, Some(rx))));
+                };
+                match rx.recv().await {
+                    Ok(event) => Some((event, (shared, Some(rx)))),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (event, rx) = relist(&shared);
+                        Some((event, (shared, Some(rx))))
+                    }
+                    Err(broadcast::error::RecvError::Closed) => None,
                 }
-                Err(broadcast::error::RecvError::Closed) => None,
-            }
-        })
+            },
+        )
         .boxed()
     }
 
-    fn request_action<'a>(&'a self, key: &'a VmKey, mut request: LifecycleAction) -> BoxFuture<'a, Result<(), ClusterError>> {
+    fn request_action<'a>(
+        &'a self,
+        key: &'a VmKey,
+        mut request: LifecycleAction,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();
-            let vm = state.vms.get_mut(key).ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
-            request.requested_at.get_or_insert_with(|| Time(Timestamp::now()));
+            let vm = state
+                .vms
+                .get_mut(key)
+                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            request
+                .requested_at
+                .get_or_insert_with(|| Time(Timestamp::now()));
             vm.wukong.spec.lifecycle_action = Some(request);
             vm.wukong.metadata.generation = Some(vm.wukong.metadata.generation.unwrap_or(0) + 1);
             shared.publish(&mut state, key);
@@ -294,7 +368,10 @@ impl Cluster for Sandbox {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();
-            let vm = state.vms.get_mut(key).ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            let vm = state
+                .vms
+                .get_mut(key)
+                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
             if vm.wukong.metadata.deletion_timestamp.is_none() {
                 vm.wukong.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
                 shared.publish(&mut state, key);

@@ -16,7 +16,14 @@ pub struct SeedVm {
     pub grace_period_seconds: Option<i64>,
 }
 
-const fn vm(namespace: &'static str, name: &'static str, state: VmState, run_strategy: RunStrategy, cpu_cores: u32, memory: &'static str) -> SeedVm {
+const fn vm(
+    namespace: &'static str,
+    name: &'static str,
+    state: VmState,
+    run_strategy: RunStrategy,
+    cpu_cores: u32,
+    memory: &'static str,
+) -> SeedVm {
     SeedVm {
         namespace,
         name,
@@ -24,7 +31,10 @@ const fn vm(namespace: &'static str, name: &'static str, state: VmState, run_str
         run_strategy,
         cpu_cores,
         memory,
-        guest: Guest { ignores_acpi: false, fails_boot: false },
+        guest: Guest {
+            ignores_acpi: false,
+            fails_boot: false,
+        },
         grace_period_seconds: None,
     }
 }

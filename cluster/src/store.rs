@@ -36,7 +36,9 @@ impl LiveStore {
             inner: RwLock::new(Inner {
                 rows: BTreeMap::new(),
                 seq: 0,
-                upstream: Upstream::Reconnecting { reason: "connecting to the cluster".to_owned() },
+                upstream: Upstream::Reconnecting {
+                    reason: "connecting to the cluster".to_owned(),
+                },
             }),
             frames: broadcast::channel(DELTA_BUFFER).0,
             ready: watch::channel(false).0,
@@ -53,7 +55,9 @@ impl LiveStore {
             while let Some(event) = events.next().await {
                 feeder.apply(event);
             }
-            feeder.apply(WatchEvent::Interrupted("the cluster's change stream ended".to_owned()));
+            feeder.apply(WatchEvent::Interrupted(
+                "the cluster's change stream ended".to_owned(),
+            ));
         });
         store
     }
@@ -63,11 +67,15 @@ impl LiveStore {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits until the first complete list has arrived.
@@ -104,9 +112,17 @@ impl LiveStore {
         let mut inner = self.write();
         match event {
             WatchEvent::Restarted(list) => {
-                let fresh: BTreeMap<VmKey, VmRow> =
-                    list.iter().filter_map(row_from_wukong).map(|row| (row.key.clone(), row)).collect();
-                let gone: Vec<VmKey> = inner.rows.keys().filter(|k| !fresh.contains_key(*k)).cloned().collect();
+                let fresh: BTreeMap<VmKey, VmRow> = list
+                    .iter()
+                    .filter_map(row_from_wukong)
+                    .map(|row| (row.key.clone(), row))
+                    .collect();
+                let gone: Vec<VmKey> = inner
+                    .rows
+                    .keys()
+                    .filter(|k| !fresh.contains_key(*k))
+                    .cloned()
+                    .collect();
                 for key in gone {
                     self.remove(&mut inner, key);
                 }
@@ -128,7 +144,9 @@ impl LiveStore {
                     self.remove(&mut inner, row.key);
                 }
             }
-            WatchEvent::Interrupted(reason) => self.set_upstream(&mut inner, Upstream::Reconnecting { reason }),
+            WatchEvent::Interrupted(reason) => {
+                self.set_upstream(&mut inner, Upstream::Reconnecting { reason })
+            }
         }
     }
 
@@ -156,7 +174,10 @@ impl LiveStore {
         let seq = inner.seq;
         match serde_json::to_string(&message(seq)) {
             // No subscriber is not an error: nobody is looking.
-            Ok(json) => drop(self.frames.send(LiveFrame { seq, json: json.into() })),
+            Ok(json) => drop(self.frames.send(LiveFrame {
+                seq,
+                json: json.into(),
+            })),
             Err(e) => tracing::error!(error = %e, "cannot serialize a live delta"),
         }
     }

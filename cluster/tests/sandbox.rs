@@ -15,19 +15,30 @@ async fn start() -> (Sandbox, std::sync::Arc<LiveStore>) {
 }
 
 fn state(store: &LiveStore, ns: &str, name: &str) -> VmState {
-    store.row(&VmKey::new(ns, name)).map(|r| r.state).unwrap_or(VmState::Unknown)
+    store
+        .row(&VmKey::new(ns, name))
+        .map(|r| r.state)
+        .unwrap_or(VmState::Unknown)
 }
 
 async fn wait_for(store: &LiveStore, ns: &str, name: &str, want: VmState, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     while state(store, ns, name) != want {
-        assert!(tokio::time::Instant::now() < deadline, "{ns}/{name} never became {want}; is {}", state(store, ns, name));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{ns}/{name} never became {want}; is {}",
+            state(store, ns, name)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 fn req(ns: &str, name: &str, action: Action, grace: Option<u32>) -> ActionRequest {
-    ActionRequest { key: VmKey::new(ns, name), action, grace_period_seconds: grace }
+    ActionRequest {
+        key: VmKey::new(ns, name),
+        action,
+        grace_period_seconds: grace,
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -41,13 +52,36 @@ async fn the_seed_is_listed_and_connected() {
 #[tokio::test(start_paused = true)]
 async fn graceful_stop_passes_through_stopping_and_ends_stopped() {
     let (sandbox, store) = start().await;
-    let accepted = request_action(&sandbox, &store, req("team-a", "web-01", Action::Stop, Some(30))).await.unwrap();
+    let accepted = request_action(
+        &sandbox,
+        &store,
+        req("team-a", "web-01", Action::Stop, Some(30)),
+    )
+    .await
+    .unwrap();
     assert!(!accepted.request_id.is_empty());
-    wait_for(&store, "team-a", "web-01", VmState::Stopping, Duration::from_secs(1)).await;
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Stopping,
+        Duration::from_secs(1),
+    )
+    .await;
     let row = store.row(&VmKey::new("team-a", "web-01")).unwrap();
-    assert!(row.stop_deadline_ms.is_some(), "a graceful stop shows its deadline");
+    assert!(
+        row.stop_deadline_ms.is_some(),
+        "a graceful stop shows its deadline"
+    );
     assert_eq!(row.actions, vec![Action::ForceStop, Action::Delete]);
-    wait_for(&store, "team-a", "web-01", VmState::Stopped, Duration::from_secs(10)).await;
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Stopped,
+        Duration::from_secs(10),
+    )
+    .await;
     let row = store.row(&VmKey::new("team-a", "web-01")).unwrap();
     assert_eq!(row.last_action.as_deref(), Some("stop"));
     assert_eq!(row.actions, vec![Action::Start, Action::Delete]);
@@ -58,10 +92,26 @@ async fn graceful_stop_passes_through_stopping_and_ends_stopped() {
 async fn a_guest_ignoring_acpi_is_forced_at_its_grace_deadline() {
     let (sandbox, store) = start().await;
     let started = tokio::time::Instant::now();
-    request_action(&sandbox, &store, req("team-a", "legacy-01", Action::Stop, Some(8))).await.unwrap();
-    wait_for(&store, "team-a", "legacy-01", VmState::Stopped, Duration::from_secs(20)).await;
+    request_action(
+        &sandbox,
+        &store,
+        req("team-a", "legacy-01", Action::Stop, Some(8)),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &store,
+        "team-a",
+        "legacy-01",
+        VmState::Stopped,
+        Duration::from_secs(20),
+    )
+    .await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(8) && took < Duration::from_secs(9), "forced after {took:?}");
+    assert!(
+        took >= Duration::from_secs(8) && took < Duration::from_secs(9),
+        "forced after {took:?}"
+    );
     let row = store.row(&VmKey::new("team-a", "legacy-01")).unwrap();
     assert!(row.message.unwrap_or_default().contains("forced"));
 }
@@ -69,49 +119,169 @@ async fn a_guest_ignoring_acpi_is_forced_at_its_grace_deadline() {
 #[tokio::test(start_paused = true)]
 async fn start_suspend_resume_restart_reach_their_states() {
     let (sandbox, store) = start().await;
-    request_action(&sandbox, &store, req("team-a", "db-02", Action::Start, None)).await.unwrap();
-    wait_for(&store, "team-a", "db-02", VmState::Starting, Duration::from_secs(1)).await;
-    wait_for(&store, "team-a", "db-02", VmState::Running, Duration::from_secs(10)).await;
-    request_action(&sandbox, &store, req("team-a", "db-02", Action::Suspend, None)).await.unwrap();
-    wait_for(&store, "team-a", "db-02", VmState::Suspended, Duration::from_secs(10)).await;
-    request_action(&sandbox, &store, req("team-a", "db-02", Action::Resume, None)).await.unwrap();
-    wait_for(&store, "team-a", "db-02", VmState::Running, Duration::from_secs(10)).await;
-    request_action(&sandbox, &store, req("team-a", "db-02", Action::Restart, None)).await.unwrap();
-    wait_for(&store, "team-a", "db-02", VmState::Restarting, Duration::from_secs(1)).await;
-    wait_for(&store, "team-a", "db-02", VmState::Running, Duration::from_secs(10)).await;
+    request_action(
+        &sandbox,
+        &store,
+        req("team-a", "db-02", Action::Start, None),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &store,
+        "team-a",
+        "db-02",
+        VmState::Starting,
+        Duration::from_secs(1),
+    )
+    .await;
+    wait_for(
+        &store,
+        "team-a",
+        "db-02",
+        VmState::Running,
+        Duration::from_secs(10),
+    )
+    .await;
+    request_action(
+        &sandbox,
+        &store,
+        req("team-a", "db-02", Action::Suspend, None),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &store,
+        "team-a",
+        "db-02",
+        VmState::Suspended,
+        Duration::from_secs(10),
+    )
+    .await;
+    request_action(
+        &sandbox,
+        &store,
+        req("team-a", "db-02", Action::Resume, None),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &store,
+        "team-a",
+        "db-02",
+        VmState::Running,
+        Duration::from_secs(10),
+    )
+    .await;
+    request_action(
+        &sandbox,
+        &store,
+        req("team-a", "db-02", Action::Restart, None),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &store,
+        "team-a",
+        "db-02",
+        VmState::Restarting,
+        Duration::from_secs(1),
+    )
+    .await;
+    wait_for(
+        &store,
+        "team-a",
+        "db-02",
+        VmState::Running,
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn refused_actions_change_nothing_and_say_why() {
     let (sandbox, store) = start().await;
     let before = store.snapshot();
-    let err = request_action(&sandbox, &store, req("team-a", "db-02", Action::Suspend, None)).await.unwrap_err();
+    let err = request_action(
+        &sandbox,
+        &store,
+        req("team-a", "db-02", Action::Suspend, None),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ClusterError::Refused { .. }), "{err:?}");
     assert!(err.to_string().contains("not running"), "{err}");
-    let err = request_action(&sandbox, &store, req("ml-lab", "gpu-01", Action::Start, None)).await.unwrap_err();
-    assert!(err.to_string().contains("does not support manual start requests"), "{err}");
-    let err = request_action(&sandbox, &store, req("team-a", "nope", Action::Start, None)).await.unwrap_err();
-    assert_eq!(err, ClusterError::NotFound { key: VmKey::new("team-a", "nope") });
+    let err = request_action(
+        &sandbox,
+        &store,
+        req("ml-lab", "gpu-01", Action::Start, None),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not support manual start requests"),
+        "{err}"
+    );
+    let err = request_action(&sandbox, &store, req("team-a", "nope", Action::Start, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClusterError::NotFound {
+            key: VmKey::new("team-a", "nope")
+        }
+    );
     assert_eq!(store.snapshot(), before);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_pending_request_blocks_a_duplicate() {
     let (sandbox, store) = start().await;
-    request_action(&sandbox, &store, req("team-b", "worker-01", Action::Start, None)).await.unwrap();
+    request_action(
+        &sandbox,
+        &store,
+        req("team-b", "worker-01", Action::Start, None),
+    )
+    .await
+    .unwrap();
     // A person's second click comes after the watch has delivered the first request.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let second = request_action(&sandbox, &store, req("team-b", "worker-01", Action::Start, None)).await;
+    let second = request_action(
+        &sandbox,
+        &store,
+        req("team-b", "worker-01", Action::Start, None),
+    )
+    .await;
     assert!(second.is_err(), "second start must be refused: {second:?}");
-    wait_for(&store, "team-b", "worker-01", VmState::Running, Duration::from_secs(10)).await;
+    wait_for(
+        &store,
+        "team-b",
+        "worker-01",
+        VmState::Running,
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn delete_stops_the_vm_then_removes_the_row() {
     let (sandbox, store) = start().await;
     let (_snapshot, mut deltas) = store.subscribe();
-    request_action(&sandbox, &store, req("ml-lab", "scratch-02", Action::Delete, None)).await.unwrap();
-    wait_for(&store, "ml-lab", "scratch-02", VmState::Deleting, Duration::from_secs(1)).await;
+    request_action(
+        &sandbox,
+        &store,
+        req("ml-lab", "scratch-02", Action::Delete, None),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &store,
+        "ml-lab",
+        "scratch-02",
+        VmState::Deleting,
+        Duration::from_secs(1),
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while store.row(&VmKey::new("ml-lab", "scratch-02")).is_some() {
         assert!(tokio::time::Instant::now() < deadline, "never deleted");
@@ -122,7 +292,9 @@ async fn delete_stops_the_vm_then_removes_the_row() {
     while let Ok(frame) = deltas.try_recv() {
         assert!(frame.seq > last_seq, "deltas arrive in order");
         last_seq = frame.seq;
-        if let Ok(LiveMessage::Remove { key, .. }) = serde_json::from_str::<LiveMessage>(&frame.json) {
+        if let Ok(LiveMessage::Remove { key, .. }) =
+            serde_json::from_str::<LiveMessage>(&frame.json)
+        {
             saw_remove |= key == VmKey::new("ml-lab", "scratch-02");
         }
     }

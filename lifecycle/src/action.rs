@@ -63,7 +63,12 @@ pub struct ParseActionError(pub String);
 impl fmt::Display for ParseActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
-        write!(f, "unknown action {:?}; expected one of {}", self.0, known.join(", "))
+        write!(
+            f,
+            "unknown action {:?}; expected one of {}",
+            self.0,
+            known.join(", ")
+        )
     }
 }
 
@@ -143,7 +148,10 @@ mod tests {
 
     #[test]
     fn only_force_stop_and_delete_are_destructive() {
-        let destructive: Vec<_> = Action::ALL.into_iter().filter(|a| a.is_destructive()).collect();
+        let destructive: Vec<_> = Action::ALL
+            .into_iter()
+            .filter(|a| a.is_destructive())
+            .collect();
         assert_eq!(destructive, vec![Action::ForceStop, Action::Delete]);
     }
 }

@@ -18,7 +18,10 @@ impl fmt::Display for GraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GraceError::Negative(s) => {
-                write!(f, "grace period must not be negative (got {s} s); use 0 to force the stop")
+                write!(
+                    f,
+                    "grace period must not be negative (got {s} s); use 0 to force the stop"
+                )
             }
             GraceError::TooLong(s) => write!(
                 f,

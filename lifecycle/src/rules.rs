@@ -81,7 +81,11 @@ pub fn check(
     let live = state.has_live_guest() || (state == S::Failed && run_strategy.restarts_failed_vm());
     if action == Action::ForceStop {
         // A lone stop replaces pending requests (KubeVirt), so force stop is offered even then.
-        return if live { Ok(()) } else { Err(Refusal::NotRunning(state)) };
+        return if live {
+            Ok(())
+        } else {
+            Err(Refusal::NotRunning(state))
+        };
     }
     if pending {
         return Err(Refusal::RequestPending);
@@ -155,7 +159,11 @@ pub fn plan(action: Action, run_strategy: RunStrategy) -> Plan {
         (Action::Stop | Action::ForceStop, RunStrategy::Always) => RunStrategy::Halted,
         (_, rs) => rs,
     };
-    Plan { passes_through, ends_in, run_strategy_after }
+    Plan {
+        passes_through,
+        ends_in,
+        run_strategy_after,
+    }
 }
 
 #[cfg(test)]
@@ -168,7 +176,10 @@ mod tests {
     /// pending) under Always, RerunOnFailure, Manual and Halted. Abbreviations: start, stop,
     /// force(-stop), restart, suspend, resume, delete.
     const TABLE: &[(VmState, [&str; 4])] = &[
-        (S::Stopped, ["delete", "start delete", "start delete", "start delete"]),
+        (
+            S::Stopped,
+            ["delete", "start delete", "start delete", "start delete"],
+        ),
         (
             S::Running,
             [
@@ -180,16 +191,39 @@ mod tests {
         ),
         (
             S::Starting,
-            ["stop force delete", "stop force delete", "stop force delete", "force delete"],
+            [
+                "stop force delete",
+                "stop force delete",
+                "stop force delete",
+                "force delete",
+            ],
         ),
-        (S::Stopping, ["force delete", "force delete", "force delete", "force delete"]),
+        (
+            S::Stopping,
+            [
+                "force delete",
+                "force delete",
+                "force delete",
+                "force delete",
+            ],
+        ),
         (
             S::Restarting,
-            ["stop force delete", "stop force delete", "stop force delete", "force delete"],
+            [
+                "stop force delete",
+                "stop force delete",
+                "stop force delete",
+                "force delete",
+            ],
         ),
         (
             S::Suspending,
-            ["stop force delete", "stop force delete", "stop force delete", "force delete"],
+            [
+                "stop force delete",
+                "stop force delete",
+                "stop force delete",
+                "force delete",
+            ],
         ),
         (
             S::Suspended,
@@ -202,11 +236,21 @@ mod tests {
         ),
         (
             S::Resuming,
-            ["stop force delete", "stop force delete", "stop force delete", "force delete"],
+            [
+                "stop force delete",
+                "stop force delete",
+                "stop force delete",
+                "force delete",
+            ],
         ),
         (
             S::Failed,
-            ["stop force restart delete", "stop force restart delete", "start delete", "start delete"],
+            [
+                "stop force restart delete",
+                "stop force restart delete",
+                "start delete",
+                "start delete",
+            ],
         ),
         (S::Deleting, ["", "", "", ""]),
         (S::Unknown, ["delete", "delete", "delete", "delete"]),
@@ -227,7 +271,10 @@ mod tests {
     #[test]
     fn table_covers_every_state() {
         for state in VmState::ALL {
-            assert!(TABLE.iter().any(|(s, _)| *s == state), "{state} missing from the table");
+            assert!(
+                TABLE.iter().any(|(s, _)| *s == state),
+                "{state} missing from the table"
+            );
         }
     }
 
@@ -263,7 +310,12 @@ mod tests {
                     expected,
                     "{state} under {run_strategy} with a pending request"
                 );
-                for action in [Action::Start, Action::Stop, Action::Restart, Action::Suspend] {
+                for action in [
+                    Action::Start,
+                    Action::Stop,
+                    Action::Restart,
+                    Action::Suspend,
+                ] {
                     if let Err(refusal) = check(action, *state, run_strategy, true) {
                         assert!(!refusal.to_string().is_empty());
                     }
@@ -278,9 +330,17 @@ mod tests {
             check(Action::Start, S::Running, Manual, false),
             Err(Refusal::AlreadyRunning)
         );
-        let msg = check(Action::Start, S::Stopped, Always, false).unwrap_err().to_string();
-        assert!(msg.contains("does not support manual start requests"), "{msg}");
-        assert_eq!(check(Action::Restart, S::Running, Halted, false), Err(Refusal::Halted));
+        let msg = check(Action::Start, S::Stopped, Always, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("does not support manual start requests"),
+            "{msg}"
+        );
+        assert_eq!(
+            check(Action::Restart, S::Running, Halted, false),
+            Err(Refusal::Halted)
+        );
         assert_eq!(
             check(Action::Suspend, S::Suspended, Manual, false),
             Err(Refusal::AlreadySuspended)
@@ -293,7 +353,9 @@ mod tests {
             check(Action::Start, S::Running, Manual, true),
             Err(Refusal::RequestPending)
         );
-        let msg = check(Action::Stop, S::Stopping, Manual, false).unwrap_err().to_string();
+        let msg = check(Action::Stop, S::Stopping, Manual, false)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("Force stop"), "{msg}");
     }
 
@@ -321,7 +383,10 @@ mod tests {
         assert_eq!(plan(Action::Stop, Always).run_strategy_after, Halted);
         assert_eq!(plan(Action::ForceStop, Always).run_strategy_after, Halted);
         assert_eq!(plan(Action::Stop, Manual).run_strategy_after, Manual);
-        assert_eq!(plan(Action::Stop, RerunOnFailure).run_strategy_after, RerunOnFailure);
+        assert_eq!(
+            plan(Action::Stop, RerunOnFailure).run_strategy_after,
+            RerunOnFailure
+        );
         assert_eq!(plan(Action::Restart, Always).run_strategy_after, Always);
     }
 }

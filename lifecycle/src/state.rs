@@ -5,7 +5,9 @@ use std::fmt;
 
 /// The seed's states (Starting, Running, Stopping, Stopped, Restarting, Suspended) plus the ones
 /// correctness needs: the two directions of pausing, a failed guest, deletion and "cannot tell".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum VmState {
     Starting,
     Running,
@@ -139,7 +141,11 @@ mod tests {
             ("SomethingNew", VmState::Unknown),
         ];
         for (printable, expected) in cases {
-            assert_eq!(VmState::from_printable_status(printable), expected, "{printable}");
+            assert_eq!(
+                VmState::from_printable_status(printable),
+                expected,
+                "{printable}"
+            );
         }
     }
 }

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, Parser)]
-#[command(name = "wukong-console", version, about = "Run KubeVirt VMs (Wukong resources) from a browser")]
+#[command(
+    name = "wukong-console",
+    version,
+    about = "Run KubeVirt VMs (Wukong resources) from a browser"
+)]
 pub struct Config {
     /// Address to listen on [default: LEPTOS_SITE_ADDR, else 127.0.0.1:3000].
     #[arg(long, env = "WUKONG_ADDR")]
@@ -35,17 +39,30 @@ impl Config {
     /// The sandbox when asked for, or when there is no kubeconfig and no in-cluster config.
     pub fn backend(&self, home: Option<PathBuf>, in_cluster: bool) -> BackendChoice {
         if self.sandbox {
-            return BackendChoice::Sandbox { reason: "--sandbox was given".into() };
+            return BackendChoice::Sandbox {
+                reason: "--sandbox was given".into(),
+            };
         }
         if let Some(path) = &self.kubeconfig {
-            return BackendChoice::Kubernetes { source: format!("kubeconfig {}", path.display()) };
+            return BackendChoice::Kubernetes {
+                source: format!("kubeconfig {}", path.display()),
+            };
         }
         if in_cluster {
-            return BackendChoice::Kubernetes { source: "in-cluster service account".into() };
+            return BackendChoice::Kubernetes {
+                source: "in-cluster service account".into(),
+            };
         }
-        match home.map(|h| h.join(".kube").join("config")).filter(|p| p.exists()) {
-            Some(path) => BackendChoice::Kubernetes { source: format!("kubeconfig {}", path.display()) },
-            None => BackendChoice::Sandbox { reason: "no kubeconfig and no in-cluster config found".into() },
+        match home
+            .map(|h| h.join(".kube").join("config"))
+            .filter(|p| p.exists())
+        {
+            Some(path) => BackendChoice::Kubernetes {
+                source: format!("kubeconfig {}", path.display()),
+            },
+            None => BackendChoice::Sandbox {
+                reason: "no kubeconfig and no in-cluster config found".into(),
+            },
         }
     }
 }
@@ -61,13 +78,19 @@ mod tests {
     #[test]
     fn sandbox_is_the_default_without_any_cluster_config() {
         let choice = config(&[]).backend(Some("/nonexistent-home".into()), false);
-        assert!(matches!(choice, BackendChoice::Sandbox { .. }), "{choice:?}");
+        assert!(
+            matches!(choice, BackendChoice::Sandbox { .. }),
+            "{choice:?}"
+        );
     }
 
     #[test]
     fn an_explicit_sandbox_wins_over_a_kubeconfig() {
         let choice = config(&["--sandbox", "--kubeconfig", "/tmp/kc"]).backend(None, true);
-        assert!(matches!(choice, BackendChoice::Sandbox { .. }), "{choice:?}");
+        assert!(
+            matches!(choice, BackendChoice::Sandbox { .. }),
+            "{choice:?}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod config;
 mod live;
+mod status;
 
 use app::{shell, App};
 use axum::extract::FromRef;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(status::server_fn_status))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -26,7 +26,8 @@ async fn serve(socket: WebSocket, store: std::sync::Arc<LiveStore>) {
         let (snapshot, mut frames) = store.subscribe();
         let mut seq = snapshot.seq;
         send_text(&mut sink, snapshot_json(snapshot)?).await?;
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         loop {
             let text = tokio::select! {
                 frame = frames.recv() => match frame {

@@ -25,7 +25,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let leptos_config = get_configuration(None).map_err(|e| format!("leptos configuration: {e}"))?;
+    let leptos_config =
+        get_configuration(None).map_err(|e| format!("leptos configuration: {e}"))?;
     let mut leptos_options = leptos_config.leptos_options;
     if let Some(addr) = config.addr {
         leptos_options.site_addr = addr;
@@ -37,16 +38,25 @@ async fn run(config: Config) -> Result<(), String> {
     let cluster: Arc<dyn Cluster> = match config.backend(home, in_cluster) {
         BackendChoice::Sandbox { reason } => {
             tracing::info!(%reason, speed = config.sandbox_speed, "using the sandbox: a simulated cluster");
-            Arc::new(Sandbox::start(sandbox_seed(), Timings::default().scaled(config.sandbox_speed)))
+            Arc::new(Sandbox::start(
+                sandbox_seed(),
+                Timings::default().scaled(config.sandbox_speed),
+            ))
         }
         BackendChoice::Kubernetes { source } => {
             // The Kubernetes backend lands with the real-cluster work; until then say so plainly.
             tracing::warn!(%source, "the Kubernetes backend is not available in this build; serving the sandbox instead");
-            Arc::new(Sandbox::start(sandbox_seed(), Timings::default().scaled(config.sandbox_speed)))
+            Arc::new(Sandbox::start(
+                sandbox_seed(),
+                Timings::default().scaled(config.sandbox_speed),
+            ))
         }
     };
     let console = Console::start(cluster);
-    let app = router(AppState { leptos_options, console });
+    let app = router(AppState {
+        leptos_options,
+        console,
+    });
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -64,7 +74,9 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             sig.recv().await;
         }
     };

@@ -20,7 +20,13 @@ pub struct Timings {
 
 impl Default for Timings {
     fn default() -> Self {
-        Timings { boot_ms: 3_000, acpi_shutdown_ms: 4_000, kill_ms: 500, pause_ms: 1_000, unpause_ms: 1_000 }
+        Timings {
+            boot_ms: 3_000,
+            acpi_shutdown_ms: 4_000,
+            kill_ms: 500,
+            pause_ms: 1_000,
+            unpause_ms: 1_000,
+        }
     }
 }
 
@@ -86,7 +92,13 @@ pub struct SimVm {
 
 impl SimVm {
     pub fn new(state: VmState, run_strategy: RunStrategy, guest: Guest, timings: Timings) -> Self {
-        SimVm { state, run_strategy, guest, timings, in_flight: None }
+        SimVm {
+            state,
+            run_strategy,
+            guest,
+            timings,
+            in_flight: None,
+        }
     }
 
     pub fn state(&self) -> VmState {
@@ -99,17 +111,34 @@ impl SimVm {
 
     /// Carries out `action` if the lifecycle rules allow it now. `grace_period_seconds` is the
     /// effective grace of a graceful stop (see `wukong_lifecycle::effective_grace_period`).
-    pub fn request(&mut self, action: Action, grace_period_seconds: u32, now_ms: u64) -> Result<Accepted, Refusal> {
+    pub fn request(
+        &mut self,
+        action: Action,
+        grace_period_seconds: u32,
+        now_ms: u64,
+    ) -> Result<Accepted, Refusal> {
         check(action, self.state, self.run_strategy, false)?;
         let plan = plan(action, self.run_strategy);
         let grace_ms = u64::from(grace_period_seconds) * 1000;
         let t = self.timings;
         let (duration_ms, deadline_ms, message) = match action {
             Action::Start => (t.boot_ms, None, "starting".to_owned()),
-            Action::Stop if grace_ms == 0 => (t.kill_ms, None, "stopping at once (grace period 0)".to_owned()),
+            Action::Stop if grace_ms == 0 => (
+                t.kill_ms,
+                None,
+                "stopping at once (grace period 0)".to_owned(),
+            ),
             Action::Stop => {
-                let took = if self.guest.ignores_acpi { grace_ms } else { t.acpi_shutdown_ms.min(grace_ms) };
-                (took, Some(now_ms + grace_ms), format!("ACPI shutdown sent; forced off after {grace_period_seconds} s"))
+                let took = if self.guest.ignores_acpi {
+                    grace_ms
+                } else {
+                    t.acpi_shutdown_ms.min(grace_ms)
+                };
+                (
+                    took,
+                    Some(now_ms + grace_ms),
+                    format!("ACPI shutdown sent; forced off after {grace_period_seconds} s"),
+                )
             }
             Action::ForceStop => (t.kill_ms, None, "force stopping".to_owned()),
             Action::Restart => (t.kill_ms + t.boot_ms, None, "restarting".to_owned()),
@@ -129,8 +158,17 @@ impl SimVm {
         };
         self.state = plan.passes_through;
         self.run_strategy = plan.run_strategy_after;
-        self.in_flight = Some(InFlight { action, done_at_ms: now_ms + duration_ms, deadline_ms });
-        Ok(Accepted { state: self.state, run_strategy: self.run_strategy, stop_deadline_ms: deadline_ms, message })
+        self.in_flight = Some(InFlight {
+            action,
+            done_at_ms: now_ms + duration_ms,
+            deadline_ms,
+        });
+        Ok(Accepted {
+            state: self.state,
+            run_strategy: self.run_strategy,
+            stop_deadline_ms: deadline_ms,
+            message,
+        })
     }
 
     /// When `advance` next has something to do.
@@ -144,9 +182,18 @@ impl SimVm {
         let plan = plan(flight.action, self.run_strategy);
         let boots = plan.ends_in == Some(VmState::Running) && flight.action != Action::Resume;
         let (state, message) = if boots && self.guest.fails_boot {
-            (Some(VmState::Failed), "guest failed to boot (CrashLoopBackOff)".to_owned())
-        } else if flight.action == Action::Stop && flight.deadline_ms.is_some() && self.guest.ignores_acpi {
-            (plan.ends_in, "guest ignored ACPI shutdown; forced off at the grace deadline".to_owned())
+            (
+                Some(VmState::Failed),
+                "guest failed to boot (CrashLoopBackOff)".to_owned(),
+            )
+        } else if flight.action == Action::Stop
+            && flight.deadline_ms.is_some()
+            && self.guest.ignores_acpi
+        {
+            (
+                plan.ends_in,
+                "guest ignored ACPI shutdown; forced off at the grace deadline".to_owned(),
+            )
         } else {
             let message = match flight.action {
                 Action::Stop => "guest shut down cleanly",
@@ -159,7 +206,11 @@ impl SimVm {
         if let Some(s) = state {
             self.state = s;
         }
-        Some(Settled { action: flight.action, state, message })
+        Some(Settled {
+            action: flight.action,
+            state,
+            message,
+        })
     }
 }
 
@@ -186,14 +237,23 @@ mod tests {
     fn graceful_stop_waits_for_acpi_and_reports_the_deadline() {
         let mut v = vm(VmState::Running, Guest::default());
         let a = v.request(Action::Stop, 30, 1_000).unwrap();
-        assert_eq!((a.state, a.stop_deadline_ms), (VmState::Stopping, Some(31_000)));
+        assert_eq!(
+            (a.state, a.stop_deadline_ms),
+            (VmState::Stopping, Some(31_000))
+        );
         assert_eq!(v.next_event_at(), Some(5_000));
         assert_eq!(v.advance(5_000).unwrap().state, Some(VmState::Stopped));
     }
 
     #[test]
     fn a_guest_ignoring_acpi_is_forced_at_the_deadline() {
-        let mut v = vm(VmState::Running, Guest { ignores_acpi: true, ..Guest::default() });
+        let mut v = vm(
+            VmState::Running,
+            Guest {
+                ignores_acpi: true,
+                ..Guest::default()
+            },
+        );
         v.request(Action::Stop, 8, 0).unwrap();
         assert_eq!(v.advance(7_999), None);
         let done = v.advance(8_000).unwrap();
@@ -203,7 +263,13 @@ mod tests {
 
     #[test]
     fn force_stop_cuts_a_graceful_stop_short() {
-        let mut v = vm(VmState::Running, Guest { ignores_acpi: true, ..Guest::default() });
+        let mut v = vm(
+            VmState::Running,
+            Guest {
+                ignores_acpi: true,
+                ..Guest::default()
+            },
+        );
         v.request(Action::Stop, 600, 0).unwrap();
         v.request(Action::ForceStop, 0, 1_000).unwrap();
         assert_eq!(v.advance(1_500).unwrap().state, Some(VmState::Stopped));
@@ -213,13 +279,22 @@ mod tests {
     fn refused_requests_change_nothing() {
         let mut v = vm(VmState::Stopped, Guest::default());
         let before = v.clone();
-        assert_eq!(v.request(Action::Suspend, 30, 0), Err(Refusal::NotRunning(VmState::Stopped)));
+        assert_eq!(
+            v.request(Action::Suspend, 30, 0),
+            Err(Refusal::NotRunning(VmState::Stopped))
+        );
         assert_eq!(v, before);
     }
 
     #[test]
     fn a_guest_that_fails_to_boot_ends_failed() {
-        let mut v = vm(VmState::Stopped, Guest { fails_boot: true, ..Guest::default() });
+        let mut v = vm(
+            VmState::Stopped,
+            Guest {
+                fails_boot: true,
+                ..Guest::default()
+            },
+        );
         v.request(Action::Start, 30, 0).unwrap();
         assert_eq!(v.advance(10_000).unwrap().state, Some(VmState::Failed));
     }
@@ -227,15 +302,26 @@ mod tests {
     #[test]
     fn suspend_and_resume_round_trip() {
         let mut v = vm(VmState::Running, Guest::default());
-        assert_eq!(v.request(Action::Suspend, 30, 0).unwrap().state, VmState::Suspending);
+        assert_eq!(
+            v.request(Action::Suspend, 30, 0).unwrap().state,
+            VmState::Suspending
+        );
         assert_eq!(v.advance(1_000).unwrap().state, Some(VmState::Suspended));
-        assert_eq!(v.request(Action::Resume, 30, 1_000).unwrap().state, VmState::Resuming);
+        assert_eq!(
+            v.request(Action::Resume, 30, 1_000).unwrap().state,
+            VmState::Resuming
+        );
         assert_eq!(v.advance(2_000).unwrap().state, Some(VmState::Running));
     }
 
     #[test]
     fn stop_under_always_halts_the_vm() {
-        let mut v = SimVm::new(VmState::Running, RunStrategy::Always, Guest::default(), Timings::default());
+        let mut v = SimVm::new(
+            VmState::Running,
+            RunStrategy::Always,
+            Guest::default(),
+            Timings::default(),
+        );
         v.request(Action::Stop, 30, 0).unwrap();
         assert_eq!(v.run_strategy(), RunStrategy::Halted);
     }
@@ -243,7 +329,13 @@ mod tests {
     #[test]
     fn every_default_transition_finishes_within_ten_seconds() {
         let t = Timings::default();
-        for ms in [t.boot_ms, t.acpi_shutdown_ms, t.kill_ms + t.boot_ms, t.pause_ms, t.unpause_ms] {
+        for ms in [
+            t.boot_ms,
+            t.acpi_shutdown_ms,
+            t.kill_ms + t.boot_ms,
+            t.pause_ms,
+            t.unpause_ms,
+        ] {
             assert!(ms <= 10_000);
         }
     }

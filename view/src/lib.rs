@@ -8,7 +8,9 @@ mod time;
 mod validate;
 
 pub use time::format_utc;
-pub use validate::{validate_dns1123_label, validate_dns1123_subdomain, validate_request, ValidRequest};
+pub use validate::{
+    validate_dns1123_label, validate_dns1123_subdomain, validate_request, ValidRequest,
+};
 pub use wukong_lifecycle::{Action, RunStrategy, VmState, MAX_GRACE_PERIOD_SECONDS};
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +25,10 @@ pub struct VmKey {
 
 impl VmKey {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        VmKey { namespace: namespace.into(), name: name.into() }
+        VmKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -99,9 +104,18 @@ pub struct Snapshot {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum LiveMessage {
     Snapshot(Snapshot),
-    Upsert { seq: u64, row: VmRow },
-    Remove { seq: u64, key: VmKey },
-    Upstream { seq: u64, upstream: Upstream },
+    Upsert {
+        seq: u64,
+        row: VmRow,
+    },
+    Remove {
+        seq: u64,
+        key: VmKey,
+    },
+    Upstream {
+        seq: u64,
+        upstream: Upstream,
+    },
     /// Sent every few seconds so a silent, dead connection is noticed.
     Heartbeat,
 }

@@ -26,17 +26,26 @@ pub fn validate_request(
     let grace_period_seconds = match grace_period_seconds {
         None => None,
         Some(_) if action != Action::Stop => {
-            return Err(format!("a grace period only applies to stop, not to {action}"));
+            return Err(format!(
+                "a grace period only applies to stop, not to {action}"
+            ));
         }
         Some(seconds) => Some(validate_grace_period(seconds).map_err(|e| e.to_string())?),
     };
-    Ok(ValidRequest { key: VmKey::new(namespace, name), action, grace_period_seconds })
+    Ok(ValidRequest {
+        key: VmKey::new(namespace, name),
+        action,
+        grace_period_seconds,
+    })
 }
 
 /// A namespace: at most 63 lowercase letters, digits and '-', starting and ending alphanumeric.
 pub fn validate_dns1123_label(what: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 63 {
-        return Err(format!("{what} must be 1–63 characters long (got {})", value.len()));
+        return Err(format!(
+            "{what} must be 1–63 characters long (got {})",
+            value.len()
+        ));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
@@ -51,7 +60,10 @@ pub fn validate_dns1123_label(what: &str, value: &str) -> Result<(), String> {
 /// A resource name: dot-separated DNS-1123 labels, at most 253 characters.
 pub fn validate_dns1123_subdomain(what: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 253 {
-        return Err(format!("{what} must be 1–253 characters long (got {})", value.len()));
+        return Err(format!(
+            "{what} must be 1–253 characters long (got {})",
+            value.len()
+        ));
     }
     value
         .split('.')
@@ -67,24 +79,48 @@ mod tests {
     fn accepts_a_good_request() {
         let ok = validate_request("team-a", "web-01", "stop", Some(45)).unwrap();
         assert_eq!(ok.key, VmKey::new("team-a", "web-01"));
-        assert_eq!((ok.action, ok.grace_period_seconds), (Action::Stop, Some(45)));
+        assert_eq!(
+            (ok.action, ok.grace_period_seconds),
+            (Action::Stop, Some(45))
+        );
         assert!(validate_request("team-a", "db.primary-1", "force-stop", None).is_ok());
     }
 
     #[test]
     fn rejects_bad_names_with_a_reason() {
-        for (ns, name) in [("", "a"), ("Team-A", "a"), ("team_a", "a"), ("-a", "a"), ("a", "Web"), ("a", "web-"), ("a", &"x".repeat(254))] {
+        for (ns, name) in [
+            ("", "a"),
+            ("Team-A", "a"),
+            ("team_a", "a"),
+            ("-a", "a"),
+            ("a", "Web"),
+            ("a", "web-"),
+            ("a", &"x".repeat(254)),
+        ] {
             let err = validate_request(ns, name, "start", None).unwrap_err();
-            assert!(err.contains("namespace") || err.contains("name"), "{ns}/{name}: {err}");
+            assert!(
+                err.contains("namespace") || err.contains("name"),
+                "{ns}/{name}: {err}"
+            );
         }
-        assert!(validate_request(&"a".repeat(64), "a", "start", None).unwrap_err().contains("1–63"));
+        assert!(validate_request(&"a".repeat(64), "a", "start", None)
+            .unwrap_err()
+            .contains("1–63"));
     }
 
     #[test]
     fn rejects_unknown_actions_and_bad_grace_periods() {
-        assert!(validate_request("a", "b", "reboot", None).unwrap_err().contains("unknown action"));
-        assert!(validate_request("a", "b", "stop", Some(-1)).unwrap_err().contains("negative"));
-        assert!(validate_request("a", "b", "stop", Some(3601)).unwrap_err().contains("3600"));
-        assert!(validate_request("a", "b", "start", Some(10)).unwrap_err().contains("only applies to stop"));
+        assert!(validate_request("a", "b", "reboot", None)
+            .unwrap_err()
+            .contains("unknown action"));
+        assert!(validate_request("a", "b", "stop", Some(-1))
+            .unwrap_err()
+            .contains("negative"));
+        assert!(validate_request("a", "b", "stop", Some(3601))
+            .unwrap_err()
+            .contains("3600"));
+        assert!(validate_request("a", "b", "start", Some(10))
+            .unwrap_err()
+            .contains("only applies to stop"));
     }
 }

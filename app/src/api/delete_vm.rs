@@ -1,6 +1,6 @@
-use crate::ConsoleError;
 #[allow(unused_imports)]
 use super::request_action;
+use crate::ConsoleError;
 use leptos::prelude::*;
 use wukong_view::Accepted;
 

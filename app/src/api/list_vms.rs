@@ -5,16 +5,17 @@ use wukong_view::Snapshot;
 /// Every VM row with the actions it offers now, and which cluster they come from.
 #[server(endpoint = "list_vms")]
 pub async fn list_vms() -> Result<Snapshot, ConsoleError> {
-    use super::ssr::{console, with_status};
-    with_status(async {
-        let console = console()?;
-        let ready = tokio::time::timeout(std::time::Duration::from_secs(10), console.store.wait_ready()).await;
-        match ready {
-            Ok(()) => Ok(console.store.snapshot()),
-            Err(_) => Err(ConsoleError::Unavailable(
-                "the cluster has not answered within 10 s; the list will appear when it does".into(),
-            )),
-        }
+    use super::ssr::console;
+    let console = console()?;
+    let ready = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        console.store.wait_ready(),
+    )
+    .await;
+    match ready {
+        Ok(()) => Ok(console.store.snapshot()),
+        Err(_) => Err(ConsoleError::Unavailable(
+            "the cluster has not answered within 10 s; the list will appear when it does".into(),
+        )),
     }
-    .await)
 }

@@ -16,19 +16,8 @@ pub(crate) mod ssr {
     use wukong_cluster::Console;
 
     pub fn console() -> Result<Console, ConsoleError> {
-        use_context::<Console>()
-            .ok_or_else(|| ConsoleError::Unavailable("the console is not connected to a cluster".into()))
-    }
-
-    /// Sets the HTTP status of a failed call, so non-browser clients see 400/403/404/409 too.
-    pub fn with_status<T>(result: Result<T, ConsoleError>) -> Result<T, ConsoleError> {
-        if let Err(e) = &result {
-            if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-                if let Ok(status) = http::StatusCode::from_u16(e.status()) {
-                    options.set_status(status);
-                }
-            }
-        }
-        result
+        use_context::<Console>().ok_or_else(|| {
+            ConsoleError::Unavailable("the console is not connected to a cluster".into())
+        })
     }
 }

@@ -11,22 +11,19 @@ pub async fn request_action(
     action: String,
     grace_period_seconds: Option<i64>,
 ) -> Result<Accepted, ConsoleError> {
-    use super::ssr::{console, with_status};
+    use super::ssr::console;
     use wukong_cluster::actions::{self, ActionRequest};
-    with_status(async {
-        let valid = wukong_view::validate_request(&namespace, &name, &action, grace_period_seconds)
-            .map_err(ConsoleError::Invalid)?;
-        let console = console()?;
-        let request = ActionRequest {
-            key: valid.key,
-            action: valid.action,
-            grace_period_seconds: valid.grace_period_seconds,
-        };
-        let accepted = actions::request_action(console.cluster.as_ref(), &console.store, request).await;
-        if let Err(e) = &accepted {
-            tracing::info!(%namespace, %name, %action, error = %e, "action refused");
-        }
-        Ok(accepted?)
+    let valid = wukong_view::validate_request(&namespace, &name, &action, grace_period_seconds)
+        .map_err(ConsoleError::Invalid)?;
+    let console = console()?;
+    let request = ActionRequest {
+        key: valid.key,
+        action: valid.action,
+        grace_period_seconds: valid.grace_period_seconds,
+    };
+    let accepted = actions::request_action(console.cluster.as_ref(), &console.store, request).await;
+    if let Err(e) = &accepted {
+        tracing::info!(%namespace, %name, %action, error = %e, "action refused");
     }
-    .await)
+    Ok(accepted?)
 }

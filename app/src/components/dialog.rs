@@ -8,14 +8,23 @@ use wukong_view::Action;
 #[component]
 pub fn ConfirmDialog() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
-    move || state.dialog.get().map(|dialog| view! { <DialogBox dialog/> })
+    move || {
+        state
+            .dialog
+            .get()
+            .map(|dialog| view! { <DialogBox dialog/> })
+    }
 }
 
 #[component]
 fn DialogBox(dialog: Dialog) -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     let t = texts();
-    let Dialog { key, action, default_grace_period_seconds } = dialog;
+    let Dialog {
+        key,
+        action,
+        default_grace_period_seconds,
+    } = dialog;
     let grace = RwSignal::new(default_grace_period_seconds.to_string());
     let force = RwSignal::new(false);
     let invalid = RwSignal::new(false);
@@ -31,7 +40,11 @@ fn DialogBox(dialog: Dialog) -> impl IntoView {
             let (action, grace_seconds) = match action {
                 Action::Stop if force.get_untracked() => (Action::ForceStop, None),
                 Action::Stop => match grace.with_untracked(|g| g.trim().parse::<i64>()) {
-                    Ok(s) if (0..=i64::from(wukong_view::MAX_GRACE_PERIOD_SECONDS)).contains(&s) => (Action::Stop, Some(s as u32)),
+                    Ok(s)
+                        if (0..=i64::from(wukong_view::MAX_GRACE_PERIOD_SECONDS)).contains(&s) =>
+                    {
+                        (Action::Stop, Some(s as u32))
+                    }
                     _ => {
                         invalid.set(true);
                         return;

@@ -13,7 +13,11 @@ enum SortBy {
 
 impl SortBy {
     fn parse(value: &str) -> SortBy {
-        if value == "state" { SortBy::State } else { SortBy::Name }
+        if value == "state" {
+            SortBy::State
+        } else {
+            SortBy::Name
+        }
     }
 }
 
@@ -30,7 +34,11 @@ pub fn FilteredTable() -> impl IntoView {
     let sort = RwSignal::new(SortBy::parse(&query.get("sort").unwrap_or_default()));
 
     let namespaces = Memo::new(move |_| {
-        state.rows.with(|rows| rows.keys().map(|k| k.namespace.clone()).collect::<BTreeSet<_>>())
+        state.rows.with(|rows| {
+            rows.keys()
+                .map(|k| k.namespace.clone())
+                .collect::<BTreeSet<_>>()
+        })
     });
     let visible = Memo::new(move |_| {
         let needle = search.with(|s| s.trim().to_lowercase());
@@ -49,7 +57,10 @@ pub fn FilteredTable() -> impl IntoView {
         if sort.get() == SortBy::State {
             entries.sort_by(|a, b| (a.row.state, &a.row.key).cmp(&(b.row.state, &b.row.key)));
         } else {
-            entries.sort_by(|a, b| (&a.row.key.name, &a.row.key.namespace).cmp(&(&b.row.key.name, &b.row.key.namespace)));
+            entries.sort_by(|a, b| {
+                (&a.row.key.name, &a.row.key.namespace)
+                    .cmp(&(&b.row.key.name, &b.row.key.namespace))
+            });
         }
         entries
     });

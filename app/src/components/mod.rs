@@ -71,7 +71,10 @@ fn start_clock(state: ConsoleState) {
 /// Lets tests (and people with slow machines) see when buttons start working.
 #[cfg(feature = "hydrate")]
 fn mark_hydrated() {
-    if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
         let _ = body.set_attribute("data-hydrated", "true");
     }
 }

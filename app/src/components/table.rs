@@ -51,7 +51,9 @@ fn VmRowView(entry: Entry) -> impl IntoView {
     let countdown = move || {
         let (deadline, now) = (deadline?, state.now_ms.get()?);
         let seconds = ((deadline - now).max(0) + 999) / 1000;
-        Some(view! { <span class="countdown" data-testid="stop-countdown">{format!("{} {seconds} s", t.forced_in)}</span> })
+        Some(
+            view! { <span class="countdown" data-testid="stop-countdown">{format!("{} {seconds} s", t.forced_in)}</span> },
+        )
     };
     let last_action = row.last_action.clone().unwrap_or_default();
     let last_time = row.last_action_time_ms.map(format_utc).unwrap_or_default();
@@ -115,7 +117,11 @@ fn VmRowView(entry: Entry) -> impl IntoView {
 fn on_click(state: ConsoleState, key: VmKey, action: Action, default_grace_period_seconds: u32) {
     match action {
         Action::Stop | Action::ForceStop | Action::Delete => {
-            state.dialog.set(Some(Dialog { key, action, default_grace_period_seconds }));
+            state.dialog.set(Some(Dialog {
+                key,
+                action,
+                default_grace_period_seconds,
+            }));
         }
         _ => perform(state, key, action, None),
     }

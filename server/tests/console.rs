@@ -1,0 +1,227 @@
+//! The console's HTTP surface against the sandbox: the server-rendered page, the server functions
+//! (with bad input, refusals and missing VMs) and the live websocket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use leptos::prelude::LeptosOptions;
+use server::{router, AppState};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use wukong_cluster::{sandbox_seed, Console, Sandbox};
+use wukong_sim::Timings;
+use wukong_view::{LiveMessage, VmKey, VmState};
+
+async fn console() -> (axum::Router, Console) {
+    // Fast VMs: these tests check wiring, not the simulation's pace.
+    let console = Console::start(Arc::new(Sandbox::start(
+        sandbox_seed(),
+        Timings::default().scaled(20.0),
+    )));
+    console.store.wait_ready().await;
+    let leptos_options = LeptosOptions::builder()
+        .output_name("wukong-console")
+        .build();
+    (
+        router(AppState {
+            leptos_options,
+            console: console.clone(),
+        }),
+        console,
+    )
+}
+
+async fn call(app: &axum::Router, path: &str, form: &str) -> (StatusCode, String) {
+    let request = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .expect("request builds");
+    let response = app.clone().oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn wait_for_state(console: &Console, key: &VmKey, want: VmState) {
+    for _ in 0..100 {
+        if console.store.row(key).map(|r| r.state) == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{key} never became {want}: {:?}",
+        console.store.row(key).map(|r| r.state)
+    );
+}
+
+#[tokio::test]
+async fn the_page_lists_every_vm_without_javascript() {
+    let (app, _console) = console().await;
+    let response = app
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(
+        html.matches("data-testid=\"vm-row\"").count(),
+        sandbox_seed().len()
+    );
+    assert!(html.contains("data-testid=\"sandbox-banner\""));
+    assert!(html.contains("data-namespace=\"team-a\" data-name=\"web-01\""));
+    assert!(html.contains("data-state=\"Running\""));
+}
+
+#[tokio::test]
+async fn a_stop_request_is_accepted_and_carried_out() {
+    let (app, console) = console().await;
+    let (status, body) = call(
+        &app,
+        "/api/request_action",
+        "namespace=team-a&name=web-01&action=stop&grace_period_seconds=30",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("request_id"), "{body}");
+    let key = VmKey::new("team-a", "web-01");
+    wait_for_state(&console, &key, VmState::Stopped).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
+    let (app, console) = console().await;
+    let before = console.store.snapshot();
+    for (form, expected) in [
+        (
+            "namespace=team-a&name=web-01&action=reboot",
+            "unknown action",
+        ),
+        ("namespace=team-a&name=Web_01&action=stop", "DNS-1123"),
+        ("namespace=Team-A&name=web-01&action=stop", "DNS-1123"),
+        (
+            "namespace=team-a&name=web-01&action=stop&grace_period_seconds=-5",
+            "negative",
+        ),
+        (
+            "namespace=team-a&name=web-01&action=stop&grace_period_seconds=7200",
+            "3600",
+        ),
+        (
+            "namespace=team-a&name=web-01&action=stop&grace_period_seconds=soon",
+            "invalid request",
+        ),
+        ("namespace=team-a&action=stop", "invalid request"),
+    ] {
+        let (status, body) = call(&app, "/api/request_action", form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form}: {body}");
+        assert!(body.contains(expected), "{form}: {body}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(console.store.snapshot(), before);
+}
+
+#[tokio::test]
+async fn refusals_and_missing_vms_map_to_409_and_404() {
+    let (app, _console) = console().await;
+    let (status, body) = call(
+        &app,
+        "/api/request_action",
+        "namespace=team-a&name=db-02&action=suspend",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("not running"), "{body}");
+    let (status, body) = call(&app, "/api/delete_vm", "namespace=team-a&name=ghost").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("no longer exists"), "{body}");
+}
+
+#[tokio::test]
+async fn the_list_server_function_returns_rows_with_their_actions() {
+    let (app, _console) = console().await;
+    let (status, body) = call(&app, "/api/list_vms", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let snapshot: wukong_view::Snapshot = serde_json::from_str(&body).unwrap();
+    let cache = snapshot
+        .rows
+        .iter()
+        .find(|r| r.key == VmKey::new("team-a", "cache-01"))
+        .unwrap();
+    assert_eq!(cache.state, VmState::Suspended);
+    assert!(
+        cache.offers(wukong_view::Action::Resume) && !cache.offers(wukong_view::Action::Suspend)
+    );
+}
+
+#[tokio::test]
+async fn the_websocket_sends_a_snapshot_then_deltas() {
+    let (app, console) = console().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/live"))
+        .await
+        .unwrap();
+    let LiveMessage::Snapshot(snapshot) = next(&mut socket).await else {
+        panic!("first frame must be a snapshot")
+    };
+    assert_eq!(snapshot.rows.len(), sandbox_seed().len());
+    let key = VmKey::new("team-b", "worker-02");
+    wukong_cluster::actions::request_action(
+        console.cluster.as_ref(),
+        &console.store,
+        wukong_cluster::actions::ActionRequest {
+            key: key.clone(),
+            action: wukong_view::Action::Start,
+            grace_period_seconds: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut last_seq = snapshot.seq;
+    while !seen.contains(&VmState::Running) {
+        match next(&mut socket).await {
+            LiveMessage::Upsert { seq, row } if row.key == key => {
+                assert!(seq > last_seq, "deltas are in order");
+                last_seq = seq;
+                seen.push(row.state);
+            }
+            _ => {}
+        }
+    }
+    assert!(seen.contains(&VmState::Starting), "{seen:?}");
+}
+
+async fn next<S>(socket: &mut S) -> LiveMessage
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a frame in time");
+    let text = frame.expect("open").expect("ok").into_text().expect("text");
+    serde_json::from_str::<LiveMessage>(&text).expect("a live message")
+}
