@@ -61,7 +61,8 @@ export default defineConfig({
           RUST_LOG: 'info',
         },
         url: 'http://127.0.0.1:3300/healthz',
-        reuseExistingServer: !process.env.CI,
+        // Always a fresh sandbox: the tests assume the seeded states.
+        reuseExistingServer: false,
         timeout: 60_000,
         stdout: 'pipe',
       },

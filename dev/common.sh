@@ -1,0 +1,57 @@
+# Shared by dev/run and dev/test: paths, pinned tool versions, and installing what is missing.
+# Everything heavy is cached outside the clone (cargo's target dir, cargo-installed tools, npm's cache).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wukong/target}"
+# cargo-leptos writes the site (wasm, js, css) under the workspace, the binary under CARGO_TARGET_DIR.
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
+CARGO_LEPTOS_VERSION=0.3.10
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+ensure_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes, once per machine)"
+    cargo install --locked cargo-leptos --version "$CARGO_LEPTOS_VERSION"
+  fi
+  # wasm-bindgen's CLI must match the library version in Cargo.lock exactly.
+  local bindgen
+  bindgen="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' Cargo.lock)"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen" ]; then
+    say "installing wasm-bindgen-cli $bindgen"
+    cargo install wasm-bindgen-cli --version "$bindgen"
+  fi
+  # npm: Playwright (no browser download) and binaryen's wasm-opt, which cargo-leptos finds in node_modules/.bin.
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm packages"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+  fi
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    say "installing Chromium from Debian's packages"
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    fi
+  fi
+}
+
+build_release() {
+  say "building the console (release: server + hydrated wasm)"
+  cargo leptos build --release
+}
+
+# Gzipped size of what the browser downloads for the app (wasm + js), in bytes.
+bundle_size() {
+  local pkg="$LEPTOS_SITE_ROOT/pkg"
+  cat "$pkg"/wukong-console.wasm "$pkg"/wukong-console.js | gzip -9 | wc -c
+}
