@@ -74,7 +74,8 @@ impl ConsoleState {
         ConsoleState {
             rows: RwSignal::new(rows),
             seq: RwSignal::new(snapshot.seq),
-            socket_open: RwSignal::new(false),
+            // The snapshot was fresh when rendered; the socket flips this off if it cannot connect.
+            socket_open: RwSignal::new(true),
             upstream: RwSignal::new(snapshot.upstream),
             cluster: StoredValue::new(snapshot.cluster),
             clicks: RwSignal::new(HashMap::new()),
