@@ -72,7 +72,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             view! {
                 <button
                     type="button"
-                    class=if action.is_destructive() { "act danger" } else { "act" }
+                    class=if action.is_destructive() { "act destructive" } else { "act" }
                     data-action=action.as_str()
                     disabled=move || !offered || busy.get()
                     on:click=move |_| on_click(state, key.clone(), action, default_grace)
