@@ -17,13 +17,18 @@ fn committed_crd_matches_the_rust_types() {
 
 fn lifecycle_action_schema() -> serde_json::Value {
     let crd = serde_json::to_value(Wukong::crd()).expect("CRD as JSON");
-    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["lifecycleAction"].clone()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["lifecycleAction"]
+        .clone()
 }
 
 #[test]
 fn schema_allows_only_the_seed_actions() {
     let actions = &lifecycle_action_schema()["properties"]["action"]["enum"];
-    assert_eq!(actions, &serde_json::json!(["start", "stop", "restart", "suspend", "resume"]));
+    assert_eq!(
+        actions,
+        &serde_json::json!(["start", "stop", "restart", "suspend", "resume"])
+    );
 }
 
 #[test]
@@ -32,7 +37,10 @@ fn schema_bounds_the_grace_period_and_requires_a_request_id() {
     let grace = &schema["properties"]["gracePeriodSeconds"];
     assert_eq!(grace["minimum"], serde_json::json!(0.0));
     assert_eq!(grace["maximum"], serde_json::json!(3600.0));
-    assert_eq!(schema["required"], serde_json::json!(["action", "requestId"]));
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["action", "requestId"])
+    );
 }
 
 #[test]
@@ -42,5 +50,9 @@ fn crd_is_namespaced_with_a_status_subresource() {
     assert_eq!(crd.spec.scope, "Namespaced");
     let version = &crd.spec.versions[0];
     assert_eq!(version.name, "v1alpha1");
-    assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    assert!(version
+        .subresources
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .is_some());
 }
