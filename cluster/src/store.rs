@@ -1,9 +1,11 @@
 //! One shared table of rows per process, fed by one watch, fanned out to every browser.
 
 use crate::{row_from_wukong, Cluster, WatchEvent};
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use wukong_view::{ClusterInfo, LiveMessage, Snapshot, Upstream, VmKey, VmRow};
 
@@ -102,6 +104,59 @@ impl LiveStore {
     pub fn subscribe(&self) -> (Snapshot, broadcast::Receiver<LiveFrame>) {
         let inner = self.read();
         (self.snapshot_of(&inner), self.frames.subscribe())
+    }
+
+    /// What one browser receives, as JSON text: its snapshot, then every later delta in order,
+    /// a heartbeat after each `heartbeat` of silence, and a fresh snapshot instead of the deltas
+    /// it missed if it fell more than the buffer behind (a slow client never holds up others).
+    pub fn client_frames(self: &Arc<Self>, heartbeat: Duration) -> BoxStream<'static, Arc<str>> {
+        struct Client {
+            store: Arc<LiveStore>,
+            frames: Option<broadcast::Receiver<LiveFrame>>,
+            seq: u64,
+            heartbeat: Duration,
+        }
+        impl Client {
+            fn resync(&mut self) -> Option<Arc<str>> {
+                let (snapshot, frames) = self.store.subscribe();
+                self.frames = Some(frames);
+                self.seq = snapshot.seq;
+                serde_json::to_string(&LiveMessage::Snapshot(snapshot))
+                    .ok()
+                    .map(Into::into)
+            }
+        }
+        let client = Client {
+            store: self.clone(),
+            frames: None,
+            seq: 0,
+            heartbeat,
+        };
+        futures::stream::unfold(client, |mut client| async move {
+            loop {
+                let Some(frames) = client.frames.as_mut() else {
+                    let snapshot = client.resync()?;
+                    return Some((snapshot, client));
+                };
+                match tokio::time::timeout(client.heartbeat, frames.recv()).await {
+                    Err(_silence) => {
+                        let beat = serde_json::to_string(&LiveMessage::Heartbeat).ok()?;
+                        return Some((beat.into(), client));
+                    }
+                    Ok(Ok(frame)) if frame.seq <= client.seq => continue,
+                    Ok(Ok(frame)) => {
+                        client.seq = frame.seq;
+                        return Some((frame.json, client));
+                    }
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        let snapshot = client.resync()?;
+                        return Some((snapshot, client));
+                    }
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                }
+            }
+        })
+        .boxed()
     }
 
     pub fn row(&self, key: &VmKey) -> Option<VmRow> {
