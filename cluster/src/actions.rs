@@ -1,6 +1,6 @@
 //! A person's click, turned into a lifecycle request (or a delete) on the cluster.
 
-use crate::{Cluster, ClusterError, LiveStore};
+use crate::{row_from_wukong, Cluster, ClusterError};
 use wukong_api::LifecycleAction;
 use wukong_lifecycle::check;
 use wukong_view::{Accepted, Action, VmKey};
@@ -13,11 +13,11 @@ pub struct ActionRequest {
     pub grace_period_seconds: Option<u32>,
 }
 
-/// Refuses early what the lifecycle rules refuse for the VM as the store sees it now, then writes
-/// the request with a fresh request id (or deletes the Wukong).
+/// Reads the Wukong fresh, refuses what the lifecycle rules refuse for it, then writes the request
+/// with a fresh request id, conditional on the version it decided on. If someone else changed the
+/// VM in between (409), it decides once more on a fresh read; a second conflict is reported.
 pub async fn request_action(
     cluster: &dyn Cluster,
-    store: &LiveStore,
     request: ActionRequest,
 ) -> Result<Accepted, ClusterError> {
     let ActionRequest {
@@ -25,34 +25,47 @@ pub async fn request_action(
         action,
         grace_period_seconds,
     } = request;
-    let row = store
-        .row(&key)
-        .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
-    if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
-        return Err(ClusterError::Refused {
-            key,
-            action,
-            reason: refusal.to_string(),
-        });
-    }
-    let request_id = match LifecycleAction::for_action(
-        action,
-        grace_period_seconds,
-        uuid::Uuid::new_v4().to_string(),
-    ) {
-        Some(lifecycle_action) => {
-            let id = lifecycle_action.request_id.clone();
-            cluster.request_action(&key, lifecycle_action).await?;
-            id
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut attempts_left = 2;
+    loop {
+        attempts_left -= 1;
+        let wukong = cluster.get(&key).await?;
+        let row =
+            row_from_wukong(&wukong).ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+        if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
+            return Err(ClusterError::Refused {
+                key,
+                action,
+                reason: refusal.to_string(),
+            });
         }
-        None => {
+        let Some(lifecycle_action) =
+            LifecycleAction::for_action(action, grace_period_seconds, request_id.clone())
+        else {
             cluster.delete(&key).await?;
-            String::new()
+            return Ok(Accepted {
+                key,
+                action,
+                request_id: String::new(),
+            });
+        };
+        match cluster
+            .request_action(
+                &key,
+                lifecycle_action,
+                wukong.metadata.resource_version.clone(),
+            )
+            .await
+        {
+            Ok(()) => {
+                return Ok(Accepted {
+                    key,
+                    action,
+                    request_id,
+                })
+            }
+            Err(ClusterError::Conflict { .. }) if attempts_left > 0 => continue,
+            Err(e) => return Err(e),
         }
-    };
-    Ok(Accepted {
-        key,
-        action,
-        request_id,
-    })
+    }
 }

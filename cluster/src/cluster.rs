@@ -26,11 +26,16 @@ pub trait Cluster: Send + Sync + 'static {
     /// healthy again, a fresh `Restarted`.
     fn watch(&self) -> WatchStream;
 
-    /// Writes `spec.lifecycleAction` (the controller carries it out).
+    /// A fresh read of one Wukong, straight from the cluster (not the watch cache).
+    fn get<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<Wukong, ClusterError>>;
+
+    /// Writes `spec.lifecycleAction` (the controller carries it out). With a resource version the
+    /// write only succeeds if the object has not changed since (`ClusterError::Conflict` otherwise).
     fn request_action<'a>(
         &'a self,
         key: &'a VmKey,
         request: LifecycleAction,
+        resource_version: Option<String>,
     ) -> BoxFuture<'a, Result<(), ClusterError>>;
 
     /// Deletes the Wukong; its finalizer stops the VM before it goes.

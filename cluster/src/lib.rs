@@ -11,6 +11,7 @@
 pub mod actions;
 mod cluster;
 mod error;
+mod kube_backend;
 mod row;
 mod sandbox;
 mod seed;
@@ -18,6 +19,7 @@ mod store;
 
 pub use cluster::{Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;
+pub use kube_backend::KubeCluster;
 pub use row::row_from_wukong;
 pub use sandbox::Sandbox;
 pub use seed::{sandbox_seed, SeedVm};

@@ -340,10 +340,22 @@ impl Cluster for Sandbox {
         .boxed()
     }
 
+    fn get<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<Wukong, ClusterError>> {
+        Box::pin(async move {
+            let state = self.shared.lock();
+            let vm = state
+                .vms
+                .get(key)
+                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            Ok(vm.wukong.clone())
+        })
+    }
+
     fn request_action<'a>(
         &'a self,
         key: &'a VmKey,
         mut request: LifecycleAction,
+        resource_version: Option<String>,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let shared = &self.shared;
@@ -352,6 +364,14 @@ impl Cluster for Sandbox {
                 .vms
                 .get_mut(key)
                 .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            // Like the API server: a write conditional on a version fails if the object moved on.
+            if resource_version.is_some() && resource_version != vm.wukong.metadata.resource_version
+            {
+                return Err(ClusterError::Conflict {
+                    key: key.clone(),
+                    message: "the object has been modified; please apply your changes to the latest version".into(),
+                });
+            }
             request
                 .requested_at
                 .get_or_insert_with(|| Time(Timestamp::now()));

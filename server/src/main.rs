@@ -4,7 +4,7 @@ use server::config::{BackendChoice, Config};
 use server::{router, AppState};
 use std::process::ExitCode;
 use std::sync::Arc;
-use wukong_cluster::{sandbox_seed, Cluster, Console, Sandbox};
+use wukong_cluster::{sandbox_seed, Cluster, Console, KubeCluster, Sandbox};
 use wukong_sim::Timings;
 
 #[tokio::main]
@@ -44,12 +44,11 @@ async fn run(config: Config) -> Result<(), String> {
             ))
         }
         BackendChoice::Kubernetes { source } => {
-            // The Kubernetes backend lands with the real-cluster work; until then say so plainly.
-            tracing::warn!(%source, "the Kubernetes backend is not available in this build; serving the sandbox instead");
-            Arc::new(Sandbox::start(
-                sandbox_seed(),
-                Timings::default().scaled(config.sandbox_speed),
-            ))
+            tracing::info!(%source, "connecting to Kubernetes");
+            let cluster = KubeCluster::connect(config.kubeconfig.as_deref())
+                .await
+                .map_err(|e| format!("cannot use the cluster from {source}: {e} (start with --sandbox to use the simulated cluster instead)"))?;
+            Arc::new(cluster)
         }
     };
     let console = Console::start(cluster);

@@ -186,7 +186,6 @@ async fn the_websocket_sends_a_snapshot_then_deltas() {
     let key = VmKey::new("team-b", "worker-02");
     wukong_cluster::actions::request_action(
         console.cluster.as_ref(),
-        &console.store,
         wukong_cluster::actions::ActionRequest {
             key: key.clone(),
             action: wukong_view::Action::Start,

@@ -21,7 +21,7 @@ pub async fn request_action(
         action: valid.action,
         grace_period_seconds: valid.grace_period_seconds,
     };
-    let accepted = actions::request_action(console.cluster.as_ref(), &console.store, request).await;
+    let accepted = actions::request_action(console.cluster.as_ref(), request).await;
     if let Err(e) = &accepted {
         tracing::info!(%namespace, %name, %action, error = %e, "action refused");
     }
