@@ -38,19 +38,23 @@ impl KubeCluster {
             }
             None => Config::infer().await.map_err(|e| unavailable(&e))?,
         };
+        KubeCluster::from_config(config)
+    }
+
+    /// A cluster from an explicit client configuration (tests use it for impersonation).
+    pub fn from_config(config: Config) -> Result<KubeCluster, ClusterError> {
         let name = config
             .cluster_url
             .authority()
             .map(|a| a.to_string())
             .unwrap_or_else(|| config.cluster_url.to_string());
-        let client = Client::try_from(config).map_err(|e| unavailable(&e))?;
-        Ok(KubeCluster {
-            client,
-            info: ClusterInfo {
-                kind: ClusterKind::Kubernetes,
-                name,
-            },
-        })
+        let client =
+            Client::try_from(config).map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let info = ClusterInfo {
+            kind: ClusterKind::Kubernetes,
+            name,
+        };
+        Ok(KubeCluster { client, info })
     }
 
     fn api(&self, namespace: &str) -> Api<Wukong> {
@@ -59,7 +63,7 @@ impl KubeCluster {
 }
 
 /// Maps an API error to what the person can do about it.
-fn api_error(key: &VmKey, action: Action, error: kube::Error) -> ClusterError {
+pub fn api_error(key: &VmKey, action: Action, error: kube::Error) -> ClusterError {
     match error {
         kube::Error::Api(status) => match status.code {
             404 => ClusterError::NotFound { key: key.clone() },

@@ -19,7 +19,7 @@ mod store;
 
 pub use cluster::{Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;
-pub use kube_backend::KubeCluster;
+pub use kube_backend::{api_error, KubeCluster};
 pub use row::row_from_wukong;
 pub use sandbox::Sandbox;
 pub use seed::{sandbox_seed, SeedVm};

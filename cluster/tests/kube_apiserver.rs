@@ -1,0 +1,356 @@
+//! The console's Kubernetes backend against a real kube-apiserver (the local control plane from
+//! `./dev/cluster up`; `./dev/test` starts it and runs these). Each test works in its own fresh
+//! namespace: there is no kube-controller-manager, so namespaces are never really deleted.
+
+use futures::{stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use wukong_api::{LifecycleAction, Wukong, WukongSpec};
+use wukong_cluster::actions::{request_action, ActionRequest};
+use wukong_cluster::{api_error, Cluster, ClusterError, KubeCluster, LiveStore};
+use wukong_view::{Action, RunStrategy, VmKey, VmState};
+
+async fn admin_config() -> Config {
+    let path = std::env::var("WUKONG_KUBECONFIG")
+        .unwrap_or_else(|_| format!("{}/../.dev/kubeconfig", env!("CARGO_MANIFEST_DIR")));
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!("no control plane kubeconfig at {path} ({e}); run ./dev/cluster up")
+    });
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig")
+}
+
+async fn admin() -> (Client, KubeCluster) {
+    let config = admin_config().await;
+    let client = Client::try_from(config.clone()).expect("client");
+    (client, KubeCluster::from_config(config).expect("cluster"))
+}
+
+async fn fresh_namespace(client: &Client, purpose: &str) -> String {
+    let name = format!(
+        "it-{purpose}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+    name
+}
+
+/// Creates a Wukong and gives it a lifecycle state, as the controller would.
+async fn create_wukong(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    state: VmState,
+    run_strategy: RunStrategy,
+) {
+    let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    let spec = WukongSpec {
+        run_strategy,
+        cpu_cores: Some(2),
+        memory: Some("4Gi".into()),
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &Wukong::new(name, spec))
+        .await
+        .expect("create wukong");
+    set_status(client, ns, name, json!({ "state": state.as_str() })).await;
+}
+
+async fn set_status(client: &Client, ns: &str, name: &str, lifecycle_state: serde_json::Value) {
+    let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    let patch = json!({ "status": { "lifecycleState": lifecycle_state } });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("status");
+}
+
+async fn started_store(cluster: &KubeCluster) -> Arc<LiveStore> {
+    let store = LiveStore::spawn(cluster);
+    tokio::time::timeout(Duration::from_secs(30), store.wait_ready())
+        .await
+        .expect("first list within 30 s");
+    store
+}
+
+async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
+    for _ in 0..300 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn rows_in(store: &LiveStore, ns: &str) -> usize {
+    store
+        .snapshot()
+        .rows
+        .iter()
+        .filter(|r| r.key.namespace == ns)
+        .count()
+}
+
+fn stop(ns: &str, name: &str) -> ActionRequest {
+    ActionRequest {
+        key: VmKey::new(ns, name),
+        action: Action::Stop,
+        grace_period_seconds: Some(20),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn list_watch_patch_delete_round_trip() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "roundtrip").await;
+    for name in ["a", "b", "c"] {
+        create_wukong(&client, &ns, name, VmState::Running, RunStrategy::Manual).await;
+    }
+    let store = started_store(&cluster).await;
+    eventually("the store lists the three VMs", || {
+        rows_in(&store, &ns) == 3
+    })
+    .await;
+
+    let accepted = request_action(&cluster, stop(&ns, "a"))
+        .await
+        .expect("stop accepted");
+    let key = VmKey::new(&ns, "a");
+    eventually("the watch shows the request pending", || {
+        store
+            .row(&key)
+            .is_some_and(|r| r.pending == Some(Action::Stop))
+    })
+    .await;
+    let written = Api::<Wukong>::namespaced(client.clone(), &ns)
+        .get("a")
+        .await
+        .unwrap();
+    let action = written
+        .spec
+        .lifecycle_action
+        .clone()
+        .expect("lifecycleAction written");
+    assert_eq!(
+        (
+            action.action(),
+            action.request_id.as_str(),
+            action.grace_period_seconds
+        ),
+        (Action::Stop, accepted.request_id.as_str(), Some(20))
+    );
+    let managers: Vec<_> = written
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "wukong-console"),
+        "{managers:?}"
+    );
+
+    // The controller acknowledges: no longer pending, state Stopping.
+    set_status(
+        &client,
+        &ns,
+        "a",
+        json!({ "state": "Stopping", "observedRequestId": accepted.request_id }),
+    )
+    .await;
+    eventually("the acknowledgement reaches the store", || {
+        store
+            .row(&key)
+            .is_some_and(|r| r.pending.is_none() && r.state == VmState::Stopping)
+    })
+    .await;
+
+    let delete = ActionRequest {
+        key: VmKey::new(&ns, "b"),
+        action: Action::Delete,
+        grace_period_seconds: None,
+    };
+    request_action(&cluster, delete)
+        .await
+        .expect("delete accepted");
+    eventually("the deleted VM leaves the store", || {
+        rows_in(&store, &ns) == 2
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn the_crd_schema_rejects_unknown_actions_and_negative_grace_periods() {
+    let (client, _cluster) = admin().await;
+    let ns = fresh_namespace(&client, "schema").await;
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let api: Api<Wukong> = Api::namespaced(client.clone(), &ns);
+    let key = VmKey::new(&ns, "vm");
+    for (lifecycle_action, expected) in [
+        (
+            json!({ "action": "reboot", "requestId": "r1" }),
+            "Unsupported value: \"reboot\"",
+        ),
+        (
+            json!({ "action": "stop", "requestId": "r2", "gracePeriodSeconds": -1 }),
+            "greater than or equal to 0",
+        ),
+    ] {
+        let patch = json!({ "spec": { "lifecycleAction": lifecycle_action } });
+        let err = api
+            .patch("vm", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect_err("schema refuses");
+        let shown = api_error(&key, Action::Stop, err);
+        assert!(matches!(shown, ClusterError::Invalid(_)), "{shown:?}");
+        let message = shown.to_string();
+        assert!(
+            message.starts_with("the cluster rejected the request:") && message.contains(expected),
+            "{message}"
+        );
+    }
+    let unchanged = api.get("vm").await.unwrap();
+    assert!(
+        unchanged.spec.lifecycle_action.is_none(),
+        "a refused write changes nothing"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn a_stale_write_conflicts_and_the_action_is_decided_again_on_a_fresh_read() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "stale").await;
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let key = VmKey::new(&ns, "vm");
+    let stale = cluster.get(&key).await.unwrap().metadata.resource_version;
+    set_status(
+        &client,
+        &ns,
+        "vm",
+        json!({ "state": "Running", "message": "someone else wrote" }),
+    )
+    .await;
+
+    let request = LifecycleAction::for_action(Action::Stop, None, "stale-1".into()).unwrap();
+    let err = cluster
+        .request_action(&key, request, stale)
+        .await
+        .expect_err("stale write");
+    assert!(matches!(err, ClusterError::Conflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("try again"), "{err}");
+
+    request_action(&cluster, stop(&ns, "vm"))
+        .await
+        .expect("decided again on fresh data and written");
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn a_viewer_is_refused_by_rbac_with_a_message_a_person_understands() {
+    let (client, _admin_cluster) = admin().await;
+    let ns = fresh_namespace(&client, "rbac").await;
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let user = format!("viewer-{ns}");
+    let role: Role =
+        serde_json::from_value(json!({ "metadata": { "name": "wukong-viewer" } })).unwrap();
+    let role = Role {
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["vm.novasphere.dev".into()]),
+            resources: Some(vec!["wukongs".into()]),
+            verbs: vec!["get".into(), "list".into(), "watch".into()],
+            ..Default::default()
+        }]),
+        ..role
+    };
+    Api::<Role>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding = RoleBinding {
+        metadata: serde_json::from_value(json!({ "name": "viewer" })).unwrap(),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: "wukong-viewer".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: user.clone(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    let mut config = admin_config().await;
+    config.auth_info.impersonate = Some(user);
+    let viewer = KubeCluster::from_config(config).unwrap();
+    let err = request_action(&viewer, stop(&ns, "vm"))
+        .await
+        .expect_err("viewers cannot stop");
+    assert!(matches!(err, ClusterError::Forbidden { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("you are not allowed to stop {ns}/vm")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn five_hundred_wukongs_list_and_stream() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "many").await;
+    let names: Vec<String> = (0..500).map(|i| format!("vm-{i:03}")).collect();
+    stream::iter(names.iter().cloned())
+        .map(|name| {
+            let (client, ns) = (client.clone(), ns.clone());
+            async move {
+                let api: Api<Wukong> = Api::namespaced(client, &ns);
+                api.create(
+                    &PostParams::default(),
+                    &Wukong::new(&name, WukongSpec::default()),
+                )
+                .await
+                .map(drop)
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("500 creates");
+    let store = started_store(&cluster).await;
+    eventually("all 500 are listed", || rows_in(&store, &ns) == 500).await;
+    for name in names.iter().take(20) {
+        set_status(&client, &ns, name, json!({ "state": "Running" })).await;
+    }
+    eventually("the 20 changes stream in", || {
+        store
+            .snapshot()
+            .rows
+            .iter()
+            .filter(|r| r.key.namespace == ns && r.state == VmState::Running)
+            .count()
+            == 20
+    })
+    .await;
+    assert_eq!(rows_in(&store, &ns), 500, "no row duplicated or dropped");
+}
