@@ -15,6 +15,7 @@ mod kube_backend;
 mod row;
 mod sandbox;
 mod seed;
+pub mod simulated;
 mod store;
 
 pub use cluster::{Cluster, WatchEvent, WatchStream};
@@ -22,7 +23,7 @@ pub use error::ClusterError;
 pub use kube_backend::{api_error, KubeCluster};
 pub use row::row_from_wukong;
 pub use sandbox::Sandbox;
-pub use seed::{sandbox_seed, SeedVm};
+pub use seed::{sandbox_seed, seed_wukong, SeedVm};
 pub use store::{LiveFrame, LiveStore};
 
 use std::sync::Arc;

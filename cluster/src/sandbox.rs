@@ -5,21 +5,19 @@
 //! task carries out each `spec.lifecycleAction` request id once, through the same lifecycle rules
 //! and the shared VM simulation (`wukong-sim`).
 
-use crate::{Cluster, ClusterError, SeedVm, WatchEvent, WatchStream};
+use crate::simulated::{SimulatedVm, Step};
+use crate::{seed_wukong, Cluster, ClusterError, SeedVm, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
-use wukong_api::{
-    LifecycleAction, LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER,
-};
-use wukong_lifecycle::{effective_grace_period, Action, RunStrategy, VmState};
-use wukong_sim::{SimVm, Timings};
+use wukong_api::{LifecycleAction, Wukong};
+use wukong_sim::Timings;
 use wukong_view::{ClusterInfo, ClusterKind, VmKey};
 
 const EVENT_BUFFER: usize = 1024;
@@ -38,13 +36,8 @@ struct Shared {
 }
 
 struct State {
-    vms: BTreeMap<VmKey, SandboxVm>,
+    vms: BTreeMap<VmKey, SimulatedVm>,
     resource_version: u64,
-}
-
-struct SandboxVm {
-    wukong: Wukong,
-    sim: SimVm,
 }
 
 impl Sandbox {
@@ -56,12 +49,14 @@ impl Sandbox {
             vms: BTreeMap::new(),
             resource_version: 0,
         };
-        for (index, vm) in seed.into_iter().enumerate() {
+        for (index, vm) in seed.iter().enumerate() {
             state.resource_version += 1;
             let key = VmKey::new(vm.namespace, vm.name);
-            let wukong = seeded_wukong(&vm, index, state.resource_version, now);
-            let sim = SimVm::new(vm.state, vm.run_strategy, vm.guest, timings);
-            state.vms.insert(key, SandboxVm { wukong, sim });
+            let mut wukong = seed_wukong(vm, index, now);
+            wukong.metadata.resource_version = Some(state.resource_version.to_string());
+            state
+                .vms
+                .insert(key, SimulatedVm::from_wukong(wukong, timings));
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -87,7 +82,7 @@ impl Shared {
     }
 
     fn list(state: &State) -> Vec<Wukong> {
-        state.vms.values().map(|vm| vm.wukong.clone()).collect()
+        state.vms.values().map(|vm| vm.wukong().clone()).collect()
     }
 
     /// Records a write: new resource version, then a watch event (sent under the lock, so a
@@ -96,8 +91,8 @@ impl Shared {
         state.resource_version += 1;
         let rv = state.resource_version.to_string();
         if let Some(vm) = state.vms.get_mut(key) {
-            vm.wukong.metadata.resource_version = Some(rv);
-            let _ = self.events.send(WatchEvent::Applied(vm.wukong.clone()));
+            vm.metadata_mut().resource_version = Some(rv);
+            let _ = self.events.send(WatchEvent::Applied(vm.wukong().clone()));
         }
     }
 
@@ -111,116 +106,18 @@ impl Shared {
             let Some(vm) = state.vms.get_mut(&key) else {
                 continue;
             };
-            let changed = vm.take_up_requests(now_ms, wall);
-            match vm.sim.advance(now_ms) {
-                Some(settled) if settled.state.is_none() => {
+            match vm.step(now_ms, wall) {
+                Step::Unchanged => {}
+                Step::StatusChanged => self.publish(&mut state, &key),
+                Step::Gone => {
                     state.resource_version += 1;
                     if let Some(gone) = state.vms.remove(&key) {
-                        let _ = self.events.send(WatchEvent::Deleted(gone.wukong));
+                        let _ = self.events.send(WatchEvent::Deleted(gone.wukong().clone()));
                     }
                 }
-                Some(settled) => {
-                    vm.write_status(
-                        settled.state.unwrap_or(VmState::Unknown),
-                        None,
-                        settled.message,
-                        None,
-                    );
-                    self.publish(&mut state, &key);
-                }
-                None if changed => self.publish(&mut state, &key),
-                None => {}
             }
         }
-        state
-            .vms
-            .values()
-            .filter_map(|vm| vm.sim.next_event_at())
-            .min()
-    }
-}
-
-impl SandboxVm {
-    /// Starts deletion or the pending lifecycle request, if any. Returns whether status changed.
-    fn take_up_requests(&mut self, now_ms: u64, wall: Timestamp) -> bool {
-        let vm_grace = self.wukong.spec.termination_grace_period_seconds;
-        if self.wukong.metadata.deletion_timestamp.is_some() {
-            if self.sim.state() == VmState::Deleting {
-                return false;
-            }
-            let grace = effective_grace_period(false, None, vm_grace);
-            return match self.sim.request(Action::Delete, grace, now_ms) {
-                Ok(accepted) => {
-                    self.write_status(
-                        accepted.state,
-                        Some((Action::Delete, wall)),
-                        accepted.message,
-                        None,
-                    );
-                    true
-                }
-                Err(_) => false,
-            };
-        }
-        let Some(request) = self.wukong.pending_request().cloned() else {
-            return false;
-        };
-        let action = request.action();
-        let grace = effective_grace_period(
-            action == Action::ForceStop,
-            request.grace_period_seconds,
-            vm_grace,
-        );
-        match self.sim.request(action, grace, now_ms) {
-            Ok(accepted) => {
-                let deadline = accepted
-                    .stop_deadline_ms
-                    .map(|at| wall + SignedDuration::from_millis(at.saturating_sub(now_ms) as i64));
-                self.write_status(
-                    accepted.state,
-                    Some((action, wall)),
-                    accepted.message,
-                    deadline,
-                );
-            }
-            Err(refusal) => {
-                let state = self.sim.state();
-                self.write_status(state, None, format!("{action} refused: {refusal}"), None);
-            }
-        }
-        if let Some(lifecycle) = self
-            .wukong
-            .status
-            .as_mut()
-            .and_then(|s| s.lifecycle_state.as_mut())
-        {
-            lifecycle.observed_request_id = Some(request.request_id);
-        }
-        true
-    }
-
-    fn write_status(
-        &mut self,
-        state: VmState,
-        action: Option<(Action, Timestamp)>,
-        message: String,
-        stop_deadline: Option<Timestamp>,
-    ) {
-        let node = state.has_live_guest().then(|| node_for(&self.wukong));
-        let run_strategy = self.sim.run_strategy();
-        let status = self.wukong.status.get_or_insert_with(WukongStatus::default);
-        status.node_name = node;
-        status.run_strategy = Some(run_strategy);
-        let lifecycle = status
-            .lifecycle_state
-            .get_or_insert_with(LifecycleState::default);
-        lifecycle.state = state.as_str().to_owned();
-        lifecycle.message = Some(message);
-        lifecycle.stop_deadline = stop_deadline.map(Time);
-        if let Some((action, at)) = action {
-            lifecycle.last_action = Some(action.as_str().to_owned());
-            lifecycle.last_action_time = Some(Time(at));
-        }
+        state.vms.values().filter_map(|vm| vm.next_event_at()).min()
     }
 }
 
@@ -235,70 +132,6 @@ async fn drive(shared: Arc<Shared>) {
             _ = tokio::time::sleep(sleep_for) => {}
         }
     }
-}
-
-fn node_for(wukong: &Wukong) -> String {
-    let name = wukong.metadata.name.as_deref().unwrap_or_default();
-    let n = name.bytes().fold(0u32, |acc, b| {
-        acc.wrapping_mul(31).wrapping_add(u32::from(b))
-    }) % 3
-        + 1;
-    format!("sandbox-node-{n}")
-}
-
-fn seeded_wukong(vm: &SeedVm, index: usize, resource_version: u64, now: Timestamp) -> Wukong {
-    let mut wukong = Wukong::new(
-        vm.name,
-        WukongSpec {
-            cpu_cores: Some(vm.cpu_cores),
-            memory: Some(vm.memory.to_owned()),
-            image: Some("quay.io/containerdisks/fedora:41".to_owned()),
-            run_strategy: vm.run_strategy,
-            start_strategy: Some(StartStrategy {
-                auto_start: vm.run_strategy != RunStrategy::Halted,
-            }),
-            termination_grace_period_seconds: vm.grace_period_seconds,
-            lifecycle_action: None,
-        },
-    );
-    let created = now - SignedDuration::from_hours(24 * (index as i64 % 9 + 1));
-    wukong.metadata = ObjectMeta {
-        namespace: Some(vm.namespace.to_owned()),
-        name: Some(vm.name.to_owned()),
-        uid: Some(format!("00000000-0000-4000-8000-{index:012}")),
-        resource_version: Some(resource_version.to_string()),
-        creation_timestamp: Some(Time(created)),
-        finalizers: Some(vec![FINALIZER.to_owned()]),
-        generation: Some(1),
-        ..ObjectMeta::default()
-    };
-    let last_action = match vm.state {
-        VmState::Stopped => Some("stop"),
-        VmState::Suspended => Some("suspend"),
-        VmState::Running | VmState::Failed => Some("start"),
-        _ => None,
-    };
-    let message = match vm.state {
-        VmState::Failed => "guest failed to boot (CrashLoopBackOff)",
-        _ => "",
-    };
-    wukong.status = Some(WukongStatus {
-        lifecycle_state: Some(LifecycleState {
-            state: vm.state.as_str().to_owned(),
-            last_action: last_action.map(str::to_owned),
-            last_action_time: last_action
-                .map(|_| Time(now - SignedDuration::from_mins(7 * index as i64 + 3))),
-            message: (!message.is_empty()).then(|| message.to_owned()),
-            observed_request_id: None,
-            stop_deadline: None,
-        }),
-        node_name: vm
-            .state
-            .has_live_guest()
-            .then(|| format!("sandbox-node-{}", index % 3 + 1)),
-        run_strategy: Some(vm.run_strategy),
-    });
-    wukong
 }
 
 impl Cluster for Sandbox {
@@ -347,7 +180,7 @@ impl Cluster for Sandbox {
                 .vms
                 .get(key)
                 .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
-            Ok(vm.wukong.clone())
+            Ok(vm.wukong().clone())
         })
     }
 
@@ -365,7 +198,8 @@ impl Cluster for Sandbox {
                 .get_mut(key)
                 .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
             // Like the API server: a write conditional on a version fails if the object moved on.
-            if resource_version.is_some() && resource_version != vm.wukong.metadata.resource_version
+            if resource_version.is_some()
+                && resource_version != vm.wukong().metadata.resource_version
             {
                 return Err(ClusterError::Conflict {
                     key: key.clone(),
@@ -375,8 +209,9 @@ impl Cluster for Sandbox {
             request
                 .requested_at
                 .get_or_insert_with(|| Time(Timestamp::now()));
-            vm.wukong.spec.lifecycle_action = Some(request);
-            vm.wukong.metadata.generation = Some(vm.wukong.metadata.generation.unwrap_or(0) + 1);
+            vm.spec_mut().lifecycle_action = Some(request);
+            let generation = vm.wukong().metadata.generation.unwrap_or(0) + 1;
+            vm.metadata_mut().generation = Some(generation);
             shared.publish(&mut state, key);
             drop(state);
             shared.wake.notify_one();
@@ -392,8 +227,8 @@ impl Cluster for Sandbox {
                 .vms
                 .get_mut(key)
                 .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
-            if vm.wukong.metadata.deletion_timestamp.is_none() {
-                vm.wukong.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+            if vm.wukong().metadata.deletion_timestamp.is_none() {
+                vm.metadata_mut().deletion_timestamp = Some(Time(Timestamp::now()));
                 shared.publish(&mut state, key);
             }
             drop(state);

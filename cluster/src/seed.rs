@@ -1,6 +1,11 @@
 //! The sandbox's starting inventory: 26 VMs in three namespaces, in mixed states.
 //! End-to-end tests rely on these names and states (see end2end/README.md).
 
+use crate::simulated::{FAIL_BOOT_ANNOTATION, IGNORE_ACPI_ANNOTATION};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+use wukong_api::{LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER};
 use wukong_lifecycle::{RunStrategy, VmState};
 use wukong_sim::Guest;
 
@@ -75,6 +80,68 @@ pub fn sandbox_seed() -> Vec<SeedVm> {
         vm("ml-lab", "scratch-02", Running, Manual, 1, "1Gi"),
         vm("ml-lab", "infer-01", Running, Always, 8, "32Gi"),
     ]
+}
+
+/// The Wukong for a seeded VM, as it would look after running a while: status included, guest
+/// behaviour in annotations, the lifecycle finalizer set. `index` spreads ages and nodes.
+pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
+    let mut wukong = Wukong::new(
+        vm.name,
+        WukongSpec {
+            cpu_cores: Some(vm.cpu_cores),
+            memory: Some(vm.memory.to_owned()),
+            image: Some("quay.io/containerdisks/fedora:41".to_owned()),
+            run_strategy: vm.run_strategy,
+            start_strategy: Some(StartStrategy {
+                auto_start: vm.run_strategy != RunStrategy::Halted,
+            }),
+            termination_grace_period_seconds: vm.grace_period_seconds,
+            lifecycle_action: None,
+        },
+    );
+    let mut annotations = BTreeMap::new();
+    if vm.guest.ignores_acpi {
+        annotations.insert(IGNORE_ACPI_ANNOTATION.to_owned(), "true".to_owned());
+    }
+    if vm.guest.fails_boot {
+        annotations.insert(FAIL_BOOT_ANNOTATION.to_owned(), "true".to_owned());
+    }
+    wukong.metadata = ObjectMeta {
+        namespace: Some(vm.namespace.to_owned()),
+        name: Some(vm.name.to_owned()),
+        uid: Some(format!("00000000-0000-4000-8000-{index:012}")),
+        creation_timestamp: Some(Time(
+            now - SignedDuration::from_hours(24 * (index as i64 % 9 + 1)),
+        )),
+        finalizers: Some(vec![FINALIZER.to_owned()]),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        generation: Some(1),
+        ..ObjectMeta::default()
+    };
+    let last_action = match vm.state {
+        VmState::Stopped => Some("stop"),
+        VmState::Suspended => Some("suspend"),
+        VmState::Running | VmState::Failed => Some("start"),
+        _ => None,
+    };
+    wukong.status = Some(WukongStatus {
+        lifecycle_state: Some(LifecycleState {
+            state: vm.state.as_str().to_owned(),
+            last_action: last_action.map(str::to_owned),
+            last_action_time: last_action
+                .map(|_| Time(now - SignedDuration::from_mins(7 * index as i64 + 3))),
+            message: (vm.state == VmState::Failed)
+                .then(|| "guest failed to boot (CrashLoopBackOff)".to_owned()),
+            observed_request_id: None,
+            stop_deadline: None,
+        }),
+        node_name: vm
+            .state
+            .has_live_guest()
+            .then(|| format!("sandbox-node-{}", index % 3 + 1)),
+        run_strategy: Some(vm.run_strategy),
+    });
+    wukong
 }
 
 #[cfg(test)]
