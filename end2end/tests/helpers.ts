@@ -1,5 +1,11 @@
 import { expect, type Locator, type Page } from '@playwright/test';
 
+/**
+ * `WUKONG_E2E_BACKEND=kubernetes`: the console runs against the local control plane with the same
+ * 26 VMs seeded there (and `wukong-sim-controller` playing the lifecycle controller), not the sandbox.
+ */
+export const onRealCluster = process.env.WUKONG_E2E_BACKEND === 'kubernetes';
+
 /** Lifecycle actions, as used in `button[data-action=...]`. */
 export type Action = 'start' | 'stop' | 'force-stop' | 'restart' | 'suspend' | 'resume' | 'delete';
 export const ACTIONS: Action[] = ['start', 'stop', 'force-stop', 'restart', 'suspend', 'resume', 'delete'];
