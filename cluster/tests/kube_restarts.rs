@@ -1,0 +1,166 @@
+//! The console's one watch survives the API server and etcd going away and coming back: it says
+//! "reconnecting" while the API server is gone, then converges on the true state by relisting,
+//! without duplicating or dropping rows. Restarts go through `./dev/cluster restart` (the same
+//! harness people use). Run alone (`--test-threads=1`): they take the control plane down.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use wukong_api::{Wukong, WukongSpec};
+use wukong_cluster::{KubeCluster, LiveStore};
+use wukong_view::{Upstream, VmKey, VmState};
+
+async fn admin() -> (Client, KubeCluster) {
+    let path = std::env::var("WUKONG_KUBECONFIG")
+        .unwrap_or_else(|_| format!("{}/../.dev/kubeconfig", env!("CARGO_MANIFEST_DIR")));
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!("no control plane kubeconfig at {path} ({e}); run ./dev/cluster up")
+    });
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    (
+        Client::try_from(config.clone()).unwrap(),
+        KubeCluster::from_config(config).unwrap(),
+    )
+}
+
+/// Runs `./dev/cluster restart NAME SECONDS` (in a blocking thread: it sleeps).
+async fn restart(component: &'static str, seconds: &'static str) {
+    let script = format!("{}/../dev/cluster", env!("CARGO_MANIFEST_DIR"));
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new(script)
+            .args(["restart", component, seconds])
+            .status()
+    })
+    .await
+    .unwrap()
+    .expect("./dev/cluster runs");
+    assert!(status.success(), "./dev/cluster restart {component} failed");
+}
+
+async fn setup(client: &Client, purpose: &str) -> String {
+    let ns = format!(
+        "it-{purpose}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let namespace: Namespace =
+        serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let api: Api<Wukong> = Api::namespaced(client.clone(), &ns);
+    for i in 0..5 {
+        api.create(
+            &PostParams::default(),
+            &Wukong::new(&format!("vm-{i}"), WukongSpec::default()),
+        )
+        .await
+        .unwrap();
+    }
+    ns
+}
+
+async fn set_state(client: &Client, ns: &str, name: &str, state: VmState) {
+    let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    let patch = json!({ "status": { "lifecycleState": { "state": state.as_str() } } });
+    // Right after a restart the API server may still refuse for a moment: retry briefly.
+    for _ in 0..50 {
+        if api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not write status after the restart");
+}
+
+async fn eventually<F: Fn() -> bool>(what: &str, seconds: u64, check: F) {
+    for _ in 0..seconds * 10 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {seconds} s waiting until {what}");
+}
+
+fn rows_in(store: &LiveStore, ns: &str) -> usize {
+    store
+        .snapshot()
+        .rows
+        .iter()
+        .filter(|r| r.key.namespace == ns)
+        .count()
+}
+
+async fn started_store(cluster: &KubeCluster, ns: &str) -> Arc<LiveStore> {
+    let store = LiveStore::spawn(cluster);
+    store.wait_ready().await;
+    eventually("the store lists the five VMs", 30, || {
+        rows_in(&store, ns) == 5
+    })
+    .await;
+    store
+}
+
+#[tokio::test]
+#[ignore = "takes the local control plane down and up: ./dev/test runs it alone"]
+async fn the_watch_survives_an_apiserver_restart_and_converges() {
+    let (client, cluster) = admin().await;
+    let ns = setup(&client, "apirestart").await;
+    let store = started_store(&cluster, &ns).await;
+
+    let store_during = store.clone();
+    let watcher = tokio::spawn(async move {
+        eventually("the store reports reconnecting", 30, || {
+            store_during.snapshot().upstream != Upstream::Connected
+        })
+        .await;
+    });
+    restart("kube-apiserver", "3").await;
+    watcher
+        .await
+        .expect("reconnecting was reported while the API server was down");
+
+    set_state(&client, &ns, "vm-2", VmState::Stopped).await;
+    eventually("connected again", 60, || {
+        store.snapshot().upstream == Upstream::Connected
+    })
+    .await;
+    let key = VmKey::new(&ns, "vm-2");
+    eventually("the change made after the restart arrives", 60, || {
+        store.row(&key).is_some_and(|r| r.state == VmState::Stopped)
+    })
+    .await;
+    assert_eq!(rows_in(&store, &ns), 5, "no row duplicated or dropped");
+}
+
+#[tokio::test]
+#[ignore = "takes the local control plane down and up: ./dev/test runs it alone"]
+async fn the_watch_survives_an_etcd_restart_and_converges() {
+    let (client, cluster) = admin().await;
+    let ns = setup(&client, "etcdrestart").await;
+    let store = started_store(&cluster, &ns).await;
+
+    restart("etcd", "3").await;
+    set_state(&client, &ns, "vm-3", VmState::Suspended).await;
+    let key = VmKey::new(&ns, "vm-3");
+    eventually("the change made after the restart arrives", 60, || {
+        store
+            .row(&key)
+            .is_some_and(|r| r.state == VmState::Suspended)
+    })
+    .await;
+    assert_eq!(store.snapshot().upstream, Upstream::Connected);
+    assert_eq!(rows_in(&store, &ns), 5, "no row duplicated or dropped");
+}
