@@ -2,12 +2,13 @@
 //! `./dev/cluster up`; `./dev/test` starts it and runs these). Each test works in its own fresh
 //! namespace: there is no kube-controller-manager, so namespaces are never really deleted.
 
+mod common;
+
+use common::{admin, admin_config, eventually, fresh_namespace, rows_in};
 use futures::{stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::Client;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,36 +16,6 @@ use wukong_api::{LifecycleAction, Wukong, WukongSpec};
 use wukong_cluster::actions::{request_action, ActionRequest};
 use wukong_cluster::{api_error, Cluster, ClusterError, KubeCluster, LiveStore};
 use wukong_view::{Action, RunStrategy, VmKey, VmState};
-
-async fn admin_config() -> Config {
-    let path = std::env::var("WUKONG_KUBECONFIG")
-        .unwrap_or_else(|_| format!("{}/../.dev/kubeconfig", env!("CARGO_MANIFEST_DIR")));
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
-        panic!("no control plane kubeconfig at {path} ({e}); run ./dev/cluster up")
-    });
-    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("a usable kubeconfig")
-}
-
-async fn admin() -> (Client, KubeCluster) {
-    let config = admin_config().await;
-    let client = Client::try_from(config.clone()).expect("client");
-    (client, KubeCluster::from_config(config).expect("cluster"))
-}
-
-async fn fresh_namespace(client: &Client, purpose: &str) -> String {
-    let name = format!(
-        "it-{purpose}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("namespace");
-    name
-}
 
 /// Creates a Wukong and gives it a lifecycle state, as the controller would.
 async fn create_wukong(
@@ -83,23 +54,8 @@ async fn started_store(cluster: &KubeCluster) -> Arc<LiveStore> {
     store
 }
 
-async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
-    for _ in 0..300 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
-fn rows_in(store: &LiveStore, ns: &str) -> usize {
-    store
-        .snapshot()
-        .rows
-        .iter()
-        .filter(|r| r.key.namespace == ns)
-        .count()
+async fn eventually_30s<F: Fn() -> bool>(what: &str, check: F) {
+    eventually(what, 30, check).await
 }
 
 fn stop(ns: &str, name: &str) -> ActionRequest {
@@ -119,7 +75,7 @@ async fn list_watch_patch_delete_round_trip() {
         create_wukong(&client, &ns, name, VmState::Running, RunStrategy::Manual).await;
     }
     let store = started_store(&cluster).await;
-    eventually("the store lists the three VMs", || {
+    eventually_30s("the store lists the three VMs", || {
         rows_in(&store, &ns) == 3
     })
     .await;
@@ -128,7 +84,7 @@ async fn list_watch_patch_delete_round_trip() {
         .await
         .expect("stop accepted");
     let key = VmKey::new(&ns, "a");
-    eventually("the watch shows the request pending", || {
+    eventually_30s("the watch shows the request pending", || {
         store
             .row(&key)
             .is_some_and(|r| r.pending == Some(Action::Stop))
@@ -171,7 +127,7 @@ async fn list_watch_patch_delete_round_trip() {
         json!({ "state": "Stopping", "observedRequestId": accepted.request_id }),
     )
     .await;
-    eventually("the acknowledgement reaches the store", || {
+    eventually_30s("the acknowledgement reaches the store", || {
         store
             .row(&key)
             .is_some_and(|r| r.pending.is_none() && r.state == VmState::Stopping)
@@ -186,7 +142,7 @@ async fn list_watch_patch_delete_round_trip() {
     request_action(&cluster, delete)
         .await
         .expect("delete accepted");
-    eventually("the deleted VM leaves the store", || {
+    eventually_30s("the deleted VM leaves the store", || {
         rows_in(&store, &ns) == 2
     })
     .await;
@@ -338,11 +294,11 @@ async fn five_hundred_wukongs_list_and_stream() {
         .await
         .expect("500 creates");
     let store = started_store(&cluster).await;
-    eventually("all 500 are listed", || rows_in(&store, &ns) == 500).await;
+    eventually_30s("all 500 are listed", || rows_in(&store, &ns) == 500).await;
     for name in names.iter().take(20) {
         set_status(&client, &ns, name, json!({ "state": "Running" })).await;
     }
-    eventually("the 20 changes stream in", || {
+    eventually_30s("the 20 changes stream in", || {
         store
             .snapshot()
             .rows

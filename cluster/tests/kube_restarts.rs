@@ -3,10 +3,11 @@
 //! without duplicating or dropping rows. Restarts go through `./dev/cluster restart` (the same
 //! harness people use). Run alone (`--test-threads=1`): they take the control plane down.
 
-use k8s_openapi::api::core::v1::Namespace;
+mod common;
+
+use common::{admin, eventually, fresh_namespace, rows_in};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::Client;
 use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
@@ -14,21 +15,6 @@ use std::time::Duration;
 use wukong_api::{Wukong, WukongSpec};
 use wukong_cluster::{KubeCluster, LiveStore};
 use wukong_view::{Upstream, VmKey, VmState};
-
-async fn admin() -> (Client, KubeCluster) {
-    let path = std::env::var("WUKONG_KUBECONFIG")
-        .unwrap_or_else(|_| format!("{}/../.dev/kubeconfig", env!("CARGO_MANIFEST_DIR")));
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
-        panic!("no control plane kubeconfig at {path} ({e}); run ./dev/cluster up")
-    });
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    (
-        Client::try_from(config.clone()).unwrap(),
-        KubeCluster::from_config(config).unwrap(),
-    )
-}
 
 /// Runs `./dev/cluster restart NAME SECONDS` (in a blocking thread: it sleeps).
 async fn restart(component: &'static str, seconds: &'static str) {
@@ -45,16 +31,7 @@ async fn restart(component: &'static str, seconds: &'static str) {
 }
 
 async fn setup(client: &Client, purpose: &str) -> String {
-    let ns = format!(
-        "it-{purpose}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let namespace: Namespace =
-        serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
+    let ns = fresh_namespace(client, purpose).await;
     let api: Api<Wukong> = Api::namespaced(client.clone(), &ns);
     for i in 0..5 {
         api.create(
@@ -82,25 +59,6 @@ async fn set_state(client: &Client, ns: &str, name: &str, state: VmState) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("could not write status after the restart");
-}
-
-async fn eventually<F: Fn() -> bool>(what: &str, seconds: u64, check: F) {
-    for _ in 0..seconds * 10 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out after {seconds} s waiting until {what}");
-}
-
-fn rows_in(store: &LiveStore, ns: &str) -> usize {
-    store
-        .snapshot()
-        .rows
-        .iter()
-        .filter(|r| r.key.namespace == ns)
-        .count()
 }
 
 async fn started_store(cluster: &KubeCluster, ns: &str) -> Arc<LiveStore> {
