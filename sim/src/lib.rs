@@ -5,6 +5,8 @@
 //! stand-in reuses the same model. Whether an action is allowed is never decided here: that is
 //! `wukong_lifecycle::check`.
 
+pub mod kubevirt;
+
 use wukong_lifecycle::{check, plan, Action, Refusal, RunStrategy, VmState};
 
 /// How long each transition takes. The defaults keep every transition within 10 s.
