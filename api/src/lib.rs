@@ -11,8 +11,6 @@ mod wukong;
 
 pub use wukong::*;
 
-/// The API group of the Wukong resource.
-pub const GROUP: &str = "vm.novasphere.dev";
 /// The finalizer with which the lifecycle controller stops and removes the VM before a Wukong goes.
 pub const FINALIZER: &str = "vm.novasphere.dev/lifecycle";
 /// The field manager the console writes `spec.lifecycleAction` with.

@@ -43,6 +43,10 @@ pub struct Texts {
     pub forced_in: &'static str,
     pub working: &'static str,
     pub vm_count: &'static str,
+    pub vcpu: &'static str,
+    pub not_known: &'static str,
+    pub loading: &'static str,
+    pub not_found: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -85,6 +89,10 @@ pub const EN: Texts = Texts {
     forced_in: "forced in",
     working: "working…",
     vm_count: "VMs",
+    vcpu: "vCPU",
+    not_known: "—",
+    loading: "Loading…",
+    not_found: "Page not found.",
 };
 
 impl Texts {

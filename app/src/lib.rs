@@ -47,7 +47,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/wukong-console.css"/>
         <Title text=i18n::texts().title/>
         <Router>
-            <Routes fallback=|| "Page not found.".into_view()>
+            <Routes fallback=|| i18n::texts().not_found.into_view()>
                 // Async: the whole list is in the first HTML response, so it reads without JavaScript.
                 <Route path=StaticSegment("") view=components::ConsolePage ssr=SsrMode::Async/>
             </Routes>

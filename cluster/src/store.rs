@@ -64,10 +64,6 @@ impl LiveStore {
         store
     }
 
-    pub fn cluster(&self) -> &ClusterInfo {
-        &self.cluster
-    }
-
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner
             .read()

@@ -98,4 +98,10 @@ test.describe('without JavaScript', () => {
     expect(names).toEqual(['ml-lab/gpu-01', 'ml-lab/gpu-02']);
     await expect(page.getByRole('button', { name: 'Apply' })).toBeVisible();
   });
+
+  test('a filter that matches nothing says so', async ({ page }) => {
+    await page.goto('/?q=no-such-vm');
+    await expect(page.locator('tr[data-testid="vm-row"]')).toHaveCount(0);
+    await expect(page.getByTestId('empty-state')).toContainText('No virtual machine matches the filter');
+  });
 });

@@ -17,7 +17,7 @@ use wukong_view::Snapshot;
 pub fn ConsolePage() -> impl IntoView {
     let snapshot = Resource::new_blocking(|| (), |_| list_vms());
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
+        <Suspense fallback=|| view! { <p class="loading">{texts().loading}</p> }>
             {move || Suspend::new(async move {
                 match snapshot.await {
                     Ok(snapshot) => view! { <Console snapshot/> }.into_any(),

@@ -58,10 +58,10 @@ fn VmRowView(entry: Entry) -> impl IntoView {
     let last_action = row.last_action.clone().unwrap_or_default();
     let last_time = row.last_action_time_ms.map(format_utc).unwrap_or_default();
     let resources = match (row.cpu_cores, row.memory.clone()) {
-        (Some(cpu), Some(mem)) => format!("{cpu} vCPU / {mem}"),
-        (Some(cpu), None) => format!("{cpu} vCPU"),
+        (Some(cpu), Some(mem)) => format!("{cpu} {} / {mem}", t.vcpu),
+        (Some(cpu), None) => format!("{cpu} {}", t.vcpu),
         (None, Some(mem)) => mem,
-        (None, None) => "—".to_owned(),
+        (None, None) => t.not_known.to_owned(),
     };
     let buttons = Action::ALL
         .into_iter()
@@ -107,7 +107,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                 <span>{message.clone()}</span>
             </td>
             <td class="muted">{resources}</td>
-            <td class="muted">{row.node.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td class="muted">{row.node.clone().unwrap_or_else(|| t.not_known.to_owned())}</td>
             <td class="actions">{buttons}</td>
         </tr>
     }
