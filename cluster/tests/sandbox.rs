@@ -111,66 +111,20 @@ async fn a_guest_ignoring_acpi_is_forced_at_its_grace_deadline() {
 #[tokio::test(start_paused = true)]
 async fn start_suspend_resume_restart_reach_their_states() {
     let (sandbox, store) = start().await;
-    request_action(&sandbox, req("team-a", "db-02", Action::Start, None))
-        .await
-        .unwrap();
-    wait_for(
-        &store,
-        "team-a",
-        "db-02",
-        VmState::Starting,
-        Duration::from_secs(1),
-    )
-    .await;
-    wait_for(
-        &store,
-        "team-a",
-        "db-02",
-        VmState::Running,
-        Duration::from_secs(10),
-    )
-    .await;
-    request_action(&sandbox, req("team-a", "db-02", Action::Suspend, None))
-        .await
-        .unwrap();
-    wait_for(
-        &store,
-        "team-a",
-        "db-02",
-        VmState::Suspended,
-        Duration::from_secs(10),
-    )
-    .await;
-    request_action(&sandbox, req("team-a", "db-02", Action::Resume, None))
-        .await
-        .unwrap();
-    wait_for(
-        &store,
-        "team-a",
-        "db-02",
-        VmState::Running,
-        Duration::from_secs(10),
-    )
-    .await;
-    request_action(&sandbox, req("team-a", "db-02", Action::Restart, None))
-        .await
-        .unwrap();
-    wait_for(
-        &store,
-        "team-a",
-        "db-02",
-        VmState::Restarting,
-        Duration::from_secs(1),
-    )
-    .await;
-    wait_for(
-        &store,
-        "team-a",
-        "db-02",
-        VmState::Running,
-        Duration::from_secs(10),
-    )
-    .await;
+    // Each action, then the states it must pass through and end in.
+    let steps = [
+        (Action::Start, [VmState::Starting, VmState::Running]),
+        (Action::Suspend, [VmState::Suspending, VmState::Suspended]),
+        (Action::Resume, [VmState::Resuming, VmState::Running]),
+        (Action::Restart, [VmState::Restarting, VmState::Running]),
+    ];
+    for (action, [through, end]) in steps {
+        request_action(&sandbox, req("team-a", "db-02", action, None))
+            .await
+            .unwrap();
+        wait_for(&store, "team-a", "db-02", through, Duration::from_secs(1)).await;
+        wait_for(&store, "team-a", "db-02", end, Duration::from_secs(10)).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
