@@ -65,6 +65,8 @@ pub struct VmiFacts {
     pub paused: bool,
     /// The VMI's current `terminationGracePeriodSeconds` (KubeVirt's 30 s when unset).
     pub termination_grace_period_seconds: Option<i64>,
+    /// Shutting down: deletion requested, the guest not gone yet.
+    pub terminating: bool,
 }
 
 impl VmFacts {
@@ -261,7 +263,8 @@ fn already_underway() -> ApiError {
 pub fn printable_status(vm_deleting: bool, vm: &VmFacts, crash_looping: bool) -> &'static str {
     let vmi = vm.vmi.as_ref();
     let stopping = vmi.is_some_and(|vmi| !vmi.phase.is_final())
-        && (vm.run_strategy == KvRunStrategy::Halted
+        && (vmi.is_some_and(|vmi| vmi.terminating)
+            || vm.run_strategy == KvRunStrategy::Halted
             || vm.state_change_requests.first() == Some(&StateChange::Stop));
     if vm_deleting {
         "Terminating"
@@ -297,6 +300,7 @@ mod tests {
                 phase,
                 paused: false,
                 termination_grace_period_seconds: None,
+                terminating: false,
             }),
             state_change_requests: Vec::new(),
         }

@@ -6,6 +6,7 @@
 //! `wukong_lifecycle::check`.
 
 pub mod kubevirt;
+pub mod virt;
 
 use wukong_lifecycle::{check, plan, Action, Refusal, RunStrategy, VmState};
 
