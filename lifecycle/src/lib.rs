@@ -10,6 +10,7 @@
 
 mod action;
 mod grace;
+pub mod kubevirt;
 mod rules;
 mod state;
 

@@ -75,24 +75,8 @@ impl VmFacts {
     }
 }
 
-/// A subresource request with the body KubeVirt defines for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// `StartOptions {paused}`.
-    Start {
-        paused: bool,
-    },
-    /// `StopOptions {gracePeriod}`.
-    Stop {
-        grace_period: Option<i64>,
-    },
-    /// `RestartOptions {gracePeriodSeconds}`: only unset or 0.
-    Restart {
-        grace_period_seconds: Option<i64>,
-    },
-    Pause,
-    Unpause,
-}
+/// A subresource request with the body KubeVirt defines for it: the controller's `wukong_lifecycle::kubevirt::Call`.
+pub use wukong_lifecycle::kubevirt::Call as Request;
 
 /// What an accepted request changes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,213 @@
+//! How a Wukong action maps onto KubeVirt, and how KubeVirt's status maps back to a [`VmState`].
+//!
+//! The lifecycle controller uses this to carry out a request and to report the state; the sandbox
+//! uses the same functions against the simulated KubeVirt, so both behave alike.
+
+use crate::{Action, VmState};
+
+/// A call to KubeVirt's `subresources.kubevirt.io/v1` API, with the body KubeVirt defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `PUT virtualmachines/{name}/start`, `StartOptions {paused}`.
+    Start { paused: bool },
+    /// `PUT virtualmachines/{name}/stop`, `StopOptions {gracePeriod}`.
+    Stop { grace_period: Option<i64> },
+    /// `PUT virtualmachines/{name}/restart`, `RestartOptions {gracePeriodSeconds}` (unset or 0 only).
+    Restart { grace_period_seconds: Option<i64> },
+    /// `PUT virtualmachineinstances/{name}/pause`.
+    Pause,
+    /// `PUT virtualmachineinstances/{name}/unpause`.
+    Unpause,
+}
+
+impl Call {
+    /// `virtualmachines` or `virtualmachineinstances`.
+    pub const fn resource(self) -> &'static str {
+        match self {
+            Call::Start { .. } | Call::Stop { .. } | Call::Restart { .. } => "virtualmachines",
+            Call::Pause | Call::Unpause => "virtualmachineinstances",
+        }
+    }
+
+    pub const fn subresource(self) -> &'static str {
+        match self {
+            Call::Start { .. } => "start",
+            Call::Stop { .. } => "stop",
+            Call::Restart { .. } => "restart",
+            Call::Pause => "pause",
+            Call::Unpause => "unpause",
+        }
+    }
+}
+
+/// The call that carries out `action`. `grace_seconds` is the stop's effective grace period
+/// (see [`crate::effective_grace_period`]); `vm_grace_seconds` the VM's own
+/// `terminationGracePeriodSeconds` (KubeVirt's 30 s when unset). `force` on a restart asks for
+/// KubeVirt's force restart.
+///
+/// A graceful stop only passes its grace period on when it is *longer* than the VM's own, so that
+/// KubeVirt does not kill the guest early; a shorter one is enforced by the controller, which
+/// forces the stop at its own deadline (whether KubeVirt honours a per-stop grace period has
+/// varied between versions, kubevirt#10211).
+pub fn call_for(
+    action: Action,
+    force: bool,
+    grace_seconds: u32,
+    vm_grace_seconds: i64,
+) -> Option<Call> {
+    let grace = i64::from(grace_seconds);
+    Some(match action {
+        Action::Start => Call::Start { paused: false },
+        Action::Stop if grace > vm_grace_seconds => Call::Stop {
+            grace_period: Some(grace),
+        },
+        Action::Stop => Call::Stop { grace_period: None },
+        Action::ForceStop => Call::Stop {
+            grace_period: Some(0),
+        },
+        Action::Restart => Call::Restart {
+            grace_period_seconds: force.then_some(0),
+        },
+        Action::Suspend => Call::Pause,
+        Action::Resume => Call::Unpause,
+        Action::Delete => return None,
+    })
+}
+
+/// What KubeVirt shows: the VM's `status.printableStatus`, and of its VMI (if any) the `Paused`
+/// condition and whether its phase is `Failed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Observed<'a> {
+    /// `None` when the VM has no status yet.
+    pub printable_status: Option<&'a str>,
+    pub vmi_paused: bool,
+    pub vmi_failed: bool,
+}
+
+impl Observed<'_> {
+    pub fn state(&self) -> VmState {
+        if self.vmi_paused {
+            return VmState::Suspended;
+        }
+        match self.printable_status {
+            None => VmState::Unknown,
+            // A failed guest that nothing restarts (Manual, Halted) shows as Stopped in KubeVirt.
+            Some("Stopped") if self.vmi_failed => VmState::Failed,
+            Some(printable) => VmState::from_printable_status(printable),
+        }
+    }
+}
+
+/// How long a transitional state is kept while KubeVirt still shows the state the VM was in
+/// before the request (its controllers act asynchronously).
+pub const SETTLE_PATIENCE_MS: u64 = 30_000;
+
+/// The state to report. `shown` is the state reported so far (a transitional one after an
+/// accepted request), `observed` what KubeVirt shows now, `since_action_ms` the time since the
+/// request was carried out, and `same_vmi` whether the VMI is the one that ran when a restart was
+/// requested (`None` when not known).
+pub fn settle(
+    shown: VmState,
+    observed: VmState,
+    since_action_ms: u64,
+    same_vmi: Option<bool>,
+) -> VmState {
+    use VmState as S;
+    let early = since_action_ms < SETTLE_PATIENCE_MS;
+    let keep = match (shown, observed) {
+        (S::Restarting, S::Stopping | S::Starting | S::Stopped) => true,
+        (S::Restarting, S::Running) => early && same_vmi == Some(true),
+        (S::Starting, S::Stopped) => early,
+        (S::Stopping, S::Running | S::Suspended) => early,
+        (S::Suspending, S::Running) => early,
+        (S::Resuming, S::Suspended) => early,
+        _ => false,
+    };
+    if keep {
+        shown
+    } else {
+        observed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use VmState as S;
+
+    #[test]
+    fn each_action_maps_to_kubevirts_call() {
+        assert_eq!(
+            call_for(Action::Start, false, 30, 30),
+            Some(Call::Start { paused: false })
+        );
+        assert_eq!(
+            call_for(Action::Stop, false, 10, 30),
+            Some(Call::Stop { grace_period: None }),
+            "a shorter grace is the controller's deadline"
+        );
+        assert_eq!(
+            call_for(Action::Stop, false, 120, 30),
+            Some(Call::Stop {
+                grace_period: Some(120)
+            }),
+            "a longer grace is passed on so KubeVirt waits for it"
+        );
+        assert_eq!(
+            call_for(Action::ForceStop, true, 0, 30),
+            Some(Call::Stop {
+                grace_period: Some(0)
+            })
+        );
+        assert_eq!(
+            call_for(Action::Restart, true, 0, 30),
+            Some(Call::Restart {
+                grace_period_seconds: Some(0)
+            })
+        );
+        assert_eq!(call_for(Action::Suspend, false, 0, 30), Some(Call::Pause));
+        assert_eq!(call_for(Action::Resume, false, 0, 30), Some(Call::Unpause));
+        assert_eq!(call_for(Action::Delete, false, 0, 30), None);
+        assert_eq!(Call::Pause.resource(), "virtualmachineinstances");
+        assert_eq!(
+            Call::Restart {
+                grace_period_seconds: None
+            }
+            .subresource(),
+            "restart"
+        );
+    }
+
+    #[test]
+    fn observed_state_uses_the_paused_condition_and_failed_vmis() {
+        let o = |p: &'static str, paused, failed| Observed {
+            printable_status: Some(p),
+            vmi_paused: paused,
+            vmi_failed: failed,
+        };
+        assert_eq!(o("Running", true, false).state(), S::Suspended);
+        assert_eq!(o("Stopped", false, true).state(), S::Failed);
+        assert_eq!(o("CrashLoopBackOff", false, false).state(), S::Failed);
+        assert_eq!(o("Stopping", false, false).state(), S::Stopping);
+        assert_eq!(Observed::default().state(), S::Unknown);
+    }
+
+    #[test]
+    fn transitional_states_hold_until_kubevirt_moves() {
+        assert_eq!(settle(S::Stopping, S::Running, 100, None), S::Stopping);
+        assert_eq!(settle(S::Stopping, S::Running, 60_000, None), S::Running);
+        assert_eq!(settle(S::Stopping, S::Stopped, 100, None), S::Stopped);
+        assert_eq!(settle(S::Restarting, S::Stopping, 100, None), S::Restarting);
+        assert_eq!(
+            settle(S::Restarting, S::Running, 100, Some(true)),
+            S::Restarting
+        );
+        assert_eq!(
+            settle(S::Restarting, S::Running, 100, Some(false)),
+            S::Running
+        );
+        assert_eq!(settle(S::Suspending, S::Suspended, 100, None), S::Suspended);
+        assert_eq!(settle(S::Starting, S::Failed, 100, None), S::Failed);
+        assert_eq!(settle(S::Running, S::Stopped, 100, None), S::Stopped);
+    }
+}
