@@ -7,6 +7,7 @@
 //!
 //! Only server-side crates depend on this one; the browser gets small view types from `app`.
 
+pub mod kubevirt;
 mod wukong;
 
 pub use wukong::*;

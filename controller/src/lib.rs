@@ -1,0 +1,12 @@
+//! The Wukong lifecycle controller (library side, so tests can drive the pieces).
+//!
+//! - [`reconcile`]: the reconciler (kube-rs `Controller` over Wukongs, owning VirtualMachines and
+//!   watching VirtualMachineInstances);
+//! - [`kubevirt`]: calls to KubeVirt's subresource API;
+//! - [`lease`]: leader election through a coordination.k8s.io Lease;
+//! - [`metrics`]: Prometheus metrics.
+
+pub mod kubevirt;
+pub mod lease;
+pub mod metrics;
+pub mod reconcile;

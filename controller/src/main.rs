@@ -1,0 +1,182 @@
+//! `wukong-controller`: carries out `spec.lifecycleAction` of Wukongs on KubeVirt and reports
+//! `status.lifecycleState`. Run two replicas for availability: a Lease picks the one that acts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use clap::Parser;
+use kube::runtime::events::{Recorder, Reporter};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::{error, info};
+use wukong_controller::kubevirt::{KubevirtClient, DEFAULT_BASE_PATH};
+use wukong_controller::lease::LeaderElector;
+use wukong_controller::metrics::Metrics;
+use wukong_controller::reconcile::{self, Context};
+
+#[derive(Parser, Debug)]
+#[command(name = "wukong-controller", about = "The Wukong lifecycle controller")]
+struct Args {
+    /// Serves /metrics, /healthz and /readyz (plain HTTP).
+    #[arg(long, env = "WUKONG_CONTROLLER_ADDR", default_value = "127.0.0.1:8090")]
+    addr: SocketAddr,
+    /// Namespace of the leader-election Lease (in a cluster: the controller's own namespace).
+    #[arg(long, env = "WUKONG_LEASE_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    #[arg(long, env = "WUKONG_LEASE_NAME", default_value = "wukong-controller")]
+    lease_name: String,
+    /// Seconds without renewal after which another replica takes over.
+    #[arg(long, default_value_t = 15)]
+    lease_seconds: u64,
+    /// This replica's name in the Lease (in a cluster: the pod name). Default: host name + pid.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Path of KubeVirt's subresource API on the API server.
+    #[arg(long, env = "WUKONG_KUBEVIRT_BASE_PATH", default_value = DEFAULT_BASE_PATH)]
+    kubevirt_base_path: String,
+    /// Log as JSON lines (namespace, name and request id are fields of every reconcile's lines).
+    #[arg(long, env = "WUKONG_LOG_JSON")]
+    log_json: bool,
+}
+
+struct Health {
+    metrics: Arc<Metrics>,
+    ready: AtomicBool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+    let client = match kube::Client::try_default().await {
+        Ok(client) => client,
+        Err(e) => {
+            error!(error = %e, "no cluster: set KUBECONFIG or run in a pod");
+            return ExitCode::FAILURE;
+        }
+    };
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "wukong-controller".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health {
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(false),
+    });
+    let listener = match TcpListener::bind(args.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(addr = %args.addr, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(|State(h): State<Arc<Health>>| async move { h.metrics.render() }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(h): State<Arc<Health>>| async move {
+                if h.ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not connected to the API server yet",
+                    )
+                }
+            }),
+        )
+        .with_state(health.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            error!(error = %e, "the metrics server stopped");
+        }
+    });
+    info!(addr = %args.addr, %identity, "serving /metrics, /healthz, /readyz");
+
+    // Ready once the API server answers; standby replicas are ready too.
+    if let Err(e) = client.apiserver_version().await {
+        error!(error = %e, "the API server does not answer");
+        return ExitCode::FAILURE;
+    }
+    health.ready.store(true, Ordering::Relaxed);
+
+    let elector = LeaderElector::new(
+        client.clone(),
+        &args.lease_namespace,
+        &args.lease_name,
+        &identity,
+        Duration::from_secs(args.lease_seconds.max(3)),
+    );
+    tokio::select! {
+        () = elector.acquire() => {}
+        () = shutdown_signal() => return ExitCode::SUCCESS,
+    }
+    metrics.leader.set(1);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "wukong-controller".into(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        KubevirtClient::new(client, args.kubevirt_base_path.clone()),
+        recorder,
+        metrics.clone(),
+    ));
+    let code = tokio::select! {
+        () = reconcile::run(ctx, shutdown_signal()) => {
+            info!("shut down");
+            ExitCode::SUCCESS
+        }
+        () = elector.hold() => {
+            // Another replica may be acting now: stop at once rather than act twice.
+            error!("lost the leadership; exiting");
+            return ExitCode::FAILURE;
+        }
+    };
+    metrics.leader.set(0);
+    elector.release().await;
+    code
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics: reconciles, errors by kind, requests by outcome, KubeVirt call durations by
+//! action, and the time from a person's request to the controller's acknowledgement.
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub action: String,
+    /// accepted, refused (by the lifecycle rules), kubevirt_refused, forced
+    pub outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Counter,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub requests: Family<OutcomeLabels, Counter>,
+    pub action_duration: Family<ActionLabels, Histogram>,
+    pub request_to_ack: Histogram,
+    pub leader: Gauge,
+}
+
+fn buckets() -> impl Iterator<Item = f64> {
+    [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]
+    .into_iter()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("wukong_controller");
+        let reconciles = Counter::default();
+        registry.register("reconciles", "Reconciliations run", reconciles.clone());
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciliations by kind",
+            errors.clone(),
+        );
+        let requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Lifecycle requests taken up, by action and outcome",
+            requests.clone(),
+        );
+        let action_duration =
+            Family::<ActionLabels, Histogram>::new_with_constructor(|| Histogram::new(buckets()));
+        registry.register(
+            "action_duration_seconds",
+            "Duration of KubeVirt subresource calls by action",
+            action_duration.clone(),
+        );
+        let request_to_ack = Histogram::new(buckets());
+        registry.register(
+            "request_to_ack_seconds",
+            "From spec.lifecycleAction.requestedAt to the controller's status write",
+            request_to_ack.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            errors,
+            requests,
+            action_duration,
+            request_to_ack,
+            leader,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn count_request(&self, action: &str, outcome: &str) {
+        self.requests
+            .get_or_create(&OutcomeLabels {
+                action: action.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn count_error(&self, kind: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,738 @@
+//! The reconciler: one Wukong at a time, in the shape of kube-rs's controller-rs.
+//!
+//! For each Wukong it
+//! 1. keeps the finalizer on, and on deletion stops the VM gracefully, deletes it, then lets go;
+//! 2. makes sure a KubeVirt VirtualMachine backs it (same name, owner reference, from the spec;
+//!    `startStrategy.autoStart` starts a Manual/Halted VM once, on creation);
+//! 3. forces a graceful stop whose deadline (`status.lifecycleState.stopDeadline`) has passed;
+//! 4. takes up `spec.lifecycleAction` once per request id: checks it against the lifecycle rules,
+//!    calls KubeVirt, and acknowledges it (`observedRequestId`), accepted or refused;
+//! 5. reports `status.lifecycleState` from KubeVirt's printableStatus and the VMI's Paused condition.
+//!
+//! Every decision about *whether* an action may happen is `wukong_lifecycle`'s; this module only
+//! reads, calls and writes.
+
+use crate::kubevirt::{CallError, KubevirtClient};
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::{info, info_span, warn, Instrument};
+use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
+use wukong_api::{LifecycleState, Wukong, WukongStatus, FINALIZER};
+use wukong_lifecycle::kubevirt::{call_for, settle, Call, Observed};
+use wukong_lifecycle::{
+    check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
+};
+
+/// The field manager of everything the controller writes.
+pub const FIELD_MANAGER: &str = "wukong-controller";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("KubeVirt did not answer: {0}")]
+    Kubevirt(kube::Error),
+    #[error("the Wukong has no namespace")]
+    NotNamespaced,
+}
+
+impl Error {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(_) => "kube",
+            Error::Kubevirt(_) => "kubevirt",
+            Error::NotNamespaced => "invalid",
+        }
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub kubevirt: KubevirtClient,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// The VMI uid a restart was sent for, per Wukong: the new VMI tells that it has happened.
+    restarts: Mutex<HashMap<(String, String), String>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        kubevirt: KubevirtClient,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+    ) -> Context {
+        Context {
+            client,
+            kubevirt,
+            recorder,
+            metrics,
+            restarts: Mutex::default(),
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` completes.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let wukongs = Api::<Wukong>::all(client.clone());
+    let vms = Api::<VirtualMachine>::all(client.clone());
+    let vmis = Api::<VirtualMachineInstance>::all(client);
+    Controller::new(wukongs, watcher::Config::default())
+        .owns(vms, watcher::Config::default())
+        // A VMI belongs to the VM of the same name, which belongs to the Wukong of the same name.
+        .watches(vmis, watcher::Config::default(), |vmi| {
+            Some(ObjectRef::<Wukong>::new(&vmi.name_any()).within(&vmi.namespace()?))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+fn error_policy(_wukong: Arc<Wukong>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    ctx.metrics.count_error(error.kind());
+    match error {
+        // Our view was stale: look again at once.
+        Error::Kube(kube::Error::Api(s)) if s.code == 409 => {
+            Requeue::requeue(Duration::from_millis(200))
+        }
+        _ => {
+            warn!(error = %error, "reconcile failed; retrying in 5 s");
+            Requeue::requeue(Duration::from_secs(5))
+        }
+    }
+}
+
+async fn reconcile(wukong: Arc<Wukong>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let namespace = wukong.namespace().ok_or(Error::NotNamespaced)?;
+    let name = wukong.name_any();
+    let request_id = wukong
+        .spec
+        .lifecycle_action
+        .as_ref()
+        .map(|a| a.request_id.clone())
+        .unwrap_or_default();
+    let span = info_span!("reconcile", %namespace, %name, request_id = %request_id);
+    ctx.metrics.reconciles.inc();
+    Reconciler {
+        ctx: &ctx,
+        wukongs: Api::namespaced(ctx.client.clone(), &namespace),
+        vms: Api::namespaced(ctx.client.clone(), &namespace),
+        vmis: Api::namespaced(ctx.client.clone(), &namespace),
+        namespace,
+        name,
+    }
+    .reconcile(wukong)
+    .instrument(span)
+    .await
+}
+
+struct Reconciler<'a> {
+    ctx: &'a Context,
+    wukongs: Api<Wukong>,
+    vms: Api<VirtualMachine>,
+    vmis: Api<VirtualMachineInstance>,
+    namespace: String,
+    name: String,
+}
+
+/// What KubeVirt shows for the VM right now.
+struct Seen {
+    vm: VirtualMachine,
+    vmi: Option<VirtualMachineInstance>,
+    state: VmState,
+    run_strategy: RunStrategy,
+}
+
+impl Seen {
+    fn vm_grace_seconds(&self, wukong: &Wukong) -> i64 {
+        wukong
+            .spec
+            .termination_grace_period_seconds
+            .or(self.vm.template_grace_period_seconds())
+            .unwrap_or(i64::from(DEFAULT_GRACE_PERIOD_SECONDS))
+    }
+
+    /// A guest is up (or on its way down): something to stop.
+    fn guest_up(&self) -> bool {
+        self.vmi
+            .as_ref()
+            .is_some_and(|vmi| !matches!(vmi.phase(), Some("Succeeded" | "Failed")))
+    }
+}
+
+impl Reconciler<'_> {
+    fn key(&self) -> (String, String) {
+        (self.namespace.clone(), self.name.clone())
+    }
+
+    async fn reconcile(&self, wukong: Arc<Wukong>) -> Result<Requeue, Error> {
+        if wukong.metadata.deletion_timestamp.is_some() {
+            return self.cleanup(&wukong).await;
+        }
+        if !wukong.finalizers().iter().any(|f| f == FINALIZER) {
+            self.add_finalizer(&wukong).await?;
+        }
+        let Some(seen) = self.observe().await? else {
+            self.create_vm(&wukong).await?;
+            return Ok(Requeue::requeue(Duration::from_secs(1)));
+        };
+
+        // An unacknowledged request: read the Wukong afresh, so a stale cache never makes us act
+        // on a request twice.
+        let mut wukong = wukong;
+        if wukong.pending_request().is_some() {
+            wukong = Arc::new(self.wukongs.get_status(&self.name).await?);
+        }
+        let prev = wukong.lifecycle_state().cloned().unwrap_or_default();
+        let now = Timestamp::now();
+        let shown = VmState::parse(&prev.state).unwrap_or(VmState::Unknown);
+        let since_ms = prev
+            .last_action_time
+            .as_ref()
+            .map_or(u64::MAX, |t| millis_between(t.0, now));
+        let same_vmi = self
+            .ctx
+            .restarts
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&self.key()).cloned())
+            .map(|uid| seen.vmi.as_ref().and_then(|vmi| vmi.uid()) == Some(uid));
+        let mut next = prev.clone();
+        next.state = settle(shown, seen.state, since_ms, same_vmi)
+            .as_str()
+            .to_owned();
+        if next.state != prev.state
+            && !VmState::parse(&next.state).is_some_and(|s| s.is_transitional())
+        {
+            next.message = Some(format!("the VM is {}", next.state));
+            if next.state == VmState::Running.as_str() {
+                if let Ok(mut r) = self.ctx.restarts.lock() {
+                    r.remove(&self.key());
+                }
+            }
+        }
+        let mut requeue = None;
+
+        // A graceful stop past its deadline is forced, even if this process restarted meanwhile:
+        // the deadline lives in status.
+        if let Some(deadline) = prev.stop_deadline.as_ref().map(|t| t.0) {
+            if !seen.guest_up() {
+                next.stop_deadline = None;
+            } else if now >= deadline {
+                self.force_stop(&wukong, &mut next).await?;
+            } else {
+                requeue = Some(duration_between(now, deadline));
+            }
+        }
+
+        if let Some(request) = wukong.pending_request() {
+            let action = request.action();
+            let started = Instant::now();
+            self.take_up(&wukong, &seen, action, &mut next, now).await?;
+            if let Some(asked) = request.requested_at.as_ref() {
+                let secs = millis_between(asked.0, Timestamp::now()) as f64 / 1000.0;
+                self.ctx.metrics.request_to_ack.observe(secs);
+            }
+            info!(
+                action = action.as_str(),
+                took_ms = started.elapsed().as_millis() as u64,
+                message = next.message.as_deref().unwrap_or(""),
+                "request taken up"
+            );
+            if let Some(deadline) = next.stop_deadline.as_ref() {
+                requeue = Some(duration_between(Timestamp::now(), deadline.0));
+            }
+        }
+
+        let status = WukongStatus {
+            lifecycle_state: Some(next),
+            node_name: seen
+                .vmi
+                .as_ref()
+                .and_then(|vmi| vmi.status.as_ref()?.node_name.clone()),
+            run_strategy: Some(seen.run_strategy),
+        };
+        self.write_status(&wukong, &status).await?;
+        let state = status
+            .lifecycle_state
+            .as_ref()
+            .and_then(|s| VmState::parse(&s.state))
+            .unwrap_or(VmState::Unknown);
+        let fallback = if state.is_transitional() {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(300)
+        };
+        Ok(Requeue::requeue(
+            requeue.map_or(fallback, |r| r.min(fallback)),
+        ))
+    }
+
+    /// Takes up one request: refused by the rules, refused by KubeVirt, or carried out. Either way
+    /// it is acknowledged in `next`; only an unanswered call is retried (as an error).
+    async fn take_up(
+        &self,
+        wukong: &Wukong,
+        seen: &Seen,
+        action: Action,
+        next: &mut LifecycleState,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let Some(request) = wukong.spec.lifecycle_action.as_ref() else {
+            return Ok(());
+        };
+        let current = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
+        let pending = seen.vm.has_pending_requests();
+        next.observed_request_id = Some(request.request_id.clone());
+        if let Err(refusal) = check(action, current, seen.run_strategy, pending) {
+            next.message = Some(format!("{} refused: {refusal}", action.as_str()));
+            self.ctx.metrics.count_request(action.as_str(), "refused");
+            self.event(
+                wukong,
+                EventType::Warning,
+                "Refused",
+                action,
+                next.message.clone(),
+            )
+            .await;
+            return Ok(());
+        }
+        let vm_grace = seen.vm_grace_seconds(wukong);
+        let grace =
+            effective_grace_period(request.force, request.grace_period_seconds, Some(vm_grace));
+        let Some(call) = call_for(action, request.force, grace, vm_grace) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let result = self
+            .ctx
+            .kubevirt
+            .call(&self.namespace, &self.name, call)
+            .await;
+        self.ctx
+            .metrics
+            .action_duration
+            .get_or_create(&crate::metrics::ActionLabels {
+                action: action.as_str().to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                next.state = plan(action, seen.run_strategy)
+                    .passes_through
+                    .as_str()
+                    .to_owned();
+                next.last_action = Some(action.as_str().to_owned());
+                next.last_action_time = Some(Time(now));
+                next.stop_deadline = None;
+                next.message = Some(match action {
+                    Action::Stop if grace == 0 => "stopping at once (grace period 0)".to_owned(),
+                    Action::Stop => {
+                        next.stop_deadline = Some(Time(add_secs(now, grace)));
+                        format!("ACPI shutdown sent; forced off after {grace} s if still running")
+                    }
+                    Action::ForceStop => "force stopping".to_owned(),
+                    Action::Restart if request.force => "force restarting".to_owned(),
+                    Action::Restart => "restarting".to_owned(),
+                    Action::Start => "starting".to_owned(),
+                    Action::Suspend => "pausing".to_owned(),
+                    Action::Resume => "unpausing".to_owned(),
+                    Action::Delete => "deleting".to_owned(),
+                });
+                if action == Action::Restart {
+                    if let (Ok(mut r), Some(uid)) = (
+                        self.ctx.restarts.lock(),
+                        seen.vmi.as_ref().and_then(|vmi| vmi.uid()),
+                    ) {
+                        r.insert(self.key(), uid);
+                    }
+                }
+                self.ctx.metrics.count_request(action.as_str(), "accepted");
+                self.event(
+                    wukong,
+                    EventType::Normal,
+                    "Accepted",
+                    action,
+                    next.message.clone(),
+                )
+                .await;
+                Ok(())
+            }
+            Err(CallError::Refused { code, message }) => {
+                next.message = Some(format!(
+                    "KubeVirt refused {} ({code}): {message}",
+                    action.as_str()
+                ));
+                self.ctx
+                    .metrics
+                    .count_request(action.as_str(), "kubevirt_refused");
+                self.event(
+                    wukong,
+                    EventType::Warning,
+                    "KubeVirtRefused",
+                    action,
+                    next.message.clone(),
+                )
+                .await;
+                Ok(())
+            }
+            Err(CallError::Unanswered(e)) => Err(Error::Kubevirt(e)),
+        }
+    }
+
+    /// The grace period is over and the guest is still up: stop it with grace 0.
+    async fn force_stop(&self, wukong: &Wukong, next: &mut LifecycleState) -> Result<(), Error> {
+        let call = Call::Stop {
+            grace_period: Some(0),
+        };
+        match self
+            .ctx
+            .kubevirt
+            .call(&self.namespace, &self.name, call)
+            .await
+        {
+            Ok(()) | Err(CallError::Refused { .. }) => {
+                next.stop_deadline = None;
+                next.message = Some(
+                    "the grace period is over and the guest was still up: forced off".to_owned(),
+                );
+                self.ctx
+                    .metrics
+                    .count_request(Action::Stop.as_str(), "forced");
+                self.event(
+                    wukong,
+                    EventType::Normal,
+                    "ForcedStop",
+                    Action::ForceStop,
+                    next.message.clone(),
+                )
+                .await;
+                Ok(())
+            }
+            Err(CallError::Unanswered(e)) => Err(Error::Kubevirt(e)),
+        }
+    }
+
+    async fn observe(&self) -> Result<Option<Seen>, Error> {
+        let Some(vm) = self.vms.get_opt(&self.name).await? else {
+            return Ok(None);
+        };
+        let vmi = self.vmis.get_opt(&self.name).await?;
+        let state = Observed {
+            printable_status: vm.printable_status(),
+            vmi_paused: vmi.as_ref().is_some_and(|v| v.is_paused()),
+            vmi_failed: vmi.as_ref().is_some_and(|v| v.phase() == Some("Failed")),
+        }
+        .state();
+        let run_strategy = match vm.spec.run_strategy.as_deref() {
+            Some("Always") | Some("Once") => RunStrategy::Always,
+            Some("RerunOnFailure") => RunStrategy::RerunOnFailure,
+            Some("Halted") => RunStrategy::Halted,
+            Some(_) => RunStrategy::Manual,
+            None if vm.spec.running == Some(true) => RunStrategy::Always,
+            None => RunStrategy::Halted,
+        };
+        Ok(Some(Seen {
+            vm,
+            vmi,
+            state,
+            run_strategy,
+        }))
+    }
+
+    /// The VirtualMachine for a new Wukong: same name, owned by the Wukong, from its spec.
+    async fn create_vm(&self, wukong: &Wukong) -> Result<(), Error> {
+        let owner = wukong.controller_owner_ref(&()).map(|mut o| {
+            o.block_owner_deletion = Some(true);
+            o
+        });
+        let annotations: BTreeMap<String, String> = wukong
+            .annotations()
+            .iter()
+            .filter(|(k, _)| !k.contains("kubernetes.io/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let spec = &wukong.spec;
+        let mut domain = json!({ "devices": {} });
+        if let Some(cores) = spec.cpu_cores {
+            domain["cpu"] = json!({ "cores": cores });
+        }
+        if let Some(memory) = &spec.memory {
+            domain["memory"] = json!({ "guest": memory });
+        }
+        let mut template_spec = json!({ "domain": domain });
+        if let Some(grace) = spec.termination_grace_period_seconds {
+            template_spec["terminationGracePeriodSeconds"] = json!(grace);
+        }
+        if let Some(image) = &spec.image {
+            template_spec["volumes"] =
+                json!([{ "name": "rootdisk", "containerDisk": { "image": image } }]);
+        }
+        let vm: VirtualMachine = serde_json::from_value(json!({
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachine",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "annotations": annotations,
+                "labels": { "vm.novasphere.dev/wukong": self.name },
+                "ownerReferences": owner.into_iter().collect::<Vec<OwnerReference>>(),
+            },
+            "spec": {
+                "runStrategy": spec.run_strategy.as_str(),
+                "template": { "metadata": { "labels": { "kubevirt.io/vm": self.name } }, "spec": template_spec },
+            },
+        }))
+        .map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+        match self.vms.create(&PostParams::default(), &vm).await {
+            Ok(_) => info!(
+                run_strategy = spec.run_strategy.as_str(),
+                "created the VirtualMachine"
+            ),
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let auto_start = spec.start_strategy.as_ref().is_some_and(|s| s.auto_start);
+        if auto_start && matches!(spec.run_strategy, RunStrategy::Manual | RunStrategy::Halted) {
+            // Always/RerunOnFailure start on creation by themselves.
+            match self
+                .ctx
+                .kubevirt
+                .call(&self.namespace, &self.name, Call::Start { paused: false })
+                .await
+            {
+                Ok(()) => {
+                    info!("started on creation (startStrategy.autoStart)");
+                    self.event(
+                        wukong,
+                        EventType::Normal,
+                        "AutoStarted",
+                        Action::Start,
+                        Some("started on creation (startStrategy.autoStart)".into()),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    warn!(error = %e, "auto-start failed");
+                    self.event(
+                        wukong,
+                        EventType::Warning,
+                        "AutoStartFailed",
+                        Action::Start,
+                        Some(format!("auto-start failed: {e}")),
+                    )
+                    .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletion: stop the guest gracefully (forced at the VM's grace deadline), delete the VM,
+    /// then remove the finalizer.
+    async fn cleanup(&self, wukong: &Wukong) -> Result<Requeue, Error> {
+        if !wukong.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(Requeue::await_change());
+        }
+        let Some(seen) = self.observe().await? else {
+            self.remove_finalizer(wukong).await?;
+            info!("VM gone; released the Wukong");
+            return Ok(Requeue::await_change());
+        };
+        let now = Timestamp::now();
+        let mut next = wukong.lifecycle_state().cloned().unwrap_or_default();
+        next.state = VmState::Deleting.as_str().to_owned();
+        if seen.guest_up() {
+            match next.stop_deadline.as_ref().map(|t| t.0) {
+                None => {
+                    let grace = u32::try_from(seen.vm_grace_seconds(wukong))
+                        .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
+                    match self
+                        .ctx
+                        .kubevirt
+                        .call(
+                            &self.namespace,
+                            &self.name,
+                            Call::Stop { grace_period: None },
+                        )
+                        .await
+                    {
+                        Ok(()) | Err(CallError::Refused { .. }) => {}
+                        Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
+                    }
+                    next.stop_deadline = Some(Time(add_secs(now, grace)));
+                    next.message = Some(format!(
+                        "deleting: shutting the guest down (forced after {grace} s)"
+                    ));
+                }
+                Some(deadline) if now >= deadline => {
+                    let force = Call::Stop {
+                        grace_period: Some(0),
+                    };
+                    match self
+                        .ctx
+                        .kubevirt
+                        .call(&self.namespace, &self.name, force)
+                        .await
+                    {
+                        Ok(()) | Err(CallError::Refused { .. }) => {}
+                        Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
+                    }
+                    next.message = Some(
+                        "deleting: the grace period is over, forcing the guest off".to_owned(),
+                    );
+                }
+                Some(_) => {}
+            }
+            self.write_status(
+                wukong,
+                &WukongStatus {
+                    lifecycle_state: Some(next),
+                    ..wukong.status.clone().unwrap_or_default()
+                },
+            )
+            .await?;
+            return Ok(Requeue::requeue(Duration::from_secs(1)));
+        }
+        match self
+            .vms
+            .delete(&self.name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        next.message = Some("deleting: the guest is off, removing the VirtualMachine".to_owned());
+        next.stop_deadline = None;
+        self.write_status(
+            wukong,
+            &WukongStatus {
+                lifecycle_state: Some(next),
+                ..wukong.status.clone().unwrap_or_default()
+            },
+        )
+        .await?;
+        Ok(Requeue::requeue(Duration::from_secs(1)))
+    }
+
+    async fn add_finalizer(&self, wukong: &Wukong) -> Result<(), Error> {
+        let patch = if wukong.metadata.finalizers.is_none() {
+            json!([{ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] }])
+        } else {
+            json!([{ "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER }])
+        };
+        let patch: json_patch::Patch =
+            serde_json::from_value(patch).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+        self.wukongs
+            .patch(&self.name, &params(), &Patch::<()>::Json(patch))
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_finalizer(&self, wukong: &Wukong) -> Result<(), Error> {
+        let Some(index) = wukong.finalizers().iter().position(|f| f == FINALIZER) else {
+            return Ok(());
+        };
+        let path = format!("/metadata/finalizers/{index}");
+        let patch: json_patch::Patch = serde_json::from_value(json!([
+            { "op": "test", "path": path, "value": FINALIZER },
+            { "op": "remove", "path": path },
+        ]))
+        .map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+        match self
+            .wukongs
+            .patch(&self.name, &params(), &Patch::<()>::Json(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Server-side apply of the whole status under the controller's field manager, skipped when
+    /// nothing changed.
+    async fn write_status(&self, wukong: &Wukong, status: &WukongStatus) -> Result<(), Error> {
+        if wukong.status.as_ref() == Some(status) {
+            return Ok(());
+        }
+        let patch = json!({
+            "apiVersion": "vm.novasphere.dev/v1alpha1",
+            "kind": "Wukong",
+            "metadata": { "name": self.name },
+            "status": status,
+        });
+        self.wukongs
+            .patch_status(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        wukong: &Wukong,
+        type_: EventType,
+        reason: &str,
+        action: Action,
+        note: Option<String>,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note,
+            action: action.as_str().to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .ctx
+            .recorder
+            .publish(&event, &wukong.object_ref(&()))
+            .await
+        {
+            warn!(error = %e, "could not record an Event");
+        }
+    }
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+fn add_secs(t: Timestamp, secs: u32) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(i64::from(secs)))
+        .unwrap_or(t)
+}
+
+fn millis_between(from: Timestamp, to: Timestamp) -> u64 {
+    u64::try_from(to.duration_since(from).as_millis()).unwrap_or(0)
+}
+
+fn duration_between(from: Timestamp, to: Timestamp) -> Duration {
+    Duration::from_millis(millis_between(from, to))
+}

@@ -1,0 +1,495 @@
+//! virt-controller + virt-handler: one [`VirtVm`] per VirtualMachine in the cluster, projected
+//! onto the VM's `spec.runStrategy` and `status`, and onto a VirtualMachineInstance object.
+//!
+//! One task owns all state (an actor): it takes VM watch events, subresource calls from the HTTP
+//! side and timer ticks in turn, and writes what changed before it answers a call, so a client that
+//! gets `202 Accepted` and then reads the VM sees the call's effect, as with KubeVirt.
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, ResourceExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
+use wukong_lifecycle::kubevirt::Call;
+use wukong_sim::kubevirt::{ApiError, KvRunStrategy, StateChange, VmiPhase};
+use wukong_sim::virt::VirtVm;
+use wukong_sim::{Guest, Timings};
+
+pub const FIELD_MANAGER: &str = "wukong-kubevirt-sim";
+/// virt-handler's finalizer: the VMI object stays (with a deletion timestamp) while the guest
+/// shuts down, and goes when the domain is gone.
+const VMI_FINALIZER: &str = "kubevirt.io/virtualMachineControllerFinalize";
+const GENERATION_LABEL: &str = "sim.novasphere.dev/generation";
+/// Annotation marking a guest that ignores the ACPI shutdown signal.
+pub const IGNORE_ACPI_ANNOTATION: &str = "sim.novasphere.dev/ignore-acpi";
+/// Annotation marking a guest that never finishes booting (CrashLoopBackOff under Always).
+pub const FAIL_BOOT_ANNOTATION: &str = "sim.novasphere.dev/fail-boot";
+const NODE_NAME: &str = "sim-node-1";
+
+type Key = (String, String);
+
+/// A subresource call from virt-api's side.
+pub struct CallRequest {
+    pub namespace: String,
+    pub name: String,
+    pub call: Call,
+    pub dry_run: bool,
+    pub reply: oneshot::Sender<Result<(), ApiError>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct VmView {
+    run_strategy: KvRunStrategy,
+    printable: &'static str,
+    ready: bool,
+    requests: Vec<StateChange>,
+    created: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct VmiView {
+    generation: u64,
+    phase: VmiPhase,
+    paused: bool,
+    grace: i64,
+    terminating: bool,
+}
+
+struct Entry {
+    vm: VirtVm,
+    uid: String,
+    written_vm: Option<VmView>,
+    written_vmi: Option<VmiView>,
+    /// A write failed: try again then.
+    retry_at_ms: Option<u64>,
+    /// The VM's `metadata.generation` last seen or written: a watch event with an older spec
+    /// (queued before our own patch) must not undo a subresource call.
+    generation: i64,
+}
+
+pub struct Hypervisor {
+    client: Client,
+    timings: Timings,
+    epoch: Instant,
+    vms: HashMap<Key, Entry>,
+}
+
+impl Hypervisor {
+    pub fn new(client: Client, timings: Timings) -> Hypervisor {
+        Hypervisor {
+            client,
+            timings,
+            epoch: Instant::now(),
+            vms: HashMap::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub async fn run(mut self, mut calls: mpsc::Receiver<CallRequest>) {
+        let vms: Api<VirtualMachine> = Api::all(self.client.clone());
+        let events = watcher(vms, watcher::Config::default()).default_backoff();
+        let mut events = std::pin::pin!(events);
+        loop {
+            let next = self
+                .vms
+                .values()
+                .filter_map(|e| {
+                    [e.vm.next_event_at(), e.retry_at_ms]
+                        .into_iter()
+                        .flatten()
+                        .min()
+                })
+                .min();
+            let sleep = match next {
+                Some(at) => Duration::from_millis(at.saturating_sub(self.now_ms())),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(event)) => self.on_event(event).await,
+                    Some(Err(e)) => warn!(error = %e, "VirtualMachine watch failed; retrying"),
+                    None => return,
+                },
+                call = calls.recv() => match call {
+                    Some(call) => self.on_call(call).await,
+                    None => return,
+                },
+                () = tokio::time::sleep(sleep) => self.on_tick().await,
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: watcher::Event<VirtualMachine>) {
+        match event {
+            watcher::Event::Apply(vm) | watcher::Event::InitApply(vm) => self.on_vm(vm).await,
+            watcher::Event::Delete(vm) => {
+                let key = key_of(&vm);
+                if self.vms.remove(&key).is_some() {
+                    info!(namespace = %key.0, name = %key.1, "VirtualMachine deleted; removing its VMI");
+                    self.remove_vmi(&key).await;
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    async fn on_vm(&mut self, vm: VirtualMachine) {
+        let key = key_of(&vm);
+        let now = self.now_ms();
+        let run_strategy = run_strategy_of(&vm);
+        let guest = guest_of(&vm);
+        let grace = vm.template_grace_period_seconds();
+        let generation = vm.metadata.generation.unwrap_or(0);
+        if let Some(entry) = self.vms.get_mut(&key) {
+            if generation < entry.generation {
+                return;
+            }
+            entry.generation = generation;
+            entry.vm.set_guest(guest);
+            entry.vm.set_template_grace(grace);
+            if entry.vm.run_strategy() != run_strategy {
+                // An edit of spec.runStrategy (our own patches arrive here already applied).
+                entry.vm.set_run_strategy(run_strategy, now);
+                self.persist(&key).await;
+            }
+            return;
+        }
+        let entry = if vm.status.is_some() {
+            self.adopt(&vm, run_strategy, guest, grace).await
+        } else {
+            info!(namespace = %key.0, name = %key.1, %run_strategy, "new VirtualMachine");
+            Entry {
+                vm: VirtVm::new(run_strategy, grace, guest, self.timings),
+                uid: vm.uid().unwrap_or_default(),
+                written_vm: None,
+                written_vmi: None,
+                retry_at_ms: None,
+                generation,
+            }
+        };
+        self.vms.insert(key.clone(), entry);
+        if let Some(entry) = self.vms.get_mut(&key) {
+            entry.vm.tick(now);
+        }
+        self.persist(&key).await;
+    }
+
+    /// A VM that already has a status (this simulator restarted, or a seed wrote one): its running
+    /// VMI, if any, is taken over as it is; a VMI caught mid-shutdown is finished off.
+    async fn adopt(
+        &self,
+        vm: &VirtualMachine,
+        run_strategy: KvRunStrategy,
+        guest: Guest,
+        grace: Option<i64>,
+    ) -> Entry {
+        let (ns, name) = key_of(vm);
+        let vmis: Api<VirtualMachineInstance> = Api::namespaced(self.client.clone(), &ns);
+        let vmi = vmis.get_opt(&name).await.ok().flatten();
+        let running = vmi.as_ref().and_then(|vmi| {
+            let usable =
+                vmi.metadata.deletion_timestamp.is_none() && vmi.phase() == Some("Running");
+            usable.then(|| {
+                let generation = vmi
+                    .labels()
+                    .get(GENERATION_LABEL)
+                    .and_then(|g| g.parse().ok())
+                    .unwrap_or(1);
+                (generation, vmi.is_paused())
+            })
+        });
+        let seeded_running = vmi.is_none()
+            && matches!(vm.printable_status(), Some("Running" | "Paused"))
+            && run_strategy != KvRunStrategy::Halted;
+        let running =
+            running.or(seeded_running.then(|| (1, vm.printable_status() == Some("Paused"))));
+        let adopted = VirtVm::adopt(run_strategy, grace, guest, self.timings, running);
+        let written_vmi = match (&vmi, running) {
+            (Some(_), Some((generation, paused))) => Some(VmiView {
+                generation,
+                phase: VmiPhase::Running,
+                paused,
+                grace: grace.unwrap_or(30),
+                terminating: false,
+            }),
+            _ => None,
+        };
+        if vmi.is_some() && written_vmi.is_none() {
+            release_vmi(&vmis, &name).await;
+        }
+        info!(namespace = %ns, %name, %run_strategy, running = running.is_some(), "adopted VirtualMachine");
+        Entry {
+            vm: adopted,
+            uid: vm.uid().unwrap_or_default(),
+            written_vm: None,
+            written_vmi,
+            retry_at_ms: None,
+            generation: vm.metadata.generation.unwrap_or(0),
+        }
+    }
+
+    async fn on_call(&mut self, request: CallRequest) {
+        let key = (request.namespace, request.name);
+        let now = self.now_ms();
+        let result = match self.vms.get_mut(&key) {
+            None => Err(ApiError {
+                code: 404,
+                message: format!("virtualmachines.kubevirt.io \"{}\" not found", key.1),
+            }),
+            Some(entry) if request.dry_run => {
+                let mut copy = entry.vm.clone();
+                copy.request(request.call, now)
+            }
+            Some(entry) => entry.vm.request(request.call, now),
+        };
+        match &result {
+            Ok(()) => {
+                info!(namespace = %key.0, name = %key.1, call = ?request.call, dry_run = request.dry_run, "accepted");
+                if !request.dry_run {
+                    self.persist(&key).await;
+                }
+            }
+            Err(e) => {
+                info!(namespace = %key.0, name = %key.1, call = ?request.call, code = e.code, message = %e.message, "refused")
+            }
+        }
+        let _ = request.reply.send(result);
+    }
+
+    async fn on_tick(&mut self) {
+        let now = self.now_ms();
+        let mut due = Vec::new();
+        for (key, entry) in &mut self.vms {
+            let retry = entry.retry_at_ms.is_some_and(|at| at <= now);
+            let event = entry.vm.next_event_at().is_some_and(|at| at <= now);
+            if event {
+                entry.vm.tick(now);
+            }
+            if retry || event {
+                entry.retry_at_ms = None;
+                due.push(key.clone());
+            }
+        }
+        for key in due {
+            self.persist(&key).await;
+        }
+    }
+
+    /// Writes whatever differs between the model and what was last written.
+    async fn persist(&mut self, key: &Key) {
+        let Some(entry) = self.vms.get(key) else {
+            return;
+        };
+        let vm_view = VmView {
+            run_strategy: entry.vm.run_strategy(),
+            printable: entry.vm.printable_status(),
+            ready: entry.vm.ready(),
+            requests: entry.vm.state_change_requests().to_vec(),
+            created: entry.vm.vmi().is_some(),
+        };
+        let vmi_view = entry.vm.vmi().map(|vmi| VmiView {
+            generation: vmi.generation,
+            phase: vmi.phase,
+            paused: vmi.paused,
+            grace: vmi.grace_period_seconds,
+            terminating: vmi.shutdown.is_some(),
+        });
+        let written_vm = entry.written_vm.clone();
+        let written_vmi = entry.written_vmi.clone();
+        let uid = entry.uid.clone();
+        let result = async {
+            if written_vmi != vmi_view {
+                self.write_vmi(key, &uid, written_vmi.as_ref(), vmi_view.as_ref())
+                    .await?;
+            }
+            if written_vm.as_ref() != Some(&vm_view) {
+                return self.write_vm(key, written_vm.as_ref(), &vm_view).await;
+            }
+            Ok::<Option<i64>, kube::Error>(None)
+        }
+        .await;
+        let now = self.now_ms();
+        if let Some(entry) = self.vms.get_mut(key) {
+            match result {
+                Ok(generation) => {
+                    if let Some(generation) = generation {
+                        entry.generation = entry.generation.max(generation);
+                    }
+                    entry.written_vm = Some(vm_view);
+                    entry.written_vmi = vmi_view;
+                }
+                Err(e) => {
+                    warn!(namespace = %key.0, name = %key.1, error = %e, "write failed; retrying in 1 s");
+                    // Re-write the VM's status in full next time; the VMI as it was last known.
+                    entry.written_vm = None;
+                    entry.retry_at_ms = Some(now + 1_000);
+                }
+            }
+        }
+    }
+
+    async fn write_vm(
+        &self,
+        (ns, name): &Key,
+        written: Option<&VmView>,
+        view: &VmView,
+    ) -> Result<Option<i64>, kube::Error> {
+        let api: Api<VirtualMachine> = Api::namespaced(self.client.clone(), ns);
+        let mut generation = None;
+        if written.is_none_or(|w| w.run_strategy != view.run_strategy) {
+            // KubeVirt's stop/start subresources patch the spec (Always <-> Halted).
+            let spec = json!({ "spec": { "runStrategy": view.run_strategy.to_string(), "running": null } });
+            let patched = api.patch(name, &params(), &Patch::Merge(&spec)).await?;
+            generation = patched.metadata.generation;
+        }
+        let requests: Vec<Value> = view
+            .requests
+            .iter()
+            .map(|r| json!({ "action": format!("{r:?}") }))
+            .collect();
+        let status = json!({ "status": {
+            "printableStatus": view.printable,
+            "ready": view.ready,
+            "created": view.created,
+            "runStrategy": view.run_strategy.to_string(),
+            "stateChangeRequests": requests,
+        }});
+        debug!(namespace = %ns, %name, printable = view.printable, "VM status");
+        api.patch_status(name, &params(), &Patch::Merge(&status))
+            .await?;
+        Ok(generation)
+    }
+
+    async fn write_vmi(
+        &self,
+        (ns, name): &Key,
+        vm_uid: &str,
+        written: Option<&VmiView>,
+        view: Option<&VmiView>,
+    ) -> Result<(), kube::Error> {
+        let api: Api<VirtualMachineInstance> = Api::namespaced(self.client.clone(), ns);
+        let same = matches!((written, view), (Some(w), Some(v)) if w.generation == v.generation);
+        if !same && written.is_some() {
+            release_vmi(&api, name).await;
+        }
+        let Some(view) = view else {
+            return Ok(());
+        };
+        if !same {
+            let owner = OwnerReference {
+                api_version: "kubevirt.io/v1".into(),
+                kind: "VirtualMachine".into(),
+                name: name.clone(),
+                uid: vm_uid.to_owned(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            };
+            let vmi: VirtualMachineInstance = serde_json::from_value(json!({
+                "apiVersion": "kubevirt.io/v1",
+                "kind": "VirtualMachineInstance",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": { "kubevirt.io/vm": name, GENERATION_LABEL: view.generation.to_string() },
+                    "finalizers": [VMI_FINALIZER],
+                    "ownerReferences": [owner],
+                },
+                "spec": { "terminationGracePeriodSeconds": view.grace, "domain": {} },
+            }))
+            .map_err(kube::Error::SerdeError)?;
+            match api.create(&PostParams::default(), &vmi).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    // A leftover from before: take it over.
+                    release_vmi(&api, name).await;
+                    api.create(&PostParams::default(), &vmi).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        } else if written.is_some_and(|w| w.grace != view.grace) {
+            let spec = json!({ "spec": { "terminationGracePeriodSeconds": view.grace } });
+            api.patch(name, &params(), &Patch::Merge(&spec)).await?;
+        }
+        let conditions = if view.paused {
+            json!([{ "type": "Paused", "status": "True", "reason": "PausedByUser",
+                     "message": "VMI was paused by user" }])
+        } else {
+            json!([{ "type": "Ready", "status": if view.phase == VmiPhase::Running { "True" } else { "False" } }])
+        };
+        let status = json!({ "status": {
+            "phase": format!("{:?}", view.phase),
+            "nodeName": if view.phase == VmiPhase::Running { Some(NODE_NAME) } else { None },
+            "conditions": conditions,
+        }});
+        api.patch_status(name, &params(), &Patch::Merge(&status))
+            .await?;
+        if view.terminating && !written.is_some_and(|w| w.terminating && same) {
+            // virt-controller deletes the VMI; the finalizer keeps it until the guest is gone.
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_vmi(&self, (ns, name): &Key) {
+        let api: Api<VirtualMachineInstance> = Api::namespaced(self.client.clone(), ns);
+        release_vmi(&api, name).await;
+    }
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+/// Removes the finalizer and deletes: the VMI is gone.
+async fn release_vmi(api: &Api<VirtualMachineInstance>, name: &str) {
+    let release = json!({ "metadata": { "finalizers": null } });
+    let _ = api.patch(name, &params(), &Patch::Merge(&release)).await;
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => warn!(%name, error = %e, "could not delete VMI"),
+    }
+}
+
+fn key_of<K: ResourceExt>(obj: &K) -> Key {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn run_strategy_of(vm: &VirtualMachine) -> KvRunStrategy {
+    match (vm.spec.run_strategy.as_deref(), vm.spec.running) {
+        (Some("Always"), _) => KvRunStrategy::Always,
+        (Some("RerunOnFailure"), _) => KvRunStrategy::RerunOnFailure,
+        (Some("Halted"), _) => KvRunStrategy::Halted,
+        (Some("Once"), _) => KvRunStrategy::Once,
+        (Some(_), _) => KvRunStrategy::Manual,
+        (None, Some(true)) => KvRunStrategy::Always,
+        (None, Some(false)) => KvRunStrategy::Halted,
+        // KubeVirt requires one of them; its webhook would refuse this VM.
+        (None, None) => KvRunStrategy::Halted,
+    }
+}
+
+fn guest_of(vm: &VirtualMachine) -> Guest {
+    let annotated = |name: &str| vm.annotations().get(name).is_some_and(|v| v == "true");
+    Guest {
+        ignores_acpi: annotated(IGNORE_ACPI_ANNOTATION),
+        fails_boot: annotated(FAIL_BOOT_ANNOTATION),
+    }
+}

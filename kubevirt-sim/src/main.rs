@@ -1,0 +1,117 @@
+//! `wukong-kubevirt-sim`: a KubeVirt SIMULATOR, not KubeVirt.
+//!
+//! For clusters without KubeVirt (the local control plane, CI, demos) it plays
+//! - virt-controller: turns VirtualMachines into VirtualMachineInstances as their run strategy and
+//!   `status.stateChangeRequests` say, and keeps `status.printableStatus` and friends;
+//! - virt-handler: moves VMIs through their phases, pauses them, shuts guests down by ACPI within
+//!   the grace period or kills them when it runs out;
+//! - virt-api: serves `subresources.kubevirt.io/v1` (start, stop, restart, pause, unpause) over
+//!   HTTPS behind kube-apiserver's aggregation layer, with KubeVirt's validation and answers.
+//!
+//! The behaviour is `wukong_sim::virt` (pure, tested); this binary projects it onto the API server.
+//! Guests are simulated: annotate a VirtualMachine `sim.novasphere.dev/ignore-acpi: "true"` for a
+//! guest that ignores ACPI, `sim.novasphere.dev/fail-boot: "true"` for one that never boots.
+
+mod http;
+mod hypervisor;
+mod tls;
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::{error, info};
+use wukong_sim::Timings;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wukong-kubevirt-sim",
+    about = "A KubeVirt simulator for clusters without KubeVirt (not KubeVirt)"
+)]
+struct Args {
+    /// Where the aggregated API listens (HTTPS).
+    #[arg(
+        long,
+        env = "WUKONG_KUBEVIRT_SIM_ADDR",
+        default_value = "127.0.0.1:8443"
+    )]
+    addr: SocketAddr,
+    /// Serving certificate (PEM); must name the APIService's Service, `<svc>.<ns>.svc`.
+    #[arg(long)]
+    tls_cert: PathBuf,
+    #[arg(long)]
+    tls_key: PathBuf,
+    /// Accept only clients with a certificate from this CA (kube-apiserver's front-proxy CA).
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
+    /// Simulated time runs this many times faster (boot 3 s, ACPI shutdown 4 s at 1).
+    #[arg(long, env = "WUKONG_KUBEVIRT_SIM_SPEED", default_value_t = 1.0)]
+    speed: f64,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        error!(speed = args.speed, "--speed must be a positive number");
+        return ExitCode::FAILURE;
+    }
+    let config = match tls::server_config(&args.tls_cert, &args.tls_key, args.client_ca.as_deref())
+    {
+        Ok(config) => config,
+        Err(e) => {
+            error!("TLS: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = match kube::Client::try_default().await {
+        Ok(client) => client,
+        Err(e) => {
+            error!(error = %e, "no cluster: set KUBECONFIG");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match TcpListener::bind(args.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(addr = %args.addr, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let timings = Timings::default().scaled(args.speed);
+    info!(addr = %args.addr, speed = args.speed, ?timings, "KubeVirt simulator ready");
+    let (calls, receiver) = mpsc::channel(256);
+    let hypervisor = hypervisor::Hypervisor::new(client, timings);
+    tokio::select! {
+        () = hypervisor.run(receiver) => error!("the VirtualMachine watch ended"),
+        () = tls::serve(listener, config, http::router(calls)) => {}
+        _ = tokio::signal::ctrl_c() => info!("interrupted"),
+        () = terminate() => info!("terminated"),
+    }
+    ExitCode::SUCCESS
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
