@@ -1,14 +1,22 @@
-//! One Wukong and the simulated VM behind it: plays the lifecycle controller and KubeVirt for it.
+//! One Wukong and the simulated KubeVirt VM behind it, for the in-memory sandbox.
 //!
-//! Used by the in-memory sandbox and by the `wukong-sim-controller` test helper, which does the same
-//! on a real API server until the real lifecycle controller exists. It owns `status`; it takes
-//! `metadata` and `spec` from whoever stores the object.
+//! KubeVirt is `wukong_sim::virt::VirtVm`, the same model the KubeVirt simulator
+//! (`wukong-kubevirt-sim`) runs for a real API server. The controller's part is done with the same
+//! pure functions the lifecycle controller uses (`wukong_lifecycle::check`, `kubevirt::call_for`,
+//! `kubevirt::settle`): a request is checked, turned into a KubeVirt call, acknowledged; a graceful
+//! stop is forced at its deadline; the state is read back from KubeVirt's printableStatus.
+//! It owns `status`; it takes `metadata` and `spec` from whoever stores the object.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use wukong_api::{LifecycleState, Wukong, WukongStatus};
-use wukong_lifecycle::{effective_grace_period, Action, VmState};
-use wukong_sim::{Guest, SimVm, Timings};
+use wukong_lifecycle::kubevirt::{accepted_message, call_for, settle, Call, Observed};
+use wukong_lifecycle::{
+    check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
+};
+use wukong_sim::kubevirt::{KvRunStrategy, VmiPhase};
+use wukong_sim::virt::VirtVm;
+use wukong_sim::{Guest, Timings};
 
 /// Annotation marking a simulated guest that ignores the ACPI shutdown signal.
 pub const IGNORE_ACPI_ANNOTATION: &str = "sim.novasphere.dev/ignore-acpi";
@@ -26,12 +34,37 @@ pub enum Step {
 
 pub struct SimulatedVm {
     wukong: Wukong,
-    sim: SimVm,
+    kubevirt: VirtVm,
+    /// When (on the sandbox clock) the last request was carried out.
+    last_action_ms: Option<u64>,
+    /// A graceful stop is forced then.
+    stop_deadline_ms: Option<u64>,
+    /// The VMI generation a restart was sent for.
+    restarted_from: Option<u64>,
+}
+
+fn kv_run_strategy(rs: RunStrategy) -> KvRunStrategy {
+    match rs {
+        RunStrategy::Always => KvRunStrategy::Always,
+        RunStrategy::RerunOnFailure => KvRunStrategy::RerunOnFailure,
+        RunStrategy::Manual => KvRunStrategy::Manual,
+        RunStrategy::Halted => KvRunStrategy::Halted,
+    }
+}
+
+fn run_strategy(rs: KvRunStrategy) -> RunStrategy {
+    match rs {
+        KvRunStrategy::Always | KvRunStrategy::Once => RunStrategy::Always,
+        KvRunStrategy::RerunOnFailure => RunStrategy::RerunOnFailure,
+        KvRunStrategy::Manual => RunStrategy::Manual,
+        KvRunStrategy::Halted => RunStrategy::Halted,
+    }
 }
 
 impl SimulatedVm {
-    /// Picks up a Wukong as it is: its reported state (Stopped when none), its run strategy,
-    /// and its guest's behaviour from the `sim.novasphere.dev/*` annotations.
+    /// Picks up a Wukong as it is: a VM that is Running or Suspended gets a running (paused) VMI,
+    /// any other state none; the run strategy from status (else spec); the guest's behaviour from
+    /// the `sim.novasphere.dev/*` annotations.
     pub fn from_wukong(wukong: Wukong, timings: Timings) -> SimulatedVm {
         let annotated = |name: &str| {
             wukong
@@ -45,19 +78,29 @@ impl SimulatedVm {
             ignores_acpi: annotated(IGNORE_ACPI_ANNOTATION),
             fails_boot: annotated(FAIL_BOOT_ANNOTATION),
         };
-        let state = match wukong.vm_state() {
-            VmState::Unknown | VmState::Deleting => VmState::Stopped,
-            transitional if transitional.is_transitional() => VmState::Stopped,
-            settled => settled,
-        };
         let run_strategy = wukong
             .status
             .as_ref()
             .and_then(|s| s.run_strategy)
             .unwrap_or(wukong.spec.run_strategy);
+        let running = match wukong.vm_state() {
+            VmState::Running => Some((1, false)),
+            VmState::Suspended => Some((1, true)),
+            _ => None,
+        };
+        let kubevirt = VirtVm::adopt(
+            kv_run_strategy(run_strategy),
+            wukong.spec.termination_grace_period_seconds,
+            guest,
+            timings,
+            running,
+        );
         SimulatedVm {
-            sim: SimVm::new(state, run_strategy, guest, timings),
             wukong,
+            kubevirt,
+            last_action_ms: None,
+            stop_deadline_ms: None,
+            restarted_from: None,
         }
     }
 
@@ -82,107 +125,183 @@ impl SimulatedVm {
     }
 
     pub fn next_event_at(&self) -> Option<u64> {
-        self.sim.next_event_at()
+        [self.kubevirt.next_event_at(), self.stop_deadline_ms]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Takes up deletion or a pending request, and finishes a transition whose time has come.
+    fn vm_grace_seconds(&self) -> i64 {
+        self.wukong
+            .spec
+            .termination_grace_period_seconds
+            .unwrap_or(i64::from(DEFAULT_GRACE_PERIOD_SECONDS))
+    }
+
+    fn guest_up(&self) -> bool {
+        self.kubevirt.vmi().is_some_and(|vmi| !vmi.phase.is_final())
+    }
+
+    fn observed(&self) -> VmState {
+        let vmi = self.kubevirt.vmi();
+        Observed {
+            printable_status: Some(self.kubevirt.printable_status()),
+            vmi_paused: vmi.is_some_and(|v| v.paused),
+            vmi_failed: vmi.is_some_and(|v| v.phase == VmiPhase::Failed),
+        }
+        .state()
+    }
+
+    /// Lets KubeVirt move on, takes up deletion or a pending request, forces a stop past its
+    /// deadline, and reports the state.
     pub fn step(&mut self, now_ms: u64, wall: Timestamp) -> Step {
-        let took_up = self.take_up_requests(now_ms, wall);
-        match self.sim.advance(now_ms) {
-            Some(settled) if settled.state.is_none() => Step::Gone,
-            Some(settled) => {
-                self.write_status(
-                    settled.state.unwrap_or(VmState::Unknown),
-                    None,
-                    settled.message,
-                    None,
-                );
-                Step::StatusChanged
-            }
-            None if took_up => Step::StatusChanged,
-            None => Step::Unchanged,
-        }
-    }
-
-    /// Starts deletion or the pending lifecycle request, if any. Returns whether status changed.
-    fn take_up_requests(&mut self, now_ms: u64, wall: Timestamp) -> bool {
-        let vm_grace = self.wukong.spec.termination_grace_period_seconds;
-        if self.wukong.metadata.deletion_timestamp.is_some() {
-            if self.sim.state() == VmState::Deleting {
-                return false;
-            }
-            let grace = effective_grace_period(false, None, vm_grace);
-            return match self.sim.request(Action::Delete, grace, now_ms) {
-                Ok(accepted) => {
-                    self.write_status(
-                        accepted.state,
-                        Some((Action::Delete, wall)),
-                        accepted.message,
-                        None,
-                    );
-                    true
-                }
-                Err(_) => false,
-            };
-        }
-        let Some(request) = self.wukong.pending_request().cloned() else {
-            return false;
-        };
-        let action = request.action();
-        let grace = effective_grace_period(
-            action == Action::ForceStop,
-            request.grace_period_seconds,
-            vm_grace,
-        );
-        match self.sim.request(action, grace, now_ms) {
-            Ok(accepted) => {
-                let deadline = accepted
-                    .stop_deadline_ms
-                    .map(|at| wall + SignedDuration::from_millis(at.saturating_sub(now_ms) as i64));
-                self.write_status(
-                    accepted.state,
-                    Some((action, wall)),
-                    accepted.message,
-                    deadline,
-                );
-            }
-            Err(refusal) => {
-                let state = self.sim.state();
-                self.write_status(state, None, format!("{action} refused: {refusal}"), None);
-            }
-        }
-        if let Some(lifecycle) = self
+        self.kubevirt.tick(now_ms);
+        let before = self.wukong.status.clone();
+        let mut next = self
             .wukong
-            .status
-            .as_mut()
-            .and_then(|s| s.lifecycle_state.as_mut())
-        {
-            lifecycle.observed_request_id = Some(request.request_id);
+            .lifecycle_state()
+            .cloned()
+            .unwrap_or_else(|| LifecycleState {
+                state: self.observed().as_str().to_owned(),
+                ..LifecycleState::default()
+            });
+        if self.wukong.metadata.deletion_timestamp.is_some() {
+            if !self.guest_up() {
+                return Step::Gone;
+            }
+            next.state = VmState::Deleting.as_str().to_owned();
+            match self.stop_deadline_ms {
+                None => {
+                    let _ = self
+                        .kubevirt
+                        .request(Call::Stop { grace_period: None }, now_ms);
+                    let grace = u64::try_from(self.vm_grace_seconds()).unwrap_or(30);
+                    self.stop_deadline_ms = Some(now_ms + grace * 1000);
+                    next.message = Some("deleting: stopping the VM first".to_owned());
+                }
+                Some(deadline) if deadline <= now_ms => {
+                    let _ = self.kubevirt.request(
+                        Call::Stop {
+                            grace_period: Some(0),
+                        },
+                        now_ms,
+                    );
+                    self.stop_deadline_ms = Some(u64::MAX);
+                }
+                Some(_) => {}
+            }
+            return self.finish(before, next);
         }
-        true
+
+        let since_ms = self
+            .last_action_ms
+            .map_or(u64::MAX, |at| now_ms.saturating_sub(at));
+        let same_vmi = self
+            .restarted_from
+            .map(|g| self.kubevirt.vmi().map(|vmi| vmi.generation) == Some(g));
+        let shown = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
+        let settled = settle(shown, self.observed(), since_ms, same_vmi);
+        if settled != shown && !settled.is_transitional() {
+            next.message = Some(
+                if next
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("forced"))
+                {
+                    format!(
+                        "{}; the VM is {settled}",
+                        next.message.as_deref().unwrap_or("")
+                    )
+                } else {
+                    format!("the VM is {settled}")
+                },
+            );
+        }
+        next.state = settled.as_str().to_owned();
+
+        if let Some(deadline) = self.stop_deadline_ms {
+            if !self.guest_up() {
+                self.stop_deadline_ms = None;
+                next.stop_deadline = None;
+            } else if deadline <= now_ms {
+                let _ = self.kubevirt.request(
+                    Call::Stop {
+                        grace_period: Some(0),
+                    },
+                    now_ms,
+                );
+                self.stop_deadline_ms = None;
+                next.stop_deadline = None;
+                next.message = Some(
+                    "the grace period is over and the guest was still up: forced off".to_owned(),
+                );
+            }
+        }
+
+        if let Some(request) = self.wukong.pending_request().cloned() {
+            let action = request.action();
+            let rs = run_strategy(self.kubevirt.run_strategy());
+            let pending = !self.kubevirt.state_change_requests().is_empty();
+            let current = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
+            next.observed_request_id = Some(request.request_id.clone());
+            match check(action, current, rs, pending) {
+                Err(refusal) => {
+                    next.message = Some(format!("{} refused: {refusal}", action.as_str()));
+                }
+                Ok(()) => {
+                    let vm_grace = self.vm_grace_seconds();
+                    let grace = effective_grace_period(
+                        request.force,
+                        request.grace_period_seconds,
+                        Some(vm_grace),
+                    );
+                    let generation = self.kubevirt.vmi().map(|vmi| vmi.generation);
+                    let result = match call_for(action, request.force, grace, vm_grace) {
+                        Some(call) => self.kubevirt.request(call, now_ms),
+                        None => Ok(()),
+                    };
+                    match result {
+                        Ok(()) => {
+                            next.state = plan(action, rs).passes_through.as_str().to_owned();
+                            next.last_action = Some(action.as_str().to_owned());
+                            next.last_action_time = Some(Time(wall));
+                            next.message = Some(accepted_message(action, request.force, grace));
+                            self.last_action_ms = Some(now_ms);
+                            self.restarted_from =
+                                (action == Action::Restart).then_some(generation).flatten();
+                            let deadline = (action == Action::Stop && grace > 0)
+                                .then(|| now_ms + u64::from(grace) * 1000);
+                            self.stop_deadline_ms = deadline;
+                            next.stop_deadline = deadline
+                                .map(|_| Time(wall + SignedDuration::from_secs(i64::from(grace))));
+                        }
+                        Err(e) => {
+                            next.message = Some(format!(
+                                "KubeVirt refused {} ({}): {}",
+                                action.as_str(),
+                                e.code,
+                                e.message
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.finish(before, next)
     }
 
-    fn write_status(
-        &mut self,
-        state: VmState,
-        action: Option<(Action, Timestamp)>,
-        message: String,
-        stop_deadline: Option<Timestamp>,
-    ) {
-        let node = state.has_live_guest().then(|| node_for(&self.wukong));
-        let run_strategy = self.sim.run_strategy();
+    fn finish(&mut self, before: Option<WukongStatus>, next: LifecycleState) -> Step {
+        let live = self.guest_up();
+        let node = live.then(|| node_for(&self.wukong));
+        let run_strategy = run_strategy(self.kubevirt.run_strategy());
         let status = self.wukong.status.get_or_insert_with(WukongStatus::default);
         status.node_name = node;
         status.run_strategy = Some(run_strategy);
-        let lifecycle = status
-            .lifecycle_state
-            .get_or_insert_with(LifecycleState::default);
-        lifecycle.state = state.as_str().to_owned();
-        lifecycle.message = Some(message);
-        lifecycle.stop_deadline = stop_deadline.map(Time);
-        if let Some((action, at)) = action {
-            lifecycle.last_action = Some(action.as_str().to_owned());
-            lifecycle.last_action_time = Some(Time(at));
+        status.lifecycle_state = Some(next);
+        if self.wukong.status == before {
+            Step::Unchanged
+        } else {
+            Step::StatusChanged
         }
     }
 }

@@ -39,6 +39,9 @@ struct Args {
     /// Path of KubeVirt's subresource API on the API server.
     #[arg(long, env = "WUKONG_KUBEVIRT_BASE_PATH", default_value = DEFAULT_BASE_PATH)]
     kubevirt_base_path: String,
+    /// Act on Wukongs in this namespace only (a namespace-scoped install); all namespaces if unset.
+    #[arg(long, env = "WUKONG_NAMESPACE")]
+    namespace: Option<String>,
     /// Log as JSON lines (namespace, name and request id are fields of every reconcile's lines).
     #[arg(long, env = "WUKONG_LOG_JSON")]
     log_json: bool,
@@ -145,7 +148,7 @@ async fn main() -> ExitCode {
         metrics.clone(),
     ));
     let code = tokio::select! {
-        () = reconcile::run(ctx, shutdown_signal()) => {
+        () = reconcile::run(ctx, args.namespace.as_deref(), shutdown_signal()) => {
             info!("shut down");
             ExitCode::SUCCESS
         }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleState, Wukong, WukongStatus, FINALIZER};
-use wukong_lifecycle::kubevirt::{call_for, settle, Call, Observed};
+use wukong_lifecycle::kubevirt::{accepted_message, call_for, settle, Call, Observed};
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
 };
@@ -85,15 +85,25 @@ impl Context {
     }
 }
 
-/// Runs the controller until `shutdown` completes.
+/// Runs the controller until `shutdown` completes: over all namespaces, or only `namespace`.
 pub async fn run(
     ctx: Arc<Context>,
+    namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let wukongs = Api::<Wukong>::all(client.clone());
-    let vms = Api::<VirtualMachine>::all(client.clone());
-    let vmis = Api::<VirtualMachineInstance>::all(client);
+    let (wukongs, vms, vmis) = match namespace {
+        Some(ns) => (
+            Api::<Wukong>::namespaced(client.clone(), ns),
+            Api::<VirtualMachine>::namespaced(client.clone(), ns),
+            Api::<VirtualMachineInstance>::namespaced(client, ns),
+        ),
+        None => (
+            Api::<Wukong>::all(client.clone()),
+            Api::<VirtualMachine>::all(client.clone()),
+            Api::<VirtualMachineInstance>::all(client),
+        ),
+    };
     Controller::new(wukongs, watcher::Config::default())
         .owns(vms, watcher::Config::default())
         // A VMI belongs to the VM of the same name, which belongs to the Wukong of the same name.
@@ -343,20 +353,10 @@ impl Reconciler<'_> {
                 next.last_action = Some(action.as_str().to_owned());
                 next.last_action_time = Some(Time(now));
                 next.stop_deadline = None;
-                next.message = Some(match action {
-                    Action::Stop if grace == 0 => "stopping at once (grace period 0)".to_owned(),
-                    Action::Stop => {
-                        next.stop_deadline = Some(Time(add_secs(now, grace)));
-                        format!("ACPI shutdown sent; forced off after {grace} s if still running")
-                    }
-                    Action::ForceStop => "force stopping".to_owned(),
-                    Action::Restart if request.force => "force restarting".to_owned(),
-                    Action::Restart => "restarting".to_owned(),
-                    Action::Start => "starting".to_owned(),
-                    Action::Suspend => "pausing".to_owned(),
-                    Action::Resume => "unpausing".to_owned(),
-                    Action::Delete => "deleting".to_owned(),
-                });
+                next.message = Some(accepted_message(action, request.force, grace));
+                if action == Action::Stop && grace > 0 {
+                    next.stop_deadline = Some(Time(add_secs(now, grace)));
+                }
                 if action == Action::Restart {
                     if let (Ok(mut r), Some(uid)) = (
                         self.ctx.restarts.lock(),

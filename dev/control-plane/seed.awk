@@ -1,9 +1,11 @@
 # Seed data for ./dev/cluster seed N, as one multi-document YAML stream.
-#   awk -v n=24 -v part=objects -f seed.awk   namespaces, RBAC example, Wukongs, VirtualMachines
-#   awk -v n=24 -v part=status  -f seed.awk   their status (apply with --subresource=status)
+#   awk -v n=24 -v part=objects -f seed.awk   namespaces, RBAC example, Wukongs
+# The lifecycle controller creates each Wukong's VirtualMachine and the KubeVirt simulator runs it;
+# `part=status` (a static status, for a cluster without them) is kept for reference.
 # vm-000..vm-(N-1) go round-robin to team-a, team-b, ml-lab. runStrategy cycles Manual, Always,
 # RerunOnFailure, Halted; autoStart is true for Always, false for Halted and alternates for the
-# others. The initial state is Stopped for Halted or autoStart=false, Running otherwise.
+# others. Always and RerunOnFailure VMs start on creation (KubeVirt), Manual ones when autoStart is
+# true; Halted ones stay stopped.
 BEGIN {
   split("team-a team-b ml-lab", ns, " ")
   split("Manual Always RerunOnFailure Halted", strategies, " ")
@@ -43,29 +45,6 @@ function objects(  cpu, mem, image) {
   print "  runStrategy: " rs
   print "  startStrategy:"
   print "    autoStart: " auto
-  header("kubevirt.io/v1", "VirtualMachine")
-  print "  labels:"; print label
-  print "spec:"
-  print "  runStrategy: " rs
-  print "  template:"
-  print "    metadata:"
-  print "      labels:"
-  print "        kubevirt.io/vm: " name
-  print "    spec:"
-  print "      domain:"
-  print "        cpu:"
-  print "          cores: " cpu
-  print "        memory:"
-  print "          guest: " mem
-  print "        devices:"
-  print "          disks:"
-  print "          - name: containerdisk"
-  print "            disk:"
-  print "              bus: virtio"
-  print "      volumes:"
-  print "      - name: containerdisk"
-  print "        containerDisk:"
-  print "          image: " image
 }
 
 function status() {

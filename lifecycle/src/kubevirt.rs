@@ -74,6 +74,23 @@ pub fn call_for(
     })
 }
 
+/// The message reported when KubeVirt accepted the call for `action`.
+pub fn accepted_message(action: Action, force: bool, grace_seconds: u32) -> String {
+    match action {
+        Action::Stop if grace_seconds == 0 => "stopping at once (grace period 0)".to_owned(),
+        Action::Stop => {
+            format!("ACPI shutdown sent; forced off after {grace_seconds} s if still running")
+        }
+        Action::ForceStop => "force stopping".to_owned(),
+        Action::Restart if force => "force restarting".to_owned(),
+        Action::Restart => "restarting".to_owned(),
+        Action::Start => "starting".to_owned(),
+        Action::Suspend => "pausing".to_owned(),
+        Action::Resume => "unpausing".to_owned(),
+        Action::Delete => "deleting: stopping the VM first".to_owned(),
+    }
+}
+
 /// What KubeVirt shows: the VM's `status.printableStatus`, and of its VMI (if any) the `Paused`
 /// condition and whether its phase is `Failed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

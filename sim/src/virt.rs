@@ -6,7 +6,7 @@
 //! VMI through its phases, pauses and unpauses it, and shuts the guest down: by ACPI within the grace
 //! period, or killed when the grace period runs out (or at once with grace 0).
 //!
-//! Pure and clock-driven like [`crate::SimVm`]: the KubeVirt stand-in projects it onto real
+//! Pure and clock-driven: the KubeVirt stand-in projects it onto real
 //! VirtualMachine/VirtualMachineInstance objects; the sandbox drives it in memory.
 
 use crate::kubevirt::{
