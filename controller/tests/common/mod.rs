@@ -1,0 +1,290 @@
+//! Shared by the controller's integration tests: the local control plane (`./dev/cluster up`, with
+//! the KubeVirt simulator behind the aggregation layer), a fresh namespace per test, and controller
+//! processes of the test's own, scoped to that namespace (so tests run in parallel and never meet
+//! the dev cluster's controller, which `./dev/test` stops first).
+#![allow(dead_code)]
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
+use wukong_api::{LifecycleAction, Wukong};
+use wukong_lifecycle::{Action, VmState};
+
+pub fn kubeconfig_path() -> PathBuf {
+    std::env::var_os("WUKONG_KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.dev/kubeconfig"))
+}
+
+pub async fn client() -> Client {
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!(
+            "no kubeconfig at {} ({e}); start the local control plane with ./dev/cluster up",
+            path.display()
+        )
+    });
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig");
+    Client::try_from(config).expect("a client")
+}
+
+pub struct Harness {
+    pub client: Client,
+    pub ns: String,
+    pub wukongs: Api<Wukong>,
+    pub vms: Api<VirtualMachine>,
+    pub vmis: Api<VirtualMachineInstance>,
+    next_port: u16,
+}
+
+/// A controller process of the test's own.
+pub struct Controller {
+    pub child: Child,
+    pub metrics_port: u16,
+}
+
+impl Controller {
+    /// The sum of `wukong_controller_requests_total` samples with this outcome.
+    pub async fn requests(&self, outcome: &str) -> f64 {
+        metric_sum(
+            self.metrics_port,
+            "wukong_controller_requests_total",
+            outcome,
+        )
+        .await
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+pub async fn metric_sum(port: u16, name: &str, contains: &str) -> f64 {
+    let Ok(text) = fetch(port, "/metrics").await else {
+        return 0.0;
+    };
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(contains))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A bare HTTP/1.0 GET on loopback (no client library needed for three endpoints).
+pub async fn fetch(port: u16, path: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    Ok(out)
+}
+
+impl Harness {
+    /// A fresh namespace `it-<prefix>-<random>` (namespaces never finish deleting here).
+    pub async fn new(prefix: &str) -> Harness {
+        let client = client().await;
+        let ns = format!(
+            "it-{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let namespace: Namespace =
+            serde_json::from_value(json!({ "metadata": { "name": ns } })).expect("namespace");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("create the test namespace");
+        // Ports per test, spread by a hash of the namespace so parallel tests do not collide.
+        let hash = ns
+            .bytes()
+            .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+        Harness {
+            wukongs: Api::namespaced(client.clone(), &ns),
+            vms: Api::namespaced(client.clone(), &ns),
+            vmis: Api::namespaced(client.clone(), &ns),
+            client,
+            ns,
+            next_port: 42000 + (hash % 2000) as u16 * 8,
+        }
+    }
+
+    /// Starts a controller replica for this namespace (its Lease lives there too).
+    pub async fn controller(&mut self, identity: &str) -> Controller {
+        let port = self.next_port;
+        self.next_port += 1;
+        let child = Command::new(env!("CARGO_BIN_EXE_wukong-controller"))
+            .args([
+                "--namespace",
+                &self.ns,
+                "--lease-namespace",
+                &self.ns,
+                "--lease-seconds",
+                "6",
+                "--identity",
+                identity,
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("KUBECONFIG", kubeconfig_path())
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(
+                if std::env::var_os("WUKONG_TEST_CONTROLLER_LOGS").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                },
+            )
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start wukong-controller");
+        let started = Instant::now();
+        while fetch(port, "/readyz")
+            .await
+            .map_or(true, |r| !r.contains("200 OK"))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "controller not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Controller {
+            child,
+            metrics_port: port,
+        }
+    }
+
+    /// Creates a Wukong. `extra` is merged into its spec; `annotations` go on its metadata.
+    pub async fn create(&self, name: &str, spec: Value, annotations: Value) -> Wukong {
+        let wukong: Wukong = serde_json::from_value(json!({
+            "apiVersion": "vm.novasphere.dev/v1alpha1",
+            "kind": "Wukong",
+            "metadata": { "name": name, "namespace": self.ns, "annotations": annotations },
+            "spec": spec,
+        }))
+        .expect("a Wukong");
+        self.wukongs
+            .create(&PostParams::default(), &wukong)
+            .await
+            .expect("create the Wukong")
+    }
+
+    /// Writes `spec.lifecycleAction` as the console does; returns the request id.
+    pub async fn request(&self, name: &str, action: Action, grace: Option<u32>) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.request_with_id(name, action, grace, &id).await;
+        id
+    }
+
+    pub async fn request_with_id(&self, name: &str, action: Action, grace: Option<u32>, id: &str) {
+        let mut request =
+            LifecycleAction::for_action(action, grace, id.to_owned()).expect("not delete");
+        request.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        ));
+        let patch = json!({ "spec": { "lifecycleAction": request } });
+        self.wukongs
+            .patch(
+                name,
+                &PatchParams {
+                    field_manager: Some("wukong-console".into()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+            .expect("write the request");
+    }
+
+    pub async fn get(&self, name: &str) -> Wukong {
+        self.wukongs.get(name).await.expect("get the Wukong")
+    }
+
+    pub fn state_of(w: &Wukong) -> VmState {
+        w.vm_state()
+    }
+
+    pub fn message_of(w: &Wukong) -> String {
+        w.lifecycle_state()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default()
+    }
+
+    /// Polls until `pred` holds for the Wukong; returns it. Panics with the last state seen.
+    pub async fn wait_until(
+        &self,
+        name: &str,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&Wukong) -> bool,
+    ) -> Wukong {
+        let started = Instant::now();
+        loop {
+            let w = self.get(name).await;
+            if pred(&w) {
+                return w;
+            }
+            assert!(
+                started.elapsed() < within,
+                "{}/{name}: not {what} within {within:?}; state {} ({:?})",
+                self.ns,
+                w.vm_state(),
+                w.lifecycle_state()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_state(&self, name: &str, state: VmState, within: Duration) -> Wukong {
+        self.wait_until(name, within, state.as_str(), |w| w.vm_state() == state)
+            .await
+    }
+
+    pub async fn wait_acked(&self, name: &str, id: &str, within: Duration) -> Wukong {
+        self.wait_until(name, within, "acknowledged", |w| {
+            w.lifecycle_state()
+                .and_then(|s| s.observed_request_id.as_deref())
+                == Some(id)
+        })
+        .await
+    }
+
+    pub async fn vmi_uid(&self, name: &str) -> Option<String> {
+        self.vmis
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.metadata.uid)
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.wukongs
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete the Wukong");
+    }
+}
+
+/// A Manual VM that is running (auto-started) and its harness-side name.
+pub fn manual(auto_start: bool) -> Value {
+    json!({ "runStrategy": "Manual", "startStrategy": { "autoStart": auto_start }, "cpuCores": 1, "memory": "1Gi" })
+}
+
+pub fn strategy(rs: &str, auto_start: bool) -> Value {
+    json!({ "runStrategy": rs, "startStrategy": { "autoStart": auto_start } })
+}
+
+pub fn none() -> Value {
+    json!({})
+}

@@ -1,0 +1,491 @@
+//! The lifecycle controller against the real kube-apiserver and the KubeVirt simulator (served
+//! through the aggregation layer). Needs `./dev/cluster up` with the dev controller stopped
+//! (`./dev/cluster stop-controller`); `./dev/test` does both. Ignored in a plain `cargo test`.
+//!
+//!   WUKONG_KUBECONFIG=.dev/kubeconfig cargo test -p wukong-controller --test lifecycle -- --include-ignored
+
+mod common;
+
+use common::{manual, none, strategy, Harness};
+use kube::ResourceExt;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use wukong_lifecycle::{Action, VmState};
+
+const BOOT: Duration = Duration::from_secs(15);
+const SHORT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn auto_start_on_create_and_every_operation_from_its_allowed_state() {
+    let mut h = Harness::new("ops").await;
+    let _c = h.controller("a").await;
+    h.create("vm", manual(true), none()).await;
+    // Auto-start: the controller creates the VM (owned by the Wukong) and starts it.
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    let vm = h.vms.get("vm").await.expect("the VirtualMachine exists");
+    let owner = &vm.metadata.owner_references.as_ref().expect("owned")[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Wukong", "vm"));
+    assert_eq!(vm.spec.run_strategy.as_deref(), Some("Manual"));
+    let w = h.get("vm").await;
+    assert_eq!(w.finalizers(), ["vm.novasphere.dev/lifecycle"]);
+    assert!(w
+        .status
+        .as_ref()
+        .and_then(|s| s.node_name.as_ref())
+        .is_some());
+
+    // Suspend, resume (the VMI's Paused condition drives Suspended).
+    let id = h.request("vm", Action::Suspend, None).await;
+    let w = h.wait_acked("vm", &id, SHORT).await;
+    assert!(matches!(
+        w.vm_state(),
+        VmState::Suspending | VmState::Suspended
+    ));
+    h.wait_state("vm", VmState::Suspended, SHORT).await;
+    assert!(h.vmis.get("vm").await.expect("vmi").is_paused());
+    let id = h.request("vm", Action::Resume, None).await;
+    h.wait_acked("vm", &id, SHORT).await;
+    h.wait_state("vm", VmState::Running, SHORT).await;
+
+    // Restart: a new VMI, through Restarting.
+    let before = h.vmi_uid("vm").await;
+    let id = h.request("vm", Action::Restart, None).await;
+    let w = h.wait_acked("vm", &id, SHORT).await;
+    assert_eq!(w.vm_state(), VmState::Restarting);
+    let w = h.wait_state("vm", VmState::Running, BOOT).await;
+    assert_eq!(
+        w.lifecycle_state().unwrap().last_action.as_deref(),
+        Some("restart")
+    );
+    assert_ne!(h.vmi_uid("vm").await, before, "restart replaced the VMI");
+
+    // Graceful stop (the guest honours ACPI: done well within the 30 s grace period).
+    let started = Instant::now();
+    let id = h.request("vm", Action::Stop, Some(30)).await;
+    let w = h.wait_acked("vm", &id, SHORT).await;
+    assert_eq!(w.vm_state(), VmState::Stopping);
+    assert!(w.lifecycle_state().unwrap().stop_deadline.is_some());
+    let w = h.wait_state("vm", VmState::Stopped, SHORT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ACPI shutdown, no forcing"
+    );
+    assert!(w.lifecycle_state().unwrap().stop_deadline.is_none());
+    assert!(
+        h.vmis.get_opt("vm").await.unwrap().is_none(),
+        "the VMI is gone"
+    );
+
+    // Start from Stopped, then force stop: at once.
+    let id = h.request("vm", Action::Start, None).await;
+    h.wait_acked("vm", &id, SHORT).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    let started = Instant::now();
+    let id = h.request("vm", Action::ForceStop, None).await;
+    h.wait_acked("vm", &id, SHORT).await;
+    h.wait_state("vm", VmState::Stopped, SHORT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "force stop kills at once"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn requests_not_allowed_now_are_refused_acknowledged_and_change_nothing() {
+    let mut h = Harness::new("refuse").await;
+    let _c = h.controller("a").await;
+    h.create("stopped", manual(false), none()).await;
+    h.create("running", manual(true), none()).await;
+    h.create("always", strategy("Always", false), none()).await;
+    h.create("halted", strategy("Halted", false), none()).await;
+    h.wait_state("stopped", VmState::Stopped, BOOT).await;
+    h.wait_state("running", VmState::Running, BOOT).await;
+    h.wait_state("always", VmState::Running, BOOT).await;
+    h.wait_state("halted", VmState::Stopped, BOOT).await;
+
+    for (name, action, state, says) in [
+        ("stopped", Action::Stop, VmState::Stopped, "not running"),
+        ("stopped", Action::Suspend, VmState::Stopped, "not running"),
+        ("stopped", Action::Resume, VmState::Stopped, "not suspended"),
+        ("stopped", Action::Restart, VmState::Stopped, "not running"),
+        (
+            "running",
+            Action::Start,
+            VmState::Running,
+            "already running",
+        ),
+        ("running", Action::Resume, VmState::Running, "not suspended"),
+        (
+            "always",
+            Action::Start,
+            VmState::Running,
+            "does not support manual start",
+        ),
+        ("halted", Action::Restart, VmState::Stopped, "Halted"),
+        ("halted", Action::Stop, VmState::Stopped, "Halted"),
+    ] {
+        let vmi_before = h.vmi_uid(name).await;
+        let id = h.request(name, action, None).await;
+        let w = h.wait_acked(name, &id, SHORT).await;
+        let message = Harness::message_of(&w);
+        assert!(
+            message.contains("refused") && message.contains(says),
+            "{name} {action}: {message}"
+        );
+        assert_eq!(w.vm_state(), state, "{name} {action} changed nothing");
+        assert_eq!(
+            h.vmi_uid(name).await,
+            vmi_before,
+            "{name} {action}: the VMI is untouched"
+        );
+    }
+    // Each refusal is an Event on the Wukong too.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(h.client.clone(), &h.ns);
+    let started = Instant::now();
+    loop {
+        let list = events.list(&Default::default()).await.expect("events");
+        let refused = list
+            .items
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("Refused"))
+            .count();
+        if refused >= 9 {
+            break;
+        }
+        assert!(started.elapsed() < SHORT, "only {refused} Refused events");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn kubevirt_answers_through_the_aggregation_layer_like_kubevirt() {
+    let h = Harness::new("agg").await;
+    let mut hh = h;
+    let _c = hh.controller("a").await;
+    let h = hh;
+    h.create("always", strategy("Always", false), none()).await;
+    h.create("manual", manual(false), none()).await;
+    h.wait_state("always", VmState::Running, BOOT).await;
+    h.wait_state("manual", VmState::Stopped, BOOT).await;
+    let put = |resource: &str, name: &str, sub: &str, body: serde_json::Value| {
+        let path = format!(
+            "/apis/subresources.kubevirt.io/v1/namespaces/{}/{resource}/{name}/{sub}",
+            h.ns
+        );
+        let client = h.client.clone();
+        async move {
+            let request = http::Request::put(path)
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(&body).unwrap())
+                .unwrap();
+            match client.request_text(request).await {
+                Ok(_) => (202, String::new()),
+                Err(kube::Error::Api(s)) => (s.code, s.message.clone()),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(
+        put("virtualmachines", "always", "start", json!({})).await,
+        (409, "VM is already running".into())
+    );
+    assert_eq!(
+        put("virtualmachines", "manual", "stop", json!({})).await,
+        (409, "VM is not running".into())
+    );
+    assert_eq!(
+        put("virtualmachineinstances", "manual", "pause", json!({})).await,
+        (409, "VMI is not running".into())
+    );
+    let (code, message) = put(
+        "virtualmachines",
+        "always",
+        "restart",
+        json!({ "gracePeriodSeconds": 5 }),
+    )
+    .await;
+    assert_eq!(code, 400, "{message}");
+    assert_eq!(
+        put("virtualmachines", "nope", "start", json!({})).await.0,
+        404
+    );
+    // A dry run is answered but changes nothing.
+    assert_eq!(
+        put(
+            "virtualmachines",
+            "manual",
+            "start",
+            json!({ "dryRun": ["All"] })
+        )
+        .await
+        .0,
+        202
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.get("manual").await.vm_state(), VmState::Stopped);
+    // Stop under Always halts the VM (KubeVirt patches spec.runStrategy).
+    assert_eq!(
+        put("virtualmachines", "always", "stop", json!({})).await.0,
+        202
+    );
+    let vm = h.vms.get("always").await.unwrap();
+    assert_eq!(vm.spec.run_strategy.as_deref(), Some("Halted"));
+    assert_eq!(vm.printable_status(), Some("Stopping"));
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn a_guest_ignoring_acpi_is_forced_off_at_the_deadline_even_across_a_controller_restart() {
+    let mut h = Harness::new("acpi").await;
+    let mut c = h.controller("a").await;
+    let deaf = json!({ "sim.novasphere.dev/ignore-acpi": "true" });
+    h.create("deaf", manual(true), deaf.clone()).await;
+    h.create("deaf2", manual(true), deaf).await;
+    h.wait_state("deaf", VmState::Running, BOOT).await;
+    h.wait_state("deaf2", VmState::Running, BOOT).await;
+
+    // Forced at the deadline (the VM's own grace is 30 s; the request's 6 s is the controller's).
+    let asked = Instant::now();
+    let id = h.request("deaf", Action::Stop, Some(6)).await;
+    h.wait_acked("deaf", &id, SHORT).await;
+    let w = h
+        .wait_state("deaf", VmState::Stopped, Duration::from_secs(20))
+        .await;
+    let took = asked.elapsed().as_secs_f64();
+    assert!(
+        (4.0..=8.0).contains(&took),
+        "forced after {took:.1} s, want 6 ± 2"
+    );
+    assert!(
+        Harness::message_of(&w).contains("forced"),
+        "{}",
+        Harness::message_of(&w)
+    );
+
+    // The controller dies mid-stop; a new one forces at the original deadline (from status).
+    let asked = Instant::now();
+    let id = h.request("deaf2", Action::Stop, Some(8)).await;
+    h.wait_acked("deaf2", &id, SHORT).await;
+    c.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _c2 = h.controller("b").await;
+    h.wait_state("deaf2", VmState::Stopped, Duration::from_secs(20))
+        .await;
+    let took = asked.elapsed().as_secs_f64();
+    assert!(
+        (6.0..=10.0).contains(&took),
+        "forced after {took:.1} s, want 8 ± 2"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn the_same_request_id_twice_acts_once_and_two_replicas_act_once() {
+    let mut h = Harness::new("once").await;
+    let a = h.controller("a").await;
+    let b = h.controller("b").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+
+    let before = h.vmi_uid("vm").await;
+    let id = "same-id-0001";
+    h.request_with_id("vm", Action::Restart, None, id).await;
+    h.wait_acked("vm", id, SHORT).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    let after = h.vmi_uid("vm").await;
+    assert_ne!(after, before);
+    // The same request written again (a retried client) is not carried out again.
+    h.request_with_id("vm", Action::Restart, None, id).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(h.vmi_uid("vm").await, after, "no second restart");
+    assert_eq!(h.get("vm").await.vm_state(), VmState::Running);
+
+    // Exactly one of the two replicas carried it out.
+    let accepted = a.requests("accepted").await + b.requests("accepted").await;
+    assert_eq!(accepted, 1.0, "one acceptance across both replicas");
+    let leaders = common::metric_sum(a.metrics_port, "wukong_controller_leader", "").await
+        + common::metric_sum(b.metrics_port, "wukong_controller_leader", "").await;
+    assert_eq!(leaders, 1.0, "one leader");
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn delete_stops_the_vm_then_releases_the_wukong() {
+    let mut h = Harness::new("del").await;
+    let _c = h.controller("a").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    h.delete("vm").await;
+    let w = h.wait_state("vm", VmState::Deleting, SHORT).await;
+    assert!(Harness::message_of(&w).contains("deleting"));
+    // Shut down by ACPI (4 s), then the VM goes, then the Wukong.
+    let started = Instant::now();
+    while h.wukongs.get_opt("vm").await.unwrap().is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the Wukong is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        h.vms.get_opt("vm").await.unwrap().is_none(),
+        "the VirtualMachine is gone"
+    );
+    assert!(
+        h.vmis.get_opt("vm").await.unwrap().is_none(),
+        "the VMI is gone"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn run_strategies_behave_as_kubevirts_table_says() {
+    let mut h = Harness::new("rs").await;
+    let _c = h.controller("a").await;
+    h.create("always", strategy("Always", false), none()).await;
+    h.create("rerun", strategy("RerunOnFailure", false), none())
+        .await;
+    h.create("manual", strategy("Manual", false), none()).await;
+    h.create("halted", strategy("Halted", false), none()).await;
+    h.create(
+        "crash",
+        strategy("Always", false),
+        json!({ "sim.novasphere.dev/fail-boot": "true" }),
+    )
+    .await;
+    // Always and RerunOnFailure start on creation; Manual (no autoStart) and Halted do not.
+    h.wait_state("always", VmState::Running, BOOT).await;
+    h.wait_state("rerun", VmState::Running, BOOT).await;
+    h.wait_state("manual", VmState::Stopped, BOOT).await;
+    h.wait_state("halted", VmState::Stopped, BOOT).await;
+    // A guest that never boots under Always: CrashLoopBackOff (Failed); stop is still allowed.
+    h.wait_state("crash", VmState::Failed, BOOT).await;
+    let vm = h.vms.get("crash").await.unwrap();
+    assert!(matches!(
+        vm.printable_status(),
+        Some("CrashLoopBackOff" | "Starting")
+    ));
+
+    // Stop under Always halts the VM; start flips it back to Always.
+    let id = h.request("always", Action::Stop, None).await;
+    h.wait_acked("always", &id, SHORT).await;
+    let w = h.wait_state("always", VmState::Stopped, SHORT).await;
+    assert_eq!(
+        w.status.unwrap().run_strategy,
+        Some(wukong_lifecycle::RunStrategy::Halted)
+    );
+    let id = h.request("always", Action::Start, None).await;
+    h.wait_acked("always", &id, SHORT).await;
+    let w = h.wait_state("always", VmState::Running, BOOT).await;
+    assert_eq!(
+        w.status.unwrap().run_strategy,
+        Some(wukong_lifecycle::RunStrategy::Always)
+    );
+
+    // RerunOnFailure: a stopped VM stays stopped.
+    let id = h.request("rerun", Action::Stop, None).await;
+    h.wait_acked("rerun", &id, SHORT).await;
+    h.wait_state("rerun", VmState::Stopped, SHORT).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(h.get("rerun").await.vm_state(), VmState::Stopped);
+    assert_eq!(
+        h.vms
+            .get("rerun")
+            .await
+            .unwrap()
+            .spec
+            .run_strategy
+            .as_deref(),
+        Some("RerunOnFailure")
+    );
+
+    // Halted: start sets Always and runs it.
+    let id = h.request("halted", Action::Start, None).await;
+    h.wait_acked("halted", &id, SHORT).await;
+    h.wait_state("halted", VmState::Running, BOOT).await;
+    assert_eq!(
+        h.vms
+            .get("halted")
+            .await
+            .unwrap()
+            .spec
+            .run_strategy
+            .as_deref(),
+        Some("Always")
+    );
+
+    // Manual: started by request only.
+    let id = h.request("manual", Action::Start, None).await;
+    h.wait_acked("manual", &id, SHORT).await;
+    h.wait_state("manual", VmState::Running, BOOT).await;
+
+    // The crash-looping Always VM can be stopped (halted).
+    let id = h.request("crash", Action::Stop, None).await;
+    h.wait_acked("crash", &id, SHORT).await;
+    h.wait_state("crash", VmState::Stopped, SHORT).await;
+}
+
+/// Not a pass/fail gate: measures the time from writing a request to the controller's first
+/// status write (its acknowledgement) over 200 accepted requests (suspend/resume on 10 VMs, each
+/// a KubeVirt call through the aggregation layer), and prints p50/p99. Resolution: 5 ms polls.
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn measure_request_to_first_status_write() {
+    let mut h = Harness::new("lat").await;
+    let _c = h.controller("a").await;
+    let names: Vec<String> = (0..10).map(|i| format!("vm-{i}")).collect();
+    for name in &names {
+        h.create(name, manual(true), none()).await;
+    }
+    for name in &names {
+        h.wait_state(name, VmState::Running, BOOT).await;
+    }
+    let h = &h;
+    let mut samples = Vec::new();
+    for _round in 0..10 {
+        let rounds = names.iter().map(|name| async move {
+            let mut out = Vec::new();
+            for (action, settled) in [
+                (Action::Suspend, VmState::Suspended),
+                (Action::Resume, VmState::Running),
+            ] {
+                let asked = Instant::now();
+                let id = h.request(name, action, None).await;
+                loop {
+                    let w = h.get(name).await;
+                    if w.lifecycle_state()
+                        .and_then(|s| s.observed_request_id.as_deref())
+                        == Some(id.as_str())
+                    {
+                        out.push(asked.elapsed().as_secs_f64() * 1000.0);
+                        break;
+                    }
+                    assert!(asked.elapsed() < SHORT, "{name}: {action} not acknowledged");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                h.wait_state(name, settled, SHORT).await;
+            }
+            out
+        });
+        for out in futures::future::join_all(rounds).await {
+            samples.extend(out);
+        }
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    let line = format!(
+        "request -> controller's first status write, {} accepted requests (10 VMs concurrently): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        samples.len(),
+        pct(0.5),
+        pct(0.99),
+        samples[samples.len() - 1]
+    );
+    println!("{line}");
+    if let Some(path) = std::env::var_os("WUKONG_LATENCY_REPORT") {
+        let _ = std::fs::write(path, format!("{line}\n"));
+    }
+}
