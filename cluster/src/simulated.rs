@@ -10,12 +10,14 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use wukong_api::{LifecycleState, Wukong, WukongStatus};
-use wukong_lifecycle::kubevirt::{accepted_message, call_for, settle, Call, Observed};
+use wukong_lifecycle::kubevirt::{
+    accepted_message, call_for, settle, settled_message, Call, Observed, FORCED_MESSAGE,
+};
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
 };
 use wukong_sim::kubevirt::{KvRunStrategy, VmiPhase};
-use wukong_sim::virt::VirtVm;
+use wukong_sim::virt::{Exit, VirtVm};
 use wukong_sim::{Guest, Timings};
 
 /// Annotation marking a simulated guest that ignores the ACPI shutdown signal.
@@ -199,23 +201,17 @@ impl SimulatedVm {
         let same_vmi = self
             .restarted_from
             .map(|g| self.kubevirt.vmi().map(|vmi| vmi.generation) == Some(g));
+        if self.stop_deadline_ms.is_some()
+            && !self.guest_up()
+            && self.kubevirt.last_exit() == Some(Exit::Killed)
+        {
+            // KubeVirt's own kill at the VM's grace period beat the controller's deadline.
+            next.message = Some(FORCED_MESSAGE.to_owned());
+        }
         let shown = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
         let settled = settle(shown, self.observed(), since_ms, same_vmi);
         if settled != shown && !settled.is_transitional() {
-            next.message = Some(
-                if next
-                    .message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("forced"))
-                {
-                    format!(
-                        "{}; the VM is {settled}",
-                        next.message.as_deref().unwrap_or("")
-                    )
-                } else {
-                    format!("the VM is {settled}")
-                },
-            );
+            next.message = Some(settled_message(next.message.as_deref(), settled));
         }
         next.state = settled.as_str().to_owned();
 
@@ -232,9 +228,7 @@ impl SimulatedVm {
                 );
                 self.stop_deadline_ms = None;
                 next.stop_deadline = None;
-                next.message = Some(
-                    "the grace period is over and the guest was still up: forced off".to_owned(),
-                );
+                next.message = Some(FORCED_MESSAGE.to_owned());
             }
         }
 

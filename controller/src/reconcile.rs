@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleState, Wukong, WukongStatus, FINALIZER};
-use wukong_lifecycle::kubevirt::{accepted_message, call_for, settle, Call, Observed};
+use wukong_lifecycle::kubevirt::{
+    accepted_message, call_for, settle, settled_message, Call, Observed, FORCED_MESSAGE,
+};
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
 };
@@ -232,7 +234,8 @@ impl Reconciler<'_> {
         if next.state != prev.state
             && !VmState::parse(&next.state).is_some_and(|s| s.is_transitional())
         {
-            next.message = Some(format!("the VM is {}", next.state));
+            let settled = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
+            next.message = Some(settled_message(prev.message.as_deref(), settled));
             if next.state == VmState::Running.as_str() {
                 if let Ok(mut r) = self.ctx.restarts.lock() {
                     r.remove(&self.key());
@@ -250,6 +253,47 @@ impl Reconciler<'_> {
                 self.force_stop(&wukong, &mut next).await?;
             } else {
                 requeue = Some(duration_between(now, deadline));
+            }
+        }
+
+        // startStrategy.autoStart: one start for a new Manual/Halted VM (Always and RerunOnFailure
+        // start on creation by themselves). "New" = nothing reported yet, so it happens once.
+        let auto_start = wukong
+            .spec
+            .start_strategy
+            .as_ref()
+            .is_some_and(|s| s.auto_start);
+        if wukong.lifecycle_state().is_none()
+            && auto_start
+            && matches!(seen.run_strategy, RunStrategy::Manual | RunStrategy::Halted)
+            && !seen.guest_up()
+        {
+            let start = Call::Start { paused: false };
+            match self
+                .ctx
+                .kubevirt
+                .call(&self.namespace, &self.name, start)
+                .await
+            {
+                Ok(()) => {
+                    next.state = VmState::Starting.as_str().to_owned();
+                    next.last_action = Some(Action::Start.as_str().to_owned());
+                    next.last_action_time = Some(Time(now));
+                    next.message = Some("started on creation (startStrategy.autoStart)".to_owned());
+                    info!("started on creation (startStrategy.autoStart)");
+                }
+                Err(CallError::Refused { message, .. }) => {
+                    next.message = Some(format!("auto-start refused by KubeVirt: {message}"));
+                    self.event(
+                        &wukong,
+                        EventType::Warning,
+                        "AutoStartRefused",
+                        Action::Start,
+                        next.message.clone(),
+                    )
+                    .await;
+                }
+                Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
             }
         }
 
@@ -411,9 +455,7 @@ impl Reconciler<'_> {
         {
             Ok(()) | Err(CallError::Refused { .. }) => {
                 next.stop_deadline = None;
-                next.message = Some(
-                    "the grace period is over and the guest was still up: forced off".to_owned(),
-                );
+                next.message = Some(FORCED_MESSAGE.to_owned());
                 self.ctx
                     .metrics
                     .count_request(Action::Stop.as_str(), "forced");
@@ -509,39 +551,6 @@ impl Reconciler<'_> {
             ),
             Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
             Err(e) => return Err(e.into()),
-        }
-        let auto_start = spec.start_strategy.as_ref().is_some_and(|s| s.auto_start);
-        if auto_start && matches!(spec.run_strategy, RunStrategy::Manual | RunStrategy::Halted) {
-            // Always/RerunOnFailure start on creation by themselves.
-            match self
-                .ctx
-                .kubevirt
-                .call(&self.namespace, &self.name, Call::Start { paused: false })
-                .await
-            {
-                Ok(()) => {
-                    info!("started on creation (startStrategy.autoStart)");
-                    self.event(
-                        wukong,
-                        EventType::Normal,
-                        "AutoStarted",
-                        Action::Start,
-                        Some("started on creation (startStrategy.autoStart)".into()),
-                    )
-                    .await;
-                }
-                Err(e) => {
-                    warn!(error = %e, "auto-start failed");
-                    self.event(
-                        wukong,
-                        EventType::Warning,
-                        "AutoStartFailed",
-                        Action::Start,
-                        Some(format!("auto-start failed: {e}")),
-                    )
-                    .await;
-                }
-            }
         }
         Ok(())
     }

@@ -320,8 +320,10 @@ async fn delete_stops_the_vm_then_releases_the_wukong() {
     h.create("vm", manual(true), none()).await;
     h.wait_state("vm", VmState::Running, BOOT).await;
     h.delete("vm").await;
-    let w = h.wait_state("vm", VmState::Deleting, SHORT).await;
-    assert!(Harness::message_of(&w).contains("deleting"));
+    h.wait_until("vm", SHORT, "reported as deleting", |w| {
+        w.vm_state() == VmState::Deleting && Harness::message_of(w).contains("deleting")
+    })
+    .await;
     // Shut down by ACPI (4 s), then the VM goes, then the Wukong.
     let started = Instant::now();
     while h.wukongs.get_opt("vm").await.unwrap().is_some() {

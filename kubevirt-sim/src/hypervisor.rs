@@ -240,6 +240,13 @@ impl Hypervisor {
 
     async fn on_call(&mut self, request: CallRequest) {
         let key = (request.namespace, request.name);
+        if !self.vms.contains_key(&key) {
+            // Created a moment ago and not seen on the watch yet: read it directly.
+            let api: Api<VirtualMachine> = Api::namespaced(self.client.clone(), &key.0);
+            if let Ok(Some(vm)) = api.get_opt(&key.1).await {
+                self.on_vm(vm).await;
+            }
+        }
         let now = self.now_ms();
         let result = match self.vms.get_mut(&key) {
             None => Err(ApiError {

@@ -91,6 +91,17 @@ pub fn accepted_message(action: Action, force: bool, grace_seconds: u32) -> Stri
     }
 }
 
+/// The message when the controller forced a graceful stop at its deadline.
+pub const FORCED_MESSAGE: &str = "forced off: the guest was still up when the grace period ran out";
+
+/// The message once a state has settled: a forced stop keeps saying so once the VM is Stopped.
+pub fn settled_message(previous: Option<&str>, state: VmState) -> String {
+    match previous {
+        Some(m) if state == VmState::Stopped && m.starts_with(FORCED_MESSAGE) => m.to_owned(),
+        _ => format!("the VM is {state}"),
+    }
+}
+
 /// What KubeVirt shows: the VM's `status.printableStatus`, and of its VMI (if any) the `Paused`
 /// condition and whether its phase is `Failed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
