@@ -1,5 +1,5 @@
 //! Prometheus metrics: reconciles, errors by kind, requests by outcome, KubeVirt call durations by
-//! action, and the time from a person's request to the controller's acknowledgement.
+//! action.
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -31,7 +31,6 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub requests: Family<OutcomeLabels, Counter>,
     pub action_duration: Family<ActionLabels, Histogram>,
-    pub request_to_ack: Histogram,
     pub leader: Gauge,
 }
 
@@ -66,12 +65,6 @@ impl Default for Metrics {
             "Duration of KubeVirt subresource calls by action",
             action_duration.clone(),
         );
-        let request_to_ack = Histogram::new(buckets());
-        registry.register(
-            "request_to_ack_seconds",
-            "From spec.lifecycleAction.requestedAt to the controller's status write",
-            request_to_ack.clone(),
-        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -84,7 +77,6 @@ impl Default for Metrics {
             errors,
             requests,
             action_duration,
-            request_to_ack,
             leader,
         }
     }

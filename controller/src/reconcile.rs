@@ -301,10 +301,6 @@ impl Reconciler<'_> {
             let action = request.action();
             let started = Instant::now();
             self.take_up(&wukong, &seen, action, &mut next, now).await?;
-            if let Some(asked) = request.requested_at.as_ref() {
-                let secs = millis_between(asked.0, Timestamp::now()) as f64 / 1000.0;
-                self.ctx.metrics.request_to_ack.observe(secs);
-            }
             info!(
                 action = action.as_str(),
                 took_ms = started.elapsed().as_millis() as u64,
@@ -474,10 +470,12 @@ impl Reconciler<'_> {
     }
 
     async fn observe(&self) -> Result<Option<Seen>, Error> {
-        let Some(vm) = self.vms.get_opt(&self.name).await? else {
+        // Both at once: each reconcile reads fresh, so these two round trips are on every path.
+        let (vm, vmi) =
+            futures::try_join!(self.vms.get_opt(&self.name), self.vmis.get_opt(&self.name))?;
+        let Some(vm) = vm else {
             return Ok(None);
         };
-        let vmi = self.vmis.get_opt(&self.name).await?;
         let state = Observed {
             printable_status: vm.printable_status(),
             vmi_paused: vmi.as_ref().is_some_and(|v| v.is_paused()),
@@ -700,6 +698,8 @@ impl Reconciler<'_> {
         Ok(())
     }
 
+    /// Records an Event on the Wukong without holding up the reconcile (the status write, which
+    /// the person is waiting for, goes first).
     async fn event(
         &self,
         wukong: &Wukong,
@@ -715,14 +715,16 @@ impl Reconciler<'_> {
             action: action.as_str().to_owned(),
             secondary: None,
         };
-        if let Err(e) = self
-            .ctx
-            .recorder
-            .publish(&event, &wukong.object_ref(&()))
-            .await
-        {
-            warn!(error = %e, "could not record an Event");
-        }
+        let recorder = self.ctx.recorder.clone();
+        let reference = wukong.object_ref(&());
+        tokio::spawn(
+            async move {
+                if let Err(e) = recorder.publish(&event, &reference).await {
+                    warn!(error = %e, "could not record an Event");
+                }
+            }
+            .in_current_span(),
+        );
     }
 }
 

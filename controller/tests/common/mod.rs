@@ -121,7 +121,11 @@ impl Harness {
     pub async fn controller(&mut self, identity: &str) -> Controller {
         let port = self.next_port;
         self.next_port += 1;
-        let child = Command::new(env!("CARGO_BIN_EXE_wukong-controller"))
+        // WUKONG_CONTROLLER_BIN: the release build (./dev/test), for realistic timings.
+        let exe = std::env::var_os("WUKONG_CONTROLLER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wukong-controller")));
+        let child = Command::new(exe)
             .args([
                 "--namespace",
                 &self.ns,
@@ -135,9 +139,11 @@ impl Harness {
                 &format!("127.0.0.1:{port}"),
             ])
             .env("KUBECONFIG", kubeconfig_path())
-            .env("RUST_LOG", "info,kube=warn")
-            .stdout(Stdio::null())
-            .stderr(
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+            )
+            .stdout(
                 if std::env::var_os("WUKONG_TEST_CONTROLLER_LOGS").is_some() {
                     Stdio::inherit()
                 } else {
