@@ -284,10 +284,10 @@ async fn a_guest_ignoring_acpi_is_forced_off_at_the_deadline_even_across_a_contr
 
 #[tokio::test]
 #[ignore = "needs ./dev/cluster up"]
-async fn the_same_request_id_twice_acts_once_and_two_replicas_act_once() {
+async fn the_same_request_id_twice_acts_once_and_two_replicas_act_once_with_failover() {
     let mut h = Harness::new("once").await;
-    let a = h.controller("a").await;
-    let b = h.controller("b").await;
+    let mut a = h.controller("a").await;
+    let mut b = h.controller("b").await;
     h.create("vm", manual(true), none()).await;
     h.wait_state("vm", VmState::Running, BOOT).await;
 
@@ -307,9 +307,29 @@ async fn the_same_request_id_twice_acts_once_and_two_replicas_act_once() {
     // Exactly one of the two replicas carried it out.
     let accepted = a.requests("accepted").await + b.requests("accepted").await;
     assert_eq!(accepted, 1.0, "one acceptance across both replicas");
-    let leaders = common::metric_sum(a.metrics_port, "wukong_controller_leader", "").await
-        + common::metric_sum(b.metrics_port, "wukong_controller_leader", "").await;
-    assert_eq!(leaders, 1.0, "one leader");
+    let a_leads = common::metric_sum(a.metrics_port, "wukong_controller_leader", "").await;
+    let b_leads = common::metric_sum(b.metrics_port, "wukong_controller_leader", "").await;
+    assert_eq!(a_leads + b_leads, 1.0, "one leader");
+
+    // The leader dies (no chance to release the Lease): the standby takes over once the 6 s Lease
+    // runs out and carries out the next request.
+    let (leader, standby) = if a_leads == 1.0 {
+        (&mut a, &b)
+    } else {
+        (&mut b, &a)
+    };
+    leader.kill().await;
+    let asked = Instant::now();
+    let id = h.request("vm", Action::Stop, None).await;
+    h.wait_acked("vm", &id, Duration::from_secs(20)).await;
+    let took = asked.elapsed().as_secs_f64();
+    assert!(took < 15.0, "the standby took {took:.1} s to take over");
+    assert_eq!(
+        standby.requests("accepted").await,
+        1.0,
+        "the standby carried it out"
+    );
+    h.wait_state("vm", VmState::Stopped, SHORT).await;
 }
 
 #[tokio::test]
