@@ -84,13 +84,13 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 
 /// Reads the options body KubeVirt defines for each subresource.
-fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, Response> {
+fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, ApiError> {
     let int = |field: &str| match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| bad_request(format!("{field} must be an integer"))),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| ApiError {
+            code: 400,
+            message: format!("{field} must be an integer"),
+        }),
     };
     match (resource, subresource) {
         ("virtualmachines", "start") => Ok(Call::Start {
@@ -104,12 +104,12 @@ fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, R
         }),
         ("virtualmachineinstances", "pause") => Ok(Call::Pause),
         ("virtualmachineinstances", "unpause") => Ok(Call::Unpause),
-        _ => Err(status(&ApiError {
+        _ => Err(ApiError {
             code: 404,
             message: format!(
                 "the server could not find the requested resource ({resource}/{subresource})"
             ),
-        })),
+        }),
     }
 }
 
@@ -129,7 +129,7 @@ async fn subresource(
     };
     let call = match parse_call(&resource, &subresource, &body) {
         Ok(call) => call,
-        Err(response) => return response,
+        Err(e) => return status(&e),
     };
     let dry_run = body
         .get("dryRun")
