@@ -1,8 +1,9 @@
 //! The Wukong VM lifecycle rules, in one place and free of I/O.
 //!
 //! Everything that decides *whether* an action may happen and *what it passes through* lives here:
-//! the console uses it to ship the actions a VM offers now, the sandbox and (later) the lifecycle
-//! controller use it to accept or refuse a request. No rule is written twice.
+//! the console uses it to ship the actions a VM offers now, the sandbox and the lifecycle
+//! controller use it to accept or refuse a request, and `kubevirt` maps actions onto KubeVirt calls
+//! and KubeVirt's status back onto states. No rule is written twice.
 //!
 //! The rules follow KubeVirt's own answers (see `shared/kubevirt-lifecycle.md`): a manual start is
 //! refused under `Always`, a restart under `Halted`, pause only from Running, and a lone (force)
