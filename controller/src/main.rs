@@ -129,11 +129,6 @@ async fn main() -> ExitCode {
         &identity,
         Duration::from_secs(args.lease_seconds.max(3)),
     );
-    tokio::select! {
-        () = elector.acquire() => {}
-        () = shutdown_signal() => return ExitCode::SUCCESS,
-    }
-    metrics.leader.set(1);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -147,20 +142,27 @@ async fn main() -> ExitCode {
         recorder,
         metrics.clone(),
     ));
-    let code = tokio::select! {
-        () = reconcile::run(ctx, args.namespace.as_deref(), shutdown_signal()) => {
+    // Act only while holding the Lease. Losing it (another replica took over, or it could not be
+    // renewed for a whole lease duration, e.g. while the API server was down) stops the controller
+    // at once; the process stays up and stands by to lead again.
+    loop {
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = shutdown_signal() => return ExitCode::SUCCESS,
+        }
+        metrics.leader.set(1);
+        let lost = tokio::select! {
+            () = reconcile::run(ctx.clone(), args.namespace.as_deref(), shutdown_signal()) => false,
+            () = elector.hold() => true,
+        };
+        metrics.leader.set(0);
+        if !lost {
             info!("shut down");
-            ExitCode::SUCCESS
+            elector.release().await;
+            return ExitCode::SUCCESS;
         }
-        () = elector.hold() => {
-            // Another replica may be acting now: stop at once rather than act twice.
-            error!("lost the leadership; exiting");
-            return ExitCode::FAILURE;
-        }
-    };
-    metrics.leader.set(0);
-    elector.release().await;
-    code
+        error!("lost the Lease: stopped acting; standing by");
+    }
 }
 
 async fn shutdown_signal() {
