@@ -561,3 +561,66 @@ async fn measure_request_to_first_status_write() {
         let _ = std::fs::write(path, format!("{line}\n"));
     }
 }
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn the_less_common_allowed_transitions() {
+    let mut h = Harness::new("more").await;
+    let _c = h.controller("a").await;
+    let deaf = json!({ "sim.novasphere.dev/ignore-acpi": "true" });
+    let broken = json!({ "sim.novasphere.dev/fail-boot": "true" });
+    h.create("paused", manual(true), none()).await;
+    h.create("stuck", manual(true), deaf).await;
+    h.create("broken", manual(true), broken).await;
+    h.create("early", manual(false), none()).await;
+    h.wait_state("paused", VmState::Running, BOOT).await;
+    h.wait_state("stuck", VmState::Running, BOOT).await;
+    h.wait_state("early", VmState::Stopped, BOOT).await;
+
+    // Suspended -> stop: a paused guest cannot answer ACPI; forced at the 3 s deadline.
+    let id = h.request("paused", Action::Suspend, None).await;
+    h.wait_acked("paused", &id, SHORT).await;
+    h.wait_state("paused", VmState::Suspended, SHORT).await;
+    let id = h.request("paused", Action::Stop, Some(3)).await;
+    h.wait_acked("paused", &id, SHORT).await;
+    h.wait_state("paused", VmState::Stopped, SHORT).await;
+
+    // Stopping -> force stop cuts a long graceful stop short.
+    let id = h.request("stuck", Action::Stop, Some(600)).await;
+    h.wait_acked("stuck", &id, SHORT).await;
+    h.wait_state("stuck", VmState::Stopping, SHORT).await;
+    let started = Instant::now();
+    let id = h.request("stuck", Action::ForceStop, None).await;
+    let w = h.wait_acked("stuck", &id, SHORT).await;
+    assert!(
+        !Harness::message_of(&w).contains("refused"),
+        "{}",
+        Harness::message_of(&w)
+    );
+    h.wait_state("stuck", VmState::Stopped, SHORT).await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    // Failed (Manual, the guest never boots) -> start is allowed, and fails again.
+    h.wait_state("broken", VmState::Failed, BOOT).await;
+    let id = h.request("broken", Action::Start, None).await;
+    let w = h.wait_acked("broken", &id, SHORT).await;
+    assert_eq!(
+        w.vm_state(),
+        VmState::Starting,
+        "{}",
+        Harness::message_of(&w)
+    );
+    h.wait_state("broken", VmState::Failed, BOOT).await;
+
+    // Starting -> stop.
+    let id = h.request("early", Action::Start, None).await;
+    h.wait_acked("early", &id, SHORT).await;
+    let id = h.request("early", Action::Stop, Some(30)).await;
+    let w = h.wait_acked("early", &id, SHORT).await;
+    assert!(
+        !Harness::message_of(&w).contains("refused"),
+        "{}",
+        Harness::message_of(&w)
+    );
+    h.wait_state("early", VmState::Stopped, SHORT).await;
+}
