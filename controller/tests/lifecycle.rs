@@ -624,3 +624,135 @@ async fn the_less_common_allowed_transitions() {
     );
     h.wait_state("early", VmState::Stopped, SHORT).await;
 }
+
+/// Every action the rules refuse, from every settled state under every run strategy it can be
+/// reached in here: acknowledged as refused, with the reason, and the VM left as it was.
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn every_refused_action_from_every_settled_state_changes_nothing() {
+    use wukong_lifecycle::{check, RunStrategy};
+    let mut h = Harness::new("matrix").await;
+    let _c = h.controller("a").await;
+    let broken = json!({ "sim.novasphere.dev/fail-boot": "true" });
+    // (name, run strategy, autoStart, annotations, state to reach, suspend first)
+    let cases = [
+        (
+            "stopped-manual",
+            "Manual",
+            false,
+            none(),
+            VmState::Stopped,
+            false,
+        ),
+        (
+            "stopped-rerun",
+            "RerunOnFailure",
+            true,
+            none(),
+            VmState::Stopped,
+            false,
+        ),
+        (
+            "stopped-halted",
+            "Halted",
+            false,
+            none(),
+            VmState::Stopped,
+            false,
+        ),
+        (
+            "running-manual",
+            "Manual",
+            true,
+            none(),
+            VmState::Running,
+            false,
+        ),
+        (
+            "running-always",
+            "Always",
+            false,
+            none(),
+            VmState::Running,
+            false,
+        ),
+        (
+            "running-rerun",
+            "RerunOnFailure",
+            false,
+            none(),
+            VmState::Running,
+            false,
+        ),
+        (
+            "suspended-manual",
+            "Manual",
+            true,
+            none(),
+            VmState::Suspended,
+            true,
+        ),
+        (
+            "suspended-always",
+            "Always",
+            false,
+            none(),
+            VmState::Suspended,
+            true,
+        ),
+        (
+            "failed-manual",
+            "Manual",
+            true,
+            broken,
+            VmState::Failed,
+            false,
+        ),
+    ];
+    for (name, rs, auto, annotations, _, _) in &cases {
+        h.create(name, strategy(rs, *auto), annotations.clone())
+            .await;
+    }
+    let h = &h;
+    let runs = cases
+        .iter()
+        .map(|(name, rs, _, _, want, suspend)| async move {
+            if *name == "stopped-rerun" {
+                h.wait_state(name, VmState::Running, BOOT).await;
+                let id = h.request(name, Action::Stop, None).await;
+                h.wait_acked(name, &id, SHORT).await;
+            }
+            if *suspend {
+                h.wait_state(name, VmState::Running, BOOT).await;
+                let id = h.request(name, Action::Suspend, None).await;
+                h.wait_acked(name, &id, SHORT).await;
+            }
+            h.wait_state(name, *want, BOOT).await;
+            let rs: RunStrategy = serde_json::from_value(json!(rs)).expect("a run strategy");
+            let mut refused = 0;
+            for action in Action::ALL {
+                if action == Action::Delete || check(action, *want, rs, false).is_ok() {
+                    continue;
+                }
+                let vmi_before = h.vmi_uid(name).await;
+                let id = h.request(name, action, None).await;
+                let w = h.wait_acked(name, &id, SHORT).await;
+                let message = Harness::message_of(&w);
+                assert!(message.contains("refused"), "{name} {action}: {message}");
+                assert_eq!(
+                    w.vm_state(),
+                    *want,
+                    "{name} {action}: the state is unchanged"
+                );
+                assert_eq!(
+                    h.vmi_uid(name).await,
+                    vmi_before,
+                    "{name} {action}: the VMI is untouched"
+                );
+                refused += 1;
+            }
+            refused
+        });
+    let refused: usize = futures::future::join_all(runs).await.into_iter().sum();
+    assert!(refused >= 25, "{refused} refusals checked");
+}
