@@ -10,10 +10,10 @@ pub const DEFAULT_BASE_PATH: &str = "/apis/subresources.kubevirt.io/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// KubeVirt answered and said no (400, 404, 409, "already underway"): the request is over.
+    /// KubeVirt answered and said no (400, 403, 404, 409, "already underway"): the request is over.
     #[error("{message}")]
     Refused { code: u16, message: String },
-    /// Not answered (network, API server down, 403 for the controller itself, 5xx): try again.
+    /// Not answered (network, API server down, 5xx): try again.
     #[error(transparent)]
     Unanswered(#[from] kube::Error),
 }
@@ -46,9 +46,11 @@ impl KubevirtClient {
         match self.client.request_text(request).await {
             Ok(_) => Ok(()),
             // KubeVirt's answers to a request it will not carry out. 500 "already underway" is
-            // one too (a state change is pending); other 5xx mean it did not answer.
+            // one too (a state change is pending); other 5xx mean it did not answer. A 403 is
+            // final either way: the controller's own RBAC, or KubeVirt refusing to pause a VM with
+            // a non-guest-agent liveness probe; retrying would not change it, the message says it.
             Err(kube::Error::Api(status))
-                if matches!(status.code, 400 | 404 | 409 | 422)
+                if matches!(status.code, 400 | 403 | 404 | 409 | 422)
                     || (status.code == 500 && status.message.contains("already underway")) =>
             {
                 Err(CallError::Refused {
