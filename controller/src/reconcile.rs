@@ -249,6 +249,13 @@ impl Reconciler<'_> {
         if let Some(deadline) = prev.stop_deadline.as_ref().map(|t| t.0) {
             if !seen.guest_up() {
                 next.stop_deadline = None;
+                // Gone right at the deadline: KubeVirt's own kill at the VM's grace period (the
+                // same moment when the request's grace equals the VM's) beat our forced stop.
+                let early = deadline - SignedDuration::from_millis(500);
+                let late = deadline + SignedDuration::from_secs(5);
+                if (early..=late).contains(&now) {
+                    next.message = Some(FORCED_MESSAGE.to_owned());
+                }
             } else if now >= deadline {
                 self.force_stop(&wukong, &mut next).await?;
             } else {
