@@ -1,10 +1,12 @@
 //! The `wukong-console` server: configuration and axum wiring around the `app` crate.
 //!
 //! Routes: the SSR page and its server functions (`/api/*`), the live websocket (`/live`),
-//! `/healthz`, and the static site (`/pkg/*`) as the fallback.
+//! `/healthz`, and the static site (`/pkg/*`) as the fallback. Cross-origin writes and websocket
+//! handshakes are refused (`origin`).
 
 pub mod config;
 mod live;
+mod origin;
 mod status;
 
 use app::{shell, App};
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(status::server_fn_status))
+        .layer(axum::middleware::from_fn(origin::same_origin_only))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -224,3 +224,63 @@ where
     let text = frame.expect("open").expect("ok").into_text().expect("text");
     serde_json::from_str::<LiveMessage>(&text).expect("a live message")
 }
+
+#[tokio::test]
+async fn cross_origin_writes_and_websockets_are_refused_and_change_nothing() {
+    let (app, console) = console().await;
+    let before = console.store.snapshot();
+    let form = "namespace=team-a&name=web-01&action=stop";
+    for (name, value) in [
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let request = Request::post("/api/request_action")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("host", "127.0.0.1:3000")
+            .header(name, value)
+            .body(Body::from(form))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+    }
+    // The same request from the console's own page goes through.
+    let request = Request::post("/api/request_action")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("host", "127.0.0.1:3000")
+        .header("origin", "http://127.0.0.1:3000")
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from("namespace=team-a&name=web-02&action=stop"))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let web01 = VmKey::new("team-a", "web-01");
+    let row = |s: &wukong_view::Snapshot| s.rows.iter().find(|r| r.key == web01).cloned();
+    assert_eq!(
+        row(&console.store.snapshot()),
+        row(&before),
+        "web-01 untouched"
+    );
+
+    // A websocket handshake from another origin is refused before the upgrade.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{addr}/live"
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::FORBIDDEN)
+        }
+        other => panic!("a cross-origin websocket must be refused: {other:?}"),
+    }
+}
