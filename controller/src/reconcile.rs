@@ -445,35 +445,40 @@ impl Reconciler<'_> {
         }
     }
 
-    /// The grace period is over and the guest is still up: stop it with grace 0.
-    async fn force_stop(&self, wukong: &Wukong, next: &mut LifecycleState) -> Result<(), Error> {
-        let call = Call::Stop {
-            grace_period: Some(0),
-        };
+    /// A call whose refusal is as good as its acceptance (a stop that finds the guest already
+    /// stopping or gone); only an unanswered call is an error (retried).
+    async fn call_settled(&self, call: Call) -> Result<(), Error> {
         match self
             .ctx
             .kubevirt
             .call(&self.namespace, &self.name, call)
             .await
         {
-            Ok(()) | Err(CallError::Refused { .. }) => {
-                next.stop_deadline = None;
-                next.message = Some(FORCED_MESSAGE.to_owned());
-                self.ctx
-                    .metrics
-                    .count_request(Action::Stop.as_str(), "forced");
-                self.event(
-                    wukong,
-                    EventType::Normal,
-                    "ForcedStop",
-                    Action::ForceStop,
-                    next.message.clone(),
-                )
-                .await;
-                Ok(())
-            }
+            Ok(()) | Err(CallError::Refused { .. }) => Ok(()),
             Err(CallError::Unanswered(e)) => Err(Error::Kubevirt(e)),
         }
+    }
+
+    /// The grace period is over and the guest is still up: stop it with grace 0.
+    async fn force_stop(&self, wukong: &Wukong, next: &mut LifecycleState) -> Result<(), Error> {
+        let call = Call::Stop {
+            grace_period: Some(0),
+        };
+        self.call_settled(call).await?;
+        next.stop_deadline = None;
+        next.message = Some(FORCED_MESSAGE.to_owned());
+        self.ctx
+            .metrics
+            .count_request(Action::Stop.as_str(), "forced");
+        self.event(
+            wukong,
+            EventType::Normal,
+            "ForcedStop",
+            Action::ForceStop,
+            next.message.clone(),
+        )
+        .await;
+        Ok(())
     }
 
     async fn observe(&self) -> Result<Option<Seen>, Error> {
@@ -579,19 +584,7 @@ impl Reconciler<'_> {
                 None => {
                     let grace = u32::try_from(seen.vm_grace_seconds(wukong))
                         .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
-                    match self
-                        .ctx
-                        .kubevirt
-                        .call(
-                            &self.namespace,
-                            &self.name,
-                            Call::Stop { grace_period: None },
-                        )
-                        .await
-                    {
-                        Ok(()) | Err(CallError::Refused { .. }) => {}
-                        Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
-                    }
+                    self.call_settled(Call::Stop { grace_period: None }).await?;
                     next.stop_deadline = Some(Time(add_secs(now, grace)));
                     next.message = Some(format!(
                         "deleting: shutting the guest down (forced after {grace} s)"
@@ -601,15 +594,7 @@ impl Reconciler<'_> {
                     let force = Call::Stop {
                         grace_period: Some(0),
                     };
-                    match self
-                        .ctx
-                        .kubevirt
-                        .call(&self.namespace, &self.name, force)
-                        .await
-                    {
-                        Ok(()) | Err(CallError::Refused { .. }) => {}
-                        Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
-                    }
+                    self.call_settled(force).await?;
                     next.message = Some(
                         "deleting: the grace period is over, forcing the guest off".to_owned(),
                     );
