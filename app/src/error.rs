@@ -15,6 +15,10 @@ pub enum ConsoleError {
     /// The lifecycle rules refuse the action in the VM's current state.
     Refused(String),
     Forbidden(String),
+    /// No (longer a) signed-in person: sign in again.
+    SignedOut(String),
+    /// Too many actions in a short time; try again after the time named.
+    TooMany(String),
     /// The cluster cannot be reached.
     Unavailable(String),
     /// The request did not reach the server or its answer did not come back.
@@ -27,6 +31,8 @@ impl ConsoleError {
         match self {
             ConsoleError::Invalid(_) => 400,
             ConsoleError::Forbidden(_) => 403,
+            ConsoleError::SignedOut(_) => 401,
+            ConsoleError::TooMany(_) => 429,
             ConsoleError::NotFound(_) => 404,
             ConsoleError::Conflict(_) | ConsoleError::Refused(_) => 409,
             ConsoleError::Unavailable(_) => 503,
@@ -41,6 +47,8 @@ impl ConsoleError {
             | ConsoleError::Conflict(m)
             | ConsoleError::Refused(m)
             | ConsoleError::Forbidden(m)
+            | ConsoleError::SignedOut(m)
+            | ConsoleError::TooMany(m)
             | ConsoleError::Unavailable(m)
             | ConsoleError::Transport(m) => m,
         }

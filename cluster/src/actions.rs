@@ -1,6 +1,6 @@
 //! A person's click, turned into a lifecycle request (or a delete) on the cluster.
 
-use crate::{row_from_wukong, Cluster, ClusterError};
+use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity};
 use wukong_api::LifecycleAction;
 use wukong_lifecycle::check;
 use wukong_view::{Accepted, Action, VmKey};
@@ -13,11 +13,15 @@ pub struct ActionRequest {
     pub grace_period_seconds: Option<u32>,
 }
 
-/// Reads the Wukong fresh, refuses what the lifecycle rules refuse for it, then writes the request
-/// with a fresh request id, conditional on the version it decided on. If someone else changed the
-/// VM in between (409), it decides once more on a fresh read; a second conflict is reported.
+/// Refuses what RBAC refuses `who` (as the apiserver would, but with a clearer message), reads
+/// the Wukong fresh as `who`, refuses what the lifecycle rules refuse for it, then writes the
+/// request as `who` with a fresh request id and their name, conditional on the version it decided
+/// on. If someone else changed the VM in between (409), it decides once more on a fresh read; a
+/// second conflict is reported.
 pub async fn request_action(
     cluster: &dyn Cluster,
+    access: &dyn Access,
+    who: &Identity,
     request: ActionRequest,
 ) -> Result<Accepted, ClusterError> {
     let ActionRequest {
@@ -25,11 +29,32 @@ pub async fn request_action(
         action,
         grace_period_seconds,
     } = request;
+    let grants = access.grants(who, &key.namespace).await;
+    if !grants.allows(action) {
+        let message = if grants.list {
+            format!(
+                "your Kubernetes role in namespace {} lets you view VMs but not {} them (RBAC verb {:?} on wukongs); ask an admin of that namespace for edit rights",
+                key.namespace,
+                action,
+                Grants::verb(action),
+            )
+        } else {
+            format!(
+                "you have no access to namespace {} (RBAC); ask an admin of that namespace for a role",
+                key.namespace
+            )
+        };
+        return Err(ClusterError::Forbidden {
+            key,
+            action,
+            message,
+        });
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut attempts_left = 2;
     loop {
         attempts_left -= 1;
-        let wukong = cluster.get(&key).await?;
+        let wukong = cluster.get(who, &key).await?;
         let row =
             row_from_wukong(&wukong).ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
         if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
@@ -39,18 +64,20 @@ pub async fn request_action(
                 reason: refusal.to_string(),
             });
         }
-        let Some(lifecycle_action) =
+        let Some(mut lifecycle_action) =
             LifecycleAction::for_action(action, grace_period_seconds, request_id.clone())
         else {
-            cluster.delete(&key).await?;
+            cluster.delete(who, &key).await?;
             return Ok(Accepted {
                 key,
                 action,
                 request_id: String::new(),
             });
         };
+        lifecycle_action.requested_by = Some(who.name().to_owned());
         match cluster
             .request_action(
+                who,
                 &key,
                 lifecycle_action,
                 wukong.metadata.resource_version.clone(),

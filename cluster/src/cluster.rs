@@ -1,4 +1,4 @@
-use crate::ClusterError;
+use crate::{ClusterError, Identity};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use wukong_api::{LifecycleAction, Wukong};
@@ -26,18 +26,30 @@ pub trait Cluster: Send + Sync + 'static {
     /// healthy again, a fresh `Restarted`.
     fn watch(&self) -> WatchStream;
 
-    /// A fresh read of one Wukong, straight from the cluster (not the watch cache).
-    fn get<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<Wukong, ClusterError>>;
+    /// A fresh read of one Wukong as `who`, straight from the cluster (not the watch cache).
+    ///
+    /// Reads and writes are made as `who` (impersonation on Kubernetes), so the cluster's own
+    /// authorization decides; `Identity::Console` uses the console's credentials.
+    fn get<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Wukong, ClusterError>>;
 
     /// Writes `spec.lifecycleAction` (the controller carries it out). With a resource version the
     /// write only succeeds if the object has not changed since (`ClusterError::Conflict` otherwise).
     fn request_action<'a>(
         &'a self,
+        who: &'a Identity,
         key: &'a VmKey,
         request: LifecycleAction,
         resource_version: Option<String>,
     ) -> BoxFuture<'a, Result<(), ClusterError>>;
 
     /// Deletes the Wukong; its finalizer stops the VM before it goes.
-    fn delete<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<(), ClusterError>>;
+    fn delete<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<(), ClusterError>>;
 }

@@ -1,14 +1,17 @@
-//! The console against a real Kubernetes API server (kube-rs): one watcher for all Wukongs,
-//! lifecycle requests as merge patches of `spec.lifecycleAction` under the `wukong-console` field
-//! manager, deletes with background propagation.
+//! The console against a real Kubernetes API server (kube-rs): one watcher for all Wukongs (with
+//! the console's own credentials), and every person's reads and writes made *as that person*
+//! through impersonation headers: lifecycle requests as merge patches of `spec.lifecycleAction`
+//! under the `wukong-console` field manager, deletes with background propagation.
 
-use crate::{Cluster, ClusterError, WatchEvent, WatchStream};
+use crate::{Cluster, ClusterError, Identity, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use http::HeaderValue;
+use kube::api::{Api, DeleteParams, GetParams, Patch, PatchParams, PropagationPolicy};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::Request;
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Client, Config};
+use kube::{Client, Config, Resource};
 use std::path::Path;
 use wukong_api::{LifecycleAction, Wukong, CONSOLE_FIELD_MANAGER};
 use wukong_view::{Action, ClusterInfo, ClusterKind, VmKey};
@@ -57,8 +60,44 @@ impl KubeCluster {
         Ok(KubeCluster { client, info })
     }
 
-    fn api(&self, namespace: &str) -> Api<Wukong> {
-        Api::namespaced(self.client.clone(), namespace)
+    /// The console's own client (its ServiceAccount): the shared watch and access reviews.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    fn requests(namespace: &str) -> Request {
+        Request::new(Wukong::url_path(&(), Some(namespace)))
+    }
+
+    /// Sends `request` as `who`: the console's ServiceAccount impersonates the person, so the
+    /// apiserver authorizes the person, not the console.
+    async fn send_as(
+        &self,
+        who: &Identity,
+        key: &VmKey,
+        action: Action,
+        request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<String, ClusterError> {
+        let mut request =
+            request.map_err(|e| ClusterError::Invalid(format!("cannot build the request: {e}")))?;
+        if let Identity::Person(person) = who {
+            let value = |v: &str| {
+                HeaderValue::from_str(v).map_err(|_| {
+                    ClusterError::Invalid(format!(
+                        "the name {v:?} cannot be passed on to Kubernetes (it must be printable ASCII)"
+                    ))
+                })
+            };
+            let headers = request.headers_mut();
+            headers.insert("Impersonate-User", value(&person.user)?);
+            for group in &person.groups {
+                headers.append("Impersonate-Group", value(group)?);
+            }
+        }
+        self.client
+            .request_text(request)
+            .await
+            .map_err(|e| api_error(key, action, e))
     }
 }
 
@@ -119,17 +158,23 @@ impl Cluster for KubeCluster {
             .boxed()
     }
 
-    fn get<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<Wukong, ClusterError>> {
+    fn get<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Wukong, ClusterError>> {
         Box::pin(async move {
-            self.api(&key.namespace)
-                .get(&key.name)
-                .await
-                .map_err(|e| api_error(key, Action::Start, e))
+            let request = Self::requests(&key.namespace).get(&key.name, &GetParams::default());
+            let text = self.send_as(who, key, Action::Start, request).await?;
+            serde_json::from_str(&text).map_err(|e| {
+                ClusterError::Unavailable(format!("the cluster sent an unreadable {key}: {e}"))
+            })
         })
     }
 
     fn request_action<'a>(
         &'a self,
+        who: &'a Identity,
         key: &'a VmKey,
         request: LifecycleAction,
         resource_version: Option<String>,
@@ -145,15 +190,17 @@ impl Cluster for KubeCluster {
                 field_manager: Some(CONSOLE_FIELD_MANAGER.to_owned()),
                 ..PatchParams::default()
             };
-            self.api(&key.namespace)
-                .patch(&key.name, &params, &Patch::Merge(&patch))
-                .await
-                .map(drop)
-                .map_err(|e| api_error(key, action, e))
+            let request =
+                Self::requests(&key.namespace).patch(&key.name, &params, &Patch::Merge(&patch));
+            self.send_as(who, key, action, request).await.map(drop)
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<(), ClusterError>> {
+    fn delete<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             // Background: the Wukong goes at once from the API's point of view and its finalizer
             // (the lifecycle controller) stops and deletes the VM. Foreground would wait for the
@@ -162,11 +209,10 @@ impl Cluster for KubeCluster {
                 propagation_policy: Some(PropagationPolicy::Background),
                 ..DeleteParams::default()
             };
-            self.api(&key.namespace)
-                .delete(&key.name, &params)
+            let request = Self::requests(&key.namespace).delete(&key.name, &params);
+            self.send_as(who, key, Action::Delete, request)
                 .await
                 .map(drop)
-                .map_err(|e| api_error(key, Action::Delete, e))
         })
     }
 }

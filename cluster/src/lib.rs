@@ -8,7 +8,9 @@
 //! - [`actions`]: turning a person's click into a lifecycle request, refused early when the rules
 //!   say no.
 
+pub mod access;
 pub mod actions;
+mod budget;
 mod cluster;
 mod error;
 mod kube_backend;
@@ -18,13 +20,15 @@ mod seed;
 pub mod simulated;
 mod store;
 
+pub use access::{Access, Grants, Identity, KubeAccess, OpenAccess, Person};
+pub use budget::ActionBudget;
 pub use cluster::{Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;
 pub use kube_backend::{api_error, KubeCluster};
 pub use row::row_from_wukong;
 pub use sandbox::Sandbox;
 pub use seed::{sandbox_seed, seed_wukong, SeedVm};
-pub use store::{LiveFrame, LiveStore};
+pub use store::{Audience, LiveFrame, LiveStore};
 
 use std::sync::Arc;
 
@@ -34,12 +38,29 @@ use std::sync::Arc;
 pub struct Console {
     pub cluster: Arc<dyn Cluster>,
     pub store: Arc<LiveStore>,
+    /// What each person may see and do (RBAC), used to filter the shared store per person.
+    pub access: Arc<dyn Access>,
+    /// How many actions each person may ask for per minute.
+    pub budget: Arc<ActionBudget>,
 }
+
+/// Actions per person per minute unless configured otherwise.
+pub const DEFAULT_ACTIONS_PER_MINUTE: u32 = 120;
 
 impl Console {
     /// Starts the process's one watch on `cluster` (needs a Tokio runtime).
-    pub fn start(cluster: Arc<dyn Cluster>) -> Console {
+    pub fn start(cluster: Arc<dyn Cluster>, access: Arc<dyn Access>) -> Console {
         let store = LiveStore::spawn(cluster.as_ref());
-        Console { cluster, store }
+        Console {
+            cluster,
+            store,
+            access,
+            budget: Arc::new(ActionBudget::new(DEFAULT_ACTIONS_PER_MINUTE)),
+        }
+    }
+
+    /// A console without RBAC (the sandbox): everyone sees and may do everything.
+    pub fn open(cluster: Arc<dyn Cluster>) -> Console {
+        Console::start(cluster, Arc::new(OpenAccess))
     }
 }

@@ -6,7 +6,7 @@
 //! and the shared VM simulation (`wukong-sim`).
 
 use crate::simulated::{SimulatedVm, Step};
-use crate::{seed_wukong, Cluster, ClusterError, SeedVm, WatchEvent, WatchStream};
+use crate::{seed_wukong, Cluster, ClusterError, Identity, SeedVm, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -173,7 +173,11 @@ impl Cluster for Sandbox {
         .boxed()
     }
 
-    fn get<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<Wukong, ClusterError>> {
+    fn get<'a>(
+        &'a self,
+        _who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Wukong, ClusterError>> {
         Box::pin(async move {
             let state = self.shared.lock();
             let vm = state
@@ -186,6 +190,7 @@ impl Cluster for Sandbox {
 
     fn request_action<'a>(
         &'a self,
+        _who: &'a Identity,
         key: &'a VmKey,
         mut request: LifecycleAction,
         resource_version: Option<String>,
@@ -219,7 +224,11 @@ impl Cluster for Sandbox {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a VmKey) -> BoxFuture<'a, Result<(), ClusterError>> {
+    fn delete<'a>(
+        &'a self,
+        _who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();

@@ -1,13 +1,14 @@
 //! One shared table of rows per process, fed by one watch, fanned out to every browser.
 
-use crate::{row_from_wukong, Cluster, WatchEvent};
+use crate::{row_from_wukong, Access, Cluster, Grants, Identity, WatchEvent};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
-use wukong_view::{ClusterInfo, LiveMessage, Snapshot, Upstream, VmKey, VmRow};
+use tokio::time::Instant;
+use wukong_view::{ClusterInfo, LiveMessage, Snapshot, Upstream, Viewer, VmKey, VmRow};
 
 /// How many deltas a slow browser may fall behind before it is sent a fresh snapshot instead.
 const DELTA_BUFFER: usize = 4096;
@@ -17,6 +18,68 @@ const DELTA_BUFFER: usize = 4096;
 pub struct LiveFrame {
     pub seq: u64,
     pub json: Arc<str>,
+    /// The namespace of the row it is about (`None` for news about the store itself): only
+    /// people who may list Wukongs there receive it.
+    pub namespace: Option<Arc<str>>,
+    /// The upserted row, re-serialized with fewer actions for people who may not do them all.
+    pub row: Option<Arc<VmRow>>,
+}
+
+/// Who a snapshot or stream is for: their identity (for RBAC) and what the page says about them.
+#[derive(Clone)]
+pub struct Audience {
+    pub who: Identity,
+    pub viewer: Viewer,
+    pub access: Arc<dyn Access>,
+}
+
+impl Audience {
+    /// Everyone, everything: the sandbox without sign-in, and tests of the store itself.
+    pub fn open() -> Audience {
+        Audience {
+            who: Identity::Console,
+            viewer: Viewer::default(),
+            access: Arc::new(crate::OpenAccess),
+        }
+    }
+}
+
+/// Grants of `audience` in each of `namespaces`, asked concurrently.
+async fn grants_in(audience: &Audience, namespaces: BTreeSet<String>) -> BTreeMap<String, Grants> {
+    let asks = namespaces.into_iter().map(|ns| async move {
+        let grants = audience.access.grants(&audience.who, &ns).await;
+        (ns, grants)
+    });
+    futures::future::join_all(asks).await.into_iter().collect()
+}
+
+/// `snapshot` as `audience` may see it: rows of namespaces they may list, with only the actions
+/// RBAC allows them.
+fn restrict(
+    mut snapshot: Snapshot,
+    grants: &BTreeMap<String, Grants>,
+    viewer: &Viewer,
+) -> Snapshot {
+    snapshot.rows = std::mem::take(&mut snapshot.rows)
+        .into_iter()
+        .filter_map(|row| {
+            let g = grants
+                .get(&row.key.namespace)
+                .copied()
+                .unwrap_or(Grants::NONE);
+            g.list.then(|| g.mask(row))
+        })
+        .collect();
+    snapshot.viewer = viewer.clone();
+    snapshot
+}
+
+fn namespaces_of(snapshot: &Snapshot) -> BTreeSet<String> {
+    snapshot
+        .rows
+        .iter()
+        .map(|r| r.key.namespace.clone())
+        .collect()
 }
 
 pub struct LiveStore {
@@ -92,7 +155,15 @@ impl LiveStore {
             rows: inner.rows.values().cloned().collect(),
             upstream: inner.upstream.clone(),
             cluster: self.cluster.clone(),
+            viewer: Viewer::default(),
         }
+    }
+
+    /// The snapshot as `audience` may see it (see [`restrict`]).
+    pub async fn snapshot_for(&self, audience: &Audience) -> Snapshot {
+        let snapshot = self.snapshot();
+        let grants = grants_in(audience, namespaces_of(&snapshot)).await;
+        restrict(snapshot, &grants, &audience.viewer)
     }
 
     /// A snapshot and the deltas after it, taken together so none is missed or repeated:
@@ -105,47 +176,127 @@ impl LiveStore {
     /// What one browser receives, as JSON text: its snapshot, then every later delta in order,
     /// a heartbeat after each `heartbeat` of silence, and a fresh snapshot instead of the deltas
     /// it missed if it fell more than the buffer behind (a slow client never holds up others).
-    pub fn client_frames(self: &Arc<Self>, heartbeat: Duration) -> BoxStream<'static, Arc<str>> {
+    ///
+    /// Everything is filtered for `audience`: rows (and deltas) of namespaces they may not list
+    /// never reach them, and rows offer only the actions RBAC allows. Their grants are asked again
+    /// after each `Access::lifetime`; if they changed, the client gets a fresh snapshot.
+    pub fn client_frames(
+        self: &Arc<Self>,
+        audience: Audience,
+        heartbeat: Duration,
+    ) -> BoxStream<'static, Arc<str>> {
         struct Client {
             store: Arc<LiveStore>,
+            audience: Audience,
             frames: Option<broadcast::Receiver<LiveFrame>>,
             seq: u64,
             heartbeat: Duration,
+            last_sent: Instant,
+            grants: BTreeMap<String, Grants>,
+            checked: Instant,
         }
         impl Client {
-            fn resync(&mut self) -> Option<Arc<str>> {
+            async fn resync(&mut self) -> Option<Arc<str>> {
                 let (snapshot, frames) = self.store.subscribe();
                 self.frames = Some(frames);
                 self.seq = snapshot.seq;
-                serde_json::to_string(&LiveMessage::Snapshot(snapshot))
-                    .ok()
-                    .map(Into::into)
+                self.grants = grants_in(&self.audience, namespaces_of(&snapshot)).await;
+                self.checked = Instant::now();
+                let snapshot = restrict(snapshot, &self.grants, &self.audience.viewer);
+                self.sent(serde_json::to_string(&LiveMessage::Snapshot(snapshot)).ok()?)
+            }
+
+            fn sent(&mut self, text: impl Into<Arc<str>>) -> Option<Arc<str>> {
+                self.last_sent = Instant::now();
+                Some(text.into())
+            }
+
+            /// True when the person's grants changed since they were last asked.
+            async fn grants_changed(&mut self) -> bool {
+                let mut namespaces: BTreeSet<String> = self.grants.keys().cloned().collect();
+                namespaces.extend(namespaces_of(&self.store.snapshot()));
+                let fresh = grants_in(&self.audience, namespaces).await;
+                self.checked = Instant::now();
+                let changed = fresh
+                    .iter()
+                    .any(|(ns, g)| self.grants.get(ns).is_some_and(|old| old != g));
+                self.grants = fresh;
+                changed
+            }
+
+            /// The frame as this person may see it, if at all.
+            async fn filter(&mut self, frame: LiveFrame) -> Option<Arc<str>> {
+                let Some(namespace) = frame.namespace.as_deref() else {
+                    return Some(frame.json);
+                };
+                let grants = match self.grants.get(namespace) {
+                    Some(g) => *g,
+                    None => {
+                        let g = self
+                            .audience
+                            .access
+                            .grants(&self.audience.who, namespace)
+                            .await;
+                        self.grants.insert(namespace.to_owned(), g);
+                        g
+                    }
+                };
+                if !grants.list {
+                    return None;
+                }
+                match &frame.row {
+                    Some(row) if !(grants.patch && grants.delete) => {
+                        let row = grants.mask(VmRow::clone(row));
+                        let message = LiveMessage::Upsert {
+                            seq: frame.seq,
+                            row,
+                        };
+                        serde_json::to_string(&message).ok().map(Into::into)
+                    }
+                    _ => Some(frame.json),
+                }
             }
         }
+        let recheck = audience.access.lifetime();
         let client = Client {
             store: self.clone(),
+            audience,
             frames: None,
             seq: 0,
             heartbeat,
+            last_sent: Instant::now(),
+            grants: BTreeMap::new(),
+            checked: Instant::now(),
         };
-        futures::stream::unfold(client, |mut client| async move {
+        futures::stream::unfold(client, move |mut client| async move {
             loop {
-                let Some(frames) = client.frames.as_mut() else {
-                    let snapshot = client.resync()?;
-                    return Some((snapshot, client));
-                };
-                match tokio::time::timeout(client.heartbeat, frames.recv()).await {
+                if client.frames.is_none() || client.checked.elapsed() >= recheck {
+                    if client.frames.is_none() || client.grants_changed().await {
+                        let snapshot = client.resync().await?;
+                        return Some((snapshot, client));
+                    }
+                }
+                let until_beat = client.heartbeat.saturating_sub(client.last_sent.elapsed());
+                let until_check = recheck.saturating_sub(client.checked.elapsed());
+                let frames = client.frames.as_mut()?;
+                match tokio::time::timeout(until_beat.min(until_check), frames.recv()).await {
                     Err(_silence) => {
-                        let beat = serde_json::to_string(&LiveMessage::Heartbeat).ok()?;
-                        return Some((beat.into(), client));
+                        if client.last_sent.elapsed() >= client.heartbeat {
+                            let beat = serde_json::to_string(&LiveMessage::Heartbeat).ok()?;
+                            let beat = client.sent(beat)?;
+                            return Some((beat, client));
+                        }
                     }
                     Ok(Ok(frame)) if frame.seq <= client.seq => continue,
                     Ok(Ok(frame)) => {
                         client.seq = frame.seq;
-                        return Some((frame.json, client));
+                        if let Some(text) = client.filter(frame).await {
+                            let text = client.sent(text)?;
+                            return Some((text, client));
+                        }
                     }
                     Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                        let snapshot = client.resync()?;
+                        let snapshot = client.resync().await?;
                         return Some((snapshot, client));
                     }
                     Ok(Err(broadcast::error::RecvError::Closed)) => return None,
@@ -206,21 +357,39 @@ impl LiveStore {
             return;
         }
         inner.rows.insert(row.key.clone(), row.clone());
-        self.emit(inner, |seq| LiveMessage::Upsert { seq, row });
+        let namespace = Some(row.key.namespace.as_str().into());
+        let shared = Some(Arc::new(row.clone()));
+        self.emit(inner, namespace, shared, |seq| LiveMessage::Upsert {
+            seq,
+            row,
+        });
     }
 
     fn remove(&self, inner: &mut Inner, key: VmKey) {
         if inner.rows.remove(&key).is_some() {
-            self.emit(inner, |seq| LiveMessage::Remove { seq, key });
+            let namespace = Some(key.namespace.as_str().into());
+            self.emit(inner, namespace, None, |seq| LiveMessage::Remove {
+                seq,
+                key,
+            });
         }
     }
 
     fn set_upstream(&self, inner: &mut Inner, upstream: Upstream) {
         inner.upstream = upstream.clone();
-        self.emit(inner, |seq| LiveMessage::Upstream { seq, upstream });
+        self.emit(inner, None, None, |seq| LiveMessage::Upstream {
+            seq,
+            upstream,
+        });
     }
 
-    fn emit(&self, inner: &mut Inner, message: impl FnOnce(u64) -> LiveMessage) {
+    fn emit(
+        &self,
+        inner: &mut Inner,
+        namespace: Option<Arc<str>>,
+        row: Option<Arc<VmRow>>,
+        message: impl FnOnce(u64) -> LiveMessage,
+    ) {
         inner.seq += 1;
         let seq = inner.seq;
         match serde_json::to_string(&message(seq)) {
@@ -228,6 +397,8 @@ impl LiveStore {
             Ok(json) => drop(self.frames.send(LiveFrame {
                 seq,
                 json: json.into(),
+                namespace,
+                row,
             })),
             Err(e) => tracing::error!(error = %e, "cannot serialize a live delta"),
         }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{admin, admin_config, eventually, fresh_namespace, rows_in};
+use common::{admin, eventually, fresh_namespace, rows_in};
 use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use wukong_api::{LifecycleAction, Wukong, WukongSpec};
 use wukong_cluster::actions::{request_action, ActionRequest};
-use wukong_cluster::{api_error, Cluster, ClusterError, KubeCluster, LiveStore};
+use wukong_cluster::{
+    api_error, Cluster, ClusterError, Identity, KubeCluster, LiveStore, OpenAccess,
+};
 use wukong_view::{Action, RunStrategy, VmKey, VmState};
 
 /// Creates a Wukong and gives it a lifecycle state, as the controller would.
@@ -80,7 +82,7 @@ async fn list_watch_patch_delete_round_trip() {
     })
     .await;
 
-    let accepted = request_action(&cluster, stop(&ns, "a"))
+    let accepted = request_action(&cluster, &OpenAccess, &Identity::Console, stop(&ns, "a"))
         .await
         .expect("stop accepted");
     let key = VmKey::new(&ns, "a");
@@ -139,7 +141,7 @@ async fn list_watch_patch_delete_round_trip() {
         action: Action::Delete,
         grace_period_seconds: None,
     };
-    request_action(&cluster, delete)
+    request_action(&cluster, &OpenAccess, &Identity::Console, delete)
         .await
         .expect("delete accepted");
     eventually_30s("the deleted VM leaves the store", || {
@@ -193,7 +195,12 @@ async fn a_stale_write_conflicts_and_the_action_is_decided_again_on_a_fresh_read
     let ns = fresh_namespace(&client, "stale").await;
     create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
     let key = VmKey::new(&ns, "vm");
-    let stale = cluster.get(&key).await.unwrap().metadata.resource_version;
+    let stale = cluster
+        .get(&Identity::Console, &key)
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
     set_status(
         &client,
         &ns,
@@ -204,13 +211,13 @@ async fn a_stale_write_conflicts_and_the_action_is_decided_again_on_a_fresh_read
 
     let request = LifecycleAction::for_action(Action::Stop, None, "stale-1".into()).unwrap();
     let err = cluster
-        .request_action(&key, request, stale)
+        .request_action(&Identity::Console, &key, request, stale)
         .await
         .expect_err("stale write");
     assert!(matches!(err, ClusterError::Conflict { .. }), "{err:?}");
     assert!(err.to_string().contains("try again"), "{err}");
 
-    request_action(&cluster, stop(&ns, "vm"))
+    request_action(&cluster, &OpenAccess, &Identity::Console, stop(&ns, "vm"))
         .await
         .expect("decided again on fresh data and written");
 }
@@ -218,7 +225,7 @@ async fn a_stale_write_conflicts_and_the_action_is_decided_again_on_a_fresh_read
 #[tokio::test]
 #[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
 async fn a_viewer_is_refused_by_rbac_with_a_message_a_person_understands() {
-    let (client, _admin_cluster) = admin().await;
+    let (client, cluster) = admin().await;
     let ns = fresh_namespace(&client, "rbac").await;
     create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
     let user = format!("viewer-{ns}");
@@ -256,10 +263,9 @@ async fn a_viewer_is_refused_by_rbac_with_a_message_a_person_understands() {
         .await
         .unwrap();
 
-    let mut config = admin_config().await;
-    config.auth_info.impersonate = Some(user);
-    let viewer = KubeCluster::from_config(config).unwrap();
-    let err = request_action(&viewer, stop(&ns, "vm"))
+    // The console's own check is skipped (OpenAccess): the apiserver refuses the impersonated write.
+    let viewer = Identity::person(user, vec!["system:authenticated".into()]);
+    let err = request_action(&cluster, &OpenAccess, &viewer, stop(&ns, "vm"))
         .await
         .expect_err("viewers cannot stop");
     assert!(matches!(err, ClusterError::Forbidden { .. }), "{err:?}");

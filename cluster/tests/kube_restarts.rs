@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use wukong_api::{Wukong, WukongSpec};
-use wukong_cluster::{KubeCluster, LiveStore};
+use wukong_cluster::{Audience, KubeCluster, LiveStore};
 use wukong_view::{Upstream, VmKey, VmState};
 
 /// Runs `./dev/cluster restart NAME SECONDS` (in a blocking thread: it sleeps).
@@ -131,7 +131,7 @@ async fn an_expired_watch_relists_without_duplicating_or_dropping_rows() {
     let (client, cluster) = admin().await;
     let ns = setup(&client, "gone").await;
     let store = started_store(&cluster, &ns).await;
-    let mut frames = store.client_frames(Duration::from_secs(60));
+    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(60));
     let reasons = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = reasons.clone();
     tokio::spawn(async move {

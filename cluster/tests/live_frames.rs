@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use std::time::Duration;
 use wukong_api::{LifecycleState, Wukong, WukongSpec, WukongStatus};
-use wukong_cluster::{LiveStore, WatchEvent};
+use wukong_cluster::{Audience, LiveStore, WatchEvent};
 use wukong_view::{ClusterInfo, ClusterKind, LiveMessage};
 
 fn wukong(name: &str, state: &str) -> Wukong {
@@ -36,7 +36,7 @@ fn parse(text: &str) -> LiveMessage {
 #[tokio::test]
 async fn snapshot_then_deltas_in_order() {
     let store = store();
-    let mut frames = store.client_frames(Duration::from_secs(60));
+    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(60));
     let LiveMessage::Snapshot(snapshot) = parse(&frames.next().await.unwrap()) else {
         panic!("snapshot first")
     };
@@ -56,7 +56,7 @@ async fn snapshot_then_deltas_in_order() {
 #[tokio::test(start_paused = true)]
 async fn silence_brings_heartbeats() {
     let store = store();
-    let mut frames = store.client_frames(Duration::from_secs(10));
+    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(10));
     frames.next().await.unwrap();
     assert_eq!(parse(&frames.next().await.unwrap()), LiveMessage::Heartbeat);
 }
@@ -64,7 +64,7 @@ async fn silence_brings_heartbeats() {
 #[tokio::test]
 async fn a_client_that_fell_behind_gets_a_fresh_snapshot() {
     let store = store();
-    let mut frames = store.client_frames(Duration::from_secs(60));
+    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(60));
     frames.next().await.unwrap();
     // Far more changes than the buffer holds, while this client reads nothing.
     for i in 0..5_000 {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use wukong_cluster::actions::{request_action, ActionRequest};
-use wukong_cluster::{sandbox_seed, ClusterError, LiveStore, Sandbox};
+use wukong_cluster::{sandbox_seed, ClusterError, Identity, LiveStore, OpenAccess, Sandbox};
 use wukong_sim::Timings;
 use wukong_view::{Action, LiveMessage, Upstream, VmKey, VmState};
 
@@ -52,9 +52,14 @@ async fn the_seed_is_listed_and_connected() {
 #[tokio::test(start_paused = true)]
 async fn graceful_stop_passes_through_stopping_and_ends_stopped() {
     let (sandbox, store) = start().await;
-    let accepted = request_action(&sandbox, req("team-a", "web-01", Action::Stop, Some(30)))
-        .await
-        .unwrap();
+    let accepted = request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "web-01", Action::Stop, Some(30)),
+    )
+    .await
+    .unwrap();
     assert!(!accepted.request_id.is_empty());
     wait_for(
         &store,
@@ -88,9 +93,14 @@ async fn graceful_stop_passes_through_stopping_and_ends_stopped() {
 async fn a_guest_ignoring_acpi_is_forced_at_its_grace_deadline() {
     let (sandbox, store) = start().await;
     let started = tokio::time::Instant::now();
-    request_action(&sandbox, req("team-a", "legacy-01", Action::Stop, Some(8)))
-        .await
-        .unwrap();
+    request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "legacy-01", Action::Stop, Some(8)),
+    )
+    .await
+    .unwrap();
     wait_for(
         &store,
         "team-a",
@@ -119,9 +129,14 @@ async fn start_suspend_resume_restart_reach_their_states() {
         (Action::Restart, [VmState::Restarting, VmState::Running]),
     ];
     for (action, [through, end]) in steps {
-        request_action(&sandbox, req("team-a", "db-02", action, None))
-            .await
-            .unwrap();
+        request_action(
+            &sandbox,
+            &OpenAccess,
+            &Identity::Console,
+            req("team-a", "db-02", action, None),
+        )
+        .await
+        .unwrap();
         wait_for(&store, "team-a", "db-02", through, Duration::from_secs(1)).await;
         wait_for(&store, "team-a", "db-02", end, Duration::from_secs(10)).await;
     }
@@ -131,22 +146,37 @@ async fn start_suspend_resume_restart_reach_their_states() {
 async fn refused_actions_change_nothing_and_say_why() {
     let (sandbox, store) = start().await;
     let before = store.snapshot();
-    let err = request_action(&sandbox, req("team-a", "db-02", Action::Suspend, None))
-        .await
-        .unwrap_err();
+    let err = request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "db-02", Action::Suspend, None),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ClusterError::Refused { .. }), "{err:?}");
     assert!(err.to_string().contains("not running"), "{err}");
-    let err = request_action(&sandbox, req("ml-lab", "gpu-01", Action::Start, None))
-        .await
-        .unwrap_err();
+    let err = request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("ml-lab", "gpu-01", Action::Start, None),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("does not support manual start requests"),
         "{err}"
     );
-    let err = request_action(&sandbox, req("team-a", "nope", Action::Start, None))
-        .await
-        .unwrap_err();
+    let err = request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "nope", Action::Start, None),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err,
         ClusterError::NotFound {
@@ -159,12 +189,23 @@ async fn refused_actions_change_nothing_and_say_why() {
 #[tokio::test(start_paused = true)]
 async fn a_pending_request_blocks_a_duplicate() {
     let (sandbox, store) = start().await;
-    request_action(&sandbox, req("team-b", "worker-01", Action::Start, None))
-        .await
-        .unwrap();
+    request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-b", "worker-01", Action::Start, None),
+    )
+    .await
+    .unwrap();
     // A person's second click comes after the watch has delivered the first request.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let second = request_action(&sandbox, req("team-b", "worker-01", Action::Start, None)).await;
+    let second = request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-b", "worker-01", Action::Start, None),
+    )
+    .await;
     assert!(second.is_err(), "second start must be refused: {second:?}");
     wait_for(
         &store,
@@ -180,9 +221,14 @@ async fn a_pending_request_blocks_a_duplicate() {
 async fn delete_stops_the_vm_then_removes_the_row() {
     let (sandbox, store) = start().await;
     let (_snapshot, mut deltas) = store.subscribe();
-    request_action(&sandbox, req("ml-lab", "scratch-02", Action::Delete, None))
-        .await
-        .unwrap();
+    request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("ml-lab", "scratch-02", Action::Delete, None),
+    )
+    .await
+    .unwrap();
     wait_for(
         &store,
         "ml-lab",
@@ -215,15 +261,25 @@ async fn a_stale_write_is_retried_once_on_a_fresh_read() {
     use wukong_cluster::Cluster;
     let (sandbox, store) = start().await;
     let key = VmKey::new("team-a", "web-02");
-    let stale = sandbox.get(&key).await.unwrap().metadata.resource_version;
-    // Someone else changes the VM after our read.
-    request_action(&sandbox, req("team-a", "web-02", Action::Suspend, None))
+    let stale = sandbox
+        .get(&Identity::Console, &key)
         .await
-        .unwrap();
+        .unwrap()
+        .metadata
+        .resource_version;
+    // Someone else changes the VM after our read.
+    request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "web-02", Action::Suspend, None),
+    )
+    .await
+    .unwrap();
     let request =
         wukong_api::LifecycleAction::for_action(Action::Stop, None, "stale".into()).unwrap();
     let err = sandbox
-        .request_action(&key, request, stale)
+        .request_action(&Identity::Console, &key, request, stale)
         .await
         .unwrap_err();
     assert!(matches!(err, ClusterError::Conflict { .. }), "{err:?}");
@@ -237,9 +293,14 @@ async fn a_stale_write_is_retried_once_on_a_fresh_read() {
         Duration::from_secs(5),
     )
     .await;
-    request_action(&sandbox, req("team-a", "web-02", Action::Stop, Some(5)))
-        .await
-        .unwrap();
+    request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "web-02", Action::Stop, Some(5)),
+    )
+    .await
+    .unwrap();
     wait_for(
         &store,
         "team-a",

@@ -1,8 +1,30 @@
 //! Command-line flags, each with an environment variable fallback.
 
-use clap::Parser;
-use std::net::SocketAddr;
+use crate::auth::{Mode, ProxyPolicy, SessionPolicy};
+use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// How people sign in (`--auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthChoice {
+    /// A Kubernetes bearer token on the sign-in page, reviewed by the cluster.
+    Token,
+    /// An authenticating reverse proxy (oauth2-proxy and the like) names the person in headers.
+    Proxy,
+    /// No sign-in: everyone acts as the console itself (sandbox or loopback only).
+    None,
+}
+
+/// A CIDR, or a single address (taken as /32 or /128).
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or CIDR (e.g. 10.0.0.0/8)"))
+}
 
 #[derive(Clone, Debug, Parser)]
 #[command(
@@ -26,6 +48,56 @@ pub struct Config {
     /// Makes the sandbox's simulated VMs this many times faster (demos, tests).
     #[arg(long, env = "WUKONG_SANDBOX_SPEED", default_value_t = 1.0)]
     pub sandbox_speed: f64,
+
+    /// How people sign in [default: none with the sandbox, token with a cluster].
+    #[arg(long, env = "WUKONG_AUTH", value_enum)]
+    pub auth: Option<AuthChoice>,
+
+    /// `--auth=proxy`: source addresses of the authenticating proxy (comma-separated CIDRs);
+    /// identity headers from anywhere else are refused.
+    #[arg(long, env = "WUKONG_AUTH_PROXY_TRUSTED", value_delimiter = ',', value_parser = parse_net)]
+    pub auth_proxy_trusted: Vec<IpNet>,
+
+    /// `--auth=proxy`: the header naming the user.
+    #[arg(
+        long,
+        env = "WUKONG_AUTH_PROXY_USER_HEADER",
+        default_value = "X-Forwarded-User"
+    )]
+    pub auth_proxy_user_header: String,
+
+    /// `--auth=proxy`: the header listing the user's groups (comma-separated).
+    #[arg(
+        long,
+        env = "WUKONG_AUTH_PROXY_GROUPS_HEADER",
+        default_value = "X-Forwarded-Groups"
+    )]
+    pub auth_proxy_groups_header: String,
+
+    /// `--auth=token`: a session ends after this many minutes without a request.
+    #[arg(long, env = "WUKONG_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u64,
+
+    /// `--auth=token`: a session ends this many hours after sign-in at the latest.
+    #[arg(long, env = "WUKONG_SESSION_MAX_HOURS", default_value_t = 8)]
+    pub session_max_hours: u64,
+
+    /// `--auth=token`: a session's token is reviewed by the cluster again this often; a token
+    /// that expired or was revoked ends the session.
+    #[arg(long, env = "WUKONG_TOKEN_RECHECK_SECONDS", default_value_t = 60)]
+    pub token_recheck_seconds: u64,
+
+    /// Mark the session cookie Secure (set it when people reach the console over HTTPS).
+    #[arg(long, env = "WUKONG_SECURE_COOKIE")]
+    pub secure_cookie: bool,
+
+    /// How long a person's RBAC answers are reused (and how soon an RBAC change shows).
+    #[arg(long, env = "WUKONG_RBAC_CACHE_SECONDS", default_value_t = 10)]
+    pub rbac_cache_seconds: u64,
+
+    /// Lifecycle actions and deletes each person may ask for per minute.
+    #[arg(long, env = "WUKONG_ACTIONS_PER_MINUTE", default_value_t = wukong_cluster::DEFAULT_ACTIONS_PER_MINUTE)]
+    pub actions_per_minute: u32,
 }
 
 /// Which cluster the console talks to, and why.
@@ -36,6 +108,39 @@ pub enum BackendChoice {
 }
 
 impl Config {
+    /// The sign-in mode, checked against where the console runs: `none` only with the sandbox or
+    /// on a loopback address, `token` only with a cluster, `proxy` only with trusted addresses.
+    pub fn auth_mode(&self, sandbox: bool, addr: SocketAddr) -> Result<Mode, String> {
+        let choice = self.auth.unwrap_or(if sandbox {
+            AuthChoice::None
+        } else {
+            AuthChoice::Token
+        });
+        match choice {
+            AuthChoice::None if sandbox || addr.ip().is_loopback() => Ok(Mode::None),
+            AuthChoice::None => Err(format!(
+                "--auth=none lets everyone who reaches {addr} act as the console itself; it is allowed only with --sandbox or on a loopback address (use --auth=token or --auth=proxy)"
+            )),
+            AuthChoice::Token if sandbox => Err(
+                "--auth=token signs people in with Kubernetes tokens; the sandbox has none (use --auth=none)".into(),
+            ),
+            AuthChoice::Token => Ok(Mode::Token(SessionPolicy {
+                idle: Duration::from_secs(self.session_idle_minutes.max(1) * 60),
+                absolute: Duration::from_secs(self.session_max_hours.max(1) * 3600),
+                token_recheck: Duration::from_secs(self.token_recheck_seconds.max(1)),
+                secure_cookie: self.secure_cookie,
+            })),
+            AuthChoice::Proxy if self.auth_proxy_trusted.is_empty() => Err(
+                "--auth=proxy needs --auth-proxy-trusted=CIDR[,CIDR]: the addresses of the authenticating proxy".into(),
+            ),
+            AuthChoice::Proxy => Ok(Mode::Proxy(ProxyPolicy {
+                trusted: self.auth_proxy_trusted.clone(),
+                user_header: self.auth_proxy_user_header.to_ascii_lowercase(),
+                groups_header: self.auth_proxy_groups_header.to_ascii_lowercase(),
+            })),
+        }
+    }
+
     /// The sandbox when asked for, or when there is no kubeconfig and no in-cluster config.
     pub fn backend(&self, home: Option<PathBuf>, in_cluster: bool) -> BackendChoice {
         if self.sandbox {
@@ -91,6 +196,44 @@ mod tests {
             matches!(choice, BackendChoice::Sandbox { .. }),
             "{choice:?}"
         );
+    }
+
+    #[test]
+    fn open_access_is_only_for_the_sandbox_or_loopback() {
+        let local: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let public: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        assert!(matches!(
+            config(&[]).auth_mode(true, public),
+            Ok(Mode::None)
+        ));
+        assert!(matches!(
+            config(&[]).auth_mode(false, public),
+            Ok(Mode::Token(_))
+        ));
+        assert!(matches!(
+            config(&["--auth", "none"]).auth_mode(false, local),
+            Ok(Mode::None)
+        ));
+        assert!(config(&["--auth", "none"])
+            .auth_mode(false, public)
+            .is_err());
+        assert!(config(&["--auth", "token"]).auth_mode(true, local).is_err());
+        assert!(config(&["--auth", "proxy"])
+            .auth_mode(false, public)
+            .is_err());
+        let proxy = config(&[
+            "--auth",
+            "proxy",
+            "--auth-proxy-trusted",
+            "10.0.0.0/8,127.0.0.2",
+        ])
+        .auth_mode(false, public);
+        let Ok(Mode::Proxy(policy)) = proxy else {
+            panic!("{proxy:?}")
+        };
+        assert_eq!(policy.trusted.len(), 2);
+        assert_eq!(policy.user_header, "x-forwarded-user");
+        assert!(Config::try_parse_from(["c", "--auth-proxy-trusted", "nonsense"]).is_err());
     }
 
     #[test]

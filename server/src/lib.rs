@@ -4,18 +4,22 @@
 //! `/healthz`, and the static site (`/pkg/*`) as the fallback. Cross-origin writes and websocket
 //! handshakes are refused (`origin`).
 
+pub mod auth;
 pub mod config;
 mod live;
 mod origin;
 mod status;
 
 use app::{shell, App};
+use auth::Gate;
 use axum::extract::FromRef;
 use axum::http::{header, HeaderValue};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use leptos::nonce::use_nonce;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wukong_cluster::Console;
@@ -27,7 +31,27 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub console: Console,
+    pub gate: Arc<Gate>,
 }
+
+impl FromRef<AppState> for Arc<Gate> {
+    fn from_ref(state: &AppState) -> Self {
+        state.gate.clone()
+    }
+}
+
+/// The page's content security policy: scripts only from this server or with this response's
+/// nonce (Leptos' hydration scripts carry it), WASM allowed to compile, nothing framed or framing.
+fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// For every other response (files, server functions, errors).
+const BASE_POLICY: &str = "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
@@ -40,17 +64,32 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let console = state.console.clone();
     let options = state.leptos_options.clone();
+    let sign_in = state.gate.sign_in();
+    let gate = state.gate.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/live", get(live::upgrade))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(console.clone()),
+            move || {
+                provide_context(console.clone());
+                provide_context(sign_in);
+                if let (Some(nonce), Some(response)) =
+                    (use_nonce(), use_context::<ResponseOptions>())
+                {
+                    if let Ok(value) = HeaderValue::from_str(&page_policy(&nonce.to_string())) {
+                        response.insert_header(header::CONTENT_SECURITY_POLICY, value);
+                    }
+                }
+            },
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(status::server_fn_status))
+        .layer(axum::middleware::from_fn_with_state(gate, auth::identify))
         .layer(axum::middleware::from_fn(origin::same_origin_only))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -60,6 +99,10 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(BASE_POLICY),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,

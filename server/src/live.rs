@@ -5,23 +5,37 @@ use crate::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use wukong_cluster::LiveStore;
+use wukong_cluster::{Audience, Identity, LiveStore};
+use wukong_view::Viewer;
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A client that cannot take a frame within this long is disconnected (it will reconnect).
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// The identity comes from the authentication middleware: each socket carries only what that
+/// person may see.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
     let store = state.console.store.clone();
-    ws.on_upgrade(move |socket| serve(socket, store))
+    let audience = Audience {
+        who,
+        viewer,
+        access: state.console.access.clone(),
+    };
+    ws.on_upgrade(move |socket| serve(socket, store, audience))
 }
 
-async fn serve(socket: WebSocket, store: Arc<LiveStore>) {
+async fn serve(socket: WebSocket, store: Arc<LiveStore>, audience: Audience) {
     let (mut sink, mut incoming) = socket.split();
-    let mut frames = store.client_frames(HEARTBEAT);
+    let mut frames = store.client_frames(audience, HEARTBEAT);
     let send = async move {
         while let Some(text) = frames.next().await {
             let message = Message::Text(text.as_ref().into());

@@ -1,10 +1,16 @@
 use clap::Parser;
 use leptos::config::get_configuration;
+use server::auth::{Gate, Mode};
 use server::config::{BackendChoice, Config};
 use server::{router, AppState};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use wukong_cluster::{sandbox_seed, Cluster, Console, KubeCluster, Sandbox};
+use std::time::Duration;
+use wukong_cluster::{
+    sandbox_seed, Access, ActionBudget, Cluster, Console, KubeAccess, KubeCluster, OpenAccess,
+    Sandbox,
+};
 use wukong_sim::Timings;
 
 #[tokio::main]
@@ -35,36 +41,61 @@ async fn run(config: Config) -> Result<(), String> {
 
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let home = std::env::var_os("HOME").map(Into::into);
-    let cluster: Arc<dyn Cluster> = match config.backend(home, in_cluster) {
+    let backend = config.backend(home, in_cluster);
+    let sandbox = matches!(backend, BackendChoice::Sandbox { .. });
+    // Checked before connecting: a console that would be open to everyone does not start.
+    let mode = config.auth_mode(sandbox, addr)?;
+    let (cluster, access): (Arc<dyn Cluster>, Arc<dyn Access>) = match backend {
         BackendChoice::Sandbox { reason } => {
             tracing::info!(%reason, speed = config.sandbox_speed, "using the sandbox: a simulated cluster");
-            Arc::new(Sandbox::start(
+            let sandbox = Sandbox::start(
                 sandbox_seed(),
                 Timings::default().scaled(config.sandbox_speed),
-            ))
+            );
+            (Arc::new(sandbox), Arc::new(OpenAccess))
         }
         BackendChoice::Kubernetes { source } => {
             tracing::info!(%source, "connecting to Kubernetes");
             let cluster = KubeCluster::connect(config.kubeconfig.as_deref())
                 .await
                 .map_err(|e| format!("cannot use the cluster from {source}: {e} (start with --sandbox to use the simulated cluster instead)"))?;
-            Arc::new(cluster)
+            let access = KubeAccess::new(
+                cluster.client(),
+                Duration::from_secs(config.rbac_cache_seconds.max(1)),
+            );
+            access.clone().forget_on_rbac_changes();
+            (Arc::new(cluster), access)
         }
     };
-    let console = Console::start(cluster);
+    match &mode {
+        Mode::None => tracing::warn!(
+            "no sign-in (--auth=none): everyone who can reach {addr} acts as the console itself"
+        ),
+        Mode::Token(_) => tracing::info!("sign-in with Kubernetes tokens (--auth=token)"),
+        Mode::Proxy(p) => {
+            tracing::info!(trusted = ?p.trusted, user_header = %p.user_header, "identity from an authenticating proxy (--auth=proxy)")
+        }
+    }
+    let mut console = Console::start(cluster, access.clone());
+    console.budget = Arc::new(ActionBudget::new(config.actions_per_minute));
     let app = router(AppState {
         leptos_options,
         console,
+        gate: Gate::new(mode, access),
     });
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!("serving the console on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| format!("server error: {e}"))
+    // The peer address is needed to trust an authenticating proxy (--auth=proxy).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| format!("server error: {e}"))
 }
 
 async fn shutdown() {

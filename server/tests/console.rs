@@ -6,17 +6,18 @@ use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
+use server::auth::{Gate, Mode};
 use server::{router, AppState};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use wukong_cluster::{sandbox_seed, Console, Sandbox};
+use wukong_cluster::{sandbox_seed, Console, OpenAccess, Sandbox};
 use wukong_sim::Timings;
 use wukong_view::{LiveMessage, VmKey, VmState};
 
 async fn console() -> (axum::Router, Console) {
     // Fast VMs: these tests check wiring, not the simulation's pace.
-    let console = Console::start(Arc::new(Sandbox::start(
+    let console = Console::open(Arc::new(Sandbox::start(
         sandbox_seed(),
         Timings::default().scaled(20.0),
     )));
@@ -28,6 +29,7 @@ async fn console() -> (axum::Router, Console) {
         router(AppState {
             leptos_options,
             console: console.clone(),
+            gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
         }),
         console,
     )
@@ -186,6 +188,8 @@ async fn the_websocket_sends_a_snapshot_then_deltas() {
     let key = VmKey::new("team-b", "worker-02");
     wukong_cluster::actions::request_action(
         console.cluster.as_ref(),
+        console.access.as_ref(),
+        &wukong_cluster::Identity::Console,
         wukong_cluster::actions::ActionRequest {
             key: key.clone(),
             action: wukong_view::Action::Start,

@@ -89,7 +89,7 @@ pub enum Upstream {
     Reconnecting { reason: String },
 }
 
-/// The whole list at one point of the change stream.
+/// The whole list at one point of the change stream, as one person may see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The sequence number of the last change included.
@@ -97,6 +97,28 @@ pub struct Snapshot {
     pub rows: Vec<VmRow>,
     pub upstream: Upstream,
     pub cluster: ClusterInfo,
+    #[serde(default)]
+    pub viewer: Viewer,
+}
+
+/// Who the page is shown to, and how they signed in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    /// The signed-in person's Kubernetes user name; `None` without sign-in.
+    pub name: Option<String>,
+    pub sign_in: SignIn,
+}
+
+/// How people sign in to this console (`--auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignIn {
+    /// Nobody signs in: the console acts as itself (sandbox or loopback only).
+    #[default]
+    Open,
+    /// A Kubernetes bearer token on the sign-in page; the page offers "Sign out".
+    Token,
+    /// An authenticating reverse proxy in front names the person.
+    Proxy,
 }
 
 /// A websocket frame from server to browser: a snapshot first, then changes in `seq` order.

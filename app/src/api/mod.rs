@@ -13,11 +13,34 @@ pub use request_action::*;
 pub(crate) mod ssr {
     use crate::ConsoleError;
     use leptos::prelude::*;
-    use wukong_cluster::Console;
+    use wukong_cluster::{Audience, Console, Identity};
+    use wukong_view::Viewer;
 
     pub fn console() -> Result<Console, ConsoleError> {
         use_context::<Console>().ok_or_else(|| {
             ConsoleError::Unavailable("the console is not connected to a cluster".into())
+        })
+    }
+
+    /// Who is asking, as the server's authentication middleware decided (fails closed).
+    pub fn identity() -> Result<(Identity, Viewer), ConsoleError> {
+        let parts = use_context::<http::request::Parts>();
+        let found = parts.as_ref().and_then(|p| {
+            Some((
+                p.extensions.get::<Identity>()?.clone(),
+                p.extensions.get::<Viewer>()?.clone(),
+            ))
+        });
+        found.ok_or_else(|| ConsoleError::SignedOut("sign in to use the console".into()))
+    }
+
+    /// The person asking, with what the console needs to filter for them.
+    pub fn audience(console: &Console) -> Result<Audience, ConsoleError> {
+        let (who, viewer) = identity()?;
+        Ok(Audience {
+            who,
+            viewer,
+            access: console.access.clone(),
         })
     }
 }

@@ -11,19 +11,39 @@ pub async fn request_action(
     action: String,
     grace_period_seconds: Option<i64>,
 ) -> Result<Accepted, ConsoleError> {
-    use super::ssr::console;
+    use super::ssr::{console, identity};
     use wukong_cluster::actions::{self, ActionRequest};
+    let (who, _) = identity()?;
     let valid = wukong_view::validate_request(&namespace, &name, &action, grace_period_seconds)
         .map_err(ConsoleError::Invalid)?;
     let console = console()?;
+    if let Err(wait) = console.budget.take(who.name()) {
+        tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, result = "rate-limited");
+        return Err(ConsoleError::TooMany(format!(
+            "you have asked for more than {} actions in the last minute; the next one is possible in {} s",
+            console.budget.per_minute(),
+            wait.as_secs() + 1
+        )));
+    }
     let request = ActionRequest {
-        key: valid.key,
+        key: valid.key.clone(),
         action: valid.action,
         grace_period_seconds: valid.grace_period_seconds,
     };
-    let accepted = actions::request_action(console.cluster.as_ref(), request).await;
-    if let Err(e) = &accepted {
-        tracing::info!(%namespace, %name, %action, error = %e, "action refused");
+    let accepted = actions::request_action(
+        console.cluster.as_ref(),
+        console.access.as_ref(),
+        &who,
+        request,
+    )
+    .await;
+    match &accepted {
+        Ok(a) => {
+            tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, request_id = %a.request_id, result = "accepted")
+        }
+        Err(e) => {
+            tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, result = "refused", reason = %e)
+        }
     }
     Ok(accepted?)
 }

@@ -1,0 +1,318 @@
+//! Who is asking, and what Kubernetes RBAC lets them do.
+//!
+//! The console reads through one shared watch (its own ServiceAccount), so reads are filtered per
+//! person here: [`Grants`] per person and namespace come from SubjectAccessReviews, cached for a
+//! short while ([`KubeAccess`]). Writes are made *as* the person (impersonation, see
+//! `KubeCluster`), so the apiserver has the last word even if this filter were wrong.
+
+use crate::ClusterError;
+use futures::future::BoxFuture;
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::api::{Api, PostParams};
+use kube::Client;
+use kube::Resource;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wukong_api::Wukong;
+use wukong_view::{Action, VmRow};
+
+/// A signed-in person, as Kubernetes knows them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Person {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+/// Who a request comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Identity {
+    /// No sign-in (`--auth=none`, sandbox or loopback only): the console acts with its own
+    /// credentials and shows everything they can see.
+    Console,
+    Person(Person),
+}
+
+impl Identity {
+    pub fn person(user: impl Into<String>, groups: Vec<String>) -> Identity {
+        Identity::Person(Person {
+            user: user.into(),
+            groups,
+        })
+    }
+
+    /// The name written into requests and audit lines.
+    pub fn name(&self) -> &str {
+        match self {
+            Identity::Console => "wukong-console (no sign-in)",
+            Identity::Person(p) => &p.user,
+        }
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one identity may do with Wukongs in one namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// `list` (and so watch and see) Wukongs.
+    pub list: bool,
+    /// `patch` Wukongs: every lifecycle action.
+    pub patch: bool,
+    /// `delete` Wukongs.
+    pub delete: bool,
+}
+
+impl Grants {
+    pub const ALL: Grants = Grants {
+        list: true,
+        patch: true,
+        delete: true,
+    };
+    pub const NONE: Grants = Grants {
+        list: false,
+        patch: false,
+        delete: false,
+    };
+
+    /// The RBAC verb an action needs.
+    pub fn verb(action: Action) -> &'static str {
+        match action {
+            Action::Delete => "delete",
+            _ => "patch",
+        }
+    }
+
+    pub fn allows(&self, action: Action) -> bool {
+        match action {
+            Action::Delete => self.delete,
+            _ => self.patch,
+        }
+    }
+
+    /// The row as this person may see it: only the actions RBAC also allows are offered.
+    pub fn mask(&self, mut row: VmRow) -> VmRow {
+        if !(self.patch && self.delete) {
+            row.actions.retain(|a| self.allows(*a));
+        }
+        row
+    }
+}
+
+/// Answers "who is this token" and "what may they do here". One per console process.
+pub trait Access: Send + Sync + 'static {
+    /// Grants of `who` in `namespace` (fails closed: an unanswerable question is no grant).
+    fn grants<'a>(&'a self, who: &'a Identity, namespace: &'a str) -> BoxFuture<'a, Grants>;
+
+    /// The person a bearer token belongs to; `Ok(None)` when the cluster does not accept it.
+    fn review_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>>;
+
+    /// How long an answer of [`Access::grants`] may be reused (live connections re-check this often).
+    fn lifetime(&self) -> Duration;
+}
+
+/// Everyone may do everything: the sandbox, where there is no RBAC.
+pub struct OpenAccess;
+
+impl Access for OpenAccess {
+    fn grants<'a>(&'a self, _: &'a Identity, _: &'a str) -> BoxFuture<'a, Grants> {
+        Box::pin(async { Grants::ALL })
+    }
+
+    fn review_token<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
+        Box::pin(async {
+            Err(ClusterError::Unavailable(
+                "the sandbox has no accounts; token sign-in needs a Kubernetes cluster".into(),
+            ))
+        })
+    }
+
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+}
+
+/// RBAC answers from the apiserver: SubjectAccessReviews (and TokenReviews for sign-in) made with
+/// the console's own credentials, which need `create` on both and nothing more for this.
+pub struct KubeAccess {
+    client: Client,
+    lifetime: Duration,
+    cache: Mutex<HashMap<(Person, String), (Instant, Grants)>>,
+}
+
+impl KubeAccess {
+    pub fn new(client: Client, lifetime: Duration) -> Arc<KubeAccess> {
+        Arc::new(KubeAccess {
+            client,
+            lifetime,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Forgets every cached answer (after an RBAC change).
+    pub fn forget(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Forgets every cached answer whenever a Role, RoleBinding, ClusterRole or ClusterRoleBinding
+    /// changes, so an RBAC change shows at once rather than after the cache lifetime. Without
+    /// `watch` on those (a tighter install), the lifetime alone bounds how stale answers get.
+    pub fn forget_on_rbac_changes(self: Arc<Self>) {
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+        fn follow<K>(access: Arc<KubeAccess>)
+        where
+            K: kube::Resource<DynamicType = ()>
+                + Clone
+                + std::fmt::Debug
+                + serde::de::DeserializeOwned
+                + Send
+                + 'static,
+        {
+            use futures::StreamExt;
+            use kube::runtime::{watcher, WatchStreamExt};
+            let api: Api<K> = Api::all(access.client.clone());
+            tokio::spawn(async move {
+                let mut changes = watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .boxed();
+                let mut warned = false;
+                while let Some(change) = changes.next().await {
+                    match change {
+                        Ok(
+                            watcher::Event::Apply(_)
+                            | watcher::Event::Delete(_)
+                            | watcher::Event::InitDone,
+                        ) => access.forget(),
+                        Ok(_) => {}
+                        Err(e) if !warned => {
+                            warned = true;
+                            tracing::warn!(kind = %K::kind(&()), error = %e, "cannot watch RBAC objects; access answers expire after their lifetime instead");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+        }
+        follow::<Role>(self.clone());
+        follow::<RoleBinding>(self.clone());
+        follow::<ClusterRole>(self.clone());
+        follow::<ClusterRoleBinding>(self);
+    }
+
+    async fn allowed(&self, person: &Person, namespace: &str, verb: &str) -> bool {
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(person.user.clone()),
+                groups: Some(person.groups.clone()),
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(Wukong::group(&()).into_owned()),
+                    resource: Some(Wukong::plural(&()).into_owned()),
+                    namespace: Some(namespace.to_owned()),
+                    verb: Some(verb.to_owned()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        match Api::<SubjectAccessReview>::all(self.client.clone())
+            .create(&PostParams::default(), &review)
+            .await
+        {
+            Ok(answer) => answer.status.is_some_and(|s| s.allowed),
+            Err(e) => {
+                tracing::warn!(user = %person.user, %namespace, verb, error = %e, "access review failed; treating it as a no");
+                false
+            }
+        }
+    }
+}
+
+impl Access for KubeAccess {
+    fn grants<'a>(&'a self, who: &'a Identity, namespace: &'a str) -> BoxFuture<'a, Grants> {
+        Box::pin(async move {
+            let Identity::Person(person) = who else {
+                return Grants::ALL;
+            };
+            let key = (person.clone(), namespace.to_owned());
+            let cached = self
+                .cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .filter(|(at, _)| at.elapsed() < self.lifetime)
+                .map(|(_, grants)| *grants);
+            if let Some(grants) = cached {
+                return grants;
+            }
+            let (list, patch, delete) = futures::join!(
+                self.allowed(person, namespace, "list"),
+                self.allowed(person, namespace, "patch"),
+                self.allowed(person, namespace, "delete"),
+            );
+            let grants = Grants {
+                list,
+                patch,
+                delete,
+            };
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let lifetime = self.lifetime;
+            cache.retain(|_, (at, _)| at.elapsed() < lifetime);
+            cache.insert(key, (Instant::now(), grants));
+            grants
+        })
+    }
+
+    fn review_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
+        Box::pin(async move {
+            let review = TokenReview {
+                spec: TokenReviewSpec {
+                    token: token.to_owned(),
+                    ..TokenReviewSpec::default()
+                },
+                ..TokenReview::default()
+            };
+            // The token is in the request body only; errors never echo it.
+            let answer = Api::<TokenReview>::all(self.client.clone())
+                .create(&PostParams::default(), &review)
+                .await
+                .map_err(|e| match e {
+                    kube::Error::Api(status) => ClusterError::Unavailable(format!(
+                        "the cluster cannot check tokens for the console ({} {}); it needs create on tokenreviews",
+                        status.code, status.reason
+                    )),
+                    other => ClusterError::Unavailable(other.to_string()),
+                })?;
+            let Some(status) = answer.status.filter(|s| s.authenticated == Some(true)) else {
+                return Ok(None);
+            };
+            Ok(status.user.and_then(|user| {
+                Some(Person {
+                    user: user.username.filter(|u| !u.is_empty())?,
+                    groups: user.groups.unwrap_or_default(),
+                })
+            }))
+        })
+    }
+
+    fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+}

@@ -1,0 +1,484 @@
+//! Who is asking (`--auth=token|proxy|none`), decided once per request by [`identify`].
+//!
+//! - `token`: the sign-in page posts a Kubernetes bearer token to `/auth/login`; the cluster
+//!   reviews it (TokenReview) and the person gets a server-side session behind a random 128-bit
+//!   id in an HttpOnly, SameSite=Strict cookie. Sessions end on sign-out, after the idle or
+//!   absolute timeout, or when the token stops being accepted (it is reviewed again every
+//!   `token_recheck`). The token is kept only in memory, only for those reviews.
+//! - `proxy`: an authenticating reverse proxy names the person in headers; they are believed only
+//!   from the configured source addresses, and a request from anywhere else carrying them is
+//!   refused outright.
+//! - `none`: everyone is the console itself (allowed only with the sandbox or on loopback).
+//!
+//! The request then carries an [`Identity`] (for RBAC and impersonation) and a [`Viewer`] (what
+//! the page says about them) as extensions; nothing past this point looks at cookies or headers.
+
+use app::ConsoleError;
+use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use wukong_cluster::{Access, Identity, Person};
+use wukong_view::{SignIn, Viewer};
+
+pub const SESSION_COOKIE: &str = "wukong_session";
+
+/// How sessions of `--auth=token` behave.
+#[derive(Clone, Debug)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub absolute: Duration,
+    /// How often a session's token is reviewed again (a revoked or expired token ends it).
+    pub token_recheck: Duration,
+    /// Mark the cookie `Secure` (the console is served over TLS, usually by a proxy in front).
+    pub secure_cookie: bool,
+}
+
+/// Which headers an authenticating proxy names the person in, and whom to believe.
+#[derive(Clone, Debug)]
+pub struct ProxyPolicy {
+    pub trusted: Vec<IpNet>,
+    pub user_header: String,
+    pub groups_header: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Mode {
+    None,
+    Token(SessionPolicy),
+    Proxy(ProxyPolicy),
+}
+
+/// A bearer token, never printed.
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    person: Person,
+    token: Secret,
+    created: Instant,
+    last_seen: Instant,
+    reviewed: Instant,
+}
+
+/// Authentication for one console process.
+pub struct Gate {
+    mode: Mode,
+    access: Arc<dyn Access>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// Why a request has no identity.
+#[derive(Debug)]
+enum Refusal {
+    /// Sign in (again): the message says why.
+    SignIn(&'static str),
+    /// Identity headers from an address that may not send them.
+    Forged(String),
+}
+
+impl Gate {
+    pub fn new(mode: Mode, access: Arc<dyn Access>) -> Arc<Gate> {
+        Arc::new(Gate {
+            mode,
+            access,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn sign_in(&self) -> SignIn {
+        match self.mode {
+            Mode::None => SignIn::Open,
+            Mode::Token(_) => SignIn::Token,
+            Mode::Proxy(_) => SignIn::Proxy,
+        }
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn identify(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(Identity, Viewer), Refusal> {
+        match &self.mode {
+            Mode::None => Ok((Identity::Console, Viewer::default())),
+            Mode::Proxy(policy) => {
+                let person = from_proxy(policy, peer, headers)?;
+                let viewer = Viewer {
+                    name: Some(person.user.clone()),
+                    sign_in: SignIn::Proxy,
+                };
+                Ok((Identity::Person(person), viewer))
+            }
+            Mode::Token(policy) => {
+                let id = session_id(headers).ok_or(Refusal::SignIn("sign in"))?;
+                let person = self.session(policy, &id).await?;
+                let viewer = Viewer {
+                    name: Some(person.user.clone()),
+                    sign_in: SignIn::Token,
+                };
+                Ok((Identity::Person(person), viewer))
+            }
+        }
+    }
+
+    /// The session's person, if the session is still good (timeouts, token still accepted).
+    async fn session(&self, policy: &SessionPolicy, id: &str) -> Result<Person, Refusal> {
+        let token = {
+            let mut sessions = self.sessions();
+            let Some(session) = sessions.get_mut(id) else {
+                return Err(Refusal::SignIn("your session has ended; sign in again"));
+            };
+            if session.created.elapsed() >= policy.absolute {
+                sessions.remove(id);
+                return Err(Refusal::SignIn(
+                    "your session reached its maximum length; sign in again",
+                ));
+            }
+            if session.last_seen.elapsed() >= policy.idle {
+                sessions.remove(id);
+                return Err(Refusal::SignIn(
+                    "your session ended after a period of inactivity; sign in again",
+                ));
+            }
+            session.last_seen = Instant::now();
+            if session.reviewed.elapsed() < policy.token_recheck {
+                return Ok(session.person.clone());
+            }
+            session.token.0.clone()
+        };
+        match self.access.review_token(&token).await {
+            Ok(Some(person)) => {
+                if let Some(session) = self.sessions().get_mut(id) {
+                    session.reviewed = Instant::now();
+                    session.person = person.clone();
+                }
+                Ok(person)
+            }
+            Ok(None) => {
+                self.sessions().remove(id);
+                Err(Refusal::SignIn(
+                    "the cluster no longer accepts your token (it expired or was revoked); sign in with a new one",
+                ))
+            }
+            // The cluster could not answer: keep the session and ask again on the next request
+            // (every write is still authorized by the apiserver as this person).
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot review a session's token again; will retry");
+                let sessions = self.sessions();
+                sessions
+                    .get(id)
+                    .map(|s| s.person.clone())
+                    .ok_or(Refusal::SignIn("your session has ended; sign in again"))
+            }
+        }
+    }
+
+    fn new_session(&self, policy: &SessionPolicy, person: Person, token: String) -> Option<String> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).ok()?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let now = Instant::now();
+        let mut sessions = self.sessions();
+        sessions.retain(|_, s| {
+            s.created.elapsed() < policy.absolute && s.last_seen.elapsed() < policy.idle
+        });
+        sessions.insert(
+            id.clone(),
+            Session {
+                person,
+                token: Secret(token),
+                created: now,
+                last_seen: now,
+                reviewed: now,
+            },
+        );
+        Some(id)
+    }
+}
+
+/// The person the proxy names, if the request comes from a trusted proxy.
+fn from_proxy(
+    policy: &ProxyPolicy,
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Result<Person, Refusal> {
+    let user = headers.get(policy.user_header.as_str());
+    let groups = headers.get(policy.groups_header.as_str());
+    let trusted = peer.is_some_and(|ip| policy.trusted.iter().any(|net| net.contains(&ip)));
+    if !trusted {
+        return Err(match (user, groups, peer) {
+            (None, None, _) => Refusal::SignIn(
+                "this console is signed in to through its authenticating proxy; open it through the proxy",
+            ),
+            (_, _, peer) => Refusal::Forged(format!(
+                "identity headers ({}, {}) are only accepted from the authenticating proxy, not from {}",
+                policy.user_header,
+                policy.groups_header,
+                peer.map_or("an unknown address".to_owned(), |p| p.to_string()),
+            )),
+        });
+    }
+    let user = user
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or(Refusal::SignIn(
+            "the authenticating proxy did not name a user",
+        ))?;
+    let mut groups: Vec<String> = groups
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // As the apiserver does for every authenticated request.
+    if !groups.iter().any(|g| g == "system:authenticated") {
+        groups.push("system:authenticated".to_owned());
+    }
+    Ok(Person {
+        user: user.to_owned(),
+        groups,
+    })
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Paths anyone may fetch: health, the static site, and the sign-in page and its form.
+fn is_public(path: &str) -> bool {
+    path == "/healthz"
+        || path == "/login"
+        || path == "/auth/login"
+        || path == "/auth/logout"
+        || path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+}
+
+/// Middleware: attaches `Identity` and `Viewer` to the request, or answers for it: a page
+/// request is sent to the sign-in page, a server function or websocket gets 401 with the reason,
+/// forged proxy headers get 403.
+pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if is_public(&path) {
+        return next.run(request).await;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let headers = request.headers().clone();
+    let method = request.method().clone();
+    match gate.identify(&headers, peer).await {
+        Ok((who, viewer)) => {
+            request.extensions_mut().insert(who);
+            request.extensions_mut().insert(viewer);
+            next.run(request).await
+        }
+        Err(Refusal::Forged(message)) => {
+            tracing::warn!(%path, %message, "refused identity headers from an untrusted address");
+            (StatusCode::FORBIDDEN, message).into_response()
+        }
+        Err(Refusal::SignIn(reason)) => {
+            let page = method == axum::http::Method::GET && path == "/";
+            match (&gate.mode, page) {
+                (Mode::Token(_), true) => {
+                    Redirect::to(&format!("/login?reason={}", reason_code(reason))).into_response()
+                }
+                _ => {
+                    let body = serde_json::to_string(&ConsoleError::SignedOut(reason.to_owned()))
+                        .unwrap_or_default();
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                        .into_response()
+                }
+            }
+        }
+    }
+}
+
+/// Short codes for the sign-in page (it knows the texts; nothing from the URL is shown as is).
+fn reason_code(reason: &str) -> &'static str {
+    if reason.contains("inactivity") {
+        "idle"
+    } else if reason.contains("maximum") {
+        "expired"
+    } else if reason.contains("no longer accepts") {
+        "revoked"
+    } else if reason.contains("ended") {
+        "ended"
+    } else {
+        "required"
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+/// `POST /auth/login`: reviews the token and starts a session.
+pub async fn login(State(gate): State<Arc<Gate>>, Form(form): Form<LoginForm>) -> Response {
+    let Mode::Token(policy) = &gate.mode else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this console does not use token sign-in",
+        )
+            .into_response();
+    };
+    let token = form.token.trim();
+    if token.is_empty() || token.len() > 16 * 1024 || token.chars().any(char::is_whitespace) {
+        return Redirect::to("/login?error=invalid").into_response();
+    }
+    match gate.access.review_token(token).await {
+        Ok(Some(person)) => {
+            let user = person.user.clone();
+            let Some(id) = gate.new_session(policy, person, token.to_owned()) else {
+                return Redirect::to("/login?error=unavailable").into_response();
+            };
+            tracing::info!(target: "audit", %user, "signed in");
+            let secure = if policy.secure_cookie { "; Secure" } else { "" };
+            let cookie = format!(
+                "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                policy.absolute.as_secs()
+            );
+            let mut response = Redirect::to("/").into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Ok(None) => {
+            tracing::info!(target: "audit", "sign-in refused: the cluster did not accept the token");
+            Redirect::to("/login?error=invalid").into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot review a sign-in token");
+            Redirect::to("/login?error=unavailable").into_response()
+        }
+    }
+}
+
+/// `POST /auth/logout`: ends the session (if any) and clears the cookie.
+pub async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_id(&headers) {
+        if let Some(session) = gate.sessions().remove(&id) {
+            tracing::info!(target: "audit", user = %session.person.user, "signed out");
+        }
+    }
+    let mut response = Redirect::to("/login?reason=signed-out").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("wukong_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ProxyPolicy {
+        ProxyPolicy {
+            trusted: vec!["127.0.0.2/32".parse().unwrap()],
+            user_header: "x-forwarded-user".into(),
+            groups_header: "x-forwarded-groups".into(),
+        }
+    }
+
+    fn headers(user: Option<&str>, groups: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(u) = user {
+            h.insert("x-forwarded-user", u.parse().unwrap());
+        }
+        if let Some(g) = groups {
+            h.insert("x-forwarded-groups", g.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_proxy_is_believed_only_from_its_own_address() {
+        let trusted = Some("127.0.0.2".parse().unwrap());
+        let other = Some("127.0.0.3".parse().unwrap());
+        let person = from_proxy(
+            &policy(),
+            trusted,
+            &headers(Some("ann"), Some("team-a, ops")),
+        )
+        .expect("trusted proxy");
+        assert_eq!(person.user, "ann");
+        assert_eq!(person.groups, ["team-a", "ops", "system:authenticated"]);
+        assert!(matches!(
+            from_proxy(&policy(), other, &headers(Some("ann"), None)),
+            Err(Refusal::Forged(_))
+        ));
+        assert!(matches!(
+            from_proxy(&policy(), other, &headers(None, Some("system:masters"))),
+            Err(Refusal::Forged(_))
+        ));
+        assert!(matches!(
+            from_proxy(&policy(), None, &headers(Some("ann"), None)),
+            Err(Refusal::Forged(_))
+        ));
+        assert!(matches!(
+            from_proxy(&policy(), trusted, &headers(None, None)),
+            Err(Refusal::SignIn(_))
+        ));
+        assert!(matches!(
+            from_proxy(&policy(), trusted, &headers(Some("  "), None)),
+            Err(Refusal::SignIn(_))
+        ));
+    }
+
+    #[test]
+    fn only_well_formed_session_cookies_are_read() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=b; wukong_session=0123456789abcdef0123456789abcdef"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            session_id(&h).as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        h.insert(header::COOKIE, "wukong_session=../../etc".parse().unwrap());
+        assert_eq!(session_id(&h), None);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret("abc".into())), "Secret(..)");
+    }
+}
