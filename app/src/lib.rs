@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| i18n::texts().not_found.into_view()>
                 // Async: the whole list is in the first HTML response, so it reads without JavaScript.
                 <Route path=StaticSegment("") view=components::ConsolePage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("login") view=components::LoginPage/>
             </Routes>
         </Router>
     }

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use wukong_view::{Action, ClusterInfo, LiveMessage, Snapshot, Upstream, VmKey, VmRow};
+use wukong_view::{Action, ClusterInfo, LiveMessage, Snapshot, Upstream, Viewer, VmKey, VmRow};
 
 /// A row and the stream position at which it last changed (the `For` key, so a changed row
 /// re-renders and an unchanged one does not).
@@ -44,10 +44,14 @@ pub struct ConsoleState {
     pub socket_open: RwSignal<bool>,
     pub upstream: RwSignal<Upstream>,
     pub cluster: StoredValue<ClusterInfo>,
+    /// Who is looking (fixed for the page's life: signing in or out loads a new page).
+    pub viewer: StoredValue<Viewer>,
     pub clicks: RwSignal<HashMap<VmKey, Click>>,
     pub row_errors: RwSignal<HashMap<VmKey, String>>,
     pub toasts: RwSignal<Vec<Toast>>,
     pub dialog: RwSignal<Option<Dialog>>,
+    /// The VM whose request history is open.
+    pub history: RwSignal<Option<VmKey>>,
     /// Wall clock in the browser (Unix ms), ticking once a second; `None` on the server and
     /// before hydration, so countdowns never cause a hydration mismatch.
     pub now_ms: RwSignal<Option<i64>>,
@@ -78,10 +82,12 @@ impl ConsoleState {
             socket_open: RwSignal::new(true),
             upstream: RwSignal::new(snapshot.upstream),
             cluster: StoredValue::new(snapshot.cluster),
+            viewer: StoredValue::new(snapshot.viewer),
             clicks: RwSignal::new(HashMap::new()),
             row_errors: RwSignal::new(HashMap::new()),
             toasts: RwSignal::new(Vec::new()),
             dialog: RwSignal::new(None),
+            history: RwSignal::new(None),
             now_ms: RwSignal::new(None),
             hydrated: RwSignal::new(false),
             next_toast: StoredValue::new(0),

@@ -2,7 +2,7 @@ use crate::{ClusterError, Identity};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use wukong_api::{LifecycleAction, Wukong};
-use wukong_view::{ClusterInfo, VmKey};
+use wukong_view::{ClusterInfo, HistoryEntry, VmKey};
 
 /// One change seen on the cluster's Wukongs, in the order the cluster reports them.
 #[derive(Clone, Debug)]
@@ -52,4 +52,11 @@ pub trait Cluster: Send + Sync + 'static {
         who: &'a Identity,
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<(), ClusterError>>;
+
+    /// What was asked of this VM, by whom, and what became of it (newest first), read as `who`.
+    fn history<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>>;
 }

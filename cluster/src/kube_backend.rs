@@ -7,14 +7,16 @@ use crate::{Cluster, ClusterError, Identity, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::HeaderValue;
-use kube::api::{Api, DeleteParams, GetParams, Patch, PatchParams, PropagationPolicy};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PropagationPolicy};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::ObjectList;
 use kube::core::Request;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Config, Resource};
 use std::path::Path;
 use wukong_api::{LifecycleAction, Wukong, CONSOLE_FIELD_MANAGER};
-use wukong_view::{Action, ClusterInfo, ClusterKind, VmKey};
+use wukong_view::{Action, ClusterInfo, ClusterKind, HistoryEntry, VmKey};
 
 #[derive(Clone)]
 pub struct KubeCluster {
@@ -213,6 +215,50 @@ impl Cluster for KubeCluster {
             self.send_as(who, key, Action::Delete, request)
                 .await
                 .map(drop)
+        })
+    }
+
+    fn history<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>> {
+        Box::pin(async move {
+            // The controller's Events on this Wukong, read as the person (their role must allow
+            // listing Events in the namespace; the team roles in deploy/rbac do).
+            let fields = format!(
+                "involvedObject.kind=Wukong,involvedObject.name={}",
+                key.name
+            );
+            let request = Request::new(Event::url_path(&(), Some(&key.namespace)))
+                .list(&ListParams::default().fields(&fields).limit(200));
+            let text = self.send_as(who, key, Action::Start, request).await?;
+            let events: ObjectList<Event> = serde_json::from_str(&text).map_err(|e| {
+                ClusterError::Unavailable(format!("the cluster sent unreadable Events: {e}"))
+            })?;
+            let mut entries: Vec<HistoryEntry> = events
+                .items
+                .into_iter()
+                .map(|event| {
+                    let at = event
+                        .event_time
+                        .map(|t| t.0)
+                        .or(event.last_timestamp.map(|t| t.0))
+                        .or(event.first_timestamp.map(|t| t.0));
+                    let note = event.message.unwrap_or_default();
+                    let (message, by) = wukong_api::split_requester(&note);
+                    HistoryEntry {
+                        at_ms: at.map(|t| t.as_millisecond()),
+                        action: event.action.unwrap_or_default(),
+                        requested_by: by.map(str::to_owned),
+                        outcome: event.reason.unwrap_or_default(),
+                        message: (!message.is_empty()).then(|| message.to_owned()),
+                    }
+                })
+                .collect();
+            entries.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            entries.truncate(50);
+            Ok(entries)
         })
     }
 }

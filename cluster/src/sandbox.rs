@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 use wukong_api::{LifecycleAction, Wukong};
 use wukong_sim::Timings;
-use wukong_view::{ClusterInfo, ClusterKind, VmKey};
+use wukong_view::{ClusterInfo, ClusterKind, HistoryEntry, VmKey};
 
 const EVENT_BUFFER: usize = 1024;
 
@@ -243,6 +243,21 @@ impl Cluster for Sandbox {
             drop(state);
             shared.wake.notify_one();
             Ok(())
+        })
+    }
+
+    fn history<'a>(
+        &'a self,
+        _who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>> {
+        Box::pin(async move {
+            let state = self.shared.lock();
+            let vm = state
+                .vms
+                .get(key)
+                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            Ok(vm.history())
         })
     }
 }

@@ -19,6 +19,7 @@ use wukong_lifecycle::{
 use wukong_sim::kubevirt::{KvRunStrategy, VmiPhase};
 use wukong_sim::virt::{Exit, VirtVm};
 use wukong_sim::{Guest, Timings};
+use wukong_view::HistoryEntry;
 
 /// Annotation marking a simulated guest that ignores the ACPI shutdown signal.
 pub const IGNORE_ACPI_ANNOTATION: &str = "sim.novasphere.dev/ignore-acpi";
@@ -43,7 +44,12 @@ pub struct SimulatedVm {
     stop_deadline_ms: Option<u64>,
     /// The VMI generation a restart was sent for.
     restarted_from: Option<u64>,
+    /// Requests taken up, newest last (at most `HISTORY_LENGTH`).
+    history: std::collections::VecDeque<HistoryEntry>,
 }
+
+/// How many requests a sandbox VM remembers.
+const HISTORY_LENGTH: usize = 20;
 
 fn kv_run_strategy(rs: RunStrategy) -> KvRunStrategy {
     match rs {
@@ -103,11 +109,17 @@ impl SimulatedVm {
             last_action_ms: None,
             stop_deadline_ms: None,
             restarted_from: None,
+            history: std::collections::VecDeque::new(),
         }
     }
 
     pub fn wukong(&self) -> &Wukong {
         &self.wukong
+    }
+
+    /// Requests taken up, newest first.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        self.history.iter().rev().cloned().collect()
     }
 
     /// A newer version of the object was stored: take its metadata and spec, keep our status.
@@ -238,9 +250,10 @@ impl SimulatedVm {
             let pending = !self.kubevirt.state_change_requests().is_empty();
             let current = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
             next.observed_request_id = Some(request.request_id.clone());
-            match check(action, current, rs, pending) {
+            let outcome = match check(action, current, rs, pending) {
                 Err(refusal) => {
                     next.message = Some(format!("{} refused: {refusal}", action.as_str()));
+                    "Refused"
                 }
                 Ok(()) => {
                     let vm_grace = self.vm_grace_seconds();
@@ -268,6 +281,7 @@ impl SimulatedVm {
                             self.stop_deadline_ms = deadline;
                             next.stop_deadline = deadline
                                 .map(|_| Time(wall + SignedDuration::from_secs(i64::from(grace))));
+                            "Accepted"
                         }
                         Err(e) => {
                             next.message = Some(format!(
@@ -276,10 +290,27 @@ impl SimulatedVm {
                                 e.code,
                                 e.message
                             ));
+                            "KubeVirtRefused"
                         }
                     }
                 }
+            };
+            if self.history.len() == HISTORY_LENGTH {
+                self.history.pop_front();
             }
+            self.history.push_back(HistoryEntry {
+                at_ms: Some(wall.as_millisecond()),
+                action: if request.force {
+                    Action::ForceStop
+                } else {
+                    action
+                }
+                .as_str()
+                .to_owned(),
+                requested_by: request.requested_by.clone(),
+                outcome: outcome.to_owned(),
+                message: next.message.clone(),
+            });
         }
         self.finish(before, next)
     }

@@ -700,6 +700,18 @@ impl Reconciler<'_> {
         action: Action,
         note: Option<String>,
     ) {
+        // Who asked, for the audit trail (the console writes `requestedBy`; the history view
+        // reads it back from here).
+        let by = wukong
+            .spec
+            .lifecycle_action
+            .as_ref()
+            .and_then(|r| r.requested_by.as_deref());
+        let note = match (note, by, reason) {
+            (note, _, "AutoStartRefused" | "ForcedStop") => note,
+            (Some(note), Some(by), _) => Some(wukong_api::with_requester(&note, by)),
+            (note, _, _) => note,
+        };
         let event = Event {
             type_,
             reason: reason.to_owned(),

@@ -142,6 +142,19 @@ pub enum LiveMessage {
     Heartbeat,
 }
 
+/// One request in a VM's history: who asked for what, and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Unix time in milliseconds.
+    pub at_ms: Option<i64>,
+    /// The action (`stop`, `force-stop`, ...), as the controller recorded it.
+    pub action: String,
+    pub requested_by: Option<String>,
+    /// `Accepted`, `Refused`, `KubeVirtRefused`, `ForcedStop`, ...
+    pub outcome: String,
+    pub message: Option<String>,
+}
+
 /// What the server answers when it has accepted an action request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Accepted {

@@ -4,10 +4,12 @@
 mod delete_vm;
 mod list_vms;
 mod request_action;
+mod vm_history;
 
 pub use delete_vm::*;
 pub use list_vms::*;
 pub use request_action::*;
+pub use vm_history::*;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {

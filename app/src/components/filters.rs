@@ -101,7 +101,8 @@ pub fn FilteredTable() -> impl IntoView {
         <VmTable rows=visible/>
         {move || {
             let message = if total() == 0 {
-                Some(t.empty)
+                // A signed-in person with no rows: most likely RBAC, so say so.
+                Some(if state.viewer.with_value(|v| v.name.is_some()) { t.empty_no_access } else { t.empty })
             } else if visible.with(Vec::is_empty) {
                 Some(t.no_match)
             } else {

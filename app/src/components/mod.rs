@@ -2,6 +2,8 @@
 
 mod dialog;
 mod filters;
+mod history;
+mod login;
 mod table;
 mod toasts;
 mod topbar;
@@ -11,6 +13,8 @@ use crate::i18n::texts;
 use crate::state::ConsoleState;
 use leptos::prelude::*;
 use wukong_view::Snapshot;
+
+pub use login::LoginPage;
 
 /// The one page: loads the snapshot (server-rendered), then keeps it live in the browser.
 #[component]
@@ -56,6 +60,7 @@ fn Console(snapshot: Snapshot) -> impl IntoView {
             <filters::FilteredTable/>
         </main>
         <dialog::ConfirmDialog/>
+        <history::HistoryPanel/>
         <toasts::Toasts/>
     }
 }

@@ -108,7 +108,16 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             </td>
             <td class="muted">{resources}</td>
             <td class="muted">{row.node.clone().unwrap_or_else(|| t.not_known.to_owned())}</td>
-            <td class="actions">{buttons}</td>
+            <td class="actions">
+                {buttons}
+                <button type="button" class="act link" data-testid="history-button"
+                    on:click={
+                        let key = key.clone();
+                        move |_| state.history.set(Some(key.clone()))
+                    }>
+                    {t.history}
+                </button>
+            </td>
         </tr>
     }
 }

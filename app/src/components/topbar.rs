@@ -1,7 +1,7 @@
 use crate::i18n::texts;
 use crate::state::ConsoleState;
 use leptos::prelude::*;
-use wukong_view::ClusterKind;
+use wukong_view::{ClusterKind, SignIn};
 
 /// Title, which cluster, the live indicator, and the sandbox banner when it applies.
 #[component]
@@ -10,6 +10,9 @@ pub fn TopBar() -> impl IntoView {
     let t = texts();
     let cluster = state.cluster.get_value();
     let sandbox = cluster.kind == ClusterKind::Sandbox;
+    let viewer = state.viewer.get_value();
+    let open_cluster = !sandbox && viewer.sign_in == SignIn::Open;
+    let sign_out = viewer.sign_in == SignIn::Token;
     let live = move || state.is_live();
     view! {
         <header class="topbar">
@@ -28,9 +31,21 @@ pub fn TopBar() -> impl IntoView {
                 <span class="dot" aria-hidden="true"></span>
                 {move || if live() { t.live } else { t.reconnecting }}
             </span>
+            {viewer.name.map(|name| view! {
+                <span class="viewer" data-testid="viewer">{t.signed_in_as}" "<strong>{name}</strong></span>
+            })}
+            {sign_out.then(|| view! {
+                // A plain form: signing out works without JavaScript, and is a same-origin POST.
+                <form method="post" action="/auth/logout" class="sign-out">
+                    <button type="submit" class="secondary" data-testid="sign-out">{t.sign_out}</button>
+                </form>
+            })}
         </header>
         {sandbox.then(|| view! {
             <div class="banner sandbox" data-testid="sandbox-banner" role="status">{t.sandbox_banner}</div>
+        })}
+        {open_cluster.then(|| view! {
+            <div class="banner open" data-testid="open-banner" role="status">{t.open_banner}</div>
         })}
     }
 }

@@ -1,0 +1,25 @@
+use crate::ConsoleError;
+use leptos::prelude::*;
+use wukong_view::HistoryEntry;
+
+/// Who asked for what on one VM and what became of it (newest first), read as the person.
+#[server(endpoint = "vm_history")]
+pub async fn vm_history(
+    namespace: String,
+    name: String,
+) -> Result<Vec<HistoryEntry>, ConsoleError> {
+    use super::ssr::{console, identity};
+    let (who, _) = identity()?;
+    wukong_view::validate_dns1123_label("namespace", &namespace).map_err(ConsoleError::Invalid)?;
+    wukong_view::validate_dns1123_subdomain("name", &name).map_err(ConsoleError::Invalid)?;
+    let console = console()?;
+    let key = wukong_view::VmKey::new(namespace, name);
+    let grants = console.access.grants(&who, &key.namespace).await;
+    if !grants.list {
+        return Err(ConsoleError::Forbidden(format!(
+            "you have no access to namespace {} (RBAC)",
+            key.namespace
+        )));
+    }
+    Ok(console.cluster.history(&who, &key).await?)
+}

@@ -1,0 +1,58 @@
+//! One VM's request history: who asked for what, when, and what became of it. Fetched when
+//! opened (it is not part of the live rows, which stay small).
+
+use crate::api::vm_history;
+use crate::i18n::texts;
+use crate::state::ConsoleState;
+use leptos::prelude::*;
+use wukong_view::{format_utc, VmKey};
+
+#[component]
+pub fn HistoryPanel() -> impl IntoView {
+    let state = expect_context::<ConsoleState>();
+    move || state.history.get().map(|key| view! { <HistoryBox key/> })
+}
+
+#[component]
+fn HistoryBox(key: VmKey) -> impl IntoView {
+    let state = expect_context::<ConsoleState>();
+    let t = texts();
+    let entries = {
+        let key = key.clone();
+        LocalResource::new(move || vm_history(key.namespace.clone(), key.name.clone()))
+    };
+    let close = move || state.history.set(None);
+    view! {
+        <div class="modal-backdrop" on:click=move |_| close()>
+            <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="history-title" data-testid="history"
+                on:click=|ev| ev.stop_propagation()
+                on:keydown=move |ev| if ev.key() == "Escape" { close() }>
+                <h2 id="history-title">{t.history}" "<code>{key.to_string()}</code></h2>
+                <Suspense fallback=move || view! { <p class="muted">{t.loading}</p> }>
+                    {move || Suspend::new(async move {
+                        match entries.await {
+                            Err(e) => view! { <p class="row-error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Ok(list) if list.is_empty() => view! { <p class="muted">{t.history_empty}</p> }.into_any(),
+                            Ok(list) => view! {
+                                <ol class="history">
+                                    {list.into_iter().map(|e| view! {
+                                        <li data-testid="history-entry" data-outcome=e.outcome.clone()>
+                                            <time class="muted">{e.at_ms.map(format_utc).unwrap_or_default()}</time>" "
+                                            <strong>{e.action.clone()}</strong>" "
+                                            {e.requested_by.clone().map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by">{by}</span></span> })}
+                                            " — "<span class="outcome">{e.outcome.clone()}</span>
+                                            {e.message.clone().map(|m| view! { <div class="muted">{m}</div> })}
+                                        </li>
+                                    }).collect_view()}
+                                </ol>
+                            }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <div class="modal-actions">
+                    <button type="button" class="secondary" data-testid="history-close" autofocus on:click=move |_| close()>{t.close}</button>
+                </div>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,59 @@
+//! The sign-in page of `--auth=token`: a plain form posted to `/auth/login` (works without
+//! JavaScript). Why the person is here comes as a short code in the URL; only known codes are
+//! shown, as fixed texts.
+
+use crate::i18n::texts;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let t = texts();
+    let query = use_query_map();
+    let notice = move || {
+        query.with(|q| {
+            let error = match q.get("error").as_deref() {
+                Some("invalid") => Some(t.login_invalid),
+                Some("unavailable") => Some(t.login_unavailable),
+                _ => None,
+            };
+            let reason = match q.get("reason").as_deref() {
+                Some("idle") => Some(t.login_idle),
+                Some("expired") => Some(t.login_expired),
+                Some("revoked") => Some(t.login_revoked),
+                Some("ended") => Some(t.login_ended),
+                Some("signed-out") => Some(t.login_signed_out),
+                Some("required") => Some(t.login_required),
+                _ => None,
+            };
+            error.map(|e| (e, true)).or(reason.map(|r| (r, false)))
+        })
+    };
+    view! {
+        <main class="login">
+            <h1>{t.login_title}</h1>
+            {move || notice().map(|(text, is_error)| view! {
+                <p
+                    class=if is_error { "notice error" } else { "notice" }
+                    role=if is_error { "alert" } else { "status" }
+                    data-testid="login-notice"
+                >{text}</p>
+            })}
+            <p class="hint">{t.login_intro}</p>
+            <form method="post" action="/auth/login" class="login-form">
+                <label>
+                    <span>{t.login_token}</span>
+                    <input
+                        type="password"
+                        name="token"
+                        required
+                        autocomplete="off"
+                        spellcheck="false"
+                        data-testid="login-token"
+                    />
+                </label>
+                <button type="submit" class="primary" data-testid="login-submit">{t.login_submit}</button>
+            </form>
+        </main>
+    }
+}

@@ -1,0 +1,729 @@
+//! Identity and RBAC against the real kube-apiserver (`./dev/cluster up`; `./dev/test` runs these).
+//!
+//! The console runs as its own ServiceAccount with exactly the RBAC in `deploy/rbac/`, and three
+//! people sign in with ServiceAccount tokens: an editor of team-a (role `wukong-team-lead`), a
+//! viewer of team-b (role `wukong-viewer`) and somebody with no access. Namespaces get a random
+//! suffix: without kube-controller-manager they are never really deleted.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use leptos::prelude::LeptosOptions;
+use serde_json::{json, Value};
+use server::auth::{Gate, Mode, ProxyPolicy, SessionPolicy};
+use server::{router, AppState};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tower::ServiceExt;
+use wukong_api::{Wukong, WukongSpec};
+use wukong_cluster::actions::{request_action, ActionRequest};
+use wukong_cluster::{
+    Access, ClusterError, Console, Identity, KubeAccess, KubeCluster, OpenAccess,
+};
+use wukong_view::{Action, LiveMessage, RunStrategy, Snapshot, VmKey};
+
+const RBAC_LIFETIME: Duration = Duration::from_secs(3);
+const IDS_NS: &str = "wukong-test-ids";
+
+async fn admin_config() -> Config {
+    let path = std::env::var("WUKONG_KUBECONFIG")
+        .unwrap_or_else(|_| format!("{}/../.dev/kubeconfig", env!("CARGO_MANIFEST_DIR")));
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!("no control plane kubeconfig at {path} ({e}); run ./dev/cluster up")
+    });
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig")
+}
+
+/// Server-side applies every object of a YAML file from `deploy/rbac/`.
+async fn apply_rbac(client: &Client, file: &str) {
+    let path = format!("{}/../deploy/rbac/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let params = PatchParams::apply("wukong-rbac-test").force();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let object: Value = serde::Deserialize::deserialize(document).expect("yaml");
+        if object.is_null() {
+            continue;
+        }
+        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+        let ns = object["metadata"]["namespace"].as_str().map(str::to_owned);
+        let patch = Patch::Apply(&object);
+        let result = match object["kind"].as_str().unwrap() {
+            "ServiceAccount" => {
+                let ns = ns.as_deref().unwrap();
+                ensure_namespace(client, ns).await;
+                Api::<ServiceAccount>::namespaced(client.clone(), ns)
+                    .patch(&name, &params, &patch)
+                    .await
+                    .map(drop)
+            }
+            "ClusterRole" => Api::<ClusterRole>::all(client.clone())
+                .patch(&name, &params, &patch)
+                .await
+                .map(drop),
+            "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(client.clone())
+                .patch(&name, &params, &patch)
+                .await
+                .map(drop),
+            other => panic!("{file}: unexpected kind {other}"),
+        };
+        result.unwrap_or_else(|e| panic!("apply {file} {name}: {e}"));
+    }
+}
+
+async fn ensure_namespace(client: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("namespace {name}: {e}"),
+    }
+}
+
+async fn service_account(client: &Client, ns: &str, name: &str) -> String {
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::apply("wukong-rbac-test").force(),
+            &Patch::Apply(&json!({
+                "apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa.metadata
+            })),
+        )
+        .await
+        .expect("service account");
+    token(client, ns, name).await
+}
+
+async fn token(client: &Client, ns: &str, name: &str) -> String {
+    let request: TokenRequest =
+        serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 3600 } }))
+            .unwrap();
+    let answer: TokenRequest = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("token request");
+    answer.status.and_then(|s| s.token).expect("a token")
+}
+
+async fn bind(client: &Client, ns: &str, binding: &str, role: &str, subject: Value) {
+    let object = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": { "name": binding, "namespace": ns },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+        "subjects": [subject],
+    });
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .patch(
+            binding,
+            &PatchParams::apply("wukong-rbac-test").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .expect("role binding");
+}
+
+fn sa_subject(name: &str) -> Value {
+    json!({ "kind": "ServiceAccount", "name": name, "namespace": IDS_NS })
+}
+
+fn sa_user(name: &str) -> String {
+    format!("system:serviceaccount:{IDS_NS}:{name}")
+}
+
+async fn running_wukong(client: &Client, ns: &str, name: &str) {
+    let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    let spec = WukongSpec {
+        run_strategy: RunStrategy::Manual,
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &Wukong::new(name, spec))
+        .await
+        .expect("create wukong");
+    set_message(client, ns, name, "up").await;
+}
+
+async fn set_message(client: &Client, ns: &str, name: &str, message: &str) {
+    let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    let patch =
+        json!({ "status": { "lifecycleState": { "state": "Running", "message": message } } });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("status");
+}
+
+/// The console as deployed: its ServiceAccount's token, nothing else.
+async fn console_as_its_service_account(admin: &Client) -> (KubeCluster, Arc<KubeAccess>) {
+    ensure_namespace(admin, "wukong-system").await;
+    apply_rbac(admin, "console.yaml").await;
+    apply_rbac(admin, "team-roles.yaml").await;
+    let token = token(admin, "wukong-system", "wukong-console").await;
+    let mut config = admin_config().await;
+    config.auth_info = serde_json::from_value::<AuthInfo>(json!({ "token": token })).unwrap();
+    let cluster = KubeCluster::from_config(config).expect("console cluster");
+    let access = KubeAccess::new(cluster.client(), RBAC_LIFETIME);
+    access.clone().forget_on_rbac_changes();
+    (cluster, access)
+}
+
+fn state(console: &Console, mode: Mode) -> AppState {
+    AppState {
+        leptos_options: LeptosOptions::builder()
+            .output_name("wukong-console")
+            .build(),
+        console: console.clone(),
+        gate: Gate::new(mode, console.access.clone()),
+    }
+}
+
+fn token_mode() -> Mode {
+    Mode::Token(SessionPolicy {
+        idle: Duration::from_secs(600),
+        absolute: Duration::from_secs(3600),
+        token_recheck: Duration::from_secs(1),
+        secure_cookie: false,
+    })
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn post(path: &str, cookie: Option<&str>, form: &str) -> Request<Body> {
+    let mut request =
+        Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    request.body(Body::from(form.to_owned())).unwrap()
+}
+
+/// Signs in with `token`; the session cookie (`name=value`).
+async fn sign_in(app: &axum::Router, token: &str) -> String {
+    let answer = send(app, post("/auth/login", None, &format!("token={token}"))).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(answer.headers[header::LOCATION], "/");
+    let cookie = answer.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let id = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(
+        id.len(),
+        "wukong_session=".len() + 32,
+        "128 random bits in hex: {id}"
+    );
+    id
+}
+
+async fn list(app: &axum::Router, cookie: &str) -> Snapshot {
+    let answer = send(app, post("/api/list_vms", Some(cookie), "")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    serde_json::from_str(&answer.body).expect("snapshot")
+}
+
+fn in_namespace<'a>(snapshot: &'a Snapshot, ns: &str) -> Vec<&'a wukong_view::VmRow> {
+    snapshot
+        .rows
+        .iter()
+        .filter(|r| r.key.namespace == ns)
+        .collect()
+}
+
+async fn eventually<F, Fut>(what: &str, seconds: u64, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..seconds * 5 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {seconds} s waiting until {what}");
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(addr: SocketAddr, cookie: &str) -> Socket {
+    let mut request = format!("ws://{addr}/live").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert(header::ORIGIN, format!("http://{addr}").parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket")
+        .0
+}
+
+/// The next frame's text, within `seconds`.
+async fn next_text(socket: &mut Socket, seconds: u64) -> Option<String> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(seconds), socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return Some(text.to_string());
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn three_people_see_and_do_exactly_what_rbac_allows() {
+    let admin = Client::try_from(admin_config().await).unwrap();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let team_a = format!("team-a-{suffix}");
+    let team_b = format!("team-b-{suffix}");
+    for ns in [&team_a, &team_b] {
+        ensure_namespace(&admin, ns).await;
+    }
+    ensure_namespace(&admin, IDS_NS).await;
+    running_wukong(&admin, &team_a, "web").await;
+    running_wukong(&admin, &team_b, "db").await;
+    let editor = format!("editor-{suffix}");
+    let viewer = format!("viewer-{suffix}");
+    let nobody = format!("nobody-{suffix}");
+    let editor_token = service_account(&admin, IDS_NS, &editor).await;
+    let viewer_token = service_account(&admin, IDS_NS, &viewer).await;
+    let nobody_token = service_account(&admin, IDS_NS, &nobody).await;
+    bind(
+        &admin,
+        &team_a,
+        "editor",
+        "wukong-team-lead",
+        sa_subject(&editor),
+    )
+    .await;
+    bind(
+        &admin,
+        &team_b,
+        "viewer",
+        "wukong-viewer",
+        sa_subject(&viewer),
+    )
+    .await;
+
+    let (cluster, access) = console_as_its_service_account(&admin).await;
+    let console = Console::start(Arc::new(cluster.clone()), access.clone());
+    tokio::time::timeout(Duration::from_secs(30), console.store.wait_ready())
+        .await
+        .expect("the console's ServiceAccount may list and watch wukongs");
+    let app = router(state(&console, token_mode()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = app.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            served.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    // Wait for the shared watch to carry both new rows.
+    let store = console.store.clone();
+    let (a, b) = (team_a.clone(), team_b.clone());
+    eventually("the shared watch has both rows", 30, || {
+        let snapshot = store.snapshot();
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            in_namespace(&snapshot, &a).len() == 1 && in_namespace(&snapshot, &b).len() == 1
+        }
+    })
+    .await;
+
+    // Without a session: the page sends you to sign in; server functions and the socket say 401.
+    let page = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers[header::LOCATION], "/login?reason=required");
+    let anonymous = send(&app, post("/api/list_vms", None, "")).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.body
+    );
+    assert!(anonymous.body.contains("sign in"), "{}", anonymous.body);
+    let login_page = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(login_page.status, StatusCode::OK);
+    assert!(login_page.body.contains("data-testid=\"login-token\""));
+
+    // An invalid token is refused, and no session is made.
+    for bad in ["not-a-token", "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"] {
+        let answer = send(&app, post("/auth/login", None, &format!("token={bad}"))).await;
+        assert_eq!(answer.headers[header::LOCATION], "/login?error=invalid");
+        assert!(answer.headers.get(header::SET_COOKIE).is_none());
+    }
+    // A made-up session id is no session.
+    let forged = "wukong_session=0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        send(&app, post("/api/list_vms", Some(forged), ""))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The editor sees team-a only, with its actions, and can stop team-a's VM (as themselves).
+    let editor_cookie = sign_in(&app, &editor_token).await;
+    let seen = list(&app, &editor_cookie).await;
+    assert_eq!(seen.viewer.name.as_deref(), Some(sa_user(&editor).as_str()));
+    assert_eq!(in_namespace(&seen, &team_a).len(), 1);
+    assert!(
+        in_namespace(&seen, &team_b).is_empty(),
+        "team-b is not the editor's"
+    );
+    assert!(in_namespace(&seen, &team_a)[0].offers(Action::Stop));
+    assert!(in_namespace(&seen, &team_a)[0].offers(Action::Delete));
+    let page = send(
+        &app,
+        Request::get("/")
+            .header(header::COOKIE, &editor_cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&team_a) && !page.body.contains(&team_b));
+    assert!(
+        !page.body.contains(&editor_token),
+        "the token is never rendered"
+    );
+    let policy = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the page's policy names a nonce");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(
+        page.body.contains(&format!("nonce=\"{nonce}\"")),
+        "scripts carry the nonce"
+    );
+
+    // Deltas for team-b never reach the editor's socket.
+    let mut editor_socket = open_socket(addr, &editor_cookie).await;
+    let first = next_text(&mut editor_socket, 10).await.expect("snapshot");
+    assert!(
+        first.contains(&team_a) && !first.contains(&team_b),
+        "{first}"
+    );
+    set_message(&admin, &team_b, "db", "team-b news").await;
+    set_message(&admin, &team_a, "web", "team-a news").await;
+    loop {
+        let text = next_text(&mut editor_socket, 15)
+            .await
+            .expect("the team-a delta arrives");
+        assert!(
+            !text.contains(&team_b),
+            "a team-b frame reached the editor: {text}"
+        );
+        if text.contains("team-a news") {
+            break;
+        }
+    }
+
+    let stop = |ns: &str, name: &str| format!("namespace={ns}&name={name}&action=stop");
+    let answer = send(
+        &app,
+        post(
+            "/api/request_action",
+            Some(&editor_cookie),
+            &stop(&team_a, "web"),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let written = Api::<Wukong>::namespaced(admin.clone(), &team_a)
+        .get("web")
+        .await
+        .unwrap();
+    let request = written
+        .spec
+        .lifecycle_action
+        .expect("the request is written");
+    assert_eq!(
+        request.requested_by.as_deref(),
+        Some(sa_user(&editor).as_str())
+    );
+    // The editor cannot reach team-b even by forging a request.
+    let answer = send(
+        &app,
+        post(
+            "/api/request_action",
+            Some(&editor_cookie),
+            &stop(&team_b, "db"),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(
+        answer.body.contains("no access to namespace"),
+        "{}",
+        answer.body
+    );
+
+    // The viewer sees team-b with no actions offered; a forged stop is refused with a reason.
+    let viewer_cookie = sign_in(&app, &viewer_token).await;
+    let seen = list(&app, &viewer_cookie).await;
+    assert!(in_namespace(&seen, &team_a).is_empty());
+    let rows = in_namespace(&seen, &team_b);
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].actions.is_empty(),
+        "a viewer is offered nothing: {:?}",
+        rows[0].actions
+    );
+    let answer = send(
+        &app,
+        post(
+            "/api/request_action",
+            Some(&viewer_cookie),
+            &stop(&team_b, "db"),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(
+        answer.body.contains("lets you view VMs but not stop them"),
+        "{}",
+        answer.body
+    );
+    // And the apiserver itself refuses the viewer, even if the console's own check were skipped:
+    // the console's ServiceAccount can only act as the person.
+    let refused = request_action(
+        &cluster,
+        &OpenAccess,
+        &Identity::person(
+            sa_user(&viewer),
+            vec![
+                "system:serviceaccounts".into(),
+                "system:authenticated".into(),
+            ],
+        ),
+        ActionRequest {
+            key: VmKey::new(&team_b, "db"),
+            action: Action::Stop,
+            grace_period_seconds: None,
+        },
+    )
+    .await
+    .expect_err("the apiserver refuses");
+    assert!(
+        matches!(refused, ClusterError::Forbidden { .. }),
+        "{refused:?}"
+    );
+    // Nor can the console's ServiceAccount write anything as itself.
+    let own =
+        wukong_cluster::Cluster::delete(&cluster, &Identity::Console, &VmKey::new(&team_b, "db"))
+            .await;
+    assert!(
+        matches!(own, Err(ClusterError::Forbidden { .. })),
+        "{own:?}"
+    );
+
+    // The no-access person sees an empty page that says why.
+    let nobody_cookie = sign_in(&app, &nobody_token).await;
+    let seen = list(&app, &nobody_cookie).await;
+    assert!(
+        in_namespace(&seen, &team_a).is_empty() && in_namespace(&seen, &team_b).is_empty(),
+        "{:?}",
+        seen.rows
+    );
+    let page = send(
+        &app,
+        Request::get("/")
+            .header(header::COOKIE, &nobody_cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(!page.body.contains(&team_a) && !page.body.contains(&team_b));
+
+    // Cross-origin writes and sockets are refused, session or not.
+    let mut cross = post(
+        "/api/request_action",
+        Some(&editor_cookie),
+        &stop(&team_a, "web"),
+    );
+    cross
+        .headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    assert_eq!(send(&app, cross).await.status, StatusCode::FORBIDDEN);
+    let mut request = format!("ws://{addr}/live").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert(header::COOKIE, editor_cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::FORBIDDEN)
+        }
+        other => panic!("a cross-origin websocket must be refused: {other:?}"),
+    }
+
+    // An RBAC change takes effect within the cache lifetime: the viewer becomes a team-b editor,
+    // in new lists and on the open socket.
+    let mut viewer_socket = open_socket(addr, &viewer_cookie).await;
+    let first = next_text(&mut viewer_socket, 10).await.expect("snapshot");
+    assert!(first.contains(&team_b));
+    let changed = tokio::time::Instant::now();
+    bind(
+        &admin,
+        &team_b,
+        "viewer-edits",
+        "wukong-team-lead",
+        sa_subject(&viewer),
+    )
+    .await;
+    let app2 = app.clone();
+    let (cookie, ns) = (viewer_cookie.clone(), team_b.clone());
+    eventually("the viewer may stop team-b's VM", 10, || {
+        let (app, cookie, ns) = (app2.clone(), cookie.clone(), ns.clone());
+        async move {
+            let seen = list(&app, &cookie).await;
+            in_namespace(&seen, &ns)
+                .first()
+                .is_some_and(|r| r.offers(Action::Stop))
+        }
+    })
+    .await;
+    let took = changed.elapsed();
+    assert!(
+        took <= RBAC_LIFETIME + Duration::from_secs(2),
+        "took {took:?}"
+    );
+    loop {
+        let text = next_text(&mut viewer_socket, 10)
+            .await
+            .expect("the open socket learns of the new role");
+        if let Ok(LiveMessage::Snapshot(s)) = serde_json::from_str::<LiveMessage>(&text) {
+            if in_namespace(&s, &team_b)
+                .first()
+                .is_some_and(|r| r.offers(Action::Stop))
+            {
+                break;
+            }
+        }
+    }
+
+    // A token that stops being accepted ends its session (here: its ServiceAccount is deleted).
+    let temp = format!("temp-{suffix}");
+    let temp_token = service_account(&admin, IDS_NS, &temp).await;
+    let temp_cookie = sign_in(&app, &temp_token).await;
+    list(&app, &temp_cookie).await;
+    Api::<ServiceAccount>::namespaced(admin.clone(), IDS_NS)
+        .delete(&temp, &DeleteParams::default())
+        .await
+        .unwrap();
+    // The apiserver caches a token's review for up to 10 s; the console asks again every second.
+    let mut answer = send(&app, post("/api/list_vms", Some(&temp_cookie), "")).await;
+    for _ in 0..100 {
+        if answer.status != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        answer = send(&app, post("/api/list_vms", Some(&temp_cookie), "")).await;
+    }
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert!(
+        answer.body.contains("no longer accepts your token"),
+        "{}",
+        answer.body
+    );
+    let answer = send(
+        &app,
+        post("/auth/login", None, &format!("token={temp_token}")),
+    )
+    .await;
+    assert_eq!(answer.headers[header::LOCATION], "/login?error=invalid");
+
+    // Signing out ends the session for good.
+    let answer = send(&app, post("/auth/logout", Some(&nobody_cookie), "")).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(answer.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let answer = send(&app, post("/api/list_vms", Some(&nobody_cookie), "")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+
+    // Behind an authenticating proxy: its headers are believed from its address only.
+    bind(
+        &admin,
+        &team_a,
+        "proxy-ann",
+        "wukong-viewer",
+        json!({ "kind": "User", "name": "ann@example.com", "apiGroup": "rbac.authorization.k8s.io" }),
+    )
+    .await;
+    let proxied = router(state(
+        &console,
+        Mode::Proxy(ProxyPolicy {
+            trusted: vec!["127.0.0.2/32".parse().unwrap()],
+            user_header: "x-forwarded-user".into(),
+            groups_header: "x-forwarded-groups".into(),
+        }),
+    ));
+    let from = |peer: &str, user: &str| {
+        let mut request = post("/api/list_vms", None, "");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        request
+            .headers_mut()
+            .insert("x-forwarded-user", user.parse().unwrap());
+        request
+    };
+    let answer = send(&proxied, from("127.0.0.2:5000", "ann@example.com")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen: Snapshot = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(in_namespace(&seen, &team_a).len(), 1);
+    assert!(in_namespace(&seen, &team_a)[0].actions.is_empty());
+    assert!(in_namespace(&seen, &team_b).is_empty());
+    let answer = send(&proxied, from("127.0.0.3:5000", "system:admin")).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(access.lifetime() == RBAC_LIFETIME);
+}
