@@ -5,7 +5,7 @@ use crate::api::vm_history;
 use crate::i18n::texts;
 use crate::state::ConsoleState;
 use leptos::prelude::*;
-use wukong_view::{format_utc, VmKey};
+use wukong_view::{format_utc, HistoryEntry, VmKey};
 
 #[component]
 pub fn HistoryPanel() -> impl IntoView {
@@ -17,38 +17,46 @@ pub fn HistoryPanel() -> impl IntoView {
 fn HistoryBox(key: VmKey) -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     let t = texts();
-    let entries = {
+    // Fetched once when opened (a plain task and signal: lighter in the bundle than a resource).
+    let entries = RwSignal::new(None::<Result<Vec<HistoryEntry>, String>>);
+    {
         let key = key.clone();
-        LocalResource::new(move || vm_history(key.namespace.clone(), key.name.clone()))
-    };
+        leptos::task::spawn_local(async move {
+            let answer = vm_history(key.namespace, key.name).await;
+            entries.set(Some(answer.map_err(|e| e.to_string())));
+        });
+    }
     let close = move || state.history.set(None);
+    let body = move || {
+        match entries.get() {
+        None => view! { <p class="muted">{t.loading}</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="row-error" role="alert">{e}</p> }.into_any(),
+        Some(Ok(list)) if list.is_empty() => view! { <p class="muted">{t.history_empty}</p> }.into_any(),
+        Some(Ok(list)) => view! {
+            <ol class="history">
+                {list.into_iter().map(|e| {
+                    let outcome = e.outcome.clone();
+                    view! {
+                    <li data-testid="history-entry" data-outcome=outcome>
+                        <time class="muted">{e.at_ms.map(format_utc).unwrap_or_default()}</time>" "
+                        <strong>{e.action}</strong>" "
+                        {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by">{by}</span></span> })}
+                        " — "<span class="outcome">{e.outcome}</span>
+                        {e.message.map(|m| view! { <div class="muted">{m}</div> })}
+                    </li>
+                    }
+                }).collect_view()}
+            </ol>
+        }.into_any(),
+    }
+    };
     view! {
         <div class="modal-backdrop" on:click=move |_| close()>
             <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="history-title" data-testid="history"
                 on:click=|ev| ev.stop_propagation()
                 on:keydown=move |ev| if ev.key() == "Escape" { close() }>
                 <h2 id="history-title">{t.history}" "<code>{key.to_string()}</code></h2>
-                <Suspense fallback=move || view! { <p class="muted">{t.loading}</p> }>
-                    {move || Suspend::new(async move {
-                        match entries.await {
-                            Err(e) => view! { <p class="row-error" role="alert">{e.to_string()}</p> }.into_any(),
-                            Ok(list) if list.is_empty() => view! { <p class="muted">{t.history_empty}</p> }.into_any(),
-                            Ok(list) => view! {
-                                <ol class="history">
-                                    {list.into_iter().map(|e| view! {
-                                        <li data-testid="history-entry" data-outcome=e.outcome.clone()>
-                                            <time class="muted">{e.at_ms.map(format_utc).unwrap_or_default()}</time>" "
-                                            <strong>{e.action.clone()}</strong>" "
-                                            {e.requested_by.clone().map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by">{by}</span></span> })}
-                                            " — "<span class="outcome">{e.outcome.clone()}</span>
-                                            {e.message.clone().map(|m| view! { <div class="muted">{m}</div> })}
-                                        </li>
-                                    }).collect_view()}
-                                </ol>
-                            }.into_any(),
-                        }
-                    })}
-                </Suspense>
+                {body}
                 <div class="modal-actions">
                     <button type="button" class="secondary" data-testid="history-close" autofocus on:click=move |_| close()>{t.close}</button>
                 </div>
