@@ -19,10 +19,14 @@ pub fn connect(state: ConsoleState) {
         let mut retry_ms = FIRST_RETRY_MS;
         loop {
             if let Some(url) = live_url() {
-                if let Ok(socket) = WebSocket::open(&url) {
-                    if run(state, socket).await {
-                        retry_ms = FIRST_RETRY_MS;
-                    }
+                let received = match WebSocket::open(&url) {
+                    Ok(socket) => run(state, socket).await,
+                    Err(_) => false,
+                };
+                if received {
+                    retry_ms = FIRST_RETRY_MS;
+                } else if signed_out(state).await {
+                    return;
                 }
             }
             state.socket_open.set(false);
@@ -32,6 +36,20 @@ pub fn connect(state: ConsoleState) {
             retry_ms = (retry_ms * 2).min(MAX_RETRY_MS);
         }
     });
+}
+
+/// After a refused connection: if the person's session has ended, go to the sign-in page.
+async fn signed_out(state: ConsoleState) -> bool {
+    if state.viewer.with_value(|v| v.sign_in) != wukong_view::SignIn::Token {
+        return false;
+    }
+    if let Err(crate::ConsoleError::SignedOut(_)) = crate::api::session().await {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().assign("/login?reason=ended");
+        }
+        return true;
+    }
+    false
 }
 
 /// Reads frames until the socket closes or goes silent. Returns whether any frame arrived.

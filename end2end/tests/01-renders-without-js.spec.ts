@@ -12,9 +12,12 @@ test('the VM list is rendered server-side', async ({ page }) => {
     // Against the local control plane the page names the API server and shows no sandbox banner.
     await expect(page.getByTestId('sandbox-banner')).toHaveCount(0);
     await expect(page.getByTestId('cluster-name')).toContainText('127.0.0.1');
+    // --auth=none on loopback: the page says that nobody signs in.
+    await expect(page.getByTestId('open-banner')).toContainText('No sign-in');
   } else {
     await expect(page.getByTestId('sandbox-banner')).toBeVisible();
     await expect(page.getByTestId('sandbox-banner')).toContainText('Sandbox');
+    await expect(page.getByTestId('sandbox-banner')).toContainText('No sign-in');
   }
 
   await expect(rows(page)).toHaveCount(26);

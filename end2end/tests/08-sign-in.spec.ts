@@ -38,6 +38,7 @@ test('the console asks to sign in and refuses a token the cluster does not accep
 test('an editor of team-a sees only team-a, stops a VM, and finds it in the history under their name', async ({ page }) => {
   await signIn(page, tokens.editor);
   await expect(page.getByTestId('viewer')).toContainText('team-a-editor');
+  await expect(page.getByTestId('open-banner')).toHaveCount(0);
   await expect(rows(page).first()).toBeVisible();
   const namespaces = await rows(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-namespace')));
   expect(new Set(namespaces)).toEqual(new Set(['team-a']));

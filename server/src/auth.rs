@@ -80,6 +80,10 @@ pub struct Gate {
     sessions: Mutex<HashMap<String, Session>>,
 }
 
+/// The session a request came with (token mode): open websockets close when it ends.
+#[derive(Clone, Debug)]
+pub struct SessionId(String);
+
 /// Why a request has no identity.
 #[derive(Debug)]
 enum Refusal {
@@ -187,6 +191,16 @@ impl Gate {
                     .ok_or(Refusal::SignIn("your session has ended; sign in again"))
             }
         }
+    }
+
+    /// Whether a session still exists and is within its timeouts (does not count as activity).
+    pub fn alive(&self, id: &SessionId) -> bool {
+        let Mode::Token(policy) = &self.mode else {
+            return true;
+        };
+        self.sessions().get(&id.0).is_some_and(|s| {
+            s.created.elapsed() < policy.absolute && s.last_seen.elapsed() < policy.idle
+        })
     }
 
     fn new_session(&self, policy: &SessionPolicy, person: Person, token: String) -> Option<String> {
@@ -297,6 +311,9 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
     let method = request.method().clone();
     match gate.identify(&headers, peer).await {
         Ok((who, viewer)) => {
+            if let Some(id) = session_id(&headers) {
+                request.extensions_mut().insert(SessionId(id));
+            }
             request.extensions_mut().insert(who);
             request.extensions_mut().insert(viewer);
             next.run(request).await

@@ -1,6 +1,7 @@
 //! The live websocket: forwards `LiveStore::client_frames` (snapshot, ordered deltas, heartbeats,
 //! resync after lag) and drops a client that cannot keep up.
 
+use crate::auth::{Gate, SessionId};
 use crate::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -13,6 +14,8 @@ use wukong_cluster::{Audience, Identity, LiveStore};
 use wukong_view::Viewer;
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How often an open socket checks that its session still exists.
+const SESSION_CHECK: Duration = Duration::from_secs(2);
 /// A client that cannot take a frame within this long is disconnected (it will reconnect).
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -23,6 +26,7 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Extension(viewer): Extension<Viewer>,
+    session: Option<Extension<SessionId>>,
 ) -> Response {
     let store = state.console.store.clone();
     let audience = Audience {
@@ -30,10 +34,17 @@ pub async fn upgrade(
         viewer,
         access: state.console.access.clone(),
     };
-    ws.on_upgrade(move |socket| serve(socket, store, audience))
+    let gate = state.gate.clone();
+    ws.on_upgrade(move |socket| serve(socket, store, audience, gate, session.map(|s| s.0)))
 }
 
-async fn serve(socket: WebSocket, store: Arc<LiveStore>, audience: Audience) {
+async fn serve(
+    socket: WebSocket,
+    store: Arc<LiveStore>,
+    audience: Audience,
+    gate: Arc<Gate>,
+    session: Option<SessionId>,
+) {
     let (mut sink, mut incoming) = socket.split();
     let mut frames = store.client_frames(audience, HEARTBEAT);
     let send = async move {
@@ -53,8 +64,18 @@ async fn serve(socket: WebSocket, store: Arc<LiveStore>, audience: Audience) {
             }
         }
     };
+    // Signing out, or a session timing out, closes the socket too.
+    let session_ends = async move {
+        let Some(session) = session else {
+            return std::future::pending().await;
+        };
+        while gate.alive(&session) {
+            tokio::time::sleep(SESSION_CHECK).await;
+        }
+    };
     tokio::select! {
         _ = send => {}
         _ = receive => {}
+        _ = session_ends => {}
     }
 }

@@ -680,8 +680,20 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
     .await;
     assert_eq!(answer.headers[header::LOCATION], "/login?error=invalid");
 
-    // Signing out ends the session for good.
+    // Signing out ends the session for good, and closes its open sockets.
+    let mut nobody_socket = open_socket(addr, &nobody_cookie).await;
+    assert!(
+        next_text(&mut nobody_socket, 10).await.is_some(),
+        "a snapshot first"
+    );
     let answer = send(&app, post("/auth/logout", Some(&nobody_cookie), "")).await;
+    let closed_by = tokio::time::Instant::now() + Duration::from_secs(8);
+    while next_text(&mut nobody_socket, 8).await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < closed_by,
+            "the socket outlived its session"
+        );
+    }
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert!(answer.headers[header::SET_COOKIE]
         .to_str()

@@ -4,11 +4,13 @@
 mod delete_vm;
 mod list_vms;
 mod request_action;
+mod session;
 mod vm_history;
 
 pub use delete_vm::*;
 pub use list_vms::*;
 pub use request_action::*;
+pub use session::*;
 pub use vm_history::*;
 
 #[cfg(feature = "ssr")]

@@ -42,7 +42,10 @@ pub fn TopBar() -> impl IntoView {
             })}
         </header>
         {sandbox.then(|| view! {
-            <div class="banner sandbox" data-testid="sandbox-banner" role="status">{t.sandbox_banner}</div>
+            <div class="banner sandbox" data-testid="sandbox-banner" role="status">
+                {t.sandbox_banner}
+                {(viewer.sign_in == SignIn::Open).then_some(t.open_sandbox_note)}
+            </div>
         })}
         {open_cluster.then(|| view! {
             <div class="banner open" data-testid="open-banner" role="status">{t.open_banner}</div>

@@ -1,0 +1,9 @@
+use crate::ConsoleError;
+use leptos::prelude::*;
+
+/// Whether the caller still has a session (`ConsoleError::SignedOut` when not). The live client
+/// asks when its socket is refused, so an ended session leads to the sign-in page.
+#[server(endpoint = "session")]
+pub async fn session() -> Result<(), ConsoleError> {
+    super::ssr::identity().map(drop)
+}
