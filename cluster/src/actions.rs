@@ -74,7 +74,7 @@ pub async fn request_action(
                 request_id: String::new(),
             });
         };
-        lifecycle_action.requested_by = Some(who.name().to_owned());
+        lifecycle_action.requested_by = Some(cluster.requester(who).await);
         match cluster
             .request_action(
                 who,

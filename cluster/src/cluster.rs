@@ -59,4 +59,10 @@ pub trait Cluster: Send + Sync + 'static {
         who: &'a Identity,
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>>;
+
+    /// The name a request by `who` is recorded under (`spec.lifecycleAction.requestedBy`): the
+    /// person's user name, or for `Identity::Console` the name the cluster knows the console by.
+    fn requester<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, String> {
+        Box::pin(async move { who.name().to_owned() })
+    }
 }

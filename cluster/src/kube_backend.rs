@@ -22,6 +22,8 @@ use wukong_view::{Action, ClusterInfo, ClusterKind, HistoryEntry, VmKey};
 pub struct KubeCluster {
     client: Client,
     info: ClusterInfo,
+    /// Who the cluster says the console itself is (asked once, on first need).
+    own_name: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl KubeCluster {
@@ -59,7 +61,11 @@ impl KubeCluster {
             kind: ClusterKind::Kubernetes,
             name,
         };
-        Ok(KubeCluster { client, info })
+        Ok(KubeCluster {
+            client,
+            info,
+            own_name: Default::default(),
+        })
     }
 
     /// The console's own client (its ServiceAccount): the shared watch and access reviews.
@@ -259,6 +265,36 @@ impl Cluster for KubeCluster {
             entries.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
             entries.truncate(50);
             Ok(entries)
+        })
+    }
+
+    fn requester<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let Identity::Console = who else {
+                return who.name().to_owned();
+            };
+            // Without sign-in the console writes as itself: record the name the apiserver
+            // knows it by (a SelfSubjectReview), which is what an admission policy can check.
+            let asked = self
+                .own_name
+                .get_or_try_init(|| async {
+                    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+                    Api::<SelfSubjectReview>::all(self.client.clone())
+                        .create(
+                            &kube::api::PostParams::default(),
+                            &SelfSubjectReview::default(),
+                        )
+                        .await
+                        .ok()
+                        .and_then(|r| r.status?.user_info?.username)
+                        .ok_or(())
+                })
+                .await;
+            match asked {
+                Ok(name) => name.clone(),
+                // Not cached: asked again next time.
+                Err(()) => who.name().to_owned(),
+            }
         })
     }
 }

@@ -486,6 +486,23 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         request.requested_by.as_deref(),
         Some(sa_user(&editor).as_str())
     );
+    // Nobody can write a request in someone else's name (deploy/policy/requested-by.yaml): the
+    // editor, writing directly to the apiserver, claims to be the viewer.
+    let mut as_editor = admin_config().await;
+    as_editor.auth_info.impersonate = Some(sa_user(&editor));
+    as_editor.auth_info.impersonate_groups = Some(vec!["system:authenticated".into()]);
+    let forged = json!({ "spec": { "lifecycleAction": {
+        "action": "start", "requestId": "forged-1", "requestedBy": sa_user(&viewer) } } });
+    let refused = Api::<Wukong>::namespaced(Client::try_from(as_editor).unwrap(), &team_a)
+        .patch("web", &PatchParams::default(), &Patch::Merge(&forged))
+        .await
+        .expect_err("a request in another's name is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("requestedBy must be the user making the request"),
+        "{refused}"
+    );
     // The editor cannot reach team-b even by forging a request.
     let answer = send(
         &app,
