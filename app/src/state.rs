@@ -2,8 +2,11 @@
 //! Created from the server-rendered snapshot, so server and browser render the same first frame.
 
 use leptos::prelude::*;
-use std::collections::{BTreeMap, HashMap};
-use wukong_view::{Action, ClusterInfo, LiveMessage, Snapshot, Upstream, Viewer, VmKey, VmRow};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use wukong_view::{
+    Action, BulkOutcome, BulkTarget, ClusterInfo, LiveMessage, Snapshot, Upstream, Viewer, VmKey,
+    VmRow,
+};
 
 /// A row and the stream position at which it last changed (the `For` key, so a changed row
 /// re-renders and an unchanged one does not).
@@ -25,6 +28,25 @@ pub struct Click {
 pub struct Toast {
     pub id: u64,
     pub text: String,
+}
+
+/// A bulk action, from confirmation to its per-VM results.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bulk {
+    Confirm {
+        target: BulkTarget,
+        action: Action,
+        count: usize,
+    },
+    Running {
+        action: Action,
+        count: usize,
+    },
+    Done {
+        action: Action,
+        outcomes: Vec<BulkOutcome>,
+    },
+    Failed(String),
 }
 
 /// What the confirmation dialog is asking about.
@@ -50,6 +72,11 @@ pub struct ConsoleState {
     pub row_errors: RwSignal<HashMap<VmKey, String>>,
     pub toasts: RwSignal<Vec<Toast>>,
     pub dialog: RwSignal<Option<Dialog>>,
+    /// Rows ticked for a bulk action.
+    pub selected: RwSignal<BTreeSet<VmKey>>,
+    /// "All matching the filter" instead of the ticked rows.
+    pub all_matching: RwSignal<bool>,
+    pub bulk: RwSignal<Option<Bulk>>,
     /// The VM whose request history is open.
     pub history: RwSignal<Option<VmKey>>,
     /// Wall clock in the browser (Unix ms), ticking once a second; `None` on the server and
@@ -88,6 +115,9 @@ impl ConsoleState {
             toasts: RwSignal::new(Vec::new()),
             dialog: RwSignal::new(None),
             history: RwSignal::new(None),
+            selected: RwSignal::new(BTreeSet::new()),
+            all_matching: RwSignal::new(false),
+            bulk: RwSignal::new(None),
             now_ms: RwSignal::new(None),
             hydrated: RwSignal::new(false),
             next_toast: StoredValue::new(0),

@@ -324,16 +324,27 @@ async fn measure(
 
     // 1. The floor: this process's own watch on all Wukongs.
     let floor_seen: Seen = Arc::default();
+    let (listed_tx, listed_rx) = tokio::sync::oneshot::channel::<()>();
     {
         let floor_seen = floor_seen.clone();
         let api: Api<Wukong> = Api::all(client.clone());
         tokio::spawn(async move {
             let mut stream = watcher(api, watcher::Config::default())
                 .default_backoff()
-                .applied_objects()
                 .boxed();
-            while let Some(Ok(w)) = stream.next().await {
+            let mut listed = Some(listed_tx);
+            while let Some(event) = stream.next().await {
                 let at = Instant::now();
+                let w = match event {
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(tx) = listed.take() {
+                            let _ = tx.send(());
+                        }
+                        continue;
+                    }
+                    Ok(watcher::Event::Apply(w)) => w,
+                    _ => continue,
+                };
                 let message = w
                     .status
                     .as_ref()
@@ -347,7 +358,10 @@ async fn measure(
             }
         });
     }
-    tokio::time::sleep(Duration::from_secs(3)).await; // the watcher's initial list
+    tokio::time::timeout(Duration::from_secs(120), listed_rx)
+        .await
+        .map_err(|_| "the floor watcher's first list took over 120 s".to_owned())?
+        .map_err(|_| "the floor watcher stopped".to_owned())?;
 
     // 2. Push latency: one console socket, the same patches.
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
@@ -380,7 +394,15 @@ async fn measure(
                 _ => break,
             }
         }
-        let floor = floor_seen.lock().ok().and_then(|s| s.get(&marker).copied());
+        // The floor watcher runs in this process too and may report a moment after the socket.
+        let mut floor = None;
+        for _ in 0..100 {
+            floor = floor_seen.lock().ok().and_then(|s| s.get(&marker).copied());
+            if floor.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         match (floor, pushed) {
             (Some(f), Some(p)) => {
                 floor_ms.push(f.duration_since(start).as_secs_f64() * 1000.0);

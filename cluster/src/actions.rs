@@ -1,9 +1,10 @@
 //! A person's click, turned into a lifecycle request (or a delete) on the cluster.
 
 use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity};
+use futures::StreamExt;
 use wukong_api::LifecycleAction;
 use wukong_lifecycle::check;
-use wukong_view::{Accepted, Action, VmKey};
+use wukong_view::{Accepted, Action, BulkOutcome, VmKey};
 
 /// An already validated request (names, action and grace period are checked at the edge).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,4 +96,44 @@ pub async fn request_action(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// How many requests of one bulk action are in flight at once.
+const BULK_PARALLEL: usize = 16;
+
+/// One action on many VMs, each exactly as [`request_action`] does it (RBAC, fresh read, rules,
+/// conditional write as `who`); every VM gets its own outcome, in key order.
+pub async fn request_many(
+    cluster: &dyn Cluster,
+    access: &dyn Access,
+    who: &Identity,
+    keys: Vec<VmKey>,
+    action: Action,
+    grace_period_seconds: Option<u32>,
+) -> Vec<BulkOutcome> {
+    let mut outcomes: Vec<BulkOutcome> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let request = ActionRequest {
+                key: key.clone(),
+                action,
+                grace_period_seconds,
+            };
+            match request_action(cluster, access, who, request).await {
+                Ok(_) => BulkOutcome {
+                    key,
+                    accepted: true,
+                    message: "accepted".to_owned(),
+                },
+                Err(e) => BulkOutcome {
+                    key,
+                    accepted: false,
+                    message: e.to_string(),
+                },
+            }
+        })
+        .buffer_unordered(BULK_PARALLEL)
+        .collect()
+        .await;
+    outcomes.sort_by(|a, b| a.key.cmp(&b.key));
+    outcomes
 }

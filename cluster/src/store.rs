@@ -74,6 +74,16 @@ fn restrict(
     snapshot
 }
 
+fn namespaces_in(rows: &BTreeMap<VmKey, VmRow>) -> BTreeSet<String> {
+    let mut namespaces = BTreeSet::new();
+    for key in rows.keys() {
+        if !namespaces.contains(&key.namespace) {
+            namespaces.insert(key.namespace.clone());
+        }
+    }
+    namespaces
+}
+
 fn namespaces_of(snapshot: &Snapshot) -> BTreeSet<String> {
     snapshot
         .rows
@@ -84,6 +94,9 @@ fn namespaces_of(snapshot: &Snapshot) -> BTreeSet<String> {
 
 pub struct LiveStore {
     inner: RwLock<Inner>,
+    /// The whole snapshot as JSON at one `seq`: serialized once, shared by every browser whose
+    /// person may see and do everything (rather than once per connecting browser).
+    full_json: std::sync::Mutex<Option<(u64, Arc<str>)>>,
     frames: broadcast::Sender<LiveFrame>,
     ready: watch::Sender<bool>,
     cluster: ClusterInfo,
@@ -105,6 +118,7 @@ impl LiveStore {
                     reason: "connecting to the cluster".to_owned(),
                 },
             }),
+            full_json: std::sync::Mutex::new(None),
             frames: broadcast::channel(DELTA_BUFFER).0,
             ready: watch::channel(false).0,
             cluster,
@@ -173,6 +187,37 @@ impl LiveStore {
         (self.snapshot_of(&inner), self.frames.subscribe())
     }
 
+    /// [`LiveStore::subscribe`] for someone who may see everything, as the shared JSON frame.
+    /// Also returns the namespaces in it, so the caller can check it may see every one of them.
+    #[allow(clippy::type_complexity)]
+    fn subscribe_full(
+        &self,
+    ) -> Option<(
+        u64,
+        Arc<str>,
+        broadcast::Receiver<LiveFrame>,
+        BTreeSet<String>,
+    )> {
+        let inner = self.read();
+        let namespaces = namespaces_in(&inner.rows);
+        let mut cached = self.full_json.lock().unwrap_or_else(|p| p.into_inner());
+        let json = match cached.as_ref() {
+            Some((seq, json)) if *seq == inner.seq => json.clone(),
+            _ => {
+                let message = LiveMessage::Snapshot(self.snapshot_of(&inner));
+                let json: Arc<str> = serde_json::to_string(&message).ok()?.into();
+                *cached = Some((inner.seq, json.clone()));
+                json
+            }
+        };
+        Some((inner.seq, json, self.frames.subscribe(), namespaces))
+    }
+
+    /// The namespaces that have rows now.
+    fn namespaces(&self) -> BTreeSet<String> {
+        namespaces_in(&self.read().rows)
+    }
+
     /// What one browser receives, as JSON text: its snapshot, then every later delta in order,
     /// a heartbeat after each `heartbeat` of silence, and a fresh snapshot instead of the deltas
     /// it missed if it fell more than the buffer behind (a slow client never holds up others).
@@ -196,13 +241,32 @@ impl LiveStore {
             checked: Instant,
         }
         impl Client {
+            /// A fresh snapshot. The page knows who its viewer is (it was rendered for them), so
+            /// socket snapshots carry the default viewer, and people who may see and do
+            /// everything all get the same shared JSON.
             async fn resync(&mut self) -> Option<Arc<str>> {
+                self.grants = grants_in(&self.audience, self.store.namespaces()).await;
+                self.checked = Instant::now();
+                let everything = self.grants.values().all(|g| g.list && g.patch && g.delete);
+                if everything {
+                    let (seq, json, frames, namespaces) = self.store.subscribe_full()?;
+                    // Only if no namespace appeared since the grants were asked for.
+                    if namespaces.iter().all(|ns| self.grants.contains_key(ns)) {
+                        self.frames = Some(frames);
+                        self.seq = seq;
+                        return self.sent(json);
+                    }
+                }
                 let (snapshot, frames) = self.store.subscribe();
                 self.frames = Some(frames);
                 self.seq = snapshot.seq;
-                self.grants = grants_in(&self.audience, namespaces_of(&snapshot)).await;
-                self.checked = Instant::now();
-                let snapshot = restrict(snapshot, &self.grants, &self.audience.viewer);
+                for ns in namespaces_of(&snapshot) {
+                    if !self.grants.contains_key(&ns) {
+                        let g = self.audience.access.grants(&self.audience.who, &ns).await;
+                        self.grants.insert(ns, g);
+                    }
+                }
+                let snapshot = restrict(snapshot, &self.grants, &Viewer::default());
                 self.sent(serde_json::to_string(&LiveMessage::Snapshot(snapshot)).ok()?)
             }
 

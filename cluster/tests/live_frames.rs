@@ -82,3 +82,71 @@ async fn a_client_that_fell_behind_gets_a_fresh_snapshot() {
     );
     assert_eq!(snapshot.seq, store.snapshot().seq);
 }
+
+/// Grants by namespace: team-a may be seen but not changed; nothing else may be seen.
+struct TeamAViewer;
+
+impl wukong_cluster::Access for TeamAViewer {
+    fn grants<'a>(
+        &'a self,
+        _: &'a wukong_cluster::Identity,
+        namespace: &'a str,
+    ) -> futures::future::BoxFuture<'a, wukong_cluster::Grants> {
+        Box::pin(async move {
+            wukong_cluster::Grants {
+                list: namespace == "team-a",
+                ..wukong_cluster::Grants::NONE
+            }
+        })
+    }
+    fn review_token<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Option<wukong_cluster::Person>, wukong_cluster::ClusterError>,
+    > {
+        Box::pin(async { Ok(None) })
+    }
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+#[tokio::test]
+async fn people_who_may_do_everything_share_one_serialized_snapshot_and_others_get_theirs() {
+    let store = store();
+    let mut b = wukong("vm-b", "Running");
+    b.metadata.namespace = Some("team-b".into());
+    store.apply(WatchEvent::Applied(b));
+    let first = |audience: Audience| {
+        let store = store.clone();
+        async move {
+            store
+                .client_frames(audience, Duration::from_secs(60))
+                .next()
+                .await
+                .unwrap()
+        }
+    };
+    let one = first(Audience::open()).await;
+    let two = first(Audience::open()).await;
+    assert!(
+        std::sync::Arc::ptr_eq(&one, &two),
+        "serialized once, shared"
+    );
+    let viewer = Audience {
+        who: wukong_cluster::Identity::person("ann", vec![]),
+        viewer: Default::default(),
+        access: std::sync::Arc::new(TeamAViewer),
+    };
+    let LiveMessage::Snapshot(seen) = parse(&first(viewer).await) else {
+        panic!("snapshot first")
+    };
+    assert_eq!(seen.rows.len(), 1, "only team-a");
+    assert_eq!(seen.rows[0].key.namespace, "team-a");
+    assert!(
+        seen.rows[0].actions.is_empty(),
+        "a viewer is offered nothing"
+    );
+}

@@ -288,3 +288,64 @@ async fn cross_origin_writes_and_websockets_are_refused_and_change_nothing() {
         other => panic!("a cross-origin websocket must be refused: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_bulk_action_reports_every_vm_and_all_matching_uses_the_filter() {
+    let (app, _console) = console().await;
+    let post_json = |body: serde_json::Value| {
+        let app = app.clone();
+        async move {
+            let request = Request::post("/api/bulk_action")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    // Listed VMs: each decided on its own; a refusal names its reason, nothing hides it.
+    let (status, body) = post_json(serde_json::json!({
+        "target": { "Keys": [
+            { "namespace": "team-b", "name": "worker-01" },
+            { "namespace": "team-b", "name": "api-01" },
+            { "namespace": "team-b", "name": "ghost" },
+        ] },
+        "action": "start",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcomes: Vec<wukong_view::BulkOutcome> = serde_json::from_str(&body).unwrap();
+    let by_name = |n: &str| outcomes.iter().find(|o| o.key.name == n).unwrap().clone();
+    assert!(by_name("worker-01").accepted);
+    assert!(
+        !by_name("api-01").accepted && by_name("api-01").message.contains("cannot start"),
+        "{outcomes:?}"
+    );
+    assert!(!by_name("ghost").accepted && by_name("ghost").message.contains("no longer exists"));
+
+    // All matching a filter: exactly the VMs the table would show for it.
+    let (status, body) = post_json(serde_json::json!({
+        "target": { "Matching": { "namespace": "team-a", "search": "web" } },
+        "action": "suspend",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcomes: Vec<wukong_view::BulkOutcome> = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = outcomes.iter().map(|o| o.key.name.as_str()).collect();
+    assert_eq!(names, ["web-01", "web-02", "web-03"]);
+
+    // Bad input changes nothing.
+    let (status, body) = post_json(serde_json::json!({
+        "target": { "Keys": [{ "namespace": "Team_A", "name": "x" }] }, "action": "start" }))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let too_many: Vec<serde_json::Value> = (0..501)
+        .map(|i| serde_json::json!({ "namespace": "team-a", "name": format!("vm-{i}") }))
+        .collect();
+    let (status, body) =
+        post_json(serde_json::json!({ "target": { "Keys": too_many }, "action": "start" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("at most 500"), "{body}");
+}

@@ -9,7 +9,8 @@ mod validate;
 
 pub use time::format_utc;
 pub use validate::{
-    validate_dns1123_label, validate_dns1123_subdomain, validate_request, ValidRequest,
+    validate_action, validate_dns1123_label, validate_dns1123_subdomain, validate_request,
+    ValidRequest,
 };
 pub use wukong_lifecycle::{Action, RunStrategy, VmState, MAX_GRACE_PERIOD_SECONDS};
 
@@ -153,6 +154,43 @@ pub struct HistoryEntry {
     /// `Accepted`, `Refused`, `KubeVirtRefused`, `ForcedStop`, ...
     pub outcome: String,
     pub message: Option<String>,
+}
+
+/// The table's filter: a namespace (empty: all) and a search text found in the name or namespace.
+/// One rule for the browser's table and the server's "all matching the filter".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    pub namespace: String,
+    pub search: String,
+}
+
+impl Filter {
+    pub fn matches(&self, key: &VmKey) -> bool {
+        let needle = self.search.trim().to_lowercase();
+        (self.namespace.is_empty() || key.namespace == self.namespace)
+            && (needle.is_empty() || key.name.contains(&needle) || key.namespace.contains(&needle))
+    }
+}
+
+/// Most VMs a bulk action may list by name (a filter has no such limit).
+pub const MAX_BULK_KEYS: usize = 500;
+
+/// Which VMs a bulk action is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BulkTarget {
+    /// These (at most [`MAX_BULK_KEYS`]).
+    Keys(Vec<VmKey>),
+    /// Every VM the person can see that matches the filter, at the moment the server gets it.
+    Matching(Filter),
+}
+
+/// What became of one VM of a bulk action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkOutcome {
+    pub key: VmKey,
+    pub accepted: bool,
+    /// Why it was refused (or "accepted").
+    pub message: String,
 }
 
 /// What the server answers when it has accepted an action request.

@@ -22,6 +22,19 @@ pub fn validate_request(
 ) -> Result<ValidRequest, String> {
     validate_dns1123_label("namespace", namespace)?;
     validate_dns1123_subdomain("name", name)?;
+    let (action, grace_period_seconds) = validate_action(action, grace_period_seconds)?;
+    Ok(ValidRequest {
+        key: VmKey::new(namespace, name),
+        action,
+        grace_period_seconds,
+    })
+}
+
+/// A known action, and a grace period of 0–3600 s that only `stop` may carry.
+pub fn validate_action(
+    action: &str,
+    grace_period_seconds: Option<i64>,
+) -> Result<(Action, Option<u32>), String> {
     let action: Action = action.parse().map_err(|e| format!("{e}"))?;
     let grace_period_seconds = match grace_period_seconds {
         None => None,
@@ -32,11 +45,7 @@ pub fn validate_request(
         }
         Some(seconds) => Some(validate_grace_period(seconds).map_err(|e| e.to_string())?),
     };
-    Ok(ValidRequest {
-        key: VmKey::new(namespace, name),
-        action,
-        grace_period_seconds,
-    })
+    Ok((action, grace_period_seconds))
 }
 
 /// A namespace: at most 63 lowercase letters, digits and '-', starting and ending alphanumeric.

@@ -1,12 +1,14 @@
 //! Server functions: thin wrappers that validate at the edge and call plain async code in
 //! `wukong-cluster`. One file per function.
 
+mod bulk_action;
 mod delete_vm;
 mod list_vms;
 mod request_action;
 mod session;
 mod vm_history;
 
+pub use bulk_action::*;
 pub use delete_vm::*;
 pub use list_vms::*;
 pub use request_action::*;

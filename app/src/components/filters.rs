@@ -1,3 +1,4 @@
+use super::bulk::BulkBar;
 use super::table::VmTable;
 use crate::i18n::texts;
 use crate::state::{ConsoleState, Entry};
@@ -40,17 +41,15 @@ pub fn FilteredTable() -> impl IntoView {
                 .collect::<BTreeSet<_>>()
         })
     });
+    let filter = Signal::derive(move || wukong_view::Filter {
+        namespace: namespace.get(),
+        search: search.get(),
+    });
     let visible = Memo::new(move |_| {
-        let needle = search.with(|s| s.trim().to_lowercase());
-        let ns = namespace.get();
+        let filter = filter.get();
         let mut entries: Vec<Entry> = state.rows.with(|rows| {
             rows.values()
-                .filter(|e| ns.is_empty() || e.row.key.namespace == ns)
-                .filter(|e| {
-                    needle.is_empty()
-                        || e.row.key.name.contains(&needle)
-                        || e.row.key.namespace.contains(&needle)
-                })
+                .filter(|e| filter.matches(&e.row.key))
                 .cloned()
                 .collect()
         });
@@ -98,6 +97,7 @@ pub fn FilteredTable() -> impl IntoView {
             <button type="submit" class="secondary" hidden=move || state.hydrated.get()>{t.apply_filters}</button>
             <span class="count" data-testid="vm-count">{move || visible.with(Vec::len)}" / "{total}" "{t.vm_count}</span>
         </form>
+        <BulkBar visible filter/>
         <VmTable rows=visible/>
         {move || {
             let message = if total() == 0 {

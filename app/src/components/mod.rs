@@ -1,5 +1,6 @@
 //! The console page and its parts.
 
+mod bulk;
 mod dialog;
 mod filters;
 mod history;
@@ -61,6 +62,7 @@ fn Console(snapshot: Snapshot) -> impl IntoView {
         </main>
         <dialog::ConfirmDialog/>
         <history::HistoryPanel/>
+        <bulk::BulkDialog/>
         <toasts::Toasts/>
     }
 }

@@ -7,10 +7,23 @@ use wukong_view::{format_utc, Action, VmKey};
 #[component]
 pub fn VmTable(rows: Memo<Vec<Entry>>) -> impl IntoView {
     let t = texts();
+    let state = expect_context::<ConsoleState>();
     view! {
         <table class="vms" data-testid="vm-table">
             <thead>
                 <tr>
+                    <th scope="col" class="select">
+                        <input type="checkbox" data-testid="select-all" aria-label=t.select_all_visible
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                state.all_matching.set(false);
+                                state.selected.update(|s| {
+                                    rows.with_untracked(|rows| for e in rows {
+                                        if on { s.insert(e.row.key.clone()); } else { s.remove(&e.row.key); }
+                                    })
+                                });
+                            }/>
+                    </th>
                     <th scope="col">{t.col_name}</th>
                     <th scope="col">{t.col_namespace}</th>
                     <th scope="col">{t.col_state}</th>
@@ -89,6 +102,21 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             data-name=key.name.clone()
             data-pending=move || (server_pending || busy.get()).then_some("true")
         >
+            <td class="select">
+                <input type="checkbox" data-testid="select-row" aria-label=t.select_row
+                    prop:checked={
+                        let key = key.clone();
+                        move || state.all_matching.get() || state.selected.with(|s| s.contains(&key))
+                    }
+                    on:change={
+                        let key = key.clone();
+                        move |ev| {
+                            let on = event_target_checked(&ev);
+                            state.all_matching.set(false);
+                            state.selected.update(|s| { if on { s.insert(key.clone()); } else { s.remove(&key); } });
+                        }
+                    }/>
+            </td>
             <th scope="row" class="name">{key.name.clone()}</th>
             <td>{key.namespace.clone()}</td>
             <td class="state">

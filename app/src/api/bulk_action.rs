@@ -1,0 +1,69 @@
+use crate::ConsoleError;
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use wukong_view::{BulkOutcome, BulkTarget};
+
+/// One action on many VMs: those listed, or all the person can see that match a filter. Each VM
+/// is decided on its own (RBAC, lifecycle rules, a fresh read) and gets its own outcome; the whole
+/// bulk action counts as one against the person's action budget.
+#[server(endpoint = "bulk_action", input = Json)]
+pub async fn bulk_action(
+    target: BulkTarget,
+    action: String,
+    grace_period_seconds: Option<i64>,
+) -> Result<Vec<BulkOutcome>, ConsoleError> {
+    use super::ssr::{audience, console};
+    use wukong_view::{validate_action, validate_request, MAX_BULK_KEYS};
+    let console = console()?;
+    let audience = audience(&console)?;
+    let (action, grace) =
+        validate_action(&action, grace_period_seconds).map_err(ConsoleError::Invalid)?;
+    let keys = match target {
+        BulkTarget::Keys(keys) if keys.len() > MAX_BULK_KEYS => {
+            return Err(ConsoleError::Invalid(format!(
+                "at most {MAX_BULK_KEYS} VMs can be listed in one bulk action ({} were); use \"all matching the filter\" instead",
+                keys.len()
+            )))
+        }
+        BulkTarget::Keys(keys) => {
+            for key in &keys {
+                validate_request(&key.namespace, &key.name, action.as_str(), None)
+                    .map_err(ConsoleError::Invalid)?;
+            }
+            keys
+        }
+        BulkTarget::Matching(filter) => console
+            .store
+            .snapshot_for(&audience)
+            .await
+            .rows
+            .into_iter()
+            .map(|row| row.key)
+            .filter(|key| filter.matches(key))
+            .collect(),
+    };
+    if keys.is_empty() {
+        return Err(ConsoleError::Invalid("no VM is selected".into()));
+    }
+    let who = audience.who;
+    if let Err(wait) = console.budget.take(who.name()) {
+        return Err(ConsoleError::TooMany(format!(
+            "you have asked for more than {} actions in the last minute; the next one is possible in {} s",
+            console.budget.per_minute(),
+            wait.as_secs() + 1
+        )));
+    }
+    let outcomes = wukong_cluster::actions::request_many(
+        console.cluster.as_ref(),
+        console.access.as_ref(),
+        &who,
+        keys,
+        action,
+        grace,
+    )
+    .await;
+    for o in &outcomes {
+        tracing::info!(target: "audit", user = %who, vm = %o.key, %action, bulk = true, result = if o.accepted { "accepted" } else { "refused" }, reason = %o.message);
+    }
+    Ok(outcomes)
+}

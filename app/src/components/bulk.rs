@@ -1,0 +1,153 @@
+//! Bulk actions: tick rows (or take every VM matching the filter), pick an action, confirm, and
+//! read what became of each VM. No single success toast: every refusal is listed with its reason.
+
+use crate::api::bulk_action;
+use crate::i18n::texts;
+use crate::state::{Bulk, ConsoleState, Entry};
+use leptos::prelude::*;
+use wukong_view::{Action, BulkTarget, Filter};
+
+/// The bar above the table: how many are selected, "all matching the filter", and the actions.
+#[component]
+pub fn BulkBar(visible: Memo<Vec<Entry>>, filter: Signal<Filter>) -> impl IntoView {
+    let state = expect_context::<ConsoleState>();
+    let t = texts();
+    let count = move || {
+        if state.all_matching.get() {
+            visible.with(Vec::len)
+        } else {
+            state.selected.with(|s| s.len())
+        }
+    };
+    let label = move || {
+        if state.all_matching.get() {
+            format!("{} ({})", t.bulk_all_selected, visible.with(Vec::len))
+        } else {
+            format!("{} {}", state.selected.with(|s| s.len()), t.bulk_selected)
+        }
+    };
+    let ask = move |action: Action| {
+        let target = if state.all_matching.get_untracked() {
+            BulkTarget::Matching(filter.get_untracked())
+        } else {
+            BulkTarget::Keys(
+                state
+                    .selected
+                    .with_untracked(|s| s.iter().cloned().collect()),
+            )
+        };
+        let count = count();
+        if count > 0 {
+            state.bulk.set(Some(Bulk::Confirm {
+                target,
+                action,
+                count,
+            }));
+        }
+    };
+    let buttons = Action::ALL
+        .into_iter()
+        .map(|action| {
+            view! {
+                <button type="button"
+                    class=if action.is_destructive() { "act destructive" } else { "act" }
+                    data-bulk-action=action.as_str()
+                    disabled=move || count() == 0
+                    on:click=move |_| ask(action)>
+                    {t.action(action)}
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="bulk-bar" data-testid="bulk-bar" hidden=move || !state.hydrated.get()>
+            <span data-testid="bulk-count">{label}</span>
+            <button type="button" class="act link" data-testid="bulk-select-matching"
+                on:click=move |_| state.all_matching.set(true)>{t.bulk_all_matching}</button>
+            <button type="button" class="act link" data-testid="bulk-clear"
+                on:click=move |_| { state.all_matching.set(false); state.selected.set(Default::default()); }>
+                {t.bulk_clear}
+            </button>
+            <span class="bulk-actions">{buttons}</span>
+        </div>
+    }
+}
+
+/// The confirmation, progress and per-VM results of a bulk action.
+#[component]
+pub fn BulkDialog() -> impl IntoView {
+    let state = expect_context::<ConsoleState>();
+    let t = texts();
+    let close = move || state.bulk.set(None);
+    let run = move |target: BulkTarget, action: Action, count: usize| {
+        state.bulk.set(Some(Bulk::Running { action, count }));
+        leptos::task::spawn_local(async move {
+            let answer = bulk_action(target, action.as_str().to_owned(), None).await;
+            state.bulk.set(Some(match answer {
+                Ok(outcomes) => Bulk::Done { action, outcomes },
+                Err(e) => Bulk::Failed(e.to_string()),
+            }));
+            state.selected.set(Default::default());
+            state.all_matching.set(false);
+        });
+    };
+    move || {
+        let bulk = state.bulk.get()?;
+        let body = match bulk {
+            Bulk::Confirm {
+                target,
+                action,
+                count,
+            } => view! {
+                <h2>{format!("{} {count} VMs?", t.action(action))}</h2>
+                <p>{t.bulk_confirm_body}</p>
+                <div class="modal-actions">
+                    <button type="button" class="secondary" data-testid="bulk-cancel" on:click=move |_| close()>{t.cancel}</button>
+                    <button type="button" class="danger" data-testid="bulk-ok"
+                        on:click=move |_| run(target.clone(), action, count)>{t.action(action)}</button>
+                </div>
+            }
+            .into_any(),
+            Bulk::Running { action, count } => view! {
+                <h2>{format!("{} {count} VMs", t.action(action))}</h2>
+                <p class="muted">{t.bulk_running}</p>
+            }
+            .into_any(),
+            Bulk::Failed(message) => view! {
+                <p class="row-error" role="alert" data-testid="bulk-error">{message}</p>
+                <div class="modal-actions">
+                    <button type="button" class="secondary" data-testid="bulk-close" on:click=move |_| close()>{t.close}</button>
+                </div>
+            }
+            .into_any(),
+            Bulk::Done { action, outcomes } => {
+                let accepted = outcomes.iter().filter(|o| o.accepted).count();
+                let refused = outcomes.len() - accepted;
+                view! {
+                    <h2>{t.action(action)}</h2>
+                    <p data-testid="bulk-summary">
+                        {format!("{accepted} {} · {refused} {}", t.bulk_accepted, t.bulk_refused)}
+                    </p>
+                    <ol class="history">
+                        {outcomes.into_iter().map(|o| view! {
+                            <li data-testid="bulk-result" data-accepted=o.accepted.to_string()
+                                data-namespace=o.key.namespace.clone() data-name=o.key.name.clone()>
+                                <code>{o.key.to_string()}</code>" — "
+                                <span class=if o.accepted { "ok" } else { "row-error" }>{o.message}</span>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                    <div class="modal-actions">
+                        <button type="button" class="secondary" data-testid="bulk-close" on:click=move |_| close()>{t.close}</button>
+                    </div>
+                }
+                .into_any()
+            }
+        };
+        Some(view! {
+            <div class="modal-backdrop">
+                <div class="modal wide" role="dialog" aria-modal="true" data-testid="bulk-dialog">{body}</div>
+            </div>
+        })
+    }
+}
