@@ -5,6 +5,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wukong/target}"
+# CI builds a fresh clone in a new directory each time: incremental state from one never helps the
+# next, and it fills the disk (15 GB in three days), so CI builds without it.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 # cargo-leptos writes the site (wasm, js, css) under the workspace, the binary under CARGO_TARGET_DIR.
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
 CARGO_LEPTOS_VERSION=0.3.10

@@ -11,9 +11,7 @@ pub fn perform(state: ConsoleState, key: VmKey, action: Action, grace_period_sec
     if state.busy(&key) {
         return; // a request for this VM is already in flight
     }
-    let since_rev = state
-        .rows
-        .with_untracked(|r| r.get(&key).map(|e| e.rev).unwrap_or_default());
+    let since_rev = state.rev(&key).unwrap_or_default();
     state.clicks.update(|clicks| {
         clicks.insert(
             key.clone(),

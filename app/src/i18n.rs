@@ -77,6 +77,11 @@ pub struct Texts {
     pub history: &'static str,
     pub history_empty: &'static str,
     pub history_by: &'static str,
+    pub page_previous: &'static str,
+    pub page_next: &'static str,
+    pub page_of: &'static str,
+    pub page_size: &'static str,
+    pub page_empty: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -153,6 +158,11 @@ pub const EN: Texts = Texts {
     history: "History",
     history_empty: "No requests recorded yet.",
     history_by: "by",
+    page_previous: "Previous",
+    page_next: "Next",
+    page_of: "of",
+    page_size: "Rows per page",
+    page_empty: "This page is past the end of the list.",
 };
 
 impl Texts {

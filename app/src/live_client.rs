@@ -1,13 +1,17 @@
 //! The browser's end of the live stream: one websocket per tab, reconnected with backoff, a
-//! snapshot on every (re)connect, and a silence timeout that notices a dead connection.
+//! snapshot of the page on every (re)connect, and a silence timeout that notices a dead
+//! connection. The socket is opened for the page's view; when the person changes filter, sort or
+//! page, the new view is sent on it (and put in the address bar) and the server answers with
+//! that page.
 
 use crate::state::ConsoleState;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver};
 use futures::future::{select, Either};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message};
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
-use wukong_view::LiveMessage;
+use wukong_view::{ClientMessage, LiveMessage, View};
 
 /// The server sends a heartbeat every 10 s; three missed ones mean the connection is dead.
 const SILENCE_LIMIT_MS: u32 = 30_000;
@@ -15,12 +19,21 @@ const FIRST_RETRY_MS: u32 = 500;
 const MAX_RETRY_MS: u32 = 10_000;
 
 pub fn connect(state: ConsoleState) {
+    let (views_out, mut views) = unbounded::<View>();
+    // Every later change of the view goes to the socket and the address bar.
+    Effect::new(move |seen: Option<()>| {
+        let view = state.view.get();
+        if seen.is_some() {
+            show_in_address_bar(&view);
+            let _ = views_out.unbounded_send(view);
+        }
+    });
     leptos::task::spawn_local(async move {
         let mut retry_ms = FIRST_RETRY_MS;
         loop {
-            if let Some(url) = live_url() {
+            if let Some(url) = live_url(&state.view.get_untracked()) {
                 let received = match WebSocket::open(&url) {
-                    Ok(socket) => run(state, socket).await,
+                    Ok(socket) => run(state, socket, &mut views).await,
                     Err(_) => false,
                 };
                 if received {
@@ -52,15 +65,27 @@ async fn signed_out(state: ConsoleState) -> bool {
     false
 }
 
-/// Reads frames until the socket closes or goes silent. Returns whether any frame arrived.
-async fn run(state: ConsoleState, socket: WebSocket) -> bool {
-    let (_sink, mut frames) = socket.split();
+/// Reads frames (and sends view changes) until the socket closes or goes silent. Returns
+/// whether any frame arrived.
+async fn run(state: ConsoleState, socket: WebSocket, views: &mut UnboundedReceiver<View>) -> bool {
+    let (mut sink, mut frames) = socket.split();
+    // The socket was opened for the current view: changes queued while it was down are stale.
+    while views.try_recv().is_ok() {}
     let mut received = false;
     loop {
-        let next = frames.next();
+        let next = select(frames.next(), views.next());
         let silence = TimeoutFuture::new(SILENCE_LIMIT_MS);
         let frame = match select(next, silence).await {
-            Either::Left((Some(Ok(frame)), _)) => frame,
+            Either::Left((Either::Left((Some(Ok(frame)), _)), _)) => frame,
+            Either::Left((Either::Right((Some(view), _)), _)) => {
+                let Ok(text) = serde_json::to_string(&ClientMessage::View(view)) else {
+                    continue;
+                };
+                if sink.send(Message::Text(text)).await.is_err() {
+                    return received;
+                }
+                continue;
+            }
             _ => return received,
         };
         let text = match frame {
@@ -78,12 +103,26 @@ async fn run(state: ConsoleState, socket: WebSocket) -> bool {
     }
 }
 
-fn live_url() -> Option<String> {
+/// Puts the view in the address bar (without a navigation), so reload and links keep it.
+fn show_in_address_bar(view: &View) {
+    let query = view.to_query();
+    let url = if query.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/?{query}")
+    };
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+}
+
+fn live_url(view: &View) -> Option<String> {
     let location = web_sys::window()?.location();
     let scheme = if location.protocol().ok()? == "https:" {
         "wss"
     } else {
         "ws"
     };
-    Some(format!("{scheme}://{}/live", location.host().ok()?))
+    let host = location.host().ok()?;
+    Some(format!("{scheme}://{host}/live?{}", view.to_query()))
 }

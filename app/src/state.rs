@@ -1,11 +1,12 @@
-//! The page's state: the rows as last seen on the live stream, and what the person has clicked.
-//! Created from the server-rendered snapshot, so server and browser render the same first frame.
+//! The page's state: one page of rows as last seen on the live stream (the server filters, sorts
+//! and pages), and what the person has clicked. Created from the server-rendered snapshot, so
+//! server and browser render the same first frame.
 
 use leptos::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use wukong_view::{
-    Action, BulkOutcome, BulkTarget, ClusterInfo, LiveMessage, Snapshot, Upstream, Viewer, VmKey,
-    VmRow,
+    Action, BulkOutcome, BulkTarget, ClusterInfo, LiveMessage, Snapshot, Upstream, View, Viewer,
+    VmKey, VmRow,
 };
 
 /// A row and the stream position at which it last changed (the `For` key, so a changed row
@@ -61,7 +62,16 @@ pub struct Dialog {
 // `seq` and `apply` serve the live stream, which runs only in the browser.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub struct ConsoleState {
-    pub rows: RwSignal<BTreeMap<VmKey, Entry>>,
+    /// The rows of the page, in the view's order.
+    pub rows: RwSignal<Vec<Entry>>,
+    /// The view the person asked for (filter, sort, page); the page shows it once the server
+    /// has answered.
+    pub view: RwSignal<View>,
+    /// How many VMs match the filter, and how many the person may see at all.
+    pub matching: RwSignal<u32>,
+    pub total: RwSignal<u32>,
+    /// Namespaces with VMs the person may see.
+    pub namespaces: RwSignal<Vec<String>>,
     pub seq: RwSignal<u64>,
     pub socket_open: RwSignal<bool>,
     pub upstream: RwSignal<Upstream>,
@@ -89,21 +99,13 @@ pub struct ConsoleState {
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 impl ConsoleState {
     pub fn new(snapshot: Snapshot) -> Self {
-        let rows = snapshot
-            .rows
-            .into_iter()
-            .map(|row| {
-                (
-                    row.key.clone(),
-                    Entry {
-                        rev: snapshot.seq,
-                        row,
-                    },
-                )
-            })
-            .collect();
+        let rows = entries(snapshot.seq, snapshot.rows);
         ConsoleState {
             rows: RwSignal::new(rows),
+            view: RwSignal::new(snapshot.view),
+            matching: RwSignal::new(snapshot.matching),
+            total: RwSignal::new(snapshot.total),
+            namespaces: RwSignal::new(snapshot.namespaces),
             seq: RwSignal::new(snapshot.seq),
             // The snapshot was fresh when rendered; the socket flips this off if it cannot connect.
             socket_open: RwSignal::new(true),
@@ -147,24 +149,33 @@ impl ConsoleState {
     pub fn apply(&self, message: LiveMessage) {
         match message {
             LiveMessage::Snapshot(snapshot) => {
+                // An answer to a view the person has since left is of no use.
+                if self.view.with_untracked(|v| *v != snapshot.view) {
+                    return;
+                }
                 let seq = snapshot.seq;
-                let fresh: BTreeMap<VmKey, Entry> = snapshot
-                    .rows
-                    .into_iter()
-                    .map(|row| (row.key.clone(), Entry { rev: seq, row }))
-                    .collect();
                 // Keep the revision of unchanged rows so they are not re-rendered.
                 self.rows.update(|rows| {
                     let old = std::mem::take(rows);
-                    *rows = fresh
+                    *rows = entries(seq, snapshot.rows)
                         .into_iter()
-                        .map(|(key, entry)| match old.get(&key) {
-                            Some(prev) if prev.row == entry.row => (key, prev.clone()),
-                            _ => (key, entry),
-                        })
+                        .map(
+                            |entry| match old.iter().find(|e| e.row.key == entry.row.key) {
+                                Some(prev) if prev.row == entry.row => prev.clone(),
+                                _ => entry,
+                            },
+                        )
                         .collect();
                 });
                 self.seq.set(seq);
+                self.matching.set(snapshot.matching);
+                self.total.set(snapshot.total);
+                if self
+                    .namespaces
+                    .with_untracked(|n| *n != snapshot.namespaces)
+                {
+                    self.namespaces.set(snapshot.namespaces);
+                }
                 self.upstream.set(snapshot.upstream);
                 self.settle_clicks(None);
             }
@@ -173,8 +184,12 @@ impl ConsoleState {
                     return;
                 }
                 let key = row.key.clone();
+                // Only rows of this page come as deltas (a row that is not here was on a page
+                // the person has just left).
                 self.rows.update(|rows| {
-                    rows.insert(key.clone(), Entry { rev: seq, row });
+                    if let Some(entry) = rows.iter_mut().find(|e| e.row.key == key) {
+                        *entry = Entry { rev: seq, row };
+                    }
                 });
                 self.seq.set(seq);
                 self.row_errors.update(|e| {
@@ -186,9 +201,7 @@ impl ConsoleState {
                 if seq <= self.seq.get_untracked() {
                     return;
                 }
-                self.rows.update(|rows| {
-                    rows.remove(&key);
-                });
+                self.rows.update(|rows| rows.retain(|e| e.row.key != key));
                 self.seq.set(seq);
                 self.clicks.update(|c| {
                     c.remove(&key);
@@ -212,14 +225,23 @@ impl ConsoleState {
                 if only.is_some_and(|k| k != key) || !click.answered {
                     return true;
                 }
-                rows.with_untracked(|r| r.get(key).is_some_and(|e| e.rev <= click.since_rev))
+                rows.with_untracked(|r| {
+                    r.iter()
+                        .any(|e| e.row.key == *key && e.rev <= click.since_rev)
+                })
             })
         });
     }
 
+    /// The stream position at which the row of `key` last changed, if it is on the page.
+    pub fn rev(&self, key: &VmKey) -> Option<u64> {
+        self.rows
+            .with_untracked(|r| r.iter().find(|e| e.row.key == *key).map(|e| e.rev))
+    }
+
     /// Records the server's answer to a click.
     pub fn answered(&self, key: &VmKey, error: Option<String>) {
-        let rev = self.rows.with_untracked(|r| r.get(key).map(|e| e.rev));
+        let rev = self.rev(key);
         self.clicks
             .update(|clicks| match (clicks.get_mut(key), &error, rev) {
                 (Some(click), None, Some(rev)) if rev <= click.since_rev => click.answered = true,
@@ -234,4 +256,8 @@ impl ConsoleState {
             self.toast(error);
         }
     }
+}
+
+fn entries(rev: u64, rows: Vec<VmRow>) -> Vec<Entry> {
+    rows.into_iter().map(|row| Entry { rev, row }).collect()
 }

@@ -3,24 +3,40 @@
 use crate::{row_from_wukong, Access, Cluster, Grants, Identity, WatchEvent};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
-use wukong_view::{ClusterInfo, LiveMessage, Snapshot, Upstream, Viewer, VmKey, VmRow};
+use wukong_view::{
+    ClusterInfo, Filter, LiveMessage, Snapshot, SortBy, Upstream, View, Viewer, VmKey, VmRow,
+};
 
 /// How many deltas a slow browser may fall behind before it is sent a fresh snapshot instead.
 const DELTA_BUFFER: usize = 4096;
+
+/// What a delta does to the table, so each browser can tell whether its page is touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// News about the store itself (the cluster connection): everyone gets it.
+    Upstream,
+    /// A row appeared: counts and page make-up may change.
+    Added,
+    /// A row changed; `moved` when its state changed (its place in a state-sorted view).
+    Updated { moved: bool },
+    /// A row went away.
+    Removed,
+}
 
 /// A delta, serialized once for every subscriber.
 #[derive(Clone, Debug)]
 pub struct LiveFrame {
     pub seq: u64,
     pub json: Arc<str>,
-    /// The namespace of the row it is about (`None` for news about the store itself): only
-    /// people who may list Wukongs there receive it.
-    pub namespace: Option<Arc<str>>,
+    pub change: Change,
+    /// The row it is about (`None` for [`Change::Upstream`]): only people who may list Wukongs
+    /// in its namespace receive it, and only if it concerns the page they are looking at.
+    pub key: Option<Arc<VmKey>>,
     /// The upserted row, re-serialized with fewer actions for people who may not do them all.
     pub row: Option<Arc<VmRow>>,
 }
@@ -42,36 +58,15 @@ impl Audience {
             access: Arc::new(crate::OpenAccess),
         }
     }
-}
 
-/// Grants of `audience` in each of `namespaces`, asked concurrently.
-async fn grants_in(audience: &Audience, namespaces: BTreeSet<String>) -> BTreeMap<String, Grants> {
-    let asks = namespaces.into_iter().map(|ns| async move {
-        let grants = audience.access.grants(&audience.who, &ns).await;
-        (ns, grants)
-    });
-    futures::future::join_all(asks).await.into_iter().collect()
-}
-
-/// `snapshot` as `audience` may see it: rows of namespaces they may list, with only the actions
-/// RBAC allows them.
-fn restrict(
-    mut snapshot: Snapshot,
-    grants: &BTreeMap<String, Grants>,
-    viewer: &Viewer,
-) -> Snapshot {
-    snapshot.rows = std::mem::take(&mut snapshot.rows)
-        .into_iter()
-        .filter_map(|row| {
-            let g = grants
-                .get(&row.key.namespace)
-                .copied()
-                .unwrap_or(Grants::NONE);
-            g.list.then(|| g.mask(row))
-        })
-        .collect();
-    snapshot.viewer = viewer.clone();
-    snapshot
+    /// Grants in each of `namespaces`, asked concurrently, added to `known`.
+    async fn ask(&self, namespaces: BTreeSet<String>, known: &mut BTreeMap<String, Grants>) {
+        let asks = namespaces.into_iter().map(|ns| async move {
+            let grants = self.access.grants(&self.who, &ns).await;
+            (ns, grants)
+        });
+        known.extend(futures::future::join_all(asks).await);
+    }
 }
 
 fn namespaces_in(rows: &BTreeMap<VmKey, VmRow>) -> BTreeSet<String> {
@@ -84,19 +79,25 @@ fn namespaces_in(rows: &BTreeMap<VmKey, VmRow>) -> BTreeSet<String> {
     namespaces
 }
 
-fn namespaces_of(snapshot: &Snapshot) -> BTreeSet<String> {
-    snapshot
-        .rows
-        .iter()
-        .map(|r| r.key.namespace.clone())
-        .collect()
+/// A delta about a row arriving at a browser's stream: what to do with it.
+enum Effect {
+    /// Send it (the row is on the page).
+    Forward,
+    /// The page's make-up or counts may have changed: send a fresh page soon.
+    Recompute,
+    /// Not about anything this person sees.
+    Skip,
+}
+
+/// A page and what was needed to compute it.
+struct Page {
+    snapshot: Snapshot,
+    /// Namespaces with rows whose grants were not known (their rows were left out).
+    unknown: BTreeSet<String>,
 }
 
 pub struct LiveStore {
     inner: RwLock<Inner>,
-    /// The whole snapshot as JSON at one `seq`: serialized once, shared by every browser whose
-    /// person may see and do everything (rather than once per connecting browser).
-    full_json: std::sync::Mutex<Option<(u64, Arc<str>)>>,
     frames: broadcast::Sender<LiveFrame>,
     ready: watch::Sender<bool>,
     cluster: ClusterInfo,
@@ -108,6 +109,11 @@ struct Inner {
     upstream: Upstream,
 }
 
+/// Several deltas that change a page's make-up within this long bring one fresh page, not many.
+const RECOMPUTE_AFTER: Duration = Duration::from_millis(50);
+/// How many times a page is recomputed when namespaces appear while grants are asked.
+const GRANT_ROUNDS: usize = 3;
+
 impl LiveStore {
     pub fn new(cluster: ClusterInfo) -> Arc<LiveStore> {
         Arc::new(LiveStore {
@@ -118,7 +124,6 @@ impl LiveStore {
                     reason: "connecting to the cluster".to_owned(),
                 },
             }),
-            full_json: std::sync::Mutex::new(None),
             frames: broadcast::channel(DELTA_BUFFER).0,
             ready: watch::channel(false).0,
             cluster,
@@ -159,58 +164,119 @@ impl LiveStore {
         let _ = ready.wait_for(|ready| *ready).await;
     }
 
+    /// Every row, unfiltered and in key order (for tests and the console's own use).
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot_of(&self.read())
-    }
-
-    fn snapshot_of(&self, inner: &Inner) -> Snapshot {
+        let inner = self.read();
+        let rows: Vec<VmRow> = inner.rows.values().cloned().collect();
+        let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
         Snapshot {
             seq: inner.seq,
-            rows: inner.rows.values().cloned().collect(),
+            namespaces: namespaces_in(&inner.rows).into_iter().collect(),
+            rows,
             upstream: inner.upstream.clone(),
             cluster: self.cluster.clone(),
             viewer: Viewer::default(),
+            view: View::default(),
+            matching: count,
+            total: count,
         }
     }
 
-    /// The snapshot as `audience` may see it (see [`restrict`]).
-    pub async fn snapshot_for(&self, audience: &Audience) -> Snapshot {
-        let snapshot = self.snapshot();
-        let grants = grants_in(audience, namespaces_of(&snapshot)).await;
-        restrict(snapshot, &grants, &audience.viewer)
+    /// One page of `view` as `audience` may see it: rows of namespaces they may list, with only
+    /// the actions RBAC allows them, filtered, sorted and windowed here on the server.
+    pub async fn page_for(&self, audience: &Audience, view: &View) -> Snapshot {
+        let mut grants = BTreeMap::new();
+        audience.ask(self.namespaces(), &mut grants).await;
+        let mut snapshot = self.page_asking(audience, view, &mut grants).await;
+        snapshot.viewer = audience.viewer.clone();
+        snapshot
     }
 
-    /// A snapshot and the deltas after it, taken together so none is missed or repeated:
-    /// skip frames whose `seq` is not above the snapshot's.
-    pub fn subscribe(&self) -> (Snapshot, broadcast::Receiver<LiveFrame>) {
-        let inner = self.read();
-        (self.snapshot_of(&inner), self.frames.subscribe())
-    }
-
-    /// [`LiveStore::subscribe`] for someone who may see everything, as the shared JSON frame.
-    /// Also returns the namespaces in it, so the caller can check it may see every one of them.
-    #[allow(clippy::type_complexity)]
-    fn subscribe_full(
+    /// [`LiveStore::page`], asking for grants of namespaces that appear meanwhile.
+    async fn page_asking(
         &self,
-    ) -> Option<(
-        u64,
-        Arc<str>,
-        broadcast::Receiver<LiveFrame>,
-        BTreeSet<String>,
-    )> {
-        let inner = self.read();
-        let namespaces = namespaces_in(&inner.rows);
-        let mut cached = self.full_json.lock().unwrap_or_else(|p| p.into_inner());
-        let json = match cached.as_ref() {
-            Some((seq, json)) if *seq == inner.seq => json.clone(),
-            _ => {
-                let message = LiveMessage::Snapshot(self.snapshot_of(&inner));
-                let json: Arc<str> = serde_json::to_string(&message).ok()?.into();
-                *cached = Some((inner.seq, json.clone()));
-                json
+        audience: &Audience,
+        view: &View,
+        grants: &mut BTreeMap<String, Grants>,
+    ) -> Snapshot {
+        let mut page = self.page(view, grants);
+        for _ in 0..GRANT_ROUNDS {
+            if page.unknown.is_empty() {
+                break;
             }
-        };
-        Some((inner.seq, json, self.frames.subscribe(), namespaces))
+            audience
+                .ask(std::mem::take(&mut page.unknown), grants)
+                .await;
+            page = self.page(view, grants);
+        }
+        page.snapshot
+    }
+
+    /// The keys of every row `audience` may see that match `filter`, now.
+    pub async fn keys_matching(&self, audience: &Audience, filter: &Filter) -> Vec<VmKey> {
+        let mut grants = BTreeMap::new();
+        audience.ask(self.namespaces(), &mut grants).await;
+        let matches = filter.matcher();
+        self.read()
+            .rows
+            .keys()
+            .filter(|key| grants.get(&key.namespace).is_some_and(|g| g.list) && matches(key))
+            .cloned()
+            .collect()
+    }
+
+    /// One page, computed under one read lock. Rows of namespaces missing from `grants` are
+    /// left out and named in `unknown`.
+    fn page(&self, view: &View, grants: &BTreeMap<String, Grants>) -> Page {
+        let inner = self.read();
+        let matches = view.filter.matcher();
+        let mut unknown = BTreeSet::new();
+        let mut namespaces: Vec<&str> = Vec::new();
+        let mut total = 0u32;
+        let mut matching: Vec<(&VmRow, Grants)> = Vec::new();
+        for (key, row) in &inner.rows {
+            let Some(g) = grants.get(&key.namespace) else {
+                unknown.insert(key.namespace.clone());
+                continue;
+            };
+            if !g.list {
+                continue;
+            }
+            total += 1;
+            // Rows are in namespace order, so a namespace is new when it differs from the last.
+            if namespaces.last() != Some(&key.namespace.as_str()) {
+                namespaces.push(&key.namespace);
+            }
+            if matches(key) {
+                matching.push((row, *g));
+            }
+        }
+        matching.sort_unstable_by(|(a, _), (b, _)| view.order(a, b));
+        let rows = matching
+            .iter()
+            .skip(view.offset())
+            .take(view.page_size as usize)
+            .map(|(row, g)| g.mask(VmRow::clone(row)))
+            .collect();
+        Page {
+            snapshot: Snapshot {
+                seq: inner.seq,
+                rows,
+                upstream: inner.upstream.clone(),
+                cluster: self.cluster.clone(),
+                viewer: Viewer::default(),
+                view: view.clone(),
+                matching: u32::try_from(matching.len()).unwrap_or(u32::MAX),
+                total,
+                namespaces: namespaces.into_iter().map(str::to_owned).collect(),
+            },
+            unknown,
+        }
+    }
+
+    /// Every delta from now on, unfiltered (for tests and tools; browsers use `client_frames`).
+    pub fn deltas(&self) -> broadcast::Receiver<LiveFrame> {
+        self.frames.subscribe()
     }
 
     /// The namespaces that have rows now.
@@ -218,55 +284,58 @@ impl LiveStore {
         namespaces_in(&self.read().rows)
     }
 
-    /// What one browser receives, as JSON text: its snapshot, then every later delta in order,
-    /// a heartbeat after each `heartbeat` of silence, and a fresh snapshot instead of the deltas
-    /// it missed if it fell more than the buffer behind (a slow client never holds up others).
+    /// What one browser receives, as JSON text: a snapshot of its page, then every later delta
+    /// that touches that page, in order; a fresh page when the page's make-up changes (and
+    /// whenever the browser sends a new view on `views`), a heartbeat after each `heartbeat` of
+    /// silence, and a fresh page instead of the deltas it missed if it fell more than the buffer
+    /// behind (a slow client never holds up others).
     ///
-    /// Everything is filtered for `audience`: rows (and deltas) of namespaces they may not list
-    /// never reach them, and rows offer only the actions RBAC allows. Their grants are asked again
-    /// after each `Access::lifetime`; if they changed, the client gets a fresh snapshot.
+    /// Everything is filtered for `audience`: rows of namespaces they may not list never reach
+    /// them, and rows offer only the actions RBAC allows. Their grants are asked again after each
+    /// `Access::lifetime`; if they changed, the client gets a fresh page.
     pub fn client_frames(
         self: &Arc<Self>,
         audience: Audience,
+        view: View,
         heartbeat: Duration,
+        views: BoxStream<'static, View>,
     ) -> BoxStream<'static, Arc<str>> {
         struct Client {
             store: Arc<LiveStore>,
             audience: Audience,
+            view: View,
+            views: Option<BoxStream<'static, View>>,
+            /// The keys on the page last sent.
+            on_page: HashSet<VmKey>,
             frames: Option<broadcast::Receiver<LiveFrame>>,
             seq: u64,
             heartbeat: Duration,
             last_sent: Instant,
             grants: BTreeMap<String, Grants>,
             checked: Instant,
+            /// When a fresh page is due, after a change to the page's make-up.
+            recompute_at: Option<Instant>,
         }
         impl Client {
-            /// A fresh snapshot. The page knows who its viewer is (it was rendered for them), so
-            /// socket snapshots carry the default viewer, and people who may see and do
-            /// everything all get the same shared JSON.
+            /// A fresh page. The page knows who its viewer is (it was rendered for them), so
+            /// socket snapshots carry the default viewer.
             async fn resync(&mut self) -> Option<Arc<str>> {
-                self.grants = grants_in(&self.audience, self.store.namespaces()).await;
+                if self.frames.is_none() {
+                    // Subscribe before computing, so no delta after the page is missed (and
+                    // those before it are skipped by `seq`).
+                    self.frames = Some(self.store.frames.subscribe());
+                }
+                let mut fresh = self.store.namespaces();
+                fresh.retain(|ns| !self.grants.contains_key(ns));
+                self.audience.ask(fresh, &mut self.grants).await;
                 self.checked = Instant::now();
-                let everything = self.grants.values().all(|g| g.list && g.patch && g.delete);
-                if everything {
-                    let (seq, json, frames, namespaces) = self.store.subscribe_full()?;
-                    // Only if no namespace appeared since the grants were asked for.
-                    if namespaces.iter().all(|ns| self.grants.contains_key(ns)) {
-                        self.frames = Some(frames);
-                        self.seq = seq;
-                        return self.sent(json);
-                    }
-                }
-                let (snapshot, frames) = self.store.subscribe();
-                self.frames = Some(frames);
+                let snapshot = self
+                    .store
+                    .page_asking(&self.audience, &self.view, &mut self.grants)
+                    .await;
+                self.recompute_at = None;
                 self.seq = snapshot.seq;
-                for ns in namespaces_of(&snapshot) {
-                    if !self.grants.contains_key(&ns) {
-                        let g = self.audience.access.grants(&self.audience.who, &ns).await;
-                        self.grants.insert(ns, g);
-                    }
-                }
-                let snapshot = restrict(snapshot, &self.grants, &Viewer::default());
+                self.on_page = snapshot.rows.iter().map(|r| r.key.clone()).collect();
                 self.sent(serde_json::to_string(&LiveMessage::Snapshot(snapshot)).ok()?)
             }
 
@@ -278,8 +347,9 @@ impl LiveStore {
             /// True when the person's grants changed since they were last asked.
             async fn grants_changed(&mut self) -> bool {
                 let mut namespaces: BTreeSet<String> = self.grants.keys().cloned().collect();
-                namespaces.extend(namespaces_of(&self.store.snapshot()));
-                let fresh = grants_in(&self.audience, namespaces).await;
+                namespaces.extend(self.store.namespaces());
+                let mut fresh = BTreeMap::new();
+                self.audience.ask(namespaces, &mut fresh).await;
                 self.checked = Instant::now();
                 let changed = fresh
                     .iter()
@@ -288,36 +358,62 @@ impl LiveStore {
                 changed
             }
 
-            /// The frame as this person may see it, if at all.
-            async fn filter(&mut self, frame: LiveFrame) -> Option<Arc<str>> {
-                let Some(namespace) = frame.namespace.as_deref() else {
-                    return Some(frame.json);
-                };
-                let grants = match self.grants.get(namespace) {
-                    Some(g) => *g,
-                    None => {
-                        let g = self
-                            .audience
-                            .access
-                            .grants(&self.audience.who, namespace)
-                            .await;
-                        self.grants.insert(namespace.to_owned(), g);
-                        g
-                    }
-                };
-                if !grants.list {
-                    return None;
+            async fn grants_for(&mut self, namespace: &str) -> Grants {
+                if let Some(g) = self.grants.get(namespace) {
+                    return *g;
                 }
-                match &frame.row {
-                    Some(row) if !(grants.patch && grants.delete) => {
-                        let row = grants.mask(VmRow::clone(row));
-                        let message = LiveMessage::Upsert {
-                            seq: frame.seq,
-                            row,
-                        };
-                        serde_json::to_string(&message).ok().map(Into::into)
+                let g = self
+                    .audience
+                    .access
+                    .grants(&self.audience.who, namespace)
+                    .await;
+                self.grants.insert(namespace.to_owned(), g);
+                g
+            }
+
+            /// What `frame` means for this person's page.
+            async fn effect(&mut self, frame: &LiveFrame) -> (Effect, Grants) {
+                let Some(key) = frame.key.as_deref() else {
+                    return (Effect::Forward, Grants::ALL);
+                };
+                let grants = self.grants_for(&key.namespace).await;
+                if !grants.list {
+                    return (Effect::Skip, grants);
+                }
+                let effect = match frame.change {
+                    Change::Upstream => Effect::Forward,
+                    Change::Added | Change::Removed => Effect::Recompute,
+                    Change::Updated { moved: true }
+                        if self.view.sort == SortBy::State && self.view.filter.matches(key) =>
+                    {
+                        Effect::Recompute
                     }
-                    _ => Some(frame.json),
+                    Change::Updated { .. } if self.on_page.contains(key) => Effect::Forward,
+                    Change::Updated { .. } => Effect::Skip,
+                };
+                (effect, grants)
+            }
+
+            /// The frame as this person may see it, if it concerns their page.
+            async fn filter(&mut self, frame: LiveFrame) -> Option<Arc<str>> {
+                match self.effect(&frame).await {
+                    (Effect::Skip, _) => None,
+                    (Effect::Recompute, _) => {
+                        let due = Instant::now() + RECOMPUTE_AFTER;
+                        self.recompute_at.get_or_insert(due);
+                        None
+                    }
+                    (Effect::Forward, grants) => match &frame.row {
+                        Some(row) if !(grants.patch && grants.delete) => {
+                            let row = grants.mask(VmRow::clone(row));
+                            let message = LiveMessage::Upsert {
+                                seq: frame.seq,
+                                row,
+                            };
+                            serde_json::to_string(&message).ok().map(Into::into)
+                        }
+                        _ => Some(frame.json),
+                    },
                 }
             }
         }
@@ -325,45 +421,72 @@ impl LiveStore {
         let client = Client {
             store: self.clone(),
             audience,
+            view: view.normalized(),
+            views: Some(views),
+            on_page: HashSet::new(),
             frames: None,
             seq: 0,
             heartbeat,
             last_sent: Instant::now(),
             grants: BTreeMap::new(),
             checked: Instant::now(),
+            recompute_at: None,
         };
         futures::stream::unfold(client, move |mut client| async move {
             loop {
-                if client.frames.is_none() || client.checked.elapsed() >= recheck {
-                    if client.frames.is_none() || client.grants_changed().await {
-                        let snapshot = client.resync().await?;
-                        return Some((snapshot, client));
-                    }
+                if client.frames.is_none()
+                    || client.recompute_at.is_some_and(|at| at <= Instant::now())
+                    || (client.checked.elapsed() >= recheck && client.grants_changed().await)
+                {
+                    let snapshot = client.resync().await?;
+                    return Some((snapshot, client));
                 }
                 let until_beat = client.heartbeat.saturating_sub(client.last_sent.elapsed());
                 let until_check = recheck.saturating_sub(client.checked.elapsed());
+                let until_recompute = client.recompute_at.map_or(Duration::MAX, |at| {
+                    at.saturating_duration_since(Instant::now())
+                });
+                let wait = until_beat.min(until_check).min(until_recompute);
                 let frames = client.frames.as_mut()?;
-                match tokio::time::timeout(until_beat.min(until_check), frames.recv()).await {
-                    Err(_silence) => {
+                let next_view = async {
+                    match client.views.as_mut() {
+                        Some(views) => views.next().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let received = tokio::select! {
+                    biased;
+                    view = next_view => Err(view),
+                    received = tokio::time::timeout(wait, frames.recv()) => Ok(received),
+                };
+                match received {
+                    Err(Some(view)) => {
+                        client.view = view.normalized();
+                        let snapshot = client.resync().await?;
+                        return Some((snapshot, client));
+                    }
+                    // The browser will send no more views; keep serving the last one.
+                    Err(None) => client.views = None,
+                    Ok(Err(_silence)) => {
                         if client.last_sent.elapsed() >= client.heartbeat {
                             let beat = serde_json::to_string(&LiveMessage::Heartbeat).ok()?;
                             let beat = client.sent(beat)?;
                             return Some((beat, client));
                         }
                     }
-                    Ok(Ok(frame)) if frame.seq <= client.seq => continue,
-                    Ok(Ok(frame)) => {
+                    Ok(Ok(Ok(frame))) if frame.seq <= client.seq => {}
+                    Ok(Ok(Ok(frame))) => {
                         client.seq = frame.seq;
                         if let Some(text) = client.filter(frame).await {
                             let text = client.sent(text)?;
                             return Some((text, client));
                         }
                     }
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    Ok(Ok(Err(broadcast::error::RecvError::Lagged(_)))) => {
                         let snapshot = client.resync().await?;
                         return Some((snapshot, client));
                     }
-                    Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                    Ok(Ok(Err(broadcast::error::RecvError::Closed))) => return None,
                 }
             }
         })
@@ -417,13 +540,17 @@ impl LiveStore {
     }
 
     fn upsert(&self, inner: &mut Inner, row: VmRow) {
-        if inner.rows.get(&row.key) == Some(&row) {
-            return;
-        }
+        let change = match inner.rows.get(&row.key) {
+            Some(old) if *old == row => return,
+            Some(old) => Change::Updated {
+                moved: old.state != row.state,
+            },
+            None => Change::Added,
+        };
         inner.rows.insert(row.key.clone(), row.clone());
-        let namespace = Some(row.key.namespace.as_str().into());
+        let key = Some(Arc::new(row.key.clone()));
         let shared = Some(Arc::new(row.clone()));
-        self.emit(inner, namespace, shared, |seq| LiveMessage::Upsert {
+        self.emit(inner, change, key, shared, |seq| LiveMessage::Upsert {
             seq,
             row,
         });
@@ -431,26 +558,25 @@ impl LiveStore {
 
     fn remove(&self, inner: &mut Inner, key: VmKey) {
         if inner.rows.remove(&key).is_some() {
-            let namespace = Some(key.namespace.as_str().into());
-            self.emit(inner, namespace, None, |seq| LiveMessage::Remove {
-                seq,
-                key,
+            let shared = Some(Arc::new(key.clone()));
+            self.emit(inner, Change::Removed, shared, None, |seq| {
+                LiveMessage::Remove { seq, key }
             });
         }
     }
 
     fn set_upstream(&self, inner: &mut Inner, upstream: Upstream) {
         inner.upstream = upstream.clone();
-        self.emit(inner, None, None, |seq| LiveMessage::Upstream {
-            seq,
-            upstream,
+        self.emit(inner, Change::Upstream, None, None, |seq| {
+            LiveMessage::Upstream { seq, upstream }
         });
     }
 
     fn emit(
         &self,
         inner: &mut Inner,
-        namespace: Option<Arc<str>>,
+        change: Change,
+        key: Option<Arc<VmKey>>,
         row: Option<Arc<VmRow>>,
         message: impl FnOnce(u64) -> LiveMessage,
     ) {
@@ -461,7 +587,8 @@ impl LiveStore {
             Ok(json) => drop(self.frames.send(LiveFrame {
                 seq,
                 json: json.into(),
-                namespace,
+                change,
+                key,
                 row,
             })),
             Err(e) => tracing::error!(error = %e, "cannot serialize a live delta"),

@@ -131,7 +131,12 @@ async fn an_expired_watch_relists_without_duplicating_or_dropping_rows() {
     let (client, cluster) = admin().await;
     let ns = setup(&client, "gone").await;
     let store = started_store(&cluster, &ns).await;
-    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(60));
+    let mut frames = store.client_frames(
+        Audience::open(),
+        wukong_view::View::default(),
+        Duration::from_secs(60),
+        futures::stream::pending().boxed(),
+    );
     let reasons = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = reasons.clone();
     tokio::spawn(async move {

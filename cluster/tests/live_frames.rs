@@ -1,15 +1,23 @@
-//! What a browser's live stream carries: snapshot first, deltas in order and never repeated,
-//! heartbeats in silence, and a fresh snapshot (not a stall) for a client that fell behind.
+//! What a browser's live stream carries: a snapshot of its page first, deltas for that page in
+//! order and never repeated, a fresh page when the page's make-up changes or the browser asks for
+//! another view, heartbeats in silence, and a fresh page (not a stall) for a client that fell
+//! behind.
 
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 use wukong_api::{LifecycleState, Wukong, WukongSpec, WukongStatus};
 use wukong_cluster::{Audience, LiveStore, WatchEvent};
-use wukong_view::{ClusterInfo, ClusterKind, LiveMessage};
+use wukong_view::{ClusterInfo, ClusterKind, Filter, LiveMessage, Snapshot, SortBy, View};
 
 fn wukong(name: &str, state: &str) -> Wukong {
+    wukong_in("team-a", name, state)
+}
+
+fn wukong_in(namespace: &str, name: &str, state: &str) -> Wukong {
     let mut w = Wukong::new(name, WukongSpec::default());
-    w.metadata.namespace = Some("team-a".into());
+    w.metadata.namespace = Some(namespace.into());
     w.status = Some(WukongStatus {
         lifecycle_state: Some(LifecycleState {
             state: state.into(),
@@ -33,38 +41,91 @@ fn parse(text: &str) -> LiveMessage {
     serde_json::from_str(text).expect("a live message")
 }
 
+/// A browser's stream of `view`, which never changes its view.
+fn frames(store: &Arc<LiveStore>, view: View, heartbeat: Duration) -> BoxStream<'static, Arc<str>> {
+    store.client_frames(
+        Audience::open(),
+        view,
+        heartbeat,
+        futures::stream::pending().boxed(),
+    )
+}
+
+async fn next(frames: &mut BoxStream<'static, Arc<str>>) -> LiveMessage {
+    parse(&frames.next().await.expect("the stream goes on"))
+}
+
+async fn snapshot(frames: &mut BoxStream<'static, Arc<str>>) -> Snapshot {
+    match next(frames).await {
+        LiveMessage::Snapshot(snapshot) => snapshot,
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+fn names(snapshot: &Snapshot) -> Vec<String> {
+    snapshot.rows.iter().map(|r| r.key.name.clone()).collect()
+}
+
+/// A store of `count` VMs named vm-000, vm-001, ... in team-a (every third one Stopped).
+fn store_of(count: usize) -> Arc<LiveStore> {
+    let store = LiveStore::new(ClusterInfo {
+        kind: ClusterKind::Sandbox,
+        name: "test".into(),
+    });
+    let list = (0..count)
+        .map(|i| {
+            let state = if i % 3 == 0 { "Stopped" } else { "Running" };
+            wukong(&format!("vm-{i:03}"), state)
+        })
+        .collect();
+    store.apply(WatchEvent::Restarted(list));
+    store
+}
+
+fn page(page: u32, page_size: u32) -> View {
+    View {
+        page,
+        page_size,
+        ..View::default()
+    }
+}
+
 #[tokio::test]
 async fn snapshot_then_deltas_in_order() {
     let store = store();
-    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(60));
-    let LiveMessage::Snapshot(snapshot) = parse(&frames.next().await.unwrap()) else {
-        panic!("snapshot first")
-    };
-    assert_eq!(snapshot.rows.len(), 1);
+    let mut frames = frames(&store, View::default(), Duration::from_secs(60));
+    let first = snapshot(&mut frames).await;
+    assert_eq!(first.rows.len(), 1);
     store.apply(WatchEvent::Applied(wukong("vm-a", "Stopping")));
-    store.apply(WatchEvent::Applied(wukong("vm-b", "Stopped")));
+    store.apply(WatchEvent::Applied(wukong("vm-a", "Stopped")));
     let mut seqs = Vec::new();
     for _ in 0..2 {
-        match parse(&frames.next().await.unwrap()) {
+        match next(&mut frames).await {
             LiveMessage::Upsert { seq, .. } => seqs.push(seq),
             other => panic!("expected a delta, got {other:?}"),
         }
     }
-    assert!(seqs[0] > snapshot.seq && seqs[1] > seqs[0], "{seqs:?}");
+    assert!(seqs[0] > first.seq && seqs[1] > seqs[0], "{seqs:?}");
+    // A new row changes the page's make-up: a fresh page, with the counts.
+    store.apply(WatchEvent::Applied(wukong("vm-b", "Stopped")));
+    let fresh = snapshot(&mut frames).await;
+    assert_eq!(names(&fresh), ["vm-a", "vm-b"]);
+    assert_eq!((fresh.matching, fresh.total), (2, 2));
+    assert!(fresh.seq > seqs[1]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn silence_brings_heartbeats() {
     let store = store();
-    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(10));
+    let mut frames = frames(&store, View::default(), Duration::from_secs(10));
     frames.next().await.unwrap();
-    assert_eq!(parse(&frames.next().await.unwrap()), LiveMessage::Heartbeat);
+    assert_eq!(next(&mut frames).await, LiveMessage::Heartbeat);
 }
 
 #[tokio::test]
 async fn a_client_that_fell_behind_gets_a_fresh_snapshot() {
     let store = store();
-    let mut frames = store.client_frames(Audience::open(), Duration::from_secs(60));
+    let mut frames = frames(&store, View::default(), Duration::from_secs(60));
     frames.next().await.unwrap();
     // Far more changes than the buffer holds, while this client reads nothing.
     for i in 0..5_000 {
@@ -72,15 +133,111 @@ async fn a_client_that_fell_behind_gets_a_fresh_snapshot() {
         store.apply(WatchEvent::Applied(wukong("vm-a", state)));
     }
     store.apply(WatchEvent::Applied(wukong("vm-last", "Stopped")));
-    let LiveMessage::Snapshot(snapshot) = parse(&frames.next().await.unwrap()) else {
-        panic!("a lagging client is resynchronised with a snapshot")
-    };
+    let snapshot = snapshot(&mut frames).await;
     assert_eq!(
         snapshot.rows.len(),
         2,
         "the snapshot holds the latest state"
     );
     assert_eq!(snapshot.seq, store.snapshot().seq);
+}
+
+#[tokio::test]
+async fn the_server_filters_sorts_and_pages() {
+    let store = store_of(250);
+    let second = snapshot(&mut frames(&store, page(1, 100), Duration::from_secs(60))).await;
+    assert_eq!(second.rows.len(), 100);
+    assert_eq!(second.rows[0].key.name, "vm-100");
+    assert_eq!(second.rows[99].key.name, "vm-199");
+    assert_eq!((second.matching, second.total), (250, 250));
+    assert_eq!(second.namespaces, ["team-a"]);
+
+    let last = snapshot(&mut frames(&store, page(2, 100), Duration::from_secs(60))).await;
+    assert_eq!(last.rows.len(), 50, "the last page holds the rest");
+
+    let searched = View {
+        filter: Filter {
+            namespace: "team-a".into(),
+            search: "VM-24".into(),
+        },
+        ..View::default()
+    };
+    let found = snapshot(&mut frames(&store, searched, Duration::from_secs(60))).await;
+    assert_eq!(
+        names(&found),
+        (240..250).map(|i| format!("vm-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!((found.matching, found.total), (10, 250));
+
+    let by_state = View {
+        sort: SortBy::State,
+        ..page(0, 5)
+    };
+    let sorted = snapshot(&mut frames(&store, by_state, Duration::from_secs(60))).await;
+    let states: Vec<_> = sorted.rows.iter().map(|r| r.state).collect();
+    let mut expected = states.clone();
+    expected.sort();
+    assert_eq!(states, expected, "sorted by state");
+}
+
+#[tokio::test]
+async fn only_changes_to_rows_on_the_page_are_sent() {
+    let store = store_of(20);
+    let mut frames = frames(&store, page(0, 5), Duration::from_secs(60));
+    snapshot(&mut frames).await;
+    // vm-010 is on page 3: nothing for this browser. vm-002 is on its page.
+    store.apply(WatchEvent::Applied(wukong("vm-010", "Stopping")));
+    store.apply(WatchEvent::Applied(wukong("vm-002", "Stopping")));
+    match next(&mut frames).await {
+        LiveMessage::Upsert { row, .. } => assert_eq!(row.key.name, "vm-002"),
+        other => panic!("expected vm-002's change, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_state_change_reorders_a_page_sorted_by_state() {
+    let store = store_of(20);
+    let view = View {
+        sort: SortBy::State,
+        ..page(0, 5)
+    };
+    let mut frames = frames(&store, view, Duration::from_secs(60));
+    let before = snapshot(&mut frames).await;
+    // vm-019 (Running, last of the Running ones) starts: Starting sorts first, so it moves to
+    // the top of page 1.
+    assert!(!names(&before).contains(&"vm-019".to_owned()));
+    store.apply(WatchEvent::Applied(wukong("vm-019", "Starting")));
+    let after = snapshot(&mut frames).await;
+    assert_eq!(after.rows[0].key.name, "vm-019");
+    assert_eq!(names(&after)[1..], names(&before)[..4]);
+}
+
+#[tokio::test]
+async fn a_new_view_from_the_browser_brings_its_page() {
+    let store = store_of(30);
+    let (mut ask, views) = futures::channel::mpsc::channel::<View>(1);
+    let mut frames = store.client_frames(
+        Audience::open(),
+        page(0, 10),
+        Duration::from_secs(60),
+        views.boxed(),
+    );
+    assert_eq!(snapshot(&mut frames).await.rows[0].key.name, "vm-000");
+    ask.send(page(2, 10)).await.unwrap();
+    let third = snapshot(&mut frames).await;
+    assert_eq!(
+        third.view,
+        page(2, 10),
+        "the answer names the view asked for"
+    );
+    assert_eq!(third.rows[0].key.name, "vm-020");
+    // From now on, deltas follow the new page.
+    store.apply(WatchEvent::Applied(wukong("vm-001", "Stopping")));
+    store.apply(WatchEvent::Applied(wukong("vm-021", "Stopping")));
+    match next(&mut frames).await {
+        LiveMessage::Upsert { row, .. } => assert_eq!(row.key.name, "vm-021"),
+        other => panic!("expected vm-021's change, got {other:?}"),
+    }
 }
 
 /// Grants by namespace: team-a may be seen but not changed; nothing else may be seen.
@@ -114,39 +271,36 @@ impl wukong_cluster::Access for TeamAViewer {
 }
 
 #[tokio::test]
-async fn people_who_may_do_everything_share_one_serialized_snapshot_and_others_get_theirs() {
+async fn a_viewer_sees_only_namespaces_they_may_list_and_no_actions() {
     let store = store();
-    let mut b = wukong("vm-b", "Running");
-    b.metadata.namespace = Some("team-b".into());
-    store.apply(WatchEvent::Applied(b));
-    let first = |audience: Audience| {
-        let store = store.clone();
-        async move {
-            store
-                .client_frames(audience, Duration::from_secs(60))
-                .next()
-                .await
-                .unwrap()
-        }
-    };
-    let one = first(Audience::open()).await;
-    let two = first(Audience::open()).await;
-    assert!(
-        std::sync::Arc::ptr_eq(&one, &two),
-        "serialized once, shared"
-    );
+    store.apply(WatchEvent::Applied(wukong_in("team-b", "vm-b", "Running")));
     let viewer = Audience {
         who: wukong_cluster::Identity::person("ann", vec![]),
         viewer: Default::default(),
-        access: std::sync::Arc::new(TeamAViewer),
+        access: Arc::new(TeamAViewer),
     };
-    let LiveMessage::Snapshot(seen) = parse(&first(viewer).await) else {
-        panic!("snapshot first")
-    };
-    assert_eq!(seen.rows.len(), 1, "only team-a");
-    assert_eq!(seen.rows[0].key.namespace, "team-a");
+    let mut frames = store.client_frames(
+        viewer,
+        View::default(),
+        Duration::from_secs(60),
+        futures::stream::pending().boxed(),
+    );
+    let seen = snapshot(&mut frames).await;
+    assert_eq!(names(&seen), ["vm-a"], "only team-a");
+    assert_eq!((seen.matching, seen.total), (1, 1));
+    assert_eq!(seen.namespaces, ["team-a"]);
     assert!(
         seen.rows[0].actions.is_empty(),
         "a viewer is offered nothing"
     );
+    // Changes in team-b never reach them; those in team-a come without actions.
+    store.apply(WatchEvent::Applied(wukong_in("team-b", "vm-b", "Stopping")));
+    store.apply(WatchEvent::Applied(wukong("vm-a", "Stopping")));
+    match next(&mut frames).await {
+        LiveMessage::Upsert { row, .. } => {
+            assert_eq!(row.key.name, "vm-a");
+            assert!(row.actions.is_empty());
+        }
+        other => panic!("expected vm-a's change, got {other:?}"),
+    }
 }

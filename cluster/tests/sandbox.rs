@@ -220,7 +220,7 @@ async fn a_pending_request_blocks_a_duplicate() {
 #[tokio::test(start_paused = true)]
 async fn delete_stops_the_vm_then_removes_the_row() {
     let (sandbox, store) = start().await;
-    let (_snapshot, mut deltas) = store.subscribe();
+    let mut deltas = store.deltas();
     request_action(
         &sandbox,
         &OpenAccess,

@@ -140,6 +140,65 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_server_renders_one_page_of_the_filtered_list() {
+    let (app, _console) = console().await;
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/?q=0&size=5&page=2&sort=name")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let mut matching: Vec<_> = sandbox_seed()
+        .iter()
+        .map(|vm| (vm.name.to_owned(), vm.namespace.to_owned()))
+        .filter(|(name, namespace)| name.contains('0') || namespace.contains('0'))
+        .collect();
+    matching.sort();
+    let second_page = &matching[5..10.min(matching.len())];
+    assert_eq!(
+        html.matches("data-testid=\"vm-row\"").count(),
+        second_page.len()
+    );
+    for (name, namespace) in second_page {
+        assert!(
+            html.contains(&format!(
+                "data-namespace=\"{namespace}\" data-name=\"{name}\""
+            )),
+            "{namespace}/{name} is on page 2"
+        );
+    }
+    assert!(html.contains(&format!(
+        "6–{} of {}",
+        5 + second_page.len(),
+        matching.len()
+    )));
+
+    // The list function takes the same parameters.
+    let (status, body) = call(&app, "/api/list_vms", "q=0&size=5&page=2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: wukong_view::Snapshot = serde_json::from_str(&body).unwrap();
+    let names: Vec<_> = page.rows.iter().map(|r| r.key.name.clone()).collect();
+    let expected: Vec<_> = second_page.iter().map(|(name, _)| name.clone()).collect();
+    assert_eq!(names, expected);
+    assert_eq!(page.matching as usize, matching.len());
+    assert_eq!(page.total as usize, sandbox_seed().len());
+}
+
+#[tokio::test]
 async fn refusals_and_missing_vms_map_to_409_and_404() {
     let (app, _console) = console().await;
     let (status, body) = call(

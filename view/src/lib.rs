@@ -90,16 +90,184 @@ pub enum Upstream {
     Reconnecting { reason: String },
 }
 
-/// The whole list at one point of the change stream, as one person may see it.
+/// One page of the list at one point of the change stream, as one person may see it. The server
+/// filters, sorts and pages (see [`View`]); the browser holds only this page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The sequence number of the last change included.
     pub seq: u64,
+    /// The rows of the page, in the view's order.
     pub rows: Vec<VmRow>,
     pub upstream: Upstream,
     pub cluster: ClusterInfo,
     #[serde(default)]
     pub viewer: Viewer,
+    /// The view this page was computed for.
+    #[serde(default)]
+    pub view: View,
+    /// How many VMs match the view's filter (all pages).
+    #[serde(default)]
+    pub matching: u32,
+    /// How many VMs this person may see at all.
+    #[serde(default)]
+    pub total: u32,
+    /// The namespaces with VMs this person may see (for the namespace filter).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// How the table is sorted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SortBy {
+    /// By name, then namespace.
+    #[default]
+    Name,
+    /// By state, then namespace and name.
+    State,
+}
+
+impl SortBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortBy::Name => "name",
+            SortBy::State => "state",
+        }
+    }
+
+    /// Anything but `state` sorts by name.
+    pub fn parse(value: &str) -> SortBy {
+        if value == "state" {
+            SortBy::State
+        } else {
+            SortBy::Name
+        }
+    }
+}
+
+/// Rows per page unless the page asks otherwise.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The most rows one page may hold.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// The fewest rows one page may hold.
+pub const MIN_PAGE_SIZE: u32 = 5;
+
+/// What part of the list a page shows: filter, order and window. Computed on the server, so a
+/// browser never holds more than one page, however many VMs there are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub filter: Filter,
+    pub sort: SortBy,
+    /// Zero-based.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View {
+            filter: Filter::default(),
+            sort: SortBy::Name,
+            page: 0,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+}
+
+impl View {
+    /// The view with its page size within bounds and its page reachable (at most the last page
+    /// of `u32` rows): what both ends use, so an answer always names the view that was asked for.
+    pub fn normalized(mut self) -> View {
+        if self.filter.search.len() > MAX_SEARCH_LEN {
+            let mut end = MAX_SEARCH_LEN;
+            while !self.filter.search.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.filter.search.truncate(end);
+        }
+        self.page_size = self.page_size.clamp(MIN_PAGE_SIZE, MAX_PAGE_SIZE);
+        self.page = self.page.min(u32::MAX / self.page_size - 1);
+        self
+    }
+
+    /// The view a page address asks for (`?namespace=&q=&sort=&page=&size=`, `page` counting
+    /// from 1), normalized; anything unreadable falls back to the default.
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> View {
+        let number = |name: &str| get(name).and_then(|v| v.trim().parse::<u32>().ok());
+        View {
+            filter: Filter {
+                namespace: get("namespace").unwrap_or_default(),
+                search: get("q").unwrap_or_default(),
+            },
+            sort: SortBy::parse(&get("sort").unwrap_or_default()),
+            page: number("page").unwrap_or(1).saturating_sub(1),
+            page_size: number("size").unwrap_or(DEFAULT_PAGE_SIZE),
+        }
+        .normalized()
+    }
+
+    /// The query string that [`View::from_query`] reads back (defaults left out), without `?`.
+    pub fn to_query(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.filter.namespace.is_empty() {
+            parts.push(format!("namespace={}", encode(&self.filter.namespace)));
+        }
+        if !self.filter.search.is_empty() {
+            parts.push(format!("q={}", encode(&self.filter.search)));
+        }
+        if self.sort != SortBy::Name {
+            parts.push(format!("sort={}", self.sort.as_str()));
+        }
+        if self.page > 0 {
+            parts.push(format!("page={}", self.page + 1));
+        }
+        if self.page_size != DEFAULT_PAGE_SIZE {
+            parts.push(format!("size={}", self.page_size));
+        }
+        parts.join("&")
+    }
+
+    /// Index of the first row of the page among the matching rows.
+    pub fn offset(&self) -> usize {
+        self.page as usize * self.page_size as usize
+    }
+
+    /// The order of rows in this view.
+    pub fn order(&self, a: &VmRow, b: &VmRow) -> std::cmp::Ordering {
+        match self.sort {
+            SortBy::Name => (&a.key.name, &a.key.namespace).cmp(&(&b.key.name, &b.key.namespace)),
+            SortBy::State => (a.state, &a.key).cmp(&(b.state, &b.key)),
+        }
+    }
+
+    /// The page count for `matching` rows (at least one, so an empty list has a page 1 of 1).
+    pub fn pages(&self, matching: u32) -> u32 {
+        matching.div_ceil(self.page_size.max(1)).max(1)
+    }
+}
+
+/// The longest search text a view keeps.
+pub const MAX_SEARCH_LEN: usize = 253;
+
+/// Percent-encodes all but unreserved URL characters.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A websocket frame from browser to server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ClientMessage {
+    /// Show this view from now on: the server answers with its snapshot, then its deltas.
+    View(View),
 }
 
 /// Who the page is shown to, and how they signed in.
@@ -122,7 +290,9 @@ pub enum SignIn {
     Proxy,
 }
 
-/// A websocket frame from server to browser: a snapshot first, then changes in `seq` order.
+/// A websocket frame from server to browser: a snapshot of the page first, then changes to it in
+/// `seq` order, and a fresh snapshot whenever the page's make-up changes (rows added or removed,
+/// or moved by a state change when sorted by state).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum LiveMessage {
@@ -166,9 +336,18 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, key: &VmKey) -> bool {
+        self.matcher()(key)
+    }
+
+    /// [`Filter::matches`] with the search text prepared once, for testing many keys.
+    pub fn matcher(&self) -> impl Fn(&VmKey) -> bool + '_ {
         let needle = self.search.trim().to_lowercase();
-        (self.namespace.is_empty() || key.namespace == self.namespace)
-            && (needle.is_empty() || key.name.contains(&needle) || key.namespace.contains(&needle))
+        move |key| {
+            (self.namespace.is_empty() || key.namespace == self.namespace)
+                && (needle.is_empty()
+                    || key.name.contains(&needle)
+                    || key.namespace.contains(&needle))
+        }
     }
 }
 

@@ -32,15 +32,7 @@ pub async fn bulk_action(
             }
             keys
         }
-        BulkTarget::Matching(filter) => console
-            .store
-            .snapshot_for(&audience)
-            .await
-            .rows
-            .into_iter()
-            .map(|row| row.key)
-            .filter(|key| filter.matches(key))
-            .collect(),
+        BulkTarget::Matching(filter) => console.store.keys_matching(&audience, &filter).await,
     };
     if keys.is_empty() {
         return Err(ConsoleError::Invalid("no VM is selected".into()));

@@ -2,11 +2,26 @@ use crate::ConsoleError;
 use leptos::prelude::*;
 use wukong_view::Snapshot;
 
-/// Every VM row the person may see, with the actions they may take now, and which cluster they
-/// come from.
+/// One page of the VMs the person may see, filtered, sorted and windowed on the server, with the
+/// actions they may take now, and which cluster they come from. The parameters are those of the
+/// page's address (`namespace`, `q`, `sort`, `page` counting from 1, `size`); all are optional.
 #[server(endpoint = "list_vms")]
-pub async fn list_vms() -> Result<Snapshot, ConsoleError> {
+pub async fn list_vms(
+    namespace: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    page: Option<String>,
+    size: Option<String>,
+) -> Result<Snapshot, ConsoleError> {
     use super::ssr::{audience, console};
+    let view = wukong_view::View::from_query(|name| match name {
+        "namespace" => namespace.clone(),
+        "q" => q.clone(),
+        "sort" => sort.clone(),
+        "page" => page.clone(),
+        "size" => size.clone(),
+        _ => None,
+    });
     let console = console()?;
     let audience = audience(&console)?;
     let ready = tokio::time::timeout(
@@ -15,7 +30,7 @@ pub async fn list_vms() -> Result<Snapshot, ConsoleError> {
     )
     .await;
     match ready {
-        Ok(()) => Ok(console.store.snapshot_for(&audience).await),
+        Ok(()) => Ok(console.store.page_for(&audience, &view).await),
         Err(_) => Err(ConsoleError::Unavailable(
             "the cluster has not answered within 10 s; the list will appear when it does".into(),
         )),

@@ -3,32 +3,32 @@
 
 use crate::api::bulk_action;
 use crate::i18n::texts;
-use crate::state::{Bulk, ConsoleState, Entry};
+use crate::state::{Bulk, ConsoleState};
 use leptos::prelude::*;
-use wukong_view::{Action, BulkTarget, Filter};
+use wukong_view::{Action, BulkTarget};
 
 /// The bar above the table: how many are selected, "all matching the filter", and the actions.
 #[component]
-pub fn BulkBar(visible: Memo<Vec<Entry>>, filter: Signal<Filter>) -> impl IntoView {
+pub fn BulkBar() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     let t = texts();
     let count = move || {
         if state.all_matching.get() {
-            visible.with(Vec::len)
+            state.matching.get() as usize
         } else {
             state.selected.with(|s| s.len())
         }
     };
     let label = move || {
         if state.all_matching.get() {
-            format!("{} ({})", t.bulk_all_selected, visible.with(Vec::len))
+            format!("{} ({})", t.bulk_all_selected, state.matching.get())
         } else {
             format!("{} {}", state.selected.with(|s| s.len()), t.bulk_selected)
         }
     };
     let ask = move |action: Action| {
         let target = if state.all_matching.get_untracked() {
-            BulkTarget::Matching(filter.get_untracked())
+            BulkTarget::Matching(state.view.with_untracked(|v| v.filter.clone()))
         } else {
             BulkTarget::Keys(
                 state

@@ -1,82 +1,71 @@
 use super::bulk::BulkBar;
 use super::table::VmTable;
 use crate::i18n::texts;
-use crate::state::{ConsoleState, Entry};
+use crate::state::ConsoleState;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
-use std::collections::BTreeSet;
+use wukong_view::{SortBy, View};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SortBy {
-    Name,
-    State,
-}
+/// Page sizes offered (any size from `MIN_PAGE_SIZE` to `MAX_PAGE_SIZE` works in the address).
+const PAGE_SIZES: [u32; 5] = [25, 50, 100, 200, 500];
 
-impl SortBy {
-    fn parse(value: &str) -> SortBy {
-        if value == "state" {
-            SortBy::State
-        } else {
-            SortBy::Name
-        }
-    }
-}
-
-/// Namespace filter, text search and sort, over the live table. The controls are a plain GET form,
-/// so they work without JavaScript; once hydrated they filter as you type.
+/// Namespace filter, text search, sort and pages. The server filters, sorts and pages, so the
+/// browser holds one page however many VMs there are. The controls are a plain GET form, so they
+/// work without JavaScript; once hydrated, a change is sent on the live socket and the page is
+/// replaced when the server answers.
 #[component]
 pub fn FilteredTable() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     let t = texts();
-    let query = use_query_map().get_untracked();
-    let initial_search = query.get("q").unwrap_or_default();
-    let namespace = RwSignal::new(query.get("namespace").unwrap_or_default());
-    let search = RwSignal::new(initial_search.clone());
-    let sort = RwSignal::new(SortBy::parse(&query.get("sort").unwrap_or_default()));
-
-    let namespaces = Memo::new(move |_| {
-        state.rows.with(|rows| {
-            rows.keys()
-                .map(|k| k.namespace.clone())
-                .collect::<BTreeSet<_>>()
-        })
-    });
-    let filter = Signal::derive(move || wukong_view::Filter {
-        namespace: namespace.get(),
-        search: search.get(),
-    });
-    let visible = Memo::new(move |_| {
-        let filter = filter.get();
-        let mut entries: Vec<Entry> = state.rows.with(|rows| {
-            rows.values()
-                .filter(|e| filter.matches(&e.row.key))
-                .cloned()
-                .collect()
+    let view = state.view;
+    // Any change of filter, sort or size starts again at the first page.
+    let change = move |edit: fn(&mut View, String), value: String| {
+        view.update(|v| {
+            edit(v, value);
+            v.page = 0;
+            *v = v.clone().normalized();
         });
-        if sort.get() == SortBy::State {
-            entries.sort_by(|a, b| (a.row.state, &a.row.key).cmp(&(b.row.state, &b.row.key)));
-        } else {
-            entries.sort_by(|a, b| {
-                (&a.row.key.name, &a.row.key.namespace)
-                    .cmp(&(&b.row.key.name, &b.row.key.namespace))
-            });
+    };
+    let hydrated = move || state.hydrated.get_untracked();
+    let go_to = move |ev: leptos::ev::MouseEvent, page: u32| {
+        if hydrated() {
+            ev.prevent_default();
+            view.update(|v| v.page = page);
         }
-        entries
-    });
-    let total = move || state.rows.with(|r| r.len());
+    };
+    let matching = state.matching;
+    let pages = move || view.with(|v| v.pages(matching.get()));
+    let page = move || view.with(|v| v.page);
+    let at_last = move || page() + 1 >= pages();
+    let range = move || {
+        let shown = state.rows.with(Vec::len) as u64;
+        let first = view.with(|v| v.offset() as u64);
+        if shown == 0 {
+            format!("0 {} {}", t.page_of, matching.get())
+        } else {
+            format!(
+                "{}–{} {} {}",
+                first + 1,
+                first + shown,
+                t.page_of,
+                matching.get()
+            )
+        }
+    };
+    let initial = view.get_untracked();
 
     view! {
         <form class="filters" method="get" action="/" on:submit=move |ev| {
-            if state.hydrated.get_untracked() { ev.prevent_default(); }
+            if hydrated() { ev.prevent_default(); }
         }>
             <label>
                 <span>{t.namespace}</span>
-                <select name="namespace" data-testid="namespace-filter" on:change=move |ev| namespace.set(event_target_value(&ev))>
-                    <option value="" selected=move || namespace.with(String::is_empty)>{t.all_namespaces}</option>
-                    <For each=move || namespaces.get() key=|ns| ns.clone() let:ns>
+                <select name="namespace" data-testid="namespace-filter"
+                    on:change=move |ev| change(|v, ns| v.filter.namespace = ns, event_target_value(&ev))>
+                    <option value="" selected=move || view.with(|v| v.filter.namespace.is_empty())>{t.all_namespaces}</option>
+                    <For each=move || state.namespaces.get() key=|ns| ns.clone() let:ns>
                         <option value=ns.clone() selected={
                             let ns = ns.clone();
-                            move || namespace.with(|n| *n == ns)
+                            move || view.with(|v| v.filter.namespace == ns)
                         }>{ns.clone()}</option>
                     </For>
                 </select>
@@ -84,27 +73,51 @@ pub fn FilteredTable() -> impl IntoView {
             <label>
                 <span>{t.search}</span>
                 <input type="search" name="q" data-testid="search" placeholder=t.search_placeholder
-                    value=initial_search
-                    on:input=move |ev| search.set(event_target_value(&ev))/>
+                    value=initial.filter.search.clone()
+                    on:input=move |ev| change(|v, q| v.filter.search = q, event_target_value(&ev))/>
             </label>
             <label>
                 <span>{t.sort}</span>
-                <select name="sort" data-testid="sort" on:change=move |ev| sort.set(SortBy::parse(&event_target_value(&ev)))>
-                    <option value="name" selected=move || sort.get() == SortBy::Name>{t.sort_by_name}</option>
-                    <option value="state" selected=move || sort.get() == SortBy::State>{t.sort_by_state}</option>
+                <select name="sort" data-testid="sort"
+                    on:change=move |ev| change(|v, s| v.sort = SortBy::parse(&s), event_target_value(&ev))>
+                    <option value="name" selected=move || view.with(|v| v.sort == SortBy::Name)>{t.sort_by_name}</option>
+                    <option value="state" selected=move || view.with(|v| v.sort == SortBy::State)>{t.sort_by_state}</option>
+                </select>
+            </label>
+            <label>
+                <span>{t.page_size}</span>
+                <select name="size" data-testid="page-size"
+                    on:change=move |ev| change(|v, s| v.page_size = s.parse().unwrap_or(v.page_size), event_target_value(&ev))>
+                    {PAGE_SIZES.into_iter().map(|size| view! {
+                        <option value=size.to_string() selected=move || view.with(|v| v.page_size == size)>{size}</option>
+                    }).collect_view()}
                 </select>
             </label>
             <button type="submit" class="secondary" hidden=move || state.hydrated.get()>{t.apply_filters}</button>
-            <span class="count" data-testid="vm-count">{move || visible.with(Vec::len)}" / "{total}" "{t.vm_count}</span>
+            <span class="count" data-testid="vm-count">{move || matching.get()}" / "{move || state.total.get()}" "{t.vm_count}</span>
+            <span class="pager" data-testid="pager">
+                // Submit buttons carry the page without JavaScript; hydrated, they just switch it.
+                <button type="submit" name="page" class="secondary" data-testid="page-previous"
+                    value=move || page().to_string()
+                    disabled=move || page() == 0
+                    on:click=move |ev| go_to(ev, page().saturating_sub(1))>{t.page_previous}</button>
+                <span data-testid="page-range">{range}</span>
+                <button type="submit" name="page" class="secondary" data-testid="page-next"
+                    value=move || (page() + 2).to_string()
+                    disabled=at_last
+                    on:click=move |ev| go_to(ev, page() + 1)>{t.page_next}</button>
+            </span>
         </form>
-        <BulkBar visible filter/>
-        <VmTable rows=visible/>
+        <BulkBar/>
+        <VmTable/>
         {move || {
-            let message = if total() == 0 {
+            let message = if state.total.get() == 0 {
                 // A signed-in person with no rows: most likely RBAC, so say so.
                 Some(if state.viewer.with_value(|v| v.name.is_some()) { t.empty_no_access } else { t.empty })
-            } else if visible.with(Vec::is_empty) {
+            } else if matching.get() == 0 {
                 Some(t.no_match)
+            } else if state.rows.with(Vec::is_empty) {
+                Some(t.page_empty)
             } else {
                 None
             };

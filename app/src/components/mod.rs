@@ -20,7 +20,21 @@ pub use login::LoginPage;
 /// The one page: loads the snapshot (server-rendered), then keeps it live in the browser.
 #[component]
 pub fn ConsolePage() -> impl IntoView {
-    let snapshot = Resource::new_blocking(|| (), |_| list_vms());
+    // The page's view comes from its address, so a filtered or paged link renders as such.
+    let query = leptos_router::hooks::use_query_map().get_untracked();
+    let snapshot = Resource::new_blocking(
+        move || query.clone(),
+        |query| {
+            let get = |name: &str| query.get(name);
+            list_vms(
+                get("namespace"),
+                get("q"),
+                get("sort"),
+                get("page"),
+                get("size"),
+            )
+        },
+    );
     view! {
         <Suspense fallback=|| view! { <p class="loading">{texts().loading}</p> }>
             {move || Suspend::new(async move {

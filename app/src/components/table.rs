@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use wukong_view::{format_utc, Action, VmKey};
 
 #[component]
-pub fn VmTable(rows: Memo<Vec<Entry>>) -> impl IntoView {
+pub fn VmTable() -> impl IntoView {
     let t = texts();
     let state = expect_context::<ConsoleState>();
+    let rows = state.rows;
     view! {
         <table class="vms" data-testid="vm-table">
             <thead>
@@ -36,7 +37,7 @@ pub fn VmTable(rows: Memo<Vec<Entry>>) -> impl IntoView {
             </thead>
             <tbody>
                 // Keyed by row and revision: a changed row is rebuilt, the others are left alone.
-                <For each=move || rows.get() key=|e| (e.row.key.clone(), e.rev) let:entry>
+                <For each=move || rows.get() key=|e: &Entry| (e.row.key.clone(), e.rev) let:entry>
                     <VmRowView entry/>
                 </For>
             </tbody>
