@@ -124,5 +124,11 @@ fn live_url(view: &View) -> Option<String> {
         "ws"
     };
     let host = location.host().ok()?;
-    Some(format!("{scheme}://{host}/live?{}", view.to_query()))
+    let query = view.to_query();
+    let query = if query.is_empty() {
+        query
+    } else {
+        format!("?{query}")
+    };
+    Some(format!("{scheme}://{host}/live{query}"))
 }

@@ -88,7 +88,10 @@ pub fn FilteredTable() -> impl IntoView {
                 <span>{t.page_size}</span>
                 <select name="size" data-testid="page-size"
                     on:change=move |ev| change(|v, s| v.page_size = s.parse().unwrap_or(v.page_size), event_target_value(&ev))>
-                    {PAGE_SIZES.into_iter().map(|size| view! {
+                    // The sizes offered, and the current one if the address asked for another.
+                    {PAGE_SIZES.into_iter()
+                        .chain((!PAGE_SIZES.contains(&initial.page_size)).then_some(initial.page_size))
+                        .map(|size| view! {
                         <option value=size.to_string() selected=move || view.with(|v| v.page_size == size)>{size}</option>
                     }).collect_view()}
                 </select>
