@@ -7,7 +7,12 @@
 //!   2. at a console websocket (push latency);
 //!
 //!   then opens C websocket clients and times one update's delivery to all of them, and reads the
-//!   console's RSS/CPU (`/proc`) and the apiserver's count of open watches on wukongs.
+//!   console's RSS/CPU (`/proc`) and the apiserver's count of open watches on wukongs. Clients
+//!   look at the console's first page of `?q=bench-` (the server pages), and the patched
+//!   Wukongs are picked from that page, as a person watching it would see them change.
+//! - `bulk --console HOST:PORT --count 1000`: a bulk start, then a bulk stop, of `count` Wukongs
+//!   through the console's `bulk_action` ("all matching the filter"), timing until the console
+//!   has accepted every request and until the controller has acknowledged every one.
 //!
 //! Every loop is bounded in count and time; everything talks to loopback only.
 
@@ -22,6 +27,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wukong_api::{Wukong, WukongSpec};
+
+mod bulk;
+
+/// What the bench's browsers look at: the first page of the bench VMs (default page size).
+const VIEW_QUERY: &str = "q=bench-";
+/// Rows on that page (the console's default page size).
+const PAGE_ROWS: usize = 100;
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +78,18 @@ enum Command {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Bulk start, then bulk stop, of COUNT Wukongs through the console.
+    Bulk {
+        /// The console's address (loopback), e.g. 127.0.0.1:3400.
+        #[arg(long)]
+        console: String,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long)]
+        out: Option<String>,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
 }
 
 #[tokio::main]
@@ -99,14 +123,27 @@ async fn main() -> Result<(), String> {
                 label,
             )
             .await?;
-            let text = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-            println!("{text}");
-            if let Some(path) = out {
-                std::fs::write(&path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
-            }
-            Ok(())
+            write_result(&result, out)
+        }
+        Command::Bulk {
+            console,
+            count,
+            out,
+            label,
+        } => {
+            let result = bulk::run(&client, &console, count.clamp(1, 10_000), label).await?;
+            write_result(&result, out)
         }
     }
+}
+
+fn write_result(result: &Value, out: Option<String>) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())?;
+    println!("{text}");
+    if let Some(path) = out {
+        std::fs::write(&path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn bench_namespace(i: usize) -> String {
@@ -245,22 +282,30 @@ async fn ws_client(
     let _ = socket.close(None).await;
 }
 
-/// Picks `count` Wukongs from the bench namespaces.
+/// Picks `count` Wukongs (cycling) from the first page of the bench view: those a browser showing
+/// that page sees change. The console sorts by name, then namespace.
 async fn targets(client: &Client, count: usize) -> Result<Vec<(String, String)>, String> {
     let list = Api::<Wukong>::all(client.clone())
-        .list(&kube::api::ListParams::default().limit(500))
+        .list_metadata(&kube::api::ListParams::default())
         .await
         .map_err(|e| format!("list: {e}"))?;
-    let all: Vec<(String, String)> = list
+    let mut all: Vec<(String, String)> = list
         .items
         .iter()
-        .filter_map(|w| Some((w.metadata.namespace.clone()?, w.metadata.name.clone()?)))
-        .filter(|(ns, _)| ns.starts_with("bench-"))
+        .filter_map(|w| Some((w.metadata.name.clone()?, w.metadata.namespace.clone()?)))
+        .filter(|(name, ns)| ns.contains("bench-") || name.contains("bench-"))
         .collect();
     if all.is_empty() {
         return Err("no Wukongs in bench-* namespaces: run `wukong-bench load` first".into());
     }
-    Ok((0..count).map(|i| all[i % all.len()].clone()).collect())
+    all.sort();
+    all.truncate(PAGE_ROWS);
+    Ok((0..count)
+        .map(|i| {
+            let (name, ns) = &all[i % all.len()];
+            (ns.clone(), name.clone())
+        })
+        .collect())
 }
 
 async fn mark(client: &Client, ns: &str, name: &str, marker: &str) -> Result<(), String> {
@@ -318,7 +363,7 @@ async fn measure(
     fanout_rounds: usize,
     label: String,
 ) -> Result<Value, String> {
-    let url = format!("ws://{console}/live");
+    let url = format!("ws://{console}/live?{VIEW_QUERY}");
     let origin = format!("http://{console}");
     let picks = targets(client, samples + fanout_rounds).await?;
 

@@ -1,0 +1,254 @@
+//! `wukong-bench bulk`: a bulk start and a bulk stop of many Wukongs through the console, timed
+//! until the console has accepted every request (its answer) and until the lifecycle controller
+//! has acknowledged every one (`status.lifecycleState.observedRequestId` = the request's id).
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Client;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wukong_api::Wukong;
+
+/// The latest seen of each Wukong: (request id in spec, observed request id, state).
+type Seen = Arc<Mutex<HashMap<(String, String), (Option<String>, Option<String>, String)>>>;
+
+/// How long the controller may take to acknowledge a whole bulk action, and VMs to start.
+const ACK_LIMIT: Duration = Duration::from_secs(300);
+
+pub async fn run(
+    client: &Client,
+    console: &str,
+    count: usize,
+    label: String,
+) -> Result<Value, String> {
+    let seen: Seen = Arc::default();
+    watch(client, seen.clone()).await?;
+    // `count` Wukongs by a filter: one bench namespace if it holds enough, else every bench VM.
+    let keys_in = |namespace: &str, search: &str| -> Vec<(String, String)> {
+        let seen = seen.lock().map(|s| s.keys().cloned().collect::<Vec<_>>());
+        seen.unwrap_or_default()
+            .into_iter()
+            .filter(|(ns, name)| {
+                (namespace.is_empty() || ns == namespace)
+                    && (name.contains(search) || ns.contains(search))
+            })
+            .collect()
+    };
+    let (namespace, search) = if keys_in("bench-00", "").len() >= count {
+        ("bench-00", "")
+    } else {
+        ("", "bench-")
+    };
+    let targets = keys_in(namespace, search);
+    let filter = json!({ "namespace": namespace, "search": search });
+
+    let start = phase(console, &seen, &targets, &filter, "start").await?;
+    // Stop needs running VMs: wait for them (bounded), then stop them all.
+    let running_since = Instant::now();
+    let all_running = wait_until(&seen, &targets, |(_, _, state)| state == "Running").await;
+    let running_seconds = running_since.elapsed().as_secs_f64();
+    let stop = phase(console, &seen, &targets, &filter, "stop").await?;
+    Ok(json!({
+        "label": label,
+        "date": jiff::Timestamp::now().to_string(),
+        "filter": filter,
+        "vms": targets.len(),
+        "start": start,
+        "all_running": all_running,
+        "seconds_until_running": crate::round(running_seconds),
+        "stop": stop,
+    }))
+}
+
+/// Keeps `seen` up to date from a watch on every Wukong; returns once the first list is in.
+async fn watch(client: &Client, seen: Seen) -> Result<(), String> {
+    let (listed_tx, listed_rx) = tokio::sync::oneshot::channel::<()>();
+    let api: Api<Wukong> = Api::all(client.clone());
+    tokio::spawn(async move {
+        let mut listed = Some(listed_tx);
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(event) = stream.next().await {
+            let w = match event {
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(tx) = listed.take() {
+                        let _ = tx.send(());
+                    }
+                    continue;
+                }
+                Ok(watcher::Event::Apply(w) | watcher::Event::InitApply(w)) => w,
+                _ => continue,
+            };
+            let (Some(ns), Some(name)) = (w.metadata.namespace.clone(), w.metadata.name.clone())
+            else {
+                continue;
+            };
+            let requested = w
+                .spec
+                .lifecycle_action
+                .as_ref()
+                .map(|a| a.request_id.clone());
+            let state = w.lifecycle_state();
+            let observed = state.and_then(|s| s.observed_request_id.clone());
+            let state = state.map(|s| s.state.clone()).unwrap_or_default();
+            if let Ok(mut seen) = seen.lock() {
+                seen.insert((ns, name), (requested, observed, state));
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(120), listed_rx)
+        .await
+        .map_err(|_| "the watch's first list took over 120 s".to_owned())?
+        .map_err(|_| "the watch stopped".to_owned())
+}
+
+/// One bulk action: POST it, time the answer, then time until every request is acknowledged.
+async fn phase(
+    console: &str,
+    seen: &Seen,
+    targets: &[(String, String)],
+    filter: &Value,
+    action: &str,
+) -> Result<Value, String> {
+    let before: HashMap<(String, String), Option<String>> = {
+        let seen = seen.lock().map_err(|_| "poisoned".to_owned())?;
+        targets
+            .iter()
+            .map(|k| (k.clone(), seen.get(k).and_then(|s| s.0.clone())))
+            .collect()
+    };
+    let body = json!({ "target": { "Matching": filter }, "action": action });
+    let started = Instant::now();
+    let (status, answer) = post(console, "/api/bulk_action", &body.to_string()).await?;
+    let answered = started.elapsed().as_secs_f64();
+    if status != 200 {
+        return Err(format!("bulk {action}: HTTP {status}: {answer}"));
+    }
+    let outcomes: Vec<Value> =
+        serde_json::from_str(&answer).map_err(|e| format!("bulk {action} answer: {e}"))?;
+    let accepted: Vec<(String, String)> = outcomes
+        .iter()
+        .filter(|o| o["accepted"] == true)
+        .filter_map(|o| {
+            let key = &o["key"];
+            Some((
+                key["namespace"].as_str()?.to_owned(),
+                key["name"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let refusals: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["accepted"] != true)
+        .take(3)
+        .collect();
+    // Acknowledged: a new request id in spec, and the controller has observed it.
+    let acknowledged = {
+        let deadline = started + ACK_LIMIT;
+        loop {
+            let done = seen.lock().is_ok_and(|seen| {
+                accepted.iter().all(|k| match seen.get(k) {
+                    Some((Some(id), Some(observed), _)) => {
+                        before.get(k).is_some_and(|old| old.as_ref() != Some(id)) && id == observed
+                    }
+                    _ => false,
+                })
+            });
+            if done || Instant::now() > deadline {
+                break done;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let acknowledged_after = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "action": action,
+        "requested": outcomes.len(),
+        "accepted": accepted.len(),
+        "examples_of_refusals": refusals,
+        "seconds_until_all_answered": crate::round(answered),
+        "all_acknowledged": acknowledged,
+        "seconds_until_all_acknowledged": crate::round(acknowledged_after),
+    }))
+}
+
+/// Waits (bounded) until every target satisfies `ok`.
+async fn wait_until(
+    seen: &Seen,
+    targets: &[(String, String)],
+    ok: impl Fn(&(Option<String>, Option<String>, String)) -> bool,
+) -> bool {
+    let deadline = Instant::now() + ACK_LIMIT;
+    loop {
+        let done = seen
+            .lock()
+            .is_ok_and(|seen| targets.iter().all(|k| seen.get(k).is_some_and(&ok)));
+        if done {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A plain HTTP/1.1 POST of JSON to the console on loopback: (status, body).
+async fn post(console: &str, path: &str, json: &str) -> Result<(u16, String), String> {
+    let mut stream = tokio::net::TcpStream::connect(console)
+        .await
+        .map_err(|e| format!("{console}: {e}"))?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {console}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(300), stream.read_to_end(&mut raw))
+        .await
+        .map_err(|_| "the console did not answer within 300 s".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("a response without headers")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("a response without a status")?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    ))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
