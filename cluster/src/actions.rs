@@ -1,10 +1,10 @@
 //! A person's click, turned into a lifecycle request (or a delete) on the cluster.
 
-use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity};
+use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity, LiveStore};
 use futures::StreamExt;
 use wukong_api::LifecycleAction;
 use wukong_lifecycle::check;
-use wukong_view::{Accepted, Action, BulkOutcome, VmKey};
+use wukong_view::{Accepted, Action, BulkOutcome, VmKey, VmRow};
 
 /// An already validated request (names, action and grace period are checked at the edge).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,20 @@ pub async fn request_action(
     access: &dyn Access,
     who: &Identity,
     request: ActionRequest,
+) -> Result<Accepted, ClusterError> {
+    request_action_known(cluster, access, who, request, None).await
+}
+
+/// [`request_action`], deciding first on `known` (the row as the console's watch last saw it and
+/// its `resourceVersion`), which saves a read: the write is conditional on that version, so if
+/// the Wukong has changed since, the answer is 409 and the request is decided again on a fresh
+/// read. A refusal on the known row is also checked again on a fresh read.
+pub async fn request_action_known(
+    cluster: &dyn Cluster,
+    access: &dyn Access,
+    who: &Identity,
+    request: ActionRequest,
+    known: Option<(VmRow, String)>,
 ) -> Result<Accepted, ClusterError> {
     let ActionRequest {
         key,
@@ -52,12 +66,22 @@ pub async fn request_action(
         });
     }
     let request_id = uuid::Uuid::new_v4().to_string();
+    let mut known = known.filter(|(row, _)| {
+        check(action, row.state, row.run_strategy, row.pending.is_some()).is_ok()
+    });
     let mut attempts_left = 2;
     loop {
-        attempts_left -= 1;
-        let wukong = cluster.get(who, &key).await?;
-        let row =
-            row_from_wukong(&wukong).ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+        let (row, version) = match known.take() {
+            Some(known) => known,
+            None => {
+                attempts_left -= 1;
+                let wukong = cluster.get(who, &key).await?;
+                let row = row_from_wukong(&wukong)
+                    .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+                let version = wukong.metadata.resource_version.clone().unwrap_or_default();
+                (row, version)
+            }
+        };
         if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
             return Err(ClusterError::Refused {
                 key,
@@ -81,7 +105,7 @@ pub async fn request_action(
                 who,
                 &key,
                 lifecycle_action,
-                wukong.metadata.resource_version.clone(),
+                (!version.is_empty()).then_some(version),
             )
             .await
         {
@@ -99,10 +123,10 @@ pub async fn request_action(
 }
 
 /// How many requests of one bulk action are in flight at once.
-const BULK_PARALLEL: usize = 16;
+const BULK_PARALLEL: usize = 32;
 
-/// One action on many VMs, each exactly as [`request_action`] does it (RBAC, fresh read, rules,
-/// conditional write as `who`); every VM gets its own outcome, in key order.
+/// One action on many VMs, each exactly as [`request_action_known`] does it (RBAC, the row as
+/// `store` last saw it or a fresh read, rules, conditional write as `who`); every VM gets its own outcome, in key order.
 pub async fn request_many(
     cluster: &dyn Cluster,
     access: &dyn Access,
@@ -110,6 +134,7 @@ pub async fn request_many(
     keys: Vec<VmKey>,
     action: Action,
     grace_period_seconds: Option<u32>,
+    store: Option<&LiveStore>,
 ) -> Vec<BulkOutcome> {
     let mut outcomes: Vec<BulkOutcome> = futures::stream::iter(keys)
         .map(|key| async move {
@@ -118,7 +143,8 @@ pub async fn request_many(
                 action,
                 grace_period_seconds,
             };
-            match request_action(cluster, access, who, request).await {
+            let known = store.and_then(|s| s.known(&key));
+            match request_action_known(cluster, access, who, request, known).await {
                 Ok(_) => BulkOutcome {
                     key,
                     accepted: true,

@@ -262,7 +262,7 @@ impl Cluster for KubeCluster {
                     }
                 })
                 .collect();
-            entries.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            entries.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
             entries.truncate(50);
             Ok(entries)
         })

@@ -3,7 +3,7 @@
 use crate::{row_from_wukong, Access, Cluster, Grants, Identity, WatchEvent};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -69,6 +69,10 @@ impl Audience {
     }
 }
 
+fn version_of(wukong: &wukong_api::Wukong) -> Option<String> {
+    wukong.metadata.resource_version.clone()
+}
+
 fn namespaces_in(rows: &BTreeMap<VmKey, VmRow>) -> BTreeSet<String> {
     let mut namespaces = BTreeSet::new();
     for key in rows.keys() {
@@ -105,6 +109,8 @@ pub struct LiveStore {
 
 struct Inner {
     rows: BTreeMap<VmKey, VmRow>,
+    /// Each row's Wukong `resourceVersion`, for writes conditional on what the row shows.
+    versions: HashMap<VmKey, String>,
     seq: u64,
     upstream: Upstream,
 }
@@ -119,6 +125,7 @@ impl LiveStore {
         Arc::new(LiveStore {
             inner: RwLock::new(Inner {
                 rows: BTreeMap::new(),
+                versions: HashMap::new(),
                 seq: 0,
                 upstream: Upstream::Reconnecting {
                     reason: "connecting to the cluster".to_owned(),
@@ -497,10 +504,24 @@ impl LiveStore {
         self.read().rows.get(key).cloned()
     }
 
+    /// The row of `key` and the `resourceVersion` of the Wukong it was made from: enough to
+    /// decide on an action and write it conditionally (a newer version answers 409).
+    pub fn known(&self, key: &VmKey) -> Option<(VmRow, String)> {
+        let inner = self.read();
+        Some((
+            inner.rows.get(key)?.clone(),
+            inner.versions.get(key)?.clone(),
+        ))
+    }
+
     pub fn apply(&self, event: WatchEvent) {
         let mut inner = self.write();
         match event {
             WatchEvent::Restarted(list) => {
+                inner.versions = list
+                    .iter()
+                    .filter_map(|w| Some((row_from_wukong(w)?.key, version_of(w)?)))
+                    .collect();
                 let fresh: BTreeMap<VmKey, VmRow> = list
                     .iter()
                     .filter_map(row_from_wukong)
@@ -525,11 +546,16 @@ impl LiveStore {
             }
             WatchEvent::Applied(wukong) => {
                 if let Some(row) = row_from_wukong(&wukong) {
+                    match version_of(&wukong) {
+                        Some(version) => inner.versions.insert(row.key.clone(), version),
+                        None => inner.versions.remove(&row.key),
+                    };
                     self.upsert(&mut inner, row);
                 }
             }
             WatchEvent::Deleted(wukong) => {
                 if let Some(row) = row_from_wukong(&wukong) {
+                    inner.versions.remove(&row.key);
                     self.remove(&mut inner, row.key);
                 }
             }

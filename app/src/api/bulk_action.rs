@@ -4,7 +4,7 @@ use leptos::server_fn::codec::Json;
 use wukong_view::{BulkOutcome, BulkTarget};
 
 /// One action on many VMs: those listed, or all the person can see that match a filter. Each VM
-/// is decided on its own (RBAC, lifecycle rules, a fresh read) and gets its own outcome; the whole
+/// is decided on its own (RBAC, lifecycle rules, the row as last watched, a write conditional on it) and gets its own outcome; the whole
 /// bulk action counts as one against the person's action budget.
 #[server(endpoint = "bulk_action", input = Json)]
 pub async fn bulk_action(
@@ -12,7 +12,7 @@ pub async fn bulk_action(
     action: String,
     grace_period_seconds: Option<i64>,
 ) -> Result<Vec<BulkOutcome>, ConsoleError> {
-    use super::ssr::{audience, console};
+    use super::ssr::{audience, console, take_budget};
     use wukong_view::{validate_action, validate_request, MAX_BULK_KEYS};
     let console = console()?;
     let audience = audience(&console)?;
@@ -38,13 +38,7 @@ pub async fn bulk_action(
         return Err(ConsoleError::Invalid("no VM is selected".into()));
     }
     let who = audience.who;
-    if let Err(wait) = console.budget.take(who.name()) {
-        return Err(ConsoleError::TooMany(format!(
-            "you have asked for more than {} actions in the last minute; the next one is possible in {} s",
-            console.budget.per_minute(),
-            wait.as_secs() + 1
-        )));
-    }
+    take_budget(&console, &who)?;
     let outcomes = wukong_cluster::actions::request_many(
         console.cluster.as_ref(),
         console.access.as_ref(),
@@ -52,6 +46,7 @@ pub async fn bulk_action(
         keys,
         action,
         grace,
+        Some(&console.store),
     )
     .await;
     for o in &outcomes {

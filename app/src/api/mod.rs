@@ -40,6 +40,17 @@ pub(crate) mod ssr {
         found.ok_or_else(|| ConsoleError::SignedOut("sign in to use the console".into()))
     }
 
+    /// One action (or bulk action) off `who`'s budget; a clear 429 when it is spent.
+    pub fn take_budget(console: &Console, who: &Identity) -> Result<(), ConsoleError> {
+        console.budget.take(who.name()).map_err(|wait| {
+            ConsoleError::TooMany(format!(
+                "you have asked for more than {} actions in the last minute; the next one is possible in {} s",
+                console.budget.per_minute(),
+                wait.as_secs() + 1
+            ))
+        })
+    }
+
     /// The person asking, with what the console needs to filter for them.
     pub fn audience(console: &Console) -> Result<Audience, ConsoleError> {
         let (who, viewer) = identity()?;

@@ -11,30 +11,29 @@ pub async fn request_action(
     action: String,
     grace_period_seconds: Option<i64>,
 ) -> Result<Accepted, ConsoleError> {
-    use super::ssr::{console, identity};
+    use super::ssr::{console, identity, take_budget};
     use wukong_cluster::actions::{self, ActionRequest};
     let (who, _) = identity()?;
     let valid = wukong_view::validate_request(&namespace, &name, &action, grace_period_seconds)
         .map_err(ConsoleError::Invalid)?;
     let console = console()?;
-    if let Err(wait) = console.budget.take(who.name()) {
+    if let Err(e) = take_budget(&console, &who) {
         tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, result = "rate-limited");
-        return Err(ConsoleError::TooMany(format!(
-            "you have asked for more than {} actions in the last minute; the next one is possible in {} s",
-            console.budget.per_minute(),
-            wait.as_secs() + 1
-        )));
+        return Err(e);
     }
     let request = ActionRequest {
         key: valid.key.clone(),
         action: valid.action,
         grace_period_seconds: valid.grace_period_seconds,
     };
-    let accepted = actions::request_action(
+    // Decided on the row as the console's watch shows it, written conditionally on its version.
+    let known = console.store.known(&valid.key);
+    let accepted = actions::request_action_known(
         console.cluster.as_ref(),
         console.access.as_ref(),
         &who,
         request,
+        known,
     )
     .await;
     match &accepted {
