@@ -16,8 +16,10 @@ use wukong_api::Wukong;
 /// The latest seen of each Wukong: (request id in spec, observed request id, state).
 type Seen = Arc<Mutex<HashMap<(String, String), (Option<String>, Option<String>, String)>>>;
 
-/// How long the controller may take to acknowledge a whole bulk action, and VMs to start.
+/// How long the controller may take to acknowledge a whole bulk action.
 const ACK_LIMIT: Duration = Duration::from_secs(300);
+/// How long the bench waits for started VMs to be Running before it stops them all.
+const RUNNING_LIMIT: Duration = Duration::from_secs(120);
 
 pub async fn run(
     client: &Client,
@@ -49,7 +51,10 @@ pub async fn run(
     let start = phase(console, &seen, &targets, &filter, "start").await?;
     // Stop needs running VMs: wait for them (bounded), then stop them all.
     let running_since = Instant::now();
-    let all_running = wait_until(&seen, &targets, |(_, _, state)| state == "Running").await;
+    let all_running = wait_until(&seen, &targets, RUNNING_LIMIT, |(_, _, state)| {
+        state == "Running"
+    })
+    .await;
     let running_seconds = running_since.elapsed().as_secs_f64();
     let stop = phase(console, &seen, &targets, &filter, "stop").await?;
     Ok(json!({
@@ -181,9 +186,10 @@ async fn phase(
 async fn wait_until(
     seen: &Seen,
     targets: &[(String, String)],
+    limit: Duration,
     ok: impl Fn(&(Option<String>, Option<String>, String)) -> bool,
 ) -> bool {
-    let deadline = Instant::now() + ACK_LIMIT;
+    let deadline = Instant::now() + limit;
     loop {
         let done = seen
             .lock()

@@ -13,7 +13,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use wukong_api::{LifecycleAction, Wukong, WukongSpec};
-use wukong_cluster::actions::{request_action, ActionRequest};
+use wukong_cluster::actions::{request_action, request_action_known, ActionRequest};
 use wukong_cluster::{
     api_error, Cluster, ClusterError, Identity, KubeCluster, LiveStore, OpenAccess,
 };
@@ -220,6 +220,53 @@ async fn a_stale_write_conflicts_and_the_action_is_decided_again_on_a_fresh_read
     request_action(&cluster, &OpenAccess, &Identity::Console, stop(&ns, "vm"))
         .await
         .expect("decided again on fresh data and written");
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn an_action_decided_on_the_watched_row_is_decided_again_when_that_row_is_stale() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "known").await;
+    create_wukong(&client, &ns, "vm", VmState::Stopped, RunStrategy::Manual).await;
+    let key = VmKey::new(&ns, "vm");
+    let seen = cluster.get(&Identity::Console, &key).await.unwrap();
+    let stale_row = wukong_cluster::row_from_wukong(&seen).unwrap();
+    let stale_version = seen.metadata.resource_version.clone().unwrap();
+    // Since the console's watch saw it Stopped, the VM has started.
+    set_status(&client, &ns, "vm", json!({ "state": "Running" })).await;
+
+    // Start looks allowed on the stale row; the conditional write conflicts, the fresh read
+    // says Running, and the person gets the real reason.
+    let start = ActionRequest {
+        key: key.clone(),
+        action: Action::Start,
+        grace_period_seconds: None,
+    };
+    let err = request_action_known(
+        &cluster,
+        &OpenAccess,
+        &Identity::Console,
+        start,
+        Some((stale_row.clone(), stale_version.clone())),
+    )
+    .await
+    .expect_err("refused on fresh data");
+    assert!(matches!(err, ClusterError::Refused { .. }), "{err:?}");
+    // Stop looks refused on the stale row (Stopped); the fresh read allows it.
+    request_action_known(
+        &cluster,
+        &OpenAccess,
+        &Identity::Console,
+        stop(&ns, "vm"),
+        Some((stale_row, stale_version)),
+    )
+    .await
+    .expect("decided again on fresh data and written");
+    let written = cluster.get(&Identity::Console, &key).await.unwrap();
+    assert_eq!(
+        written.spec.lifecycle_action.map(|a| a.action()),
+        Some(Action::Stop)
+    );
 }
 
 #[tokio::test]
