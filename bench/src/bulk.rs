@@ -48,6 +48,9 @@ pub async fn run(
     let targets = keys_in(namespace, search);
     let filter = json!({ "namespace": namespace, "search": search });
 
+    // The floor for comparison: the same number of plain merge patches (an annotation), 32 in
+    // flight, straight to the apiserver from this process.
+    let floor_seconds = plain_patches(client, &targets).await?;
     let start = phase(console, &seen, &targets, &filter, "start").await?;
     // Stop needs running VMs: wait for them (bounded), then stop them all.
     let running_since = Instant::now();
@@ -62,11 +65,39 @@ pub async fn run(
         "date": jiff::Timestamp::now().to_string(),
         "filter": filter,
         "vms": targets.len(),
+        "floor_plain_patches_seconds": crate::round(floor_seconds),
         "start": start,
         "all_running": all_running,
         "seconds_until_running": crate::round(running_seconds),
         "stop": stop,
     }))
+}
+
+/// Seconds for one merge patch (an annotation) of each target, 32 in flight.
+async fn plain_patches(client: &Client, targets: &[(String, String)]) -> Result<f64, String> {
+    let started = Instant::now();
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    let patch = json!({ "metadata": { "annotations": { "bench.novasphere.dev/marker": marker } } });
+    let results: Vec<Result<(), String>> = futures::stream::iter(targets)
+        .map(|(ns, name)| {
+            let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+            let patch = &patch;
+            async move {
+                api.patch(
+                    name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(patch),
+                )
+                .await
+                .map(drop)
+                .map_err(|e| format!("patch {ns}/{name}: {e}"))
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<(), String>>()?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Keeps `seen` up to date from a watch on every Wukong; returns once the first list is in.

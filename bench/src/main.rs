@@ -199,11 +199,51 @@ async fn load(
             |acc, r: Result<usize, String>| async move { Ok(acc? + r?) },
         )
         .await?;
+    let created_after = started.elapsed().as_secs_f64();
+    // Measure a settled system: wait until the controller has taken up every bench Wukong (it
+    // has a state), or it would be creating VMs through every measurement.
+    let settled = settle(client, vms, Duration::from_secs(1800)).await;
     println!(
-        "{{\"created\": {created}, \"total\": {vms}, \"seconds\": {:.1}}}",
+        "{{\"created\": {created}, \"total\": {vms}, \"seconds\": {created_after:.1}, \"settled_after_seconds\": {:.1}, \"settled\": {settled}}}",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Waits (bounded) until at least `vms` bench Wukongs have a lifecycle state.
+async fn settle(client: &Client, vms: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let api: Api<Wukong> = Api::all(client.clone());
+    while Instant::now() < deadline {
+        let mut with_state = 0;
+        let mut params = kube::api::ListParams::default().limit(1000);
+        loop {
+            let Ok(page) = api.list(&params).await else {
+                break;
+            };
+            with_state += page
+                .items
+                .iter()
+                .filter(|w| {
+                    w.metadata
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| ns.starts_with("bench-"))
+                })
+                .filter(|w| w.lifecycle_state().is_some_and(|s| !s.state.is_empty()))
+                .count();
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+        if with_state >= vms {
+            return true;
+        }
+        eprintln!("waiting for the controller: {with_state} of {vms} Wukongs have a state");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    false
 }
 
 /// Percentiles of a set of milliseconds.

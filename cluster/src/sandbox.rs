@@ -40,6 +40,21 @@ struct State {
     resource_version: u64,
 }
 
+impl State {
+    /// The VM of `key`, or the 404 the API server would answer.
+    fn vm(&self, key: &VmKey) -> Result<&SimulatedVm, ClusterError> {
+        self.vms
+            .get(key)
+            .ok_or_else(|| ClusterError::NotFound { key: key.clone() })
+    }
+
+    fn vm_mut(&mut self, key: &VmKey) -> Result<&mut SimulatedVm, ClusterError> {
+        self.vms
+            .get_mut(key)
+            .ok_or_else(|| ClusterError::NotFound { key: key.clone() })
+    }
+}
+
 impl Sandbox {
     /// Seeds the cluster and starts its driver task (needs a Tokio runtime).
     pub fn start(seed: Vec<SeedVm>, timings: Timings) -> Sandbox {
@@ -178,14 +193,7 @@ impl Cluster for Sandbox {
         _who: &'a Identity,
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Wukong, ClusterError>> {
-        Box::pin(async move {
-            let state = self.shared.lock();
-            let vm = state
-                .vms
-                .get(key)
-                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
-            Ok(vm.wukong().clone())
-        })
+        Box::pin(async move { Ok(self.shared.lock().vm(key)?.wukong().clone()) })
     }
 
     fn request_action<'a>(
@@ -198,10 +206,7 @@ impl Cluster for Sandbox {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();
-            let vm = state
-                .vms
-                .get_mut(key)
-                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            let vm = state.vm_mut(key)?;
             // Like the API server: a write conditional on a version fails if the object moved on.
             if resource_version.is_some()
                 && resource_version != vm.wukong().metadata.resource_version
@@ -232,10 +237,7 @@ impl Cluster for Sandbox {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();
-            let vm = state
-                .vms
-                .get_mut(key)
-                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
+            let vm = state.vm_mut(key)?;
             if vm.wukong().metadata.deletion_timestamp.is_none() {
                 vm.metadata_mut().deletion_timestamp = Some(Time(Timestamp::now()));
                 shared.publish(&mut state, key);
@@ -251,13 +253,6 @@ impl Cluster for Sandbox {
         _who: &'a Identity,
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>> {
-        Box::pin(async move {
-            let state = self.shared.lock();
-            let vm = state
-                .vms
-                .get(key)
-                .ok_or_else(|| ClusterError::NotFound { key: key.clone() })?;
-            Ok(vm.history())
-        })
+        Box::pin(async move { Ok(self.shared.lock().vm(key)?.history()) })
     }
 }

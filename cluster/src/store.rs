@@ -258,11 +258,19 @@ impl LiveStore {
                 matching.push((row, *g));
             }
         }
-        matching.sort_unstable_by(|(a, _), (b, _)| view.order(a, b));
-        let rows = matching
+        // Only the rows up to the end of the page need to be in order: select them (linear),
+        // then sort just those, rather than sorting every matching row.
+        let end = view
+            .offset()
+            .saturating_add(view.page_size as usize)
+            .min(matching.len());
+        let order = |a: &(&VmRow, Grants), b: &(&VmRow, Grants)| view.order(a.0, b.0);
+        if end > 0 && end < matching.len() {
+            matching.select_nth_unstable_by(end - 1, order);
+        }
+        matching[..end].sort_unstable_by(order);
+        let rows = matching[view.offset().min(end)..end]
             .iter()
-            .skip(view.offset())
-            .take(view.page_size as usize)
             .map(|(row, g)| g.mask(VmRow::clone(row)))
             .collect();
         Page {

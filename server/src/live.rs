@@ -23,6 +23,7 @@ const SESSION_CHECK: Duration = Duration::from_secs(2);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A view message is a few hundred bytes; nothing the browser sends needs more.
 const MAX_INCOMING: usize = 4096;
+const READ_BUFFER: usize = 4096;
 
 /// The identity comes from the authentication middleware: each socket carries only what that
 /// person may see.
@@ -42,7 +43,12 @@ pub async fn upgrade(
         access: state.console.access.clone(),
     };
     let gate = state.gate.clone();
+    // A thousand open sockets at tungstenite's default 128 KiB read buffer each would be 128 MB
+    // for reading a few hundred bytes: small buffers (every send is flushed anyway).
     ws.max_message_size(MAX_INCOMING)
+        .max_frame_size(MAX_INCOMING)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve(socket, store, audience, view, gate, session.map(|s| s.0)))
 }
 

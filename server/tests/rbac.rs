@@ -14,8 +14,8 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::config::AuthInfo;
+use kube::Client;
 use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
 use server::auth::{Gate, Mode, ProxyPolicy, SessionPolicy};
@@ -35,16 +35,10 @@ use wukong_view::{Action, LiveMessage, RunStrategy, Snapshot, VmKey};
 const RBAC_LIFETIME: Duration = Duration::from_secs(3);
 const IDS_NS: &str = "wukong-test-ids";
 
-async fn admin_config() -> Config {
-    let path = std::env::var("WUKONG_KUBECONFIG")
-        .unwrap_or_else(|_| format!("{}/../.dev/kubeconfig", env!("CARGO_MANIFEST_DIR")));
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
-        panic!("no control plane kubeconfig at {path} ({e}); run ./dev/cluster up")
-    });
-    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("a usable kubeconfig")
-}
+// The local control plane's admin kubeconfig, shared with the cluster crate's tests.
+#[path = "../../cluster/tests/common/mod.rs"]
+mod common;
+use common::admin_config;
 
 /// Server-side applies every object of a YAML file from `deploy/rbac/`.
 async fn apply_rbac(client: &Client, file: &str) {
