@@ -616,8 +616,13 @@ impl LiveStore {
     ) {
         inner.seq += 1;
         let seq = inner.seq;
+        // Nobody is looking (no socket, no test): the position still moves, nothing is serialized.
+        // A subscriber taken later starts from a page at or after this `seq`.
+        if self.frames.receiver_count() == 0 {
+            return;
+        }
         match serde_json::to_string(&message(seq)) {
-            // No subscriber is not an error: nobody is looking.
+            // A subscriber gone since the count is not an error.
             Ok(json) => drop(self.frames.send(LiveFrame {
                 seq,
                 json: json.into(),
