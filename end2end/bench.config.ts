@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { defineConfig, devices } from '@playwright/test';
+import { defineConfig } from '@playwright/test';
+import { chromium } from './chromium';
 
 // The browser half of the benchmark (docs/performance.md), run by ./dev/bench against a console it
 // started (WUKONG_BENCH_URL). Never part of the pass/fail suite: it measures, it asserts nothing
@@ -14,25 +15,5 @@ export default defineConfig({
   workers: 1,
   reporter: 'list',
   use: { baseURL: process.env.WUKONG_BENCH_URL ?? 'http://127.0.0.1:3400' },
-  projects: [
-    {
-      name: 'chromium',
-      use: {
-        ...devices['Desktop Chrome'],
-        launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-          args: [
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-dev-shm-usage',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-          ],
-        },
-      },
-    },
-  ],
+  projects: [chromium],
 });

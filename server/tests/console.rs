@@ -35,6 +35,18 @@ async fn console() -> (axum::Router, Console) {
     )
 }
 
+/// The server-rendered page at `path` (asserting a 200).
+async fn page(app: &axum::Router, path: &str) -> String {
+    let response = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
 async fn call(app: &axum::Router, path: &str, form: &str) -> (StatusCode, String) {
     let request = Request::post(path)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -67,21 +79,7 @@ async fn wait_for_state(console: &Console, key: &VmKey, want: VmState) {
 #[tokio::test]
 async fn the_page_lists_every_vm_without_javascript() {
     let (app, _console) = console().await;
-    let response = app
-        .oneshot(Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let html = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let html = page(&app, "/").await;
     assert_eq!(
         html.matches("data-testid=\"vm-row\"").count(),
         sandbox_seed().len()
@@ -142,26 +140,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
 #[tokio::test]
 async fn the_server_renders_one_page_of_the_filtered_list() {
     let (app, _console) = console().await;
-    let response = app
-        .clone()
-        .oneshot(
-            Request::get("/?q=0&size=5&page=2&sort=name")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let html = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let html = page(&app, "/?q=0&size=5&page=2&sort=name").await;
     let mut matching: Vec<_> = sandbox_seed()
         .iter()
         .map(|vm| (vm.name.to_owned(), vm.namespace.to_owned()))
