@@ -45,6 +45,29 @@ struct Args {
     /// Log as JSON lines (namespace, name and request id are fields of every reconcile's lines).
     #[arg(long, env = "WUKONG_LOG_JSON")]
     log_json: bool,
+    /// Copy a Wukong's annotations whose key starts with PREFIX onto its VirtualMachine
+    /// (repeatable; the env var takes a comma-separated list). Matched literally: end a domain
+    /// with `/`. None by default, because annotations steer KubeVirt (`kubevirt.io/*`) and other
+    /// tools, and whoever may write a Wukong must not steer them with the controller's rights.
+    #[arg(
+        long = "copy-annotation-prefix",
+        env = "WUKONG_COPY_ANNOTATION_PREFIX",
+        value_name = "PREFIX",
+        value_delimiter = ',',
+        value_parser = annotation_prefix
+    )]
+    copy_annotation_prefixes: Vec<String>,
+}
+
+/// An empty prefix would copy every annotation: refuse it rather than guess.
+fn annotation_prefix(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(
+            "an empty prefix would copy every annotation; name one, e.g. example.com/".into(),
+        );
+    }
+    Ok(s.to_owned())
 }
 
 struct Health {
@@ -113,7 +136,7 @@ async fn main() -> ExitCode {
             error!(error = %e, "the metrics server stopped");
         }
     });
-    info!(addr = %args.addr, %identity, "serving /metrics, /healthz, /readyz");
+    info!(addr = %args.addr, %identity, copy_annotation_prefixes = ?args.copy_annotation_prefixes, "serving /metrics, /healthz, /readyz");
 
     // Ready once the API server answers; standby replicas are ready too.
     if let Err(e) = client.apiserver_version().await {
@@ -141,6 +164,7 @@ async fn main() -> ExitCode {
         KubevirtClient::new(client, args.kubevirt_base_path.clone()),
         recorder,
         metrics.clone(),
+        args.copy_annotation_prefixes.clone(),
     ));
     // Act only while holding the Lease. Losing it (another replica took over, or it could not be
     // renewed for a whole lease duration, e.g. while the API server was down) stops the controller

@@ -3,28 +3,31 @@
 //! For each Wukong it
 //! 1. keeps the finalizer on, and on deletion stops the VM gracefully, deletes it, then lets go;
 //! 2. makes sure a KubeVirt VirtualMachine backs it (same name, owner reference, from the spec;
-//!    `startStrategy.autoStart` starts a Manual/Halted VM once, on creation);
+//!    `startStrategy.autoStart` starts a Manual/Halted VM once, on creation); a VM of that name
+//!    that this Wukong does not control (`vm::is_controlled_by`) is left alone and reported;
 //! 3. forces a graceful stop whose deadline (`status.lifecycleState.stopDeadline`) has passed;
 //! 4. takes up `spec.lifecycleAction` once per request id: checks it against the lifecycle rules,
 //!    calls KubeVirt, and acknowledges it (`observedRequestId`), accepted or refused;
 //! 5. reports `status.lifecycleState` from KubeVirt's printableStatus and the VMI's Paused condition.
 //!
 //! Every decision about *whether* an action may happen is `wukong_lifecycle`'s; this module only
-//! reads, calls and writes.
+//! reads, calls and writes. Every write to a Wukong carries its uid, so a decision made on one
+//! Wukong never lands on a new one of the same name (`Error::Replaced`).
 
 use crate::kubevirt::{CallError, KubevirtClient};
 use crate::metrics::Metrics;
+use crate::vm;
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
@@ -40,6 +43,9 @@ use wukong_lifecycle::{
 /// The field manager of everything the controller writes.
 pub const FIELD_MANAGER: &str = "wukong-controller";
 
+/// The reason of the Warning Event when a VM of the Wukong's name is someone else's.
+pub const NOT_OWNED_REASON: &str = "VirtualMachineNotOwned";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Kubernetes API: {0}")]
@@ -48,6 +54,13 @@ pub enum Error {
     Kubevirt(kube::Error),
     #[error("the Wukong has no namespace")]
     NotNamespaced,
+    #[error("the Wukong has no uid (not read from the API server)")]
+    NoUid,
+    /// The Wukong this reconcile decided on was deleted, or deleted and created again under the
+    /// same name, before a write for it landed: nothing to retry (the new one, if any, gets a
+    /// reconcile of its own from the watch).
+    #[error("the Wukong is gone or was replaced by a new one of the same name")]
+    Replaced,
 }
 
 impl Error {
@@ -56,7 +69,8 @@ impl Error {
             Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
             Error::Kube(_) => "kube",
             Error::Kubevirt(_) => "kubevirt",
-            Error::NotNamespaced => "invalid",
+            Error::NotNamespaced | Error::NoUid => "invalid",
+            Error::Replaced => "replaced",
         }
     }
 }
@@ -66,6 +80,9 @@ pub struct Context {
     pub kubevirt: KubevirtClient,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// Annotations of a Wukong copied onto its VM: only those under these prefixes
+    /// (`--copy-annotation-prefix`).
+    pub copy_annotation_prefixes: Vec<String>,
     /// The VMI uid a restart was sent for, per Wukong: the new VMI tells that it has happened.
     restarts: Mutex<HashMap<(String, String), String>>,
 }
@@ -76,12 +93,14 @@ impl Context {
         kubevirt: KubevirtClient,
         recorder: Recorder,
         metrics: Arc<Metrics>,
+        copy_annotation_prefixes: Vec<String>,
     ) -> Context {
         Context {
             client,
             kubevirt,
             recorder,
             metrics,
+            copy_annotation_prefixes,
             restarts: Mutex::default(),
         }
     }
@@ -107,7 +126,12 @@ pub async fn run(
         ),
     };
     Controller::new(wukongs, watcher::Config::default())
-        .owns(vms, watcher::Config::default())
+        // By name rather than `owns`: a VM of the Wukong's name that is someone else's must wake
+        // the Wukong too (to report it, and to create its own VM once that one is gone).
+        // Whether a VM is the Wukong's is decided in `observe`, never by this mapping.
+        .watches(vms, watcher::Config::default(), |vm| {
+            Some(ObjectRef::<Wukong>::new(&vm.name_any()).within(&vm.namespace()?))
+        })
         // A VMI belongs to the VM of the same name, which belongs to the Wukong of the same name.
         .watches(vmis, watcher::Config::default(), |vmi| {
             Some(ObjectRef::<Wukong>::new(&vmi.name_any()).within(&vmi.namespace()?))
@@ -121,6 +145,10 @@ pub async fn run(
 fn error_policy(_wukong: Arc<Wukong>, error: &Error, ctx: Arc<Context>) -> Requeue {
     ctx.metrics.count_error(error.kind());
     match error {
+        Error::Replaced => {
+            info!("the Wukong is gone or was replaced; dropping this reconcile");
+            Requeue::await_change()
+        }
         // Our view was stale: look again at once.
         Error::Kube(kube::Error::Api(s)) if s.code == 409 => {
             Requeue::requeue(Duration::from_millis(200))
@@ -135,6 +163,7 @@ fn error_policy(_wukong: Arc<Wukong>, error: &Error, ctx: Arc<Context>) -> Reque
 async fn reconcile(wukong: Arc<Wukong>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let namespace = wukong.namespace().ok_or(Error::NotNamespaced)?;
     let name = wukong.name_any();
+    let uid = wukong.uid().ok_or(Error::NoUid)?;
     let request_id = wukong
         .spec
         .lifecycle_action
@@ -150,6 +179,7 @@ async fn reconcile(wukong: Arc<Wukong>, ctx: Arc<Context>) -> Result<Requeue, Er
         vmis: Api::namespaced(ctx.client.clone(), &namespace),
         namespace,
         name,
+        uid,
     }
     .reconcile(wukong)
     .instrument(span)
@@ -163,6 +193,26 @@ struct Reconciler<'a> {
     vmis: Api<VirtualMachineInstance>,
     namespace: String,
     name: String,
+    /// The uid of the Wukong this reconcile is for: what a VM must be controlled by to be
+    /// touched, and the precondition of every write to the Wukong.
+    uid: String,
+}
+
+/// What stands under the Wukong's name in KubeVirt.
+enum Backing {
+    /// No VirtualMachine (yet, or any more): look again shortly.
+    Nothing,
+    /// A VirtualMachine this Wukong does not control: never acted on.
+    NotOurs,
+    Ours(Seen),
+}
+
+/// How a VM create went.
+enum Created {
+    New,
+    /// 409: something already has the name (someone else's VM, or ours from a create whose answer
+    /// was lost); only a fresh look at its ownerReference says which.
+    NameTaken,
 }
 
 /// What KubeVirt shows for the VM right now.
@@ -202,17 +252,12 @@ impl Reconciler<'_> {
         if !wukong.finalizers().iter().any(|f| f == FINALIZER) {
             self.add_finalizer(&wukong).await?;
         }
-        let Some(seen) = self.observe().await? else {
-            self.create_vm(&wukong).await?;
-            return Ok(Requeue::requeue(Duration::from_secs(1)));
+        let seen = match self.backing_vm(&wukong).await? {
+            Backing::Ours(seen) => seen,
+            Backing::NotOurs => return self.report_not_owned(wukong).await,
+            Backing::Nothing => return Ok(Requeue::requeue(Duration::from_secs(1))),
         };
-
-        // An unacknowledged request: read the Wukong afresh, so a stale cache never makes us act
-        // on a request twice.
-        let mut wukong = wukong;
-        if wukong.pending_request().is_some() {
-            wukong = Arc::new(self.wukongs.get_status(&self.name).await?);
-        }
+        let wukong = self.fresh_if_pending(wukong).await?;
         let prev = wukong.lifecycle_state().cloned().unwrap_or_default();
         let now = Timestamp::now();
         let shown = VmState::parse(&prev.state).unwrap_or(VmState::Unknown);
@@ -295,7 +340,7 @@ impl Reconciler<'_> {
                         &wukong,
                         EventType::Warning,
                         "AutoStartRefused",
-                        Action::Start,
+                        Action::Start.as_str(),
                         next.message.clone(),
                     )
                     .await;
@@ -343,6 +388,71 @@ impl Reconciler<'_> {
         ))
     }
 
+    /// An unacknowledged request: read the Wukong afresh, so a stale cache never makes us act on a
+    /// request twice. The fresh read must be the same Wukong (uid) whose VM we looked at.
+    async fn fresh_if_pending(&self, wukong: Arc<Wukong>) -> Result<Arc<Wukong>, Error> {
+        if wukong.pending_request().is_none() {
+            return Ok(wukong);
+        }
+        let fresh = match self.wukongs.get_status(&self.name).await {
+            Ok(fresh) => fresh,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Err(Error::Replaced),
+            Err(e) => return Err(e.into()),
+        };
+        if fresh.uid().as_deref() != Some(self.uid.as_str()) {
+            return Err(Error::Replaced);
+        }
+        Ok(Arc::new(fresh))
+    }
+
+    /// A VirtualMachine of this name exists and is not this Wukong's: touch nothing, report
+    /// Unknown with a message saying why, and acknowledge a pending request as refused (it would
+    /// otherwise stay pending forever, and only Delete would ever be offered).
+    async fn report_not_owned(&self, wukong: Arc<Wukong>) -> Result<Requeue, Error> {
+        let wukong = self.fresh_if_pending(wukong).await?;
+        let message = vm::not_owned_message(&self.namespace, &self.name);
+        let prev = wukong.lifecycle_state().cloned().unwrap_or_default();
+        let mut next = LifecycleState {
+            state: VmState::Unknown.as_str().to_owned(),
+            message: Some(message.clone()),
+            stop_deadline: None,
+            ..prev.clone()
+        };
+        if let Some(request) = wukong.pending_request() {
+            let action = request.action();
+            next.observed_request_id = Some(request.request_id.clone());
+            self.ctx.metrics.count_request(action.as_str(), "refused");
+            let note = format!("{} refused: {message}", action.as_str());
+            self.event(
+                &wukong,
+                EventType::Warning,
+                NOT_OWNED_REASON,
+                action.as_str(),
+                Some(note),
+            )
+            .await;
+        } else if prev.state != next.state || prev.message != next.message {
+            // Once when it is found, not on every resync.
+            warn!("{message}; leaving it alone");
+            self.event(
+                &wukong,
+                EventType::Warning,
+                NOT_OWNED_REASON,
+                "create",
+                Some(message),
+            )
+            .await;
+        }
+        // Nothing read from someone else's VM is reported (node, run strategy).
+        let status = WukongStatus {
+            lifecycle_state: Some(next),
+            node_name: None,
+            run_strategy: None,
+        };
+        self.write_status(&wukong, &status).await?;
+        Ok(Requeue::requeue(Duration::from_secs(300)))
+    }
+
     /// Takes up one request: refused by the rules, refused by KubeVirt, or carried out. Either way
     /// it is acknowledged in `next`; only an unanswered call is retried (as an error).
     async fn take_up(
@@ -366,7 +476,7 @@ impl Reconciler<'_> {
                 wukong,
                 EventType::Warning,
                 "Refused",
-                action,
+                action.as_str(),
                 next.message.clone(),
             )
             .await;
@@ -417,7 +527,7 @@ impl Reconciler<'_> {
                     wukong,
                     EventType::Normal,
                     "Accepted",
-                    action,
+                    action.as_str(),
                     next.message.clone(),
                 )
                 .await;
@@ -435,7 +545,7 @@ impl Reconciler<'_> {
                     wukong,
                     EventType::Warning,
                     "KubeVirtRefused",
-                    action,
+                    action.as_str(),
                     next.message.clone(),
                 )
                 .await;
@@ -474,20 +584,29 @@ impl Reconciler<'_> {
             wukong,
             EventType::Normal,
             "ForcedStop",
-            Action::ForceStop,
+            Action::ForceStop.as_str(),
             next.message.clone(),
         )
         .await;
         Ok(())
     }
 
-    async fn observe(&self) -> Result<Option<Seen>, Error> {
+    /// What stands under the Wukong's name, read fresh: ours only with our controller
+    /// ownerReference.
+    async fn observe(&self) -> Result<Backing, Error> {
         // Both at once: each reconcile reads fresh, so these two round trips are on every path.
         let (vm, vmi) =
             futures::try_join!(self.vms.get_opt(&self.name), self.vmis.get_opt(&self.name))?;
         let Some(vm) = vm else {
-            return Ok(None);
+            return Ok(Backing::Nothing);
         };
+        if !vm::is_controlled_by(&vm, &self.uid) {
+            return Ok(Backing::NotOurs);
+        }
+        // KubeVirt's VMI is controlled by its VM; one of the same name that is not (created by
+        // someone else) says nothing about ours.
+        let vm_uid = vm.uid().unwrap_or_default();
+        let vmi = vmi.filter(|vmi| vm::is_controlled_by(vmi, &vm_uid));
         let state = Observed {
             printable_status: vm.printable_status(),
             vmi_paused: vmi.as_ref().is_some_and(|v| v.is_paused()),
@@ -502,7 +621,7 @@ impl Reconciler<'_> {
             None if vm.spec.running == Some(true) => RunStrategy::Always,
             None => RunStrategy::Halted,
         };
-        Ok(Some(Seen {
+        Ok(Backing::Ours(Seen {
             vm,
             vmi,
             state,
@@ -510,59 +629,37 @@ impl Reconciler<'_> {
         }))
     }
 
-    /// The VirtualMachine for a new Wukong: same name, owned by the Wukong, from its spec.
-    async fn create_vm(&self, wukong: &Wukong) -> Result<(), Error> {
-        let owner = wukong.controller_owner_ref(&()).map(|mut o| {
-            o.block_owner_deletion = Some(true);
-            o
-        });
-        let annotations: BTreeMap<String, String> = wukong
-            .annotations()
-            .iter()
-            .filter(|(k, _)| !k.contains("kubernetes.io/"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let spec = &wukong.spec;
-        let mut domain = json!({ "devices": {} });
-        if let Some(cores) = spec.cpu_cores {
-            domain["cpu"] = json!({ "cores": cores });
+    /// The VM behind the Wukong, created when there is none. A create answered 409 is not taken
+    /// as success: the name may be someone else's VM, so the ownerReference decides.
+    async fn backing_vm(&self, wukong: &Wukong) -> Result<Backing, Error> {
+        let backing = self.observe().await?;
+        if !matches!(backing, Backing::Nothing) {
+            return Ok(backing);
         }
-        if let Some(memory) = &spec.memory {
-            domain["memory"] = json!({ "guest": memory });
+        match self.create_vm(wukong).await? {
+            Created::New => Ok(Backing::Nothing),
+            Created::NameTaken => self.observe().await,
         }
-        let mut template_spec = json!({ "domain": domain });
-        if let Some(grace) = spec.termination_grace_period_seconds {
-            template_spec["terminationGracePeriodSeconds"] = json!(grace);
-        }
-        if let Some(image) = &spec.image {
-            template_spec["volumes"] =
-                json!([{ "name": "rootdisk", "containerDisk": { "image": image } }]);
-        }
-        let vm: VirtualMachine = serde_json::from_value(json!({
-            "apiVersion": "kubevirt.io/v1",
-            "kind": "VirtualMachine",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "annotations": annotations,
-                "labels": { "vm.novasphere.dev/wukong": self.name },
-                "ownerReferences": owner.into_iter().collect::<Vec<OwnerReference>>(),
-            },
-            "spec": {
-                "runStrategy": spec.run_strategy.as_str(),
-                "template": { "metadata": { "labels": { "kubevirt.io/vm": self.name } }, "spec": template_spec },
-            },
-        }))
-        .map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+    }
+
+    /// The VirtualMachine for a new Wukong: same name, controlled by the Wukong, from its spec.
+    async fn create_vm(&self, wukong: &Wukong) -> Result<Created, Error> {
+        // Never create a VM without our controller reference: it would not be ours to touch.
+        let mut owner = wukong.controller_owner_ref(&()).ok_or(Error::NoUid)?;
+        owner.block_owner_deletion = Some(true);
+        let vm = vm::desired(wukong, owner, &self.ctx.copy_annotation_prefixes)
+            .map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
         match self.vms.create(&PostParams::default(), &vm).await {
-            Ok(_) => info!(
-                run_strategy = spec.run_strategy.as_str(),
-                "created the VirtualMachine"
-            ),
-            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
-            Err(e) => return Err(e.into()),
+            Ok(_) => {
+                info!(
+                    run_strategy = wukong.spec.run_strategy.as_str(),
+                    "created the VirtualMachine"
+                );
+                Ok(Created::New)
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Created::NameTaken),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// Deletion: stop the guest gracefully (forced at the VM's grace deadline), delete the VM,
@@ -571,10 +668,18 @@ impl Reconciler<'_> {
         if !wukong.finalizers().iter().any(|f| f == FINALIZER) {
             return Ok(Requeue::await_change());
         }
-        let Some(seen) = self.observe().await? else {
-            self.remove_finalizer(wukong).await?;
-            info!("VM gone; released the Wukong");
-            return Ok(Requeue::await_change());
+        let seen = match self.observe().await? {
+            Backing::Ours(seen) => seen,
+            Backing::Nothing => {
+                self.remove_finalizer(wukong).await?;
+                info!("VM gone; released the Wukong");
+                return Ok(Requeue::await_change());
+            }
+            Backing::NotOurs => {
+                self.remove_finalizer(wukong).await?;
+                info!("the VirtualMachine of this name is not this Wukong's: left it alone, released the Wukong");
+                return Ok(Requeue::await_change());
+            }
         };
         let now = Timestamp::now();
         let mut next = wukong.lifecycle_state().cloned().unwrap_or_default();
@@ -611,13 +716,22 @@ impl Reconciler<'_> {
             .await?;
             return Ok(Requeue::requeue(Duration::from_secs(1)));
         }
-        match self
-            .vms
-            .delete(&self.name, &DeleteParams::background())
-            .await
-        {
+        // Only the VM we looked at: if another took its name since, the uid precondition fails
+        // (409) and the next look decides again.
+        let delete = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: seen.vm.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match self.vms.delete(&self.name, &delete).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                info!("the VirtualMachine was replaced before it could be deleted; looking again");
+                return Ok(Requeue::requeue(Duration::from_secs(1)));
+            }
             Err(e) => return Err(e.into()),
         }
         next.message = Some("deleting: the guest is off, removing the VirtualMachine".to_owned());
@@ -633,17 +747,20 @@ impl Reconciler<'_> {
         Ok(Requeue::requeue(Duration::from_secs(1)))
     }
 
+    /// Adds the finalizer, only to the Wukong this reconcile is for (a JSON patch `test` of the
+    /// uid: the apiserver refuses the whole patch if the name now holds another Wukong).
     async fn add_finalizer(&self, wukong: &Wukong) -> Result<(), Error> {
-        let patch = if wukong.metadata.finalizers.is_none() {
-            json!([{ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] }])
+        let add = if wukong.metadata.finalizers.is_none() {
+            json!({ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] })
         } else {
-            json!([{ "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER }])
+            json!({ "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER })
         };
-        let patch: json_patch::Patch =
-            serde_json::from_value(patch).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
-        self.wukongs
+        let patch = json_patch(json!([self.uid_test(), add]))?;
+        let result = self
+            .wukongs
             .patch(&self.name, &params(), &Patch::<()>::Json(patch))
-            .await?;
+            .await;
+        self.landed(result).await?;
         Ok(())
     }
 
@@ -652,24 +769,49 @@ impl Reconciler<'_> {
             return Ok(());
         };
         let path = format!("/metadata/finalizers/{index}");
-        let patch: json_patch::Patch = serde_json::from_value(json!([
+        let patch = json_patch(json!([
+            self.uid_test(),
             { "op": "test", "path": path, "value": FINALIZER },
             { "op": "remove", "path": path },
-        ]))
-        .map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
-        match self
+        ]))?;
+        let result = self
             .wukongs
             .patch(&self.name, &params(), &Patch::<()>::Json(patch))
-            .await
-        {
-            Ok(_) => Ok(()),
+            .await;
+        match result {
+            // Gone: nothing left to release.
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            result => self.landed(result).await.map(|_| ()),
+        }
+    }
+
+    fn uid_test(&self) -> serde_json::Value {
+        json!({ "op": "test", "path": "/metadata/uid", "value": self.uid })
+    }
+
+    /// The answer to a write carrying the Wukong's uid as a precondition. The apiserver refuses
+    /// such a write to a re-created Wukong (a JSON patch whose `test` fails, a body whose
+    /// metadata.uid differs), with codes that also mean a stale write to the same Wukong, so a
+    /// fresh read tells the two apart: gone or another uid is `Error::Replaced`, not a retry.
+    async fn landed<T>(&self, result: Result<T, kube::Error>) -> Result<T, Error> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(Error::Replaced),
+            Err(kube::Error::Api(s)) if matches!(s.code, 409 | 422) => {
+                match self.wukongs.get_opt(&self.name).await? {
+                    Some(now) if now.uid().as_deref() == Some(self.uid.as_str()) => {
+                        Err(Error::Kube(kube::Error::Api(s)))
+                    }
+                    _ => Err(Error::Replaced),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     /// Server-side apply of the whole status under the controller's field manager, skipped when
-    /// nothing changed.
+    /// nothing changed. metadata.uid makes it a precondition: the apiserver refuses to apply it
+    /// to a new Wukong of the same name.
     async fn write_status(&self, wukong: &Wukong, status: &WukongStatus) -> Result<(), Error> {
         if wukong.status.as_ref() == Some(status) {
             return Ok(());
@@ -677,16 +819,18 @@ impl Reconciler<'_> {
         let patch = json!({
             "apiVersion": "vm.novasphere.dev/v1alpha1",
             "kind": "Wukong",
-            "metadata": { "name": self.name },
+            "metadata": { "name": self.name, "uid": self.uid },
             "status": status,
         });
-        self.wukongs
+        let result = self
+            .wukongs
             .patch_status(
                 &self.name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&patch),
             )
-            .await?;
+            .await;
+        self.landed(result).await?;
         Ok(())
     }
 
@@ -697,7 +841,7 @@ impl Reconciler<'_> {
         wukong: &Wukong,
         type_: EventType,
         reason: &str,
-        action: Action,
+        action: &str,
         note: Option<String>,
     ) {
         // Who asked, for the audit trail (the console writes `requestedBy`; the history view
@@ -709,6 +853,8 @@ impl Reconciler<'_> {
             .and_then(|r| r.requested_by.as_deref());
         let note = match (note, by, reason) {
             (note, _, "AutoStartRefused" | "ForcedStop") => note,
+            // Found on its own, not asked for by anyone.
+            (note, _, NOT_OWNED_REASON) if action == "create" => note,
             (Some(note), Some(by), _) => Some(wukong_api::with_requester(&note, by)),
             (note, _, _) => note,
         };
@@ -716,7 +862,7 @@ impl Reconciler<'_> {
             type_,
             reason: reason.to_owned(),
             note,
-            action: action.as_str().to_owned(),
+            action: action.to_owned(),
             secondary: None,
         };
         let recorder = self.ctx.recorder.clone();
@@ -730,6 +876,10 @@ impl Reconciler<'_> {
             .in_current_span(),
         );
     }
+}
+
+fn json_patch(ops: serde_json::Value) -> Result<json_patch::Patch, Error> {
+    serde_json::from_value(ops).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))
 }
 
 fn params() -> PatchParams {

@@ -756,3 +756,257 @@ async fn every_refused_action_from_every_settled_state_changes_nothing() {
     let refused: usize = futures::future::join_all(runs).await.into_iter().sum();
     assert!(refused >= 25, "{refused} refusals checked");
 }
+
+/// The events.k8s.io Events about one Wukong with this reason.
+async fn events_about(
+    h: &Harness,
+    name: &str,
+    reason: &str,
+) -> Vec<k8s_openapi::api::events::v1::Event> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(h.client.clone(), &h.ns);
+    events
+        .list(&Default::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+        })
+        .collect()
+}
+
+/// Polls until at least `count` Warning Events with `reason` are recorded about `name`.
+async fn wait_warnings(h: &Harness, name: &str, reason: &str, count: usize) {
+    let started = Instant::now();
+    loop {
+        let found = events_about(h, name, reason).await;
+        if found.len() >= count {
+            assert!(found.iter().all(|e| e.type_.as_deref() == Some("Warning")));
+            return;
+        }
+        assert!(
+            started.elapsed() < SHORT,
+            "{}/{name}: {} {reason} Events, want {count}",
+            h.ns,
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What a VM looks like to someone who might be disturbed: its spec, owners, annotations,
+/// labels and status.
+fn fingerprint(vm: &wukong_api::kubevirt::VirtualMachine) -> serde_json::Value {
+    json!({
+        "uid": vm.metadata.uid,
+        "spec": vm.spec,
+        "owners": vm.metadata.owner_references,
+        "annotations": vm.metadata.annotations,
+        "labels": vm.metadata.labels,
+        "status": vm.status,
+    })
+}
+
+/// A VM of the Wukong's name that the Wukong does not control: the Wukong reports Unknown and
+/// why, a request on it is refused (acknowledged, VM untouched), and deleting it leaves the VM.
+async fn assert_hands_off(h: &Harness, name: &str, request: Action) {
+    let want = format!(
+        "VirtualMachine {}/{name} exists and is not managed by this Wukong",
+        h.ns
+    );
+    let w = h
+        .wait_until(name, BOOT, "reporting the VM as not its own", |w| {
+            Harness::message_of(w) == want
+        })
+        .await;
+    assert_eq!(w.vm_state(), VmState::Unknown);
+    assert_eq!(
+        wukong_lifecycle::offered_actions(VmState::Unknown, w.spec.run_strategy, false),
+        vec![Action::Delete],
+        "only Delete is offered"
+    );
+    wait_warnings(h, name, "VirtualMachineNotOwned", 1).await;
+    let before = fingerprint(&h.vms.get(name).await.expect("the VM"));
+    let vmi_before = h.vmi_uid(name).await;
+
+    let id = h.request(name, request, None).await;
+    let w = h.wait_acked(name, &id, SHORT).await;
+    assert_eq!(Harness::message_of(&w), want, "refused with the reason");
+    assert_eq!(w.vm_state(), VmState::Unknown);
+    wait_warnings(h, name, "VirtualMachineNotOwned", 2).await;
+    // Longer than the simulator needs to carry out a start or a stop.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fingerprint(&h.vms.get(name).await.expect("the VM")),
+        before,
+        "the VM is untouched"
+    );
+    assert_eq!(h.vmi_uid(name).await, vmi_before, "the VMI is untouched");
+
+    h.delete(name).await;
+    let started = Instant::now();
+    while h.wukongs.get_opt(name).await.expect("get").is_some() {
+        assert!(started.elapsed() < SHORT, "the Wukong was not released");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        fingerprint(&h.vms.get(name).await.expect("the VM is still there")),
+        before,
+        "deleting the Wukong left the VM alone"
+    );
+    assert_eq!(h.vmi_uid(name).await, vmi_before);
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn a_vm_created_by_someone_else_under_the_wukongs_name_is_never_touched() {
+    let mut h = Harness::new("foreign").await;
+    let _c = h.controller("a").await;
+    // Someone else's VM, stopped (Halted): a start would flip it to Always and boot it.
+    let vm: wukong_api::kubevirt::VirtualMachine = serde_json::from_value(json!({
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": { "name": "web-01", "namespace": h.ns },
+        "spec": { "runStrategy": "Halted", "template": { "spec": { "domain": { "devices": {} } } } },
+    }))
+    .expect("a VirtualMachine");
+    h.vms
+        .create(&Default::default(), &vm)
+        .await
+        .expect("create the VM");
+    let started = Instant::now();
+    while h
+        .vms
+        .get("web-01")
+        .await
+        .expect("the VM")
+        .printable_status()
+        != Some("Stopped")
+    {
+        assert!(
+            started.elapsed() < BOOT,
+            "the simulator did not report the VM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.create("web-01", strategy("Manual", true), none()).await;
+    assert_hands_off(&h, "web-01", Action::Start).await;
+    let vm = h.vms.get("web-01").await.expect("the VM");
+    assert_eq!(vm.spec.run_strategy.as_deref(), Some("Halted"));
+    assert!(vm.metadata.owner_references.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn a_vm_left_by_an_older_wukong_of_the_same_name_is_never_touched() {
+    let mut h = Harness::new("older").await;
+    let mut a = h.controller("a").await;
+    let old = h.create("web-01", manual(true), none()).await;
+    h.wait_state("web-01", VmState::Running, BOOT).await;
+    // The old Wukong goes without its controller (and there is no garbage collector here), so
+    // its VM stays behind, still owned by the old uid; a new Wukong takes the name.
+    a.kill().await;
+    h.wukongs
+        .patch(
+            "web-01",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .expect("drop the finalizer");
+    h.delete("web-01").await;
+    while h.wukongs.get_opt("web-01").await.expect("get").is_some() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new = h.create("web-01", manual(true), none()).await;
+    assert_ne!(new.uid(), old.uid());
+    let _b = h.controller("b").await;
+    assert_hands_off(&h, "web-01", Action::Stop).await;
+    let vm = h.vms.get("web-01").await.expect("the VM");
+    assert_eq!(vm.printable_status(), Some("Running"), "still running");
+    assert_eq!(
+        vm.metadata.owner_references.unwrap_or_default()[0].uid,
+        old.uid().expect("a uid"),
+        "still the old Wukong's"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn only_annotations_under_the_allowed_prefix_reach_the_vm() {
+    let mut h = Harness::new("annot").await;
+    let _c = h.controller("a").await;
+    let annotations = json!({
+        "kubevirt.io/foo": "1",
+        "example.com/bar": "2",
+        "sim.novasphere.dev/x": "3",
+    });
+    h.create("vm", manual(false), annotations).await;
+    h.wait_state("vm", VmState::Stopped, BOOT).await;
+    let vm = h.vms.get("vm").await.expect("the VM");
+    let copied = vm.annotations();
+    assert_eq!(
+        copied.get("sim.novasphere.dev/x").map(String::as_str),
+        Some("3")
+    );
+    assert!(!copied.contains_key("kubevirt.io/foo"), "{copied:?}");
+    assert!(!copied.contains_key("example.com/bar"), "{copied:?}");
+}
+
+/// What the apiserver answers a write that carries an old uid as its precondition, the ways the
+/// controller writes a Wukong (the controller maps both to "gone or replaced" after a fresh read).
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn the_apiserver_refuses_writes_for_an_older_wukong_of_the_same_name() {
+    use kube::api::{Patch, PatchParams};
+    let h = Harness::new("uid").await;
+    h.create("vm", manual(false), none()).await;
+    let stale = "00000000-0000-0000-0000-000000000000";
+    // A JSON patch (finalizers) with a `test` of /metadata/uid.
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        { "op": "test", "path": "/metadata/uid", "value": stale },
+        { "op": "add", "path": "/metadata/finalizers", "value": ["vm.novasphere.dev/lifecycle"] },
+    ]))
+    .expect("a JSON patch");
+    let answer = h
+        .wukongs
+        .patch("vm", &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await;
+    let Err(kube::Error::Api(s)) = answer else {
+        panic!("a failed uid test was not refused: {answer:?}");
+    };
+    println!(
+        "JSON patch, failed uid test: {} {} {}",
+        s.code, s.reason, s.message
+    );
+    assert_eq!(s.code, 422, "{s:?}");
+    // Server-side apply of status with metadata.uid.
+    let apply = json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1",
+        "kind": "Wukong",
+        "metadata": { "name": "vm", "uid": stale },
+        "status": { "lifecycleState": { "state": "Running" } },
+    });
+    let answer = h
+        .wukongs
+        .patch_status(
+            "vm",
+            &PatchParams::apply("wukong-controller").force(),
+            &Patch::Apply(&apply),
+        )
+        .await;
+    let Err(kube::Error::Api(s)) = answer else {
+        panic!("an apply with another uid was not refused: {answer:?}");
+    };
+    println!("apply, other uid: {} {} {}", s.code, s.reason, s.message);
+    assert_eq!(s.code, 409, "{s:?}");
+    let w = h.get("vm").await;
+    assert!(
+        w.finalizers().is_empty() && w.status.is_none(),
+        "nothing landed"
+    );
+}

@@ -17,6 +17,9 @@ use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleAction, Wukong};
 use wukong_lifecycle::{Action, VmState};
 
+/// The annotations the KubeVirt simulator reads from a VM, copied there from the Wukong.
+pub const SIM_ANNOTATION_PREFIX: &str = "sim.novasphere.dev/";
+
 pub fn kubeconfig_path() -> PathBuf {
     std::env::var_os("WUKONG_KUBECONFIG")
         .map(PathBuf::from)
@@ -137,6 +140,10 @@ impl Harness {
                 identity,
                 "--addr",
                 &format!("127.0.0.1:{port}"),
+                // The simulator reads these from the VM (a guest that ignores ACPI or never
+                // boots); nothing else reaches it.
+                "--copy-annotation-prefix",
+                SIM_ANNOTATION_PREFIX,
             ])
             .env("KUBECONFIG", kubeconfig_path())
             .env(
