@@ -83,15 +83,29 @@ fn bad_request(message: impl Into<String>) -> Response {
     })
 }
 
-/// Reads the options body KubeVirt defines for each subresource.
-fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, ApiError> {
-    let int = |field: &str| match body.get(field) {
+/// An optional int64 field of an options body, read as virt-api's Go decoder reads it into an
+/// `*int64`: a JSON integer from i64::MIN to i64::MAX, else 400. A float (`9e18`, `30.0`) or an
+/// integer beyond int64 is refused, never rounded or clamped: Go's `encoding/json` refuses them
+/// too, and a silently changed grace period would be worse than a clear refusal. The range of
+/// values that are accepted is the model's to judge ([`wukong_sim::kubevirt::answer`]); the model
+/// clamps what it counts on its clock.
+fn int64_field(body: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or_else(|| ApiError {
             code: 400,
-            message: format!("{field} must be an integer"),
+            message: format!(
+                "{field} must be an integer from {} to {} (seconds), not {v}",
+                i64::MIN,
+                i64::MAX
+            ),
         }),
-    };
+    }
+}
+
+/// Reads the options body KubeVirt defines for each subresource.
+fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, ApiError> {
+    let int = |field: &str| int64_field(body, field);
     match (resource, subresource) {
         ("virtualmachines", "start") => Ok(Call::Start {
             paused: body.get("paused").and_then(Value::as_bool).unwrap_or(false),
@@ -161,5 +175,142 @@ async fn subresource(
             code: 503,
             message: "the simulator is shutting down".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use tower::ServiceExt;
+    use wukong_sim::kubevirt::KvRunStrategy;
+    use wukong_sim::virt::{Exit, VirtVm, MAX_COUNTED_GRACE_SECONDS};
+    use wukong_sim::{Guest, Timings};
+
+    /// The real model for one VM behind the real router; the clock is set by the test.
+    struct Model {
+        vm: VirtVm,
+        now_ms: u64,
+    }
+
+    fn serve_model(model: Arc<Mutex<Model>>) -> Router {
+        let (calls, mut receiver) = mpsc::channel::<CallRequest>(8);
+        tokio::spawn(async move {
+            while let Some(call) = receiver.recv().await {
+                let mut m = model.lock().unwrap_or_else(PoisonError::into_inner);
+                let now = m.now_ms;
+                let result = m.vm.request(call.call, now);
+                let _ = call.reply.send(result);
+            }
+        });
+        router(calls)
+    }
+
+    async fn put(router: &Router, subresource: &str, body: &str) -> (u16, String) {
+        let resource = if matches!(subresource, "pause" | "unpause") {
+            "virtualmachineinstances"
+        } else {
+            "virtualmachines"
+        };
+        let request = Request::put(format!(
+            "/apis/subresources.kubevirt.io/v1/namespaces/ns/{resource}/vm/{subresource}"
+        ))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("a valid request");
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let code = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        (code, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn huge_float_and_negative_grace_periods_end_in_a_clear_answer_never_a_panic() {
+        // A running guest that ignores ACPI: only the grace deadline (or a force stop) ends it.
+        let stubborn = Guest {
+            ignores_acpi: true,
+            ..Guest::default()
+        };
+        let mut vm = VirtVm::new(KvRunStrategy::Manual, None, stubborn, Timings::default());
+        vm.request(Call::Start { paused: false }, 0)
+            .expect("a stopped Manual VM starts");
+        vm.tick(10_000);
+        assert_eq!(vm.printable_status(), "Running");
+        let model = Arc::new(Mutex::new(Model { vm, now_ms: 10_000 }));
+        let router = serve_model(model.clone());
+
+        // Refused at the edge, exactly as before (Go's int64 decoding refuses these too); the
+        // message says what is wrong, and the VM is untouched.
+        for body in [
+            r#"{"gracePeriod": 9e18}"#,
+            r#"{"gracePeriod": 30.0}"#,
+            r#"{"gracePeriod": 9223372036854775808}"#,
+            r#"{"gracePeriod": "30"}"#,
+        ] {
+            let (code, message) = put(&router, "stop", body).await;
+            assert_eq!(code, 400, "{body}: {message}");
+            assert!(
+                message.contains("gracePeriod must be an integer from"),
+                "{message}"
+            );
+        }
+        let (code, message) = put(&router, "stop", r#"{"gracePeriod": -1}"#).await;
+        assert_eq!(
+            (code, message.contains("must not be negative")),
+            (400, true),
+            "{message}"
+        );
+        for body in [
+            r#"{"gracePeriodSeconds": 9223372036854775807}"#,
+            r#"{"gracePeriodSeconds": -1}"#,
+            r#"{"gracePeriodSeconds": 9e18}"#,
+        ] {
+            let (code, message) = put(&router, "restart", body).await;
+            assert_eq!(code, 400, "{body}: {message}");
+        }
+        assert_eq!(
+            model
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .vm
+                .printable_status(),
+            "Running"
+        );
+
+        // Accepted as KubeVirt accepts them; the VMI keeps the value, the clock counts the clamp.
+        let (code, message) = put(&router, "stop", r#"{"gracePeriod": 9000000000000000000}"#).await;
+        assert_eq!(code, 202, "{message}");
+        let (code, message) = put(
+            &router,
+            "stop",
+            &format!(r#"{{"gracePeriod": {}}}"#, i64::MAX),
+        )
+        .await;
+        assert_eq!(code, 202, "{message}");
+        {
+            let m = model.lock().unwrap_or_else(PoisonError::into_inner);
+            assert_eq!(
+                m.vm.vmi().map(|vmi| vmi.grace_period_seconds),
+                Some(i64::MAX)
+            );
+            let clamped_ms = u64::try_from(MAX_COUNTED_GRACE_SECONDS).unwrap_or(0) * 1000;
+            assert_eq!(m.vm.next_event_at(), Some(10_000 + clamped_ms));
+            assert_eq!(m.vm.printable_status(), "Stopping");
+        }
+
+        // The force stop still ends it promptly.
+        model.lock().unwrap_or_else(PoisonError::into_inner).now_ms = 12_000;
+        let (code, message) = put(&router, "stop", r#"{"gracePeriod": 0}"#).await;
+        assert_eq!(code, 202, "{message}");
+        let mut m = model.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = m.vm.next_event_at().expect("a kill is due");
+        assert!(due <= 13_000, "killed within kill_ms, due at {due}");
+        m.vm.tick(due);
+        assert_eq!(m.vm.printable_status(), "Stopped");
+        assert_eq!(m.vm.last_exit(), Some(Exit::Killed));
     }
 }

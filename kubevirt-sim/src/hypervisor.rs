@@ -110,9 +110,12 @@ impl Hypervisor {
                         .min()
                 })
                 .min();
+            // At most an hour: a deadline hundreds of years away (a huge grace period) is
+            // looked at again then, rather than handed to the timer as a far-future instant.
+            let idle = Duration::from_secs(3600);
             let sleep = match next {
-                Some(at) => Duration::from_millis(at.saturating_sub(self.now_ms())),
-                None => Duration::from_secs(3600),
+                Some(at) => Duration::from_millis(at.saturating_sub(self.now_ms())).min(idle),
+                None => idle,
             };
             tokio::select! {
                 event = events.next() => match event {
@@ -339,7 +342,7 @@ impl Hypervisor {
                     warn!(namespace = %key.0, name = %key.1, error = %e, "write failed; retrying in 1 s");
                     // Re-write the VM's status in full next time; the VMI as it was last known.
                     entry.written_vm = None;
-                    entry.retry_at_ms = Some(now + 1_000);
+                    entry.retry_at_ms = Some(now.saturating_add(1_000));
                 }
             }
         }

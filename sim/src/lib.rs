@@ -36,6 +36,7 @@ impl Default for Timings {
 impl Timings {
     /// All durations divided by `factor` (tests and demos that want a faster cluster).
     pub fn scaled(self, factor: f64) -> Timings {
+        // `as` from f64 saturates (NaN becomes 0), so no factor can overflow a duration.
         let f = |ms: u64| ((ms as f64) / factor.max(0.001)).round() as u64;
         Timings {
             boot_ms: f(self.boot_ms),

@@ -18,6 +18,13 @@ use crate::{Guest, Timings};
 /// KubeVirt's default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 
+/// The longest grace period the clock counts: Go's `time.Duration` (int64 nanoseconds) holds at
+/// most this many seconds (about 292 years), so it is the longest wait virt-handler itself can
+/// measure; any longer grace period is the same wait in practice. A grace period is still
+/// accepted and written to the VMI as given (KubeVirt does); only the deadline is clamped, so a
+/// `stop {"gracePeriod": 9223372036854775807}` cannot overflow the millisecond clock.
+pub const MAX_COUNTED_GRACE_SECONDS: i64 = i64::MAX / 1_000_000_000;
+
 /// The VirtualMachineInstance as virt-handler keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vmi {
@@ -204,9 +211,12 @@ impl VirtVm {
                     // brings the kill forward.
                     if let Some(shutdown) = vmi.shutdown.as_mut() {
                         let kill_at = if seconds == 0 {
-                            now_ms + kill_ms
+                            now_ms.saturating_add(kill_ms)
                         } else {
-                            (shutdown.began_ms + secs_to_ms(seconds)).max(now_ms)
+                            shutdown
+                                .began_ms
+                                .saturating_add(grace_ms(seconds))
+                                .max(now_ms)
                         };
                         if kill_at < shutdown.ends_at_ms {
                             shutdown.ends_at_ms = kill_at;
@@ -217,12 +227,14 @@ impl VirtVm {
             }
             Effect::PauseVmi => {
                 if let Some(vmi) = self.vmi.as_mut() {
-                    vmi.pending = Some((Transition::Pause, now_ms + self.timings.pause_ms));
+                    let at = now_ms.saturating_add(self.timings.pause_ms);
+                    vmi.pending = Some((Transition::Pause, at));
                 }
             }
             Effect::UnpauseVmi => {
                 if let Some(vmi) = self.vmi.as_mut() {
-                    vmi.pending = Some((Transition::Unpause, now_ms + self.timings.unpause_ms));
+                    let at = now_ms.saturating_add(self.timings.unpause_ms);
+                    vmi.pending = Some((Transition::Unpause, at));
                 }
             }
         }
@@ -346,7 +358,10 @@ impl VirtVm {
     /// Under Always/RerunOnFailure a failed guest gets a new VMI after a back-off (CrashLoopBackOff).
     fn restart_after_failure(&mut self, now_ms: u64) {
         match self.crash_loop_until_ms {
-            None => self.crash_loop_until_ms = Some(now_ms + self.timings.boot_ms.max(1) * 2),
+            None => {
+                let back_off = self.timings.boot_ms.max(1).saturating_mul(2);
+                self.crash_loop_until_ms = Some(now_ms.saturating_add(back_off));
+            }
             Some(until) if until > now_ms => {}
             Some(_) => {
                 self.crash_loop_until_ms = None;
@@ -356,14 +371,17 @@ impl VirtVm {
     }
 
     fn create_vmi(&mut self, now_ms: u64) {
-        self.vmis_created += 1;
+        self.vmis_created = self.vmis_created.saturating_add(1);
         self.vmi = Some(Vmi {
             generation: self.vmis_created,
             phase: VmiPhase::Scheduling,
             paused: false,
             grace_period_seconds: self.template_grace(),
             shutdown: None,
-            pending: Some((Transition::Boot, now_ms + self.timings.boot_ms)),
+            pending: Some((
+                Transition::Boot,
+                now_ms.saturating_add(self.timings.boot_ms),
+            )),
         });
     }
 
@@ -376,7 +394,7 @@ impl VirtVm {
         let Some(vmi) = self.vmi.as_mut() else {
             return;
         };
-        let grace_ms = secs_to_ms(vmi.grace_period_seconds);
+        let grace_ms = grace_ms(vmi.grace_period_seconds);
         let cooperative = !ignores_acpi && !vmi.paused && vmi.phase == VmiPhase::Running;
         let (after_ms, killed) = if grace_ms == 0 || vmi.phase != VmiPhase::Running {
             (t.kill_ms, true)
@@ -388,14 +406,20 @@ impl VirtVm {
         vmi.pending = None;
         vmi.shutdown = Some(Shutdown {
             began_ms: now_ms,
-            ends_at_ms: now_ms + after_ms,
+            // Saturates: a deadline past the end of the clock is "never" (u64::MAX ms is
+            // 584 million years of uptime).
+            ends_at_ms: now_ms.saturating_add(after_ms),
             killed,
         });
     }
 }
 
-fn secs_to_ms(seconds: i64) -> u64 {
-    u64::try_from(seconds).unwrap_or(0).saturating_mul(1000)
+/// A grace period on the millisecond clock: negative counts as 0 (KubeVirt's webhooks refuse
+/// negative grace periods; a VM that slipped one through is killed at once), and anything longer
+/// than [`MAX_COUNTED_GRACE_SECONDS`] counts as that, so the product cannot overflow.
+fn grace_ms(seconds: i64) -> u64 {
+    let seconds = u64::try_from(seconds.clamp(0, MAX_COUNTED_GRACE_SECONDS)).unwrap_or(0);
+    seconds.saturating_mul(1000)
 }
 
 #[cfg(test)]
@@ -581,6 +605,119 @@ mod tests {
             .unwrap();
         run_until(&mut v, 200_000);
         assert_eq!(v.printable_status(), "Running");
+    }
+
+    #[test]
+    fn huge_grace_periods_are_accepted_as_given_and_counted_up_to_the_clamp() {
+        let stubborn = Guest {
+            ignores_acpi: true,
+            ..Guest::default()
+        };
+        let mut v = VirtVm::new(Manual, None, stubborn, T);
+        v.request(Request::Start { paused: false }, 0).unwrap();
+        run_until(&mut v, 5_000);
+        v.request(
+            Request::Stop {
+                grace_period: Some(i64::MAX),
+            },
+            5_000,
+        )
+        .expect("KubeVirt accepts any non-negative int64 grace period");
+        assert_eq!(
+            v.vmi().unwrap().grace_period_seconds,
+            i64::MAX,
+            "the VMI gets the grace period as given"
+        );
+        let clamped_ms = u64::try_from(MAX_COUNTED_GRACE_SECONDS).unwrap() * 1000;
+        assert_eq!(v.next_event_at(), Some(5_000 + clamped_ms));
+        assert_eq!(v.printable_status(), "Stopping");
+        // The force stop still brings the kill forward.
+        v.request(
+            Request::Stop {
+                grace_period: Some(0),
+            },
+            6_000,
+        )
+        .unwrap();
+        assert_eq!(v.next_event_at(), Some(6_500));
+        run_until(&mut v, 10_000);
+        assert_eq!(v.printable_status(), "Stopped");
+        assert_eq!(v.last_exit(), Some(Exit::Killed));
+    }
+
+    #[test]
+    fn a_template_grace_of_int64_max_or_negative_never_overflows() {
+        let stubborn = Guest {
+            ignores_acpi: true,
+            ..Guest::default()
+        };
+        // i64::MAX: the guest is killed at the clamped deadline, counted without overflow.
+        let mut v = VirtVm::new(Manual, Some(i64::MAX), stubborn, T);
+        v.request(Request::Start { paused: false }, 0).unwrap();
+        run_until(&mut v, 5_000);
+        v.request(Request::Stop { grace_period: None }, 5_000)
+            .unwrap();
+        let clamped_ms = u64::try_from(MAX_COUNTED_GRACE_SECONDS).unwrap() * 1000;
+        assert_eq!(v.next_event_at(), Some(5_000 + clamped_ms));
+        run_until(&mut v, u64::MAX);
+        assert_eq!(v.printable_status(), "Stopped");
+        // Negative (KubeVirt's webhook would refuse it): counted as 0, killed at once.
+        let mut v = VirtVm::new(Manual, Some(-1), Guest::default(), T);
+        v.request(Request::Start { paused: false }, 0).unwrap();
+        run_until(&mut v, 5_000);
+        v.request(Request::Stop { grace_period: None }, 5_000)
+            .unwrap();
+        assert_eq!(v.next_event_at(), Some(5_500));
+        assert_eq!(
+            v.request(
+                Request::Stop {
+                    grace_period: Some(-1)
+                },
+                5_100
+            )
+            .unwrap_err()
+            .code,
+            400
+        );
+    }
+
+    #[test]
+    fn deadlines_saturate_at_the_end_of_the_clock() {
+        // Every transition started a moment before u64::MAX ms: due "never", no overflow.
+        let end = u64::MAX - 10;
+        let stubborn = Guest {
+            ignores_acpi: true,
+            ..Guest::default()
+        };
+        let mut v = VirtVm::new(Always, Some(i64::MAX), stubborn, T);
+        v.tick(end);
+        assert_eq!(v.next_event_at(), Some(u64::MAX), "boot due at the end");
+        v.tick(u64::MAX);
+        assert_eq!(v.printable_status(), "Running");
+        v.request(Request::Pause, u64::MAX).unwrap();
+        v.tick(u64::MAX);
+        v.request(Request::Unpause, u64::MAX).unwrap();
+        v.tick(u64::MAX);
+        v.request(
+            Request::Stop {
+                grace_period: Some(i64::MAX),
+            },
+            u64::MAX,
+        )
+        .unwrap();
+        assert_eq!(v.next_event_at(), Some(u64::MAX));
+        v.tick(u64::MAX);
+        assert_eq!(v.printable_status(), "Stopped");
+        // A crash-loop back-off near the end saturates too.
+        let broken = Guest {
+            fails_boot: true,
+            ..Guest::default()
+        };
+        let mut b = VirtVm::new(Always, None, broken, T);
+        b.tick(end);
+        b.tick(u64::MAX);
+        assert_eq!(b.printable_status(), "CrashLoopBackOff");
+        assert_eq!(b.next_event_at(), Some(u64::MAX));
     }
 
     #[test]
