@@ -12,17 +12,22 @@
 //! Guests are simulated: annotate a VirtualMachine `sim.novasphere.dev/ignore-acpi: "true"` for a
 //! guest that ignores ACPI, `sim.novasphere.dev/fail-boot: "true"` for one that never boots.
 
+mod front_proxy;
 mod http;
 mod hypervisor;
+mod subject;
+#[cfg(test)]
+mod test_pki;
 mod tls;
 
 use clap::Parser;
+use front_proxy::AllowedNames;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use wukong_sim::Timings;
 
 #[derive(Parser, Debug)]
@@ -43,9 +48,16 @@ struct Args {
     tls_cert: PathBuf,
     #[arg(long)]
     tls_key: PathBuf,
-    /// Accept only clients with a certificate from this CA (kube-apiserver's front-proxy CA).
-    #[arg(long)]
-    client_ca: Option<PathBuf>,
+    /// Required: accept only clients with a certificate from this CA (PEM): kube-apiserver's
+    /// front-proxy CA, its `--requestheader-client-ca-file`. There is no anonymous mode: anyone
+    /// who reaches the port could otherwise act as any user through the X-Remote-* headers.
+    #[arg(long, value_name = "FRONT_PROXY_CA_PEM")]
+    client_ca: PathBuf,
+    /// Subject CNs a client certificate may have (repeat the flag or separate with commas), as
+    /// kube-apiserver's own `--requestheader-allowed-names`: the name in its
+    /// `--proxy-client-cert-file`. None: any name the client CA signed (the apiserver's semantics).
+    #[arg(long, value_name = "CN", value_delimiter = ',')]
+    requestheader_allowed_names: Vec<String>,
     /// Simulated time runs this many times faster (boot 3 s, ACPI shutdown 4 s at 1).
     #[arg(long, env = "WUKONG_KUBEVIRT_SIM_SPEED", default_value_t = 1.0)]
     speed: f64,
@@ -69,8 +81,19 @@ async fn main() -> ExitCode {
         error!(speed = args.speed, "--speed must be a positive number");
         return ExitCode::FAILURE;
     }
-    let config = match tls::server_config(&args.tls_cert, &args.tls_key, args.client_ca.as_deref())
-    {
+    let allowed_names = AllowedNames::new(args.requestheader_allowed_names);
+    if allowed_names.is_any() {
+        warn!(
+            "no --requestheader-allowed-names: any client certificate {} signed is accepted",
+            args.client_ca.display()
+        );
+    }
+    let config = match tls::server_config(
+        &args.tls_cert,
+        &args.tls_key,
+        &args.client_ca,
+        allowed_names.clone(),
+    ) {
         Ok(config) => config,
         Err(e) => {
             error!("TLS: {e}");
@@ -92,7 +115,7 @@ async fn main() -> ExitCode {
         }
     };
     let timings = Timings::default().scaled(args.speed);
-    info!(addr = %args.addr, speed = args.speed, ?timings, "KubeVirt simulator ready");
+    info!(addr = %args.addr, speed = args.speed, ?timings, clients = %allowed_names, "KubeVirt simulator ready");
     let (calls, receiver) = mpsc::channel(256);
     let hypervisor = hypervisor::Hypervisor::new(client, timings);
     tokio::select! {
@@ -114,4 +137,47 @@ async fn terminate() {
         }
     }
     std::future::pending::<()>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    #[test]
+    fn the_client_ca_is_required() {
+        let e = Args::try_parse_from(["wukong-kubevirt-sim", "--tls-cert", "c", "--tls-key", "k"])
+            .expect_err("no --client-ca, no start");
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(
+            e.to_string().contains("--client-ca <FRONT_PROXY_CA_PEM>"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn allowed_names_repeat_and_split_on_commas_like_the_apiserver_flag() {
+        let args = Args::try_parse_from([
+            "wukong-kubevirt-sim",
+            "--tls-cert=c",
+            "--tls-key=k",
+            "--client-ca=ca",
+            "--requestheader-allowed-names=front-proxy-client,aggregator",
+            "--requestheader-allowed-names",
+            "other",
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            args.requestheader_allowed_names,
+            ["front-proxy-client", "aggregator", "other"]
+        );
+        let none = Args::try_parse_from([
+            "wukong-kubevirt-sim",
+            "--tls-cert=c",
+            "--tls-key=k",
+            "--client-ca=ca",
+        ])
+        .expect("valid flags");
+        assert!(AllowedNames::new(none.requestheader_allowed_names).is_any());
+    }
 }
