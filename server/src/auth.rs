@@ -2,12 +2,15 @@
 //!
 //! - `token`: the sign-in page posts a Kubernetes bearer token to `/auth/login`; the cluster
 //!   reviews it (TokenReview) and the person gets a server-side session behind a random 128-bit
-//!   id in an HttpOnly, SameSite=Strict cookie. Sessions end on sign-out, after the idle or
-//!   absolute timeout, or when the token stops being accepted (it is reviewed again every
-//!   `token_recheck`). The token is kept only in memory, only for those reviews.
+//!   id in an HttpOnly, SameSite=Strict cookie (`__Host-` prefixed and Secure over HTTPS). Every
+//!   sign-in gets a new id and ends the session the browser came with. Sessions end on sign-out,
+//!   after the idle or absolute timeout, or when the token stops being accepted (it is reviewed
+//!   again every `token_recheck`). The token is kept only in memory, only for those reviews.
 //! - `proxy`: an authenticating reverse proxy names the person in headers; they are believed only
 //!   from the configured source addresses, and a request from anywhere else carrying them is
-//!   refused outright.
+//!   refused outright. The user header must appear once; Kubernetes' reserved `system:` names are
+//!   refused (the user, `system:masters`) or dropped (other groups) unless allowed explicitly,
+//!   because the console's ServiceAccount may impersonate any of them.
 //! - `none`: everyone is the console itself (allowed only with the sandbox or on loopback).
 //!
 //! The request then carries an [`Identity`] (for RBAC and impersonation) and a [`Viewer`] (what
@@ -28,6 +31,9 @@ use wukong_cluster::{Access, Identity, Person};
 use wukong_view::{SignIn, Viewer};
 
 pub const SESSION_COOKIE: &str = "wukong_session";
+/// Over HTTPS: browsers keep a `__Host-` cookie only if it is Secure, has Path=/ and no Domain, so
+/// no other host (a sibling subdomain) can set or shadow it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-wukong_session";
 
 /// How sessions of `--auth=token` behave.
 #[derive(Clone, Debug)]
@@ -40,12 +46,34 @@ pub struct SessionPolicy {
     pub secure_cookie: bool,
 }
 
+impl SessionPolicy {
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookie {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The `Set-Cookie` value for a session id (empty with `max_age` 0: clears it).
+    fn cookie(&self, id: &str, max_age: Duration) -> String {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        format!(
+            "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            self.cookie_name(),
+            max_age.as_secs()
+        )
+    }
+}
+
 /// Which headers an authenticating proxy names the person in, and whom to believe.
 #[derive(Clone, Debug)]
 pub struct ProxyPolicy {
     pub trusted: Vec<IpNet>,
     pub user_header: String,
     pub groups_header: String,
+    /// Believe `system:` user names and groups from the proxy (`--auth-proxy-allow-system-names`).
+    pub allow_system_names: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +119,10 @@ enum Refusal {
     SignIn(&'static str),
     /// Identity headers from an address that may not send them.
     Forged(String),
+    /// Identity headers that cannot be read one way only (a repeated user header, not text): 400.
+    Malformed(String),
+    /// A name reserved for Kubernetes itself, which the proxy may not hand out: 403.
+    Reserved(String),
 }
 
 impl Gate {
@@ -107,6 +139,13 @@ impl Gate {
             Mode::None => SignIn::Open,
             Mode::Token(_) => SignIn::Token,
             Mode::Proxy(_) => SignIn::Proxy,
+        }
+    }
+
+    fn cookie_name(&self) -> &'static str {
+        match &self.mode {
+            Mode::Token(policy) => policy.cookie_name(),
+            _ => SESSION_COOKIE,
         }
     }
 
@@ -130,7 +169,8 @@ impl Gate {
                 Ok((Identity::Person(person), viewer))
             }
             Mode::Token(policy) => {
-                let id = session_id(headers).ok_or(Refusal::SignIn("sign in"))?;
+                let id =
+                    session_id(headers, policy.cookie_name()).ok_or(Refusal::SignIn("sign in"))?;
                 let person = self.session(policy, &id).await?;
                 let viewer = Viewer {
                     name: Some(person.user.clone()),
@@ -232,55 +272,121 @@ fn from_proxy(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Result<Person, Refusal> {
-    let user = headers.get(policy.user_header.as_str());
-    let groups = headers.get(policy.groups_header.as_str());
+    let users = headers.get_all(policy.user_header.as_str());
+    let groups = headers.get_all(policy.groups_header.as_str());
     let trusted = peer.is_some_and(|ip| policy.trusted.iter().any(|net| net.contains(&ip)));
     if !trusted {
-        return Err(match (user, groups, peer) {
-            (None, None, _) => Refusal::SignIn(
-                "this console is signed in to through its authenticating proxy; open it through the proxy",
-            ),
-            (_, _, peer) => Refusal::Forged(format!(
+        let named = users.iter().next().is_some() || groups.iter().next().is_some();
+        return Err(if named {
+            Refusal::Forged(format!(
                 "identity headers ({}, {}) are only accepted from the authenticating proxy, not from {}",
                 policy.user_header,
                 policy.groups_header,
                 peer.map_or("an unknown address".to_owned(), |p| p.to_string()),
-            )),
+            ))
+        } else {
+            Refusal::SignIn(
+                "this console is signed in to through its authenticating proxy; open it through the proxy",
+            )
         });
     }
+    // Two user headers (one the proxy's, one passed through from the browser) could be read
+    // differently by the proxy and by us: refuse rather than pick one.
+    let mut users = users.iter();
+    let user = match (users.next(), users.next()) {
+        (Some(user), None) => user,
+        (None, _) => {
+            return Err(Refusal::SignIn(
+                "the authenticating proxy did not name a user",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(Refusal::Malformed(format!(
+                "the request names its user more than once ({} is repeated); the authenticating proxy must send it exactly once and remove any it receives from the browser",
+                policy.user_header
+            )))
+        }
+    };
     let user = user
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .ok_or(Refusal::SignIn(
+        .to_str()
+        .map_err(|_| {
+            Refusal::Malformed(format!(
+                "{} is not printable ASCII; the authenticating proxy must send the user name as plain text",
+                policy.user_header
+            ))
+        })?
+        .trim();
+    if user.is_empty() {
+        return Err(Refusal::SignIn(
             "the authenticating proxy did not name a user",
-        ))?;
-    let mut groups: Vec<String> = groups
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_owned)
-        .collect();
+        ));
+    }
+    if is_reserved(user) && !policy.allow_system_names {
+        return Err(Refusal::Reserved(format!(
+            "the user name {user:?} is reserved for Kubernetes itself (system:…); the console acts as such names for its proxy only when started with --auth-proxy-allow-system-names"
+        )));
+    }
+    Ok(Person {
+        user: user.to_owned(),
+        groups: proxy_groups(policy, groups)?,
+    })
+}
+
+/// The groups header, comma-separated, possibly repeated (each header adds its groups): as the
+/// proxy sent them, minus Kubernetes' reserved groups, plus `system:authenticated`.
+fn proxy_groups(
+    policy: &ProxyPolicy,
+    headers: axum::http::header::GetAll<'_, HeaderValue>,
+) -> Result<Vec<String>, Refusal> {
+    let mut groups: Vec<String> = Vec::new();
+    for value in headers {
+        let text = value.to_str().map_err(|_| {
+            Refusal::Malformed(format!(
+                "{} is not printable ASCII; the authenticating proxy must send group names as plain text",
+                policy.groups_header
+            ))
+        })?;
+        for group in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            if is_reserved(group) && !policy.allow_system_names {
+                // system:masters bypasses RBAC altogether: a request asking for it is refused
+                // whole, not quietly downgraded. Other system: groups (system:serviceaccounts,
+                // system:nodes, …) are the cluster's to assign, not the proxy's.
+                if group.eq_ignore_ascii_case("system:masters") {
+                    return Err(Refusal::Reserved(format!(
+                        "the group system:masters is not accepted from {}; the console passes it on only when started with --auth-proxy-allow-system-names",
+                        policy.groups_header
+                    )));
+                }
+                tracing::debug!(%group, "dropped a system: group named by the proxy");
+                continue;
+            }
+            if !groups.iter().any(|g| g == group) {
+                groups.push(group.to_owned());
+            }
+        }
+    }
     // As the apiserver does for every authenticated request.
     if !groups.iter().any(|g| g == "system:authenticated") {
         groups.push("system:authenticated".to_owned());
     }
-    Ok(Person {
-        user: user.to_owned(),
-        groups,
-    })
+    Ok(groups)
 }
 
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// Kubernetes reserves the `system:` prefix for its own users and groups (compared without case,
+/// so a look-alike is refused too).
+fn is_reserved(name: &str) -> bool {
+    name.get(..7)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("system:"))
+}
+
+fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == cookie_name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -311,7 +417,7 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
     let method = request.method().clone();
     match gate.identify(&headers, peer).await {
         Ok((who, viewer)) => {
-            if let Some(id) = session_id(&headers) {
+            if let Some(id) = session_id(&headers, gate.cookie_name()) {
                 request.extensions_mut().insert(SessionId(id));
             }
             request.extensions_mut().insert(who);
@@ -320,6 +426,14 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
         }
         Err(Refusal::Forged(message)) => {
             tracing::warn!(%path, %message, "refused identity headers from an untrusted address");
+            (StatusCode::FORBIDDEN, message).into_response()
+        }
+        Err(Refusal::Malformed(message)) => {
+            tracing::warn!(%path, %message, "refused ambiguous identity headers");
+            (StatusCode::BAD_REQUEST, message).into_response()
+        }
+        Err(Refusal::Reserved(message)) => {
+            tracing::warn!(target: "audit", %path, %message, "refused a reserved name from the proxy");
             (StatusCode::FORBIDDEN, message).into_response()
         }
         Err(Refusal::SignIn(reason)) => {
@@ -364,7 +478,11 @@ pub struct LoginForm {
 }
 
 /// `POST /auth/login`: reviews the token and starts a session.
-pub async fn login(State(gate): State<Arc<Gate>>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(gate): State<Arc<Gate>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let Mode::Token(policy) = &gate.mode else {
         return (
             StatusCode::NOT_FOUND,
@@ -379,15 +497,16 @@ pub async fn login(State(gate): State<Arc<Gate>>, Form(form): Form<LoginForm>) -
     match gate.access.review_token(token).await {
         Ok(Some(person)) => {
             let user = person.user.clone();
+            // A new id at every sign-in, and the session the browser came with ended: an id
+            // someone planted or saw before sign-in is worth nothing after it.
+            if let Some(old) = session_id(&headers, policy.cookie_name()) {
+                gate.sessions().remove(&old);
+            }
             let Some(id) = gate.new_session(policy, person, token.to_owned()) else {
                 return Redirect::to("/login?error=unavailable").into_response();
             };
             tracing::info!(target: "audit", %user, "signed in");
-            let secure = if policy.secure_cookie { "; Secure" } else { "" };
-            let cookie = format!(
-                "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-                policy.absolute.as_secs()
-            );
+            let cookie = policy.cookie(&id, policy.absolute);
             let mut response = Redirect::to("/").into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
@@ -407,16 +526,20 @@ pub async fn login(State(gate): State<Arc<Gate>>, Form(form): Form<LoginForm>) -
 
 /// `POST /auth/logout`: ends the session (if any) and clears the cookie.
 pub async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_id(&headers) {
+    if let Some(id) = session_id(&headers, gate.cookie_name()) {
         if let Some(session) = gate.sessions().remove(&id) {
             tracing::info!(target: "audit", user = %session.person.user, "signed out");
         }
     }
     let mut response = Redirect::to("/login?reason=signed-out").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("wukong_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    // A `__Host-` cookie is only replaced by one with the same attributes (Secure included).
+    let clear = match &gate.mode {
+        Mode::Token(policy) => policy.cookie("", Duration::ZERO),
+        _ => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&clear) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
     response
 }
 
@@ -429,6 +552,7 @@ mod tests {
             trusted: vec!["127.0.0.2/32".parse().unwrap()],
             user_header: "x-forwarded-user".into(),
             groups_header: "x-forwarded-groups".into(),
+            allow_system_names: false,
         }
     }
 
@@ -487,11 +611,50 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(
-            session_id(&h).as_deref(),
+            session_id(&h, SESSION_COOKIE).as_deref(),
             Some("0123456789abcdef0123456789abcdef")
         );
+        // Over HTTPS only the __Host- cookie counts (a sibling host could set the plain one).
+        assert_eq!(session_id(&h, SECURE_SESSION_COOKIE), None);
         h.insert(header::COOKIE, "wukong_session=../../etc".parse().unwrap());
-        assert_eq!(session_id(&h), None);
+        assert_eq!(session_id(&h, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn groups_come_from_every_groups_header_without_reserved_ones() {
+        let trusted = Some("127.0.0.2".parse().unwrap());
+        let mut h = headers(Some("ann"), Some("team-a, system:nodes,ops"));
+        h.append("x-forwarded-groups", "ops, team-b".parse().unwrap());
+        let person = from_proxy(&policy(), trusted, &h).expect("trusted proxy");
+        assert_eq!(
+            person.groups,
+            ["team-a", "ops", "team-b", "system:authenticated"]
+        );
+        assert!(matches!(
+            from_proxy(
+                &policy(),
+                trusted,
+                &headers(Some("ann"), Some("ops,System:Masters"))
+            ),
+            Err(Refusal::Reserved(_))
+        ));
+        let allowed = ProxyPolicy {
+            allow_system_names: true,
+            ..policy()
+        };
+        let person = from_proxy(
+            &allowed,
+            trusted,
+            &headers(
+                Some("system:serviceaccount:a:b"),
+                Some("system:serviceaccounts"),
+            ),
+        )
+        .expect("allowed system names");
+        assert_eq!(
+            person.groups,
+            ["system:serviceaccounts", "system:authenticated"]
+        );
     }
 
     #[test]

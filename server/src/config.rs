@@ -1,6 +1,8 @@
 //! Command-line flags, each with an environment variable fallback.
 
 use crate::auth::{Mode, ProxyPolicy, SessionPolicy};
+use crate::host::{AllowedHost, AllowedHosts};
+use crate::Edge;
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +39,20 @@ pub struct Config {
     #[arg(long, env = "WUKONG_ADDR")]
     pub addr: Option<SocketAddr>,
 
+    /// The address people open the console at, e.g. https://console.example.com (repeatable or
+    /// comma-separated). The console answers only to these hosts and --allowed-hosts; a browser's
+    /// Origin must use the URL's scheme. Without either flag it answers only to the names of a
+    /// loopback --addr (127.0.0.1, localhost, [::1]) or to a specific --addr IP, and refuses to
+    /// start on 0.0.0.0 / [::]. /healthz, /readyz and /metrics answer to any host.
+    #[arg(long, env = "WUKONG_PUBLIC_URL", value_delimiter = ',', value_parser = AllowedHost::parse_public_url)]
+    pub public_url: Vec<AllowedHost>,
+
+    /// More host names the console answers to, as browsers send them in Host: HOST (any port) or
+    /// HOST:PORT (repeatable or comma-separated), e.g. wukong-console.wukong-system.svc:3000 or
+    /// localhost:8080 for kubectl port-forward.
+    #[arg(long, env = "WUKONG_ALLOWED_HOSTS", value_delimiter = ',', value_parser = AllowedHost::parse_host)]
+    pub allowed_hosts: Vec<AllowedHost>,
+
     /// Use the built-in simulated cluster even if a kubeconfig is found.
     #[arg(long, env = "WUKONG_SANDBOX")]
     pub sandbox: bool,
@@ -66,13 +82,19 @@ pub struct Config {
     )]
     pub auth_proxy_user_header: String,
 
-    /// `--auth=proxy`: the header listing the user's groups (comma-separated).
+    /// `--auth=proxy`: the header listing the user's groups (comma-separated, and/or repeated).
     #[arg(
         long,
         env = "WUKONG_AUTH_PROXY_GROUPS_HEADER",
         default_value = "X-Forwarded-Groups"
     )]
     pub auth_proxy_groups_header: String,
+
+    /// `--auth=proxy`: believe Kubernetes' reserved names from the proxy: users named system:…
+    /// and the group system:masters (otherwise refused with 403) and other system:… groups
+    /// (otherwise dropped). Only for a proxy that signs in ServiceAccounts or cluster admins.
+    #[arg(long, env = "WUKONG_AUTH_PROXY_ALLOW_SYSTEM_NAMES")]
+    pub auth_proxy_allow_system_names: bool,
 
     /// `--auth=token`: a session ends after this many minutes without a request.
     #[arg(long, env = "WUKONG_SESSION_IDLE_MINUTES", default_value_t = 30)]
@@ -87,7 +109,9 @@ pub struct Config {
     #[arg(long, env = "WUKONG_TOKEN_RECHECK_SECONDS", default_value_t = 60)]
     pub token_recheck_seconds: u64,
 
-    /// Mark the session cookie Secure (set it when people reach the console over HTTPS).
+    /// People reach the console over HTTPS (set it then): the session cookie is Secure and named
+    /// __Host-wukong_session (no other host can set it), and responses carry
+    /// Strict-Transport-Security (max-age one year).
     #[arg(long, env = "WUKONG_SECURE_COOKIE")]
     pub secure_cookie: bool,
 
@@ -137,8 +161,36 @@ impl Config {
                 trusted: self.auth_proxy_trusted.clone(),
                 user_header: self.auth_proxy_user_header.to_ascii_lowercase(),
                 groups_header: self.auth_proxy_groups_header.to_ascii_lowercase(),
+                allow_system_names: self.auth_proxy_allow_system_names,
             })),
         }
+    }
+
+    /// The host names the console answers to (see `--public-url`), and HSTS. Without a flag, a
+    /// loopback address answers to its loopback names and a specific IP to itself; on every
+    /// interface (0.0.0.0, [::]) no name is safe to assume, so the console does not start.
+    pub fn edge(&self, addr: SocketAddr) -> Result<Edge, String> {
+        let named: Vec<AllowedHost> = self
+            .public_url
+            .iter()
+            .chain(&self.allowed_hosts)
+            .cloned()
+            .collect();
+        let hosts = if !named.is_empty() {
+            AllowedHosts::new(named)
+        } else if addr.ip().is_loopback() {
+            AllowedHosts::loopback(addr.ip(), Some(addr.port()))
+        } else if addr.ip().is_unspecified() {
+            return Err(format!(
+                "--addr {addr} accepts connections for any host name; say which names people reach                  the console by, e.g. --public-url=https://console.example.com and/or                  --allowed-hosts=HOST[:PORT] (requests for other names are refused, which stops                  DNS-rebinding pages)"
+            ));
+        } else {
+            AllowedHosts::address(addr.ip(), addr.port())
+        };
+        Ok(Edge {
+            hosts,
+            https: self.secure_cookie,
+        })
     }
 
     /// The sandbox when asked for, or when there is no kubeconfig and no in-cluster config.
@@ -234,6 +286,45 @@ mod tests {
         assert_eq!(policy.trusted.len(), 2);
         assert_eq!(policy.user_header, "x-forwarded-user");
         assert!(Config::try_parse_from(["c", "--auth-proxy-trusted", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn the_console_answers_to_named_hosts_or_its_loopback_names() {
+        let local: SocketAddr = "127.0.0.1:3300".parse().unwrap();
+        let everywhere: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let pod: SocketAddr = "10.1.2.3:3000".parse().unwrap();
+
+        let edge = config(&[]).edge(local).expect("loopback default");
+        assert!(edge.hosts.admits_host("127.0.0.1:3300"));
+        assert!(edge.hosts.admits_host("localhost:3300"));
+        assert!(edge.hosts.admits_host("[::1]:3300"));
+        assert!(!edge.hosts.admits_host("rebind.example:3300"));
+        assert!(!edge.https);
+
+        let refused = config(&[])
+            .edge(everywhere)
+            .expect_err("0.0.0.0 needs a name");
+        assert!(refused.contains("--public-url"), "{refused}");
+        let edge = config(&[]).edge(pod).expect("a specific address");
+        assert!(edge.hosts.admits_host("10.1.2.3:3000"));
+        assert!(!edge.hosts.admits_host("rebind.example:3000"));
+
+        let edge = config(&[
+            "--public-url",
+            "https://console.example.com,https://vms.example.com",
+            "--allowed-hosts",
+            "localhost:8080",
+            "--secure-cookie",
+        ])
+        .edge(everywhere)
+        .expect("named hosts");
+        assert!(edge.hosts.admits_host("console.example.com"));
+        assert!(edge.hosts.admits_host("vms.example.com"));
+        assert!(edge.hosts.admits_host("localhost:8080"));
+        assert!(!edge.hosts.admits_host("localhost:3000"));
+        assert!(edge.https);
+        assert!(Config::try_parse_from(["c", "--public-url", "console.example.com"]).is_err());
+        assert!(Config::try_parse_from(["c", "--allowed-hosts", "https://x"]).is_err());
     }
 
     #[test]

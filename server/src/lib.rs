@@ -1,11 +1,13 @@
 //! The `wukong-console` server: configuration and axum wiring around the `app` crate.
 //!
 //! Routes: the SSR page and its server functions (`/api/*`), the live websocket (`/live`),
-//! `/healthz`, and the static site (`/pkg/*`) as the fallback. Cross-origin writes and websocket
-//! handshakes are refused (`origin`).
+//! `/healthz`, and the static site (`/pkg/*`) as the fallback. Requests for a host the console does
+//! not answer to are refused first (`host`), then cross-origin writes and websocket handshakes
+//! (`origin`), then requests without an identity (`auth`).
 
 pub mod auth;
 pub mod config;
+pub mod host;
 mod live;
 mod origin;
 mod status;
@@ -16,6 +18,7 @@ use axum::extract::FromRef;
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
+use host::AllowedHosts;
 use leptos::nonce::use_nonce;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
@@ -27,11 +30,24 @@ use wukong_cluster::Console;
 /// Largest request body accepted (server function arguments are a few hundred bytes).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// HSTS for a console reached over HTTPS: a year, this host only (subdomains are not ours).
+const HSTS: &str = "max-age=31536000";
+
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub console: Console,
     pub gate: Arc<Gate>,
+    pub edge: Edge,
+}
+
+/// How the console meets the network.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    /// The host names it answers to (`--public-url`, `--allowed-hosts`, or the loopback names).
+    pub hosts: AllowedHosts,
+    /// People reach it over HTTPS (`--secure-cookie`): every response carries HSTS.
+    pub https: bool,
 }
 
 impl FromRef<AppState> for Arc<Gate> {
@@ -66,7 +82,8 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let sign_in = state.gate.sign_in();
     let gate = state.gate.clone();
-    Router::new()
+    let edge = state.edge.clone();
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/live", get(live::upgrade))
         .route("/auth/login", post(auth::login))
@@ -90,7 +107,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(status::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(gate, auth::identify))
-        .layer(axum::middleware::from_fn(origin::same_origin_only))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.hosts.clone(),
+            origin::same_origin_only,
+        ))
+        // Outside the other guards, so a rebound page learns nothing from them.
+        .layer(axum::middleware::from_fn_with_state(
+            edge.hosts.clone(),
+            host::known_hosts_only,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -108,5 +133,13 @@ pub fn router(state: AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .with_state(state)
+        .with_state(state);
+    if edge.https {
+        app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        app
+    }
 }

@@ -45,6 +45,7 @@ async fn run(config: Config) -> Result<(), String> {
     let sandbox = matches!(backend, BackendChoice::Sandbox { .. });
     // Checked before connecting: a console that would be open to everyone does not start.
     let mode = config.auth_mode(sandbox, addr)?;
+    let edge = config.edge(addr)?;
     let (cluster, access): (Arc<dyn Cluster>, Arc<dyn Access>) = match backend {
         BackendChoice::Sandbox { reason } => {
             tracing::info!(%reason, speed = config.sandbox_speed, "using the sandbox: a simulated cluster");
@@ -76,12 +77,14 @@ async fn run(config: Config) -> Result<(), String> {
             tracing::info!(trusted = ?p.trusted, user_header = %p.user_header, "identity from an authenticating proxy (--auth=proxy)")
         }
     }
+    tracing::info!(hosts = %edge.hosts, hsts = edge.https, "answering to these host names only (--public-url, --allowed-hosts)");
     let mut console = Console::start(cluster, access.clone());
     console.budget = Arc::new(ActionBudget::new(config.actions_per_minute));
     let app = router(AppState {
         leptos_options,
         console,
         gate: Gate::new(mode, access),
+        edge,
     });
 
     let listener = tokio::net::TcpListener::bind(addr)

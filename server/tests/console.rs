@@ -7,7 +7,9 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use server::auth::{Gate, Mode};
-use server::{router, AppState};
+use server::host::AllowedHosts;
+use server::{router, AppState, Edge};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -30,6 +32,10 @@ async fn console() -> (axum::Router, Console) {
             leptos_options,
             console: console.clone(),
             gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
+            edge: Edge {
+                hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
+                https: false,
+            },
         }),
         console,
     )

@@ -19,7 +19,8 @@ use kube::Client;
 use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
 use server::auth::{Gate, Mode, ProxyPolicy, SessionPolicy};
-use server::{router, AppState};
+use server::host::AllowedHosts;
+use server::{router, AppState, Edge};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,6 +184,10 @@ fn state(console: &Console, mode: Mode) -> AppState {
             .build(),
         console: console.clone(),
         gate: Gate::new(mode, console.access.clone()),
+        edge: Edge {
+            hosts: AllowedHosts::loopback(std::net::Ipv4Addr::LOCALHOST.into(), None),
+            https: false,
+        },
     }
 }
 
@@ -728,6 +733,7 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
             trusted: vec!["127.0.0.2/32".parse().unwrap()],
             user_header: "x-forwarded-user".into(),
             groups_header: "x-forwarded-groups".into(),
+            allow_system_names: false,
         }),
     ));
     let from = |peer: &str, user: &str| {

@@ -8,7 +8,9 @@ use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use server::auth::{Gate, Mode, SessionPolicy};
-use server::{router, AppState};
+use server::host::AllowedHosts;
+use server::{router, AppState, Edge};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -59,6 +61,10 @@ async fn app(policy: SessionPolicy, actions_per_minute: u32) -> axum::Router {
             .output_name("wukong-console")
             .build(),
         console,
+        edge: Edge {
+            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
+            https: policy.secure_cookie,
+        },
         gate: Gate::new(Mode::Token(policy), access),
     })
 }
@@ -191,6 +197,10 @@ async fn a_bad_token_makes_no_session_and_sign_in_needs_token_mode() {
             .build(),
         console,
         gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
+        edge: Edge {
+            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
+            https: false,
+        },
     });
     let (status, _, _) = post(&open, "/auth/login", None, &format!("token={GOOD_TOKEN}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
