@@ -8,8 +8,10 @@
 //! Only server-side crates depend on this one; the browser gets small view types from `app`.
 
 pub mod kubevirt;
+mod write;
 mod wukong;
 
+pub use write::{Preconditions, OPTIONAL_REQUEST_FIELDS};
 pub use wukong::*;
 
 /// The finalizer with which the lifecycle controller stops and removes the VM before a Wukong goes.

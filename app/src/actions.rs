@@ -7,7 +7,15 @@ use crate::state::{Click, ConsoleState};
 use leptos::prelude::*;
 use wukong_view::{Action, VmKey};
 
-pub fn perform(state: ConsoleState, key: VmKey, action: Action, grace_period_seconds: Option<u32>) {
+/// `uid` is the uid of the Wukong the person saw (empty if the cluster gave none): the server
+/// refuses the request if the name now belongs to another object.
+pub fn perform(
+    state: ConsoleState,
+    key: VmKey,
+    uid: String,
+    action: Action,
+    grace_period_seconds: Option<u32>,
+) {
     if state.busy(&key) {
         return; // a request for this VM is already in flight
     }
@@ -24,14 +32,16 @@ pub fn perform(state: ConsoleState, key: VmKey, action: Action, grace_period_sec
     });
     leptos::task::spawn_local(async move {
         let (namespace, name) = (key.namespace.clone(), key.name.clone());
+        let uid = (!uid.is_empty()).then_some(uid);
         let result = match action {
-            Action::Delete => delete_vm(namespace, name).await,
+            Action::Delete => delete_vm(namespace, name, uid).await,
             _ => {
                 request_action(
                     namespace,
                     name,
                     action.as_str().to_owned(),
                     grace_period_seconds.map(i64::from),
+                    uid,
                 )
                 .await
             }

@@ -87,7 +87,7 @@ impl From<wukong_cluster::ClusterError> for ConsoleError {
         match e {
             E::NotFound { .. } => ConsoleError::NotFound(message),
             E::Refused { .. } => ConsoleError::Refused(message),
-            E::Conflict { .. } => ConsoleError::Conflict(message),
+            E::Conflict { .. } | E::Replaced { .. } => ConsoleError::Conflict(message),
             E::Forbidden { .. } => ConsoleError::Forbidden(message),
             E::Invalid(_) => ConsoleError::Invalid(message),
             E::Unavailable(_) => ConsoleError::Unavailable(message),

@@ -54,6 +54,8 @@ pub enum Bulk {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dialog {
     pub key: VmKey,
+    /// The uid of the Wukong the dialog was opened for.
+    pub uid: String,
     pub action: Action,
     pub default_grace_period_seconds: u32,
 }

@@ -2,7 +2,7 @@
 
 use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity, LiveStore};
 use futures::StreamExt;
-use wukong_api::LifecycleAction;
+use wukong_api::{LifecycleAction, Preconditions};
 use wukong_lifecycle::check;
 use wukong_view::{Accepted, Action, BulkOutcome, VmKey, VmRow};
 
@@ -12,13 +12,17 @@ pub struct ActionRequest {
     pub key: VmKey,
     pub action: Action,
     pub grace_period_seconds: Option<u32>,
+    /// The uid of the Wukong the person saw. When given, a Wukong of that name with another uid
+    /// (deleted and created again since) is never acted on: the answer is `ClusterError::Replaced`.
+    pub uid: Option<String>,
 }
 
 /// Refuses what RBAC refuses `who` (as the apiserver would, but with a clearer message), reads
 /// the Wukong fresh as `who`, refuses what the lifecycle rules refuse for it, then writes the
-/// request as `who` with a fresh request id and their name, conditional on the version it decided
-/// on. If someone else changed the VM in between (409), it decides once more on a fresh read; a
-/// second conflict is reported.
+/// request as `who` with a fresh request id and their name, conditional on the uid and version
+/// it decided on (a delete on the uid). If someone else changed the VM in between (409), it
+/// decides once more on a fresh read; a second conflict is reported. A Wukong that is no longer
+/// the one the person saw (another uid) is reported as replaced and left alone.
 pub async fn request_action(
     cluster: &dyn Cluster,
     access: &dyn Access,
@@ -43,6 +47,7 @@ pub async fn request_action_known(
         key,
         action,
         grace_period_seconds,
+        uid: expected_uid,
     } = request;
     let grants = access.grants(who, &key.namespace).await;
     if !grants.allows(action) {
@@ -66,8 +71,11 @@ pub async fn request_action_known(
         });
     }
     let request_id = uuid::Uuid::new_v4().to_string();
+    let is_expected = |row: &VmRow| expected_uid.as_ref().is_none_or(|uid| *uid == row.uid);
+    // The watched row is used only when it allows the action and is the object the person saw;
+    // anything else is looked at again on a fresh read.
     let mut known = known.filter(|(row, _)| {
-        check(action, row.state, row.run_strategy, row.pending.is_some()).is_ok()
+        is_expected(row) && check(action, row.state, row.run_strategy, row.pending.is_some()).is_ok()
     });
     let mut attempts_left = 2;
     loop {
@@ -82,6 +90,9 @@ pub async fn request_action_known(
                 (row, version)
             }
         };
+        if !is_expected(&row) {
+            return Err(ClusterError::Replaced { key });
+        }
         if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
             return Err(ClusterError::Refused {
                 key,
@@ -89,24 +100,35 @@ pub async fn request_action_known(
                 reason: refusal.to_string(),
             });
         }
+        // The write lands only on the object decided on: same uid, and for a request, same version.
+        let uid = (!row.uid.is_empty()).then(|| row.uid.clone());
         let Some(mut lifecycle_action) =
             LifecycleAction::for_action(action, grace_period_seconds, request_id.clone())
         else {
-            cluster.delete(who, &key).await?;
-            return Ok(Accepted {
-                key,
-                action,
-                request_id: String::new(),
-            });
+            let preconditions = Preconditions {
+                uid,
+                resource_version: None,
+            };
+            match cluster.delete(who, &key, preconditions).await {
+                Ok(()) => {
+                    return Ok(Accepted {
+                        key,
+                        action,
+                        request_id: String::new(),
+                    })
+                }
+                // Only a uid precondition can fail a delete: the name now belongs to another object.
+                Err(ClusterError::Conflict { .. }) => return Err(ClusterError::Replaced { key }),
+                Err(e) => return Err(e),
+            }
         };
         lifecycle_action.requested_by = Some(cluster.requester(who).await);
+        let preconditions = Preconditions {
+            uid,
+            resource_version: (!version.is_empty()).then_some(version),
+        };
         match cluster
-            .request_action(
-                who,
-                &key,
-                lifecycle_action,
-                (!version.is_empty()).then_some(version),
-            )
+            .request_action(who, &key, lifecycle_action, preconditions)
             .await
         {
             Ok(()) => {
@@ -116,6 +138,7 @@ pub async fn request_action_known(
                     request_id,
                 })
             }
+            // Changed or replaced since: a fresh read tells which, and decides again.
             Err(ClusterError::Conflict { .. }) if attempts_left > 0 => continue,
             Err(e) => return Err(e),
         }
@@ -138,10 +161,12 @@ pub async fn request_many(
 ) -> Vec<BulkOutcome> {
     let mut outcomes: Vec<BulkOutcome> = futures::stream::iter(keys)
         .map(|key| async move {
+            // Decided on the row as last watched and written on its uid (see request_action_known).
             let request = ActionRequest {
                 key: key.clone(),
                 action,
                 grace_period_seconds,
+                uid: None,
             };
             let known = store.and_then(|s| s.known(&key));
             match request_action_known(cluster, access, who, request, known).await {

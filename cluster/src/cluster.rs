@@ -1,7 +1,7 @@
 use crate::{ClusterError, Identity};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use wukong_api::{LifecycleAction, Wukong};
+use wukong_api::{LifecycleAction, Preconditions, Wukong};
 use wukong_view::{ClusterInfo, HistoryEntry, VmKey};
 
 /// One change seen on the cluster's Wukongs, in the order the cluster reports them.
@@ -36,21 +36,26 @@ pub trait Cluster: Send + Sync + 'static {
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Wukong, ClusterError>>;
 
-    /// Writes `spec.lifecycleAction` (the controller carries it out). With a resource version the
-    /// write only succeeds if the object has not changed since (`ClusterError::Conflict` otherwise).
+    /// Makes `request` the whole `spec.lifecycleAction` (the controller carries it out), with
+    /// [`LifecycleAction::merge_patch`]: nothing of an earlier request survives. The write only
+    /// succeeds if the object still has the precondition's uid and resource version
+    /// (`ClusterError::Conflict` otherwise; the caller reads again to tell a change from a
+    /// replacement).
     fn request_action<'a>(
         &'a self,
         who: &'a Identity,
         key: &'a VmKey,
         request: LifecycleAction,
-        resource_version: Option<String>,
+        preconditions: Preconditions,
     ) -> BoxFuture<'a, Result<(), ClusterError>>;
 
-    /// Deletes the Wukong; its finalizer stops the VM before it goes.
+    /// Deletes the Wukong if it still has the precondition's uid; its finalizer stops the VM
+    /// before it goes.
     fn delete<'a>(
         &'a self,
         who: &'a Identity,
         key: &'a VmKey,
+        preconditions: Preconditions,
     ) -> BoxFuture<'a, Result<(), ClusterError>>;
 
     /// What was asked of this VM, by whom, and what became of it (newest first), read as `who`.

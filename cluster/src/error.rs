@@ -11,6 +11,8 @@ pub enum ClusterError {
         action: Action,
         reason: String,
     },
+    #[error("{key} was deleted and created again since you saw it; nothing was done to the new one: look at it and ask again")]
+    Replaced { key: VmKey },
     #[error("{key} was changed by someone else at the same time; try again ({message})")]
     Conflict { key: VmKey, message: String },
     #[error("you are not allowed to {action} {key}: {message}")]

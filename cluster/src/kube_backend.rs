@@ -15,7 +15,7 @@ use kube::core::Request;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Config, Resource};
 use std::path::Path;
-use wukong_api::{LifecycleAction, Wukong, CONSOLE_FIELD_MANAGER};
+use wukong_api::{LifecycleAction, Preconditions, Wukong, CONSOLE_FIELD_MANAGER};
 use wukong_view::{Action, ClusterInfo, ClusterKind, HistoryEntry, VmKey};
 
 #[derive(Clone)]
@@ -185,15 +185,11 @@ impl Cluster for KubeCluster {
         who: &'a Identity,
         key: &'a VmKey,
         request: LifecycleAction,
-        resource_version: Option<String>,
+        preconditions: Preconditions,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let action = request.action();
-            // The resource version makes the write conditional: a concurrent change answers 409.
-            let patch = serde_json::json!({
-                "metadata": { "resourceVersion": resource_version },
-                "spec": { "lifecycleAction": request },
-            });
+            let patch = request.merge_patch(&preconditions);
             let params = PatchParams {
                 field_manager: Some(CONSOLE_FIELD_MANAGER.to_owned()),
                 ..PatchParams::default()
@@ -208,6 +204,7 @@ impl Cluster for KubeCluster {
         &'a self,
         who: &'a Identity,
         key: &'a VmKey,
+        preconditions: Preconditions,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             // Background: the Wukong goes at once from the API's point of view and its finalizer
@@ -215,6 +212,10 @@ impl Cluster for KubeCluster {
             // garbage collector to remove owned objects first.
             let params = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Background),
+                preconditions: Some(kube::api::Preconditions {
+                    uid: preconditions.uid,
+                    resource_version: preconditions.resource_version,
+                }),
                 ..DeleteParams::default()
             };
             let request = Self::requests(&key.namespace).delete(&key.name, &params);

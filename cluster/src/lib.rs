@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod actions;
+mod apiserver;
 mod budget;
 mod cluster;
 mod error;

@@ -22,6 +22,7 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
         .map(|t| t.0.as_millisecond());
     Some(VmRow {
         key,
+        uid: wukong.metadata.uid.clone().unwrap_or_default(),
         state,
         run_strategy,
         last_action: lifecycle.and_then(|l| l.last_action.clone()),

@@ -5,6 +5,7 @@
 //! task carries out each `spec.lifecycleAction` request id once, through the same lifecycle rules
 //! and the shared VM simulation (`wukong-sim`).
 
+use crate::apiserver;
 use crate::simulated::{SimulatedVm, Step};
 use crate::{seed_wukong, Cluster, ClusterError, Identity, SeedVm, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
-use wukong_api::{LifecycleAction, Wukong};
+use wukong_api::{LifecycleAction, Preconditions, Wukong};
 use wukong_sim::Timings;
 use wukong_view::{ClusterInfo, ClusterKind, HistoryEntry, VmKey};
 
@@ -201,27 +202,19 @@ impl Cluster for Sandbox {
         _who: &'a Identity,
         key: &'a VmKey,
         mut request: LifecycleAction,
-        resource_version: Option<String>,
+        preconditions: Preconditions,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();
             let vm = state.vm_mut(key)?;
-            // Like the API server: a write conditional on a version fails if the object moved on.
-            if resource_version.is_some()
-                && resource_version != vm.wukong().metadata.resource_version
-            {
-                return Err(ClusterError::Conflict {
-                    key: key.clone(),
-                    message: "the object has been modified; please apply your changes to the latest version".into(),
-                });
-            }
             request
                 .requested_at
                 .get_or_insert_with(|| Time(Timestamp::now()));
-            vm.spec_mut().lifecycle_action = Some(request);
-            let generation = vm.wukong().metadata.generation.unwrap_or(0) + 1;
-            vm.metadata_mut().generation = Some(generation);
+            // The very patch the Kubernetes backend sends, applied with the apiserver's rules.
+            let patched =
+                apiserver::merge_patch(key, vm.wukong(), &request.merge_patch(&preconditions))?;
+            vm.observe(patched);
             shared.publish(&mut state, key);
             drop(state);
             shared.wake.notify_one();
@@ -233,11 +226,13 @@ impl Cluster for Sandbox {
         &'a self,
         _who: &'a Identity,
         key: &'a VmKey,
+        preconditions: Preconditions,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let shared = &self.shared;
             let mut state = shared.lock();
             let vm = state.vm_mut(key)?;
+            apiserver::check_preconditions(key, vm.wukong(), &preconditions)?;
             if vm.wukong().metadata.deletion_timestamp.is_none() {
                 vm.metadata_mut().deletion_timestamp = Some(Time(Timestamp::now()));
                 shared.publish(&mut state, key);

@@ -65,6 +65,7 @@ fn stop(ns: &str, name: &str) -> ActionRequest {
         key: VmKey::new(ns, name),
         action: Action::Stop,
         grace_period_seconds: Some(20),
+        uid: None,
     }
 }
 
@@ -140,6 +141,7 @@ async fn list_watch_patch_delete_round_trip() {
         key: VmKey::new(&ns, "b"),
         action: Action::Delete,
         grace_period_seconds: None,
+        uid: None,
     };
     request_action(&cluster, &OpenAccess, &Identity::Console, delete)
         .await
@@ -211,7 +213,15 @@ async fn a_stale_write_conflicts_and_the_action_is_decided_again_on_a_fresh_read
 
     let request = LifecycleAction::for_action(Action::Stop, None, "stale-1".into()).unwrap();
     let err = cluster
-        .request_action(&Identity::Console, &key, request, stale)
+        .request_action(
+            &Identity::Console,
+            &key,
+            request,
+            wukong_api::Preconditions {
+                uid: None,
+                resource_version: stale,
+            },
+        )
         .await
         .expect_err("stale write");
     assert!(matches!(err, ClusterError::Conflict { .. }), "{err:?}");
@@ -241,6 +251,7 @@ async fn an_action_decided_on_the_watched_row_is_decided_again_when_that_row_is_
         key: key.clone(),
         action: Action::Start,
         grace_period_seconds: None,
+        uid: None,
     };
     let err = request_action_known(
         &cluster,

@@ -38,6 +38,7 @@ fn req(ns: &str, name: &str, action: Action, grace: Option<u32>) -> ActionReques
         key: VmKey::new(ns, name),
         action,
         grace_period_seconds: grace,
+        uid: None,
     }
 }
 
@@ -279,7 +280,15 @@ async fn a_stale_write_is_retried_once_on_a_fresh_read() {
     let request =
         wukong_api::LifecycleAction::for_action(Action::Stop, None, "stale".into()).unwrap();
     let err = sandbox
-        .request_action(&Identity::Console, &key, request, stale)
+        .request_action(
+            &Identity::Console,
+            &key,
+            request,
+            wukong_api::Preconditions {
+                uid: None,
+                resource_version: stale,
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ClusterError::Conflict { .. }), "{err:?}");

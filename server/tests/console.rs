@@ -238,6 +238,7 @@ async fn the_websocket_sends_a_snapshot_then_deltas() {
             key: key.clone(),
             action: wukong_view::Action::Start,
             grace_period_seconds: None,
+            uid: None,
         },
     )
     .await

@@ -561,6 +561,7 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
             key: VmKey::new(&team_b, "db"),
             action: Action::Stop,
             grace_period_seconds: None,
+            uid: None,
         },
     )
     .await

@@ -10,7 +10,7 @@ mod validate;
 pub use time::format_utc;
 pub use validate::{
     validate_action, validate_dns1123_label, validate_dns1123_subdomain, validate_request,
-    ValidRequest,
+    validate_uid, ValidRequest,
 };
 pub use wukong_lifecycle::{Action, RunStrategy, VmState, MAX_GRACE_PERIOD_SECONDS};
 
@@ -43,6 +43,9 @@ impl fmt::Display for VmKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VmRow {
     pub key: VmKey,
+    /// The Wukong's `metadata.uid`. The browser sends it back with an action, so a Wukong deleted
+    /// and created again under the same name is never acted on for a click on the old one.
+    pub uid: String,
     pub state: VmState,
     pub run_strategy: RunStrategy,
     pub last_action: Option<String>,

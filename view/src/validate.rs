@@ -48,6 +48,20 @@ pub fn validate_action(
     Ok((action, grace_period_seconds))
 }
 
+/// A Kubernetes object uid as the browser sends it back: at most 128 letters, digits and '-'.
+pub fn validate_uid(uid: &str) -> Result<(), String> {
+    let ok = !uid.is_empty()
+        && uid.len() <= 128
+        && uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "uid {uid:?} is not a Kubernetes uid (1–128 letters, digits and '-')"
+        ))
+    }
+}
+
 /// A namespace: at most 63 lowercase letters, digits and '-', starting and ending alphanumeric.
 pub fn validate_dns1123_label(what: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 63 {
@@ -83,6 +97,14 @@ pub fn validate_dns1123_subdomain(what: &str, value: &str) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uid_is_letters_digits_and_dashes() {
+        assert!(validate_uid("3f2c1a9e-0b7d-4c55-9e61-2a4f8d9c0e11").is_ok());
+        for bad in ["", "a b", "../x", "u\"id", &"a".repeat(129)] {
+            assert!(validate_uid(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn accepts_a_good_request() {

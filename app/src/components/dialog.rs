@@ -22,6 +22,7 @@ fn DialogBox(dialog: Dialog) -> impl IntoView {
     let t = texts();
     let Dialog {
         key,
+        uid,
         action,
         default_grace_period_seconds,
     } = dialog;
@@ -53,7 +54,7 @@ fn DialogBox(dialog: Dialog) -> impl IntoView {
                 other => (other, None),
             };
             state.dialog.set(None);
-            perform(state, key.clone(), action, grace_seconds);
+            perform(state, key.clone(), uid.clone(), action, grace_seconds);
         }
     };
     let stop_fields = (action == Action::Stop).then(|| {

@@ -82,6 +82,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
         .map(|action| {
             let offered = row.offers(action);
             let key = key.clone();
+            let uid = row.uid.clone();
             let default_grace = row.default_grace_period_seconds;
             view! {
                 <button
@@ -89,7 +90,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                     class=if action.is_destructive() { "act destructive" } else { "act" }
                     data-action=action.as_str()
                     disabled=move || !offered || busy.get()
-                    on:click=move |_| on_click(state, key.clone(), action, default_grace)
+                    on:click=move |_| on_click(state, key.clone(), uid.clone(), action, default_grace)
                 >
                     {t.action(action)}
                 </button>
@@ -152,15 +153,24 @@ fn VmRowView(entry: Entry) -> impl IntoView {
 }
 
 /// Stop, force stop and delete ask first; the others go straight out.
-fn on_click(state: ConsoleState, key: VmKey, action: Action, default_grace_period_seconds: u32) {
+/// `uid` is the Wukong this row shows: the request is for that object, not for whatever has the
+/// name by the time it arrives.
+fn on_click(
+    state: ConsoleState,
+    key: VmKey,
+    uid: String,
+    action: Action,
+    default_grace_period_seconds: u32,
+) {
     match action {
         Action::Stop | Action::ForceStop | Action::Delete => {
             state.dialog.set(Some(Dialog {
                 key,
+                uid,
                 action,
                 default_grace_period_seconds,
             }));
         }
-        _ => perform(state, key, action, None),
+        _ => perform(state, key, uid, action, None),
     }
 }
