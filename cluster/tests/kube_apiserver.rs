@@ -374,3 +374,157 @@ async fn five_hundred_wukongs_list_and_stream() {
     .await;
     assert_eq!(rows_in(&store, &ns), 500, "no row duplicated or dropped");
 }
+
+/// The controller's acknowledgement of whatever request is in the spec now, with a new state.
+async fn acknowledge(client: &Client, ns: &str, name: &str, state: VmState) {
+    let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    let id = api
+        .get(name)
+        .await
+        .expect("read")
+        .spec
+        .lifecycle_action
+        .expect("a request")
+        .request_id;
+    set_status(
+        client,
+        ns,
+        name,
+        json!({ "state": state.as_str(), "observedRequestId": id }),
+    )
+    .await;
+}
+
+async fn stored_request(client: &Client, ns: &str, name: &str) -> serde_json::Value {
+    let raw: serde_json::Value = client
+        .request(
+            http::Request::get(format!(
+                "/apis/vm.novasphere.dev/v1alpha1/namespaces/{ns}/wukongs/{name}"
+            ))
+            .body(Vec::new())
+            .expect("a request"),
+        )
+        .await
+        .expect("read");
+    let mut request = raw["spec"]["lifecycleAction"].clone();
+    if let Some(fields) = request.as_object_mut() {
+        // Fresh every time; compared separately where it matters.
+        fields.remove("requestId");
+        fields.remove("requestedBy");
+    }
+    request
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn a_new_request_replaces_the_whole_previous_one() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "whole").await;
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let ask = |action, grace| ActionRequest {
+        key: VmKey::new(&ns, "vm"),
+        action,
+        grace_period_seconds: grace,
+        uid: None,
+    };
+
+    // Force stop → Start → Stop with 30 s, each acknowledged as the controller would.
+    request_action(&cluster, &OpenAccess, &Identity::Console, ask(Action::ForceStop, None))
+        .await
+        .expect("force stop");
+    assert_eq!(
+        stored_request(&client, &ns, "vm").await,
+        json!({ "action": "stop", "force": true, "gracePeriodSeconds": 0 })
+    );
+    acknowledge(&client, &ns, "vm", VmState::Stopped).await;
+    request_action(&cluster, &OpenAccess, &Identity::Console, ask(Action::Start, None))
+        .await
+        .expect("start");
+    assert_eq!(
+        stored_request(&client, &ns, "vm").await,
+        json!({ "action": "start" })
+    );
+    acknowledge(&client, &ns, "vm", VmState::Running).await;
+    request_action(&cluster, &OpenAccess, &Identity::Console, ask(Action::Stop, Some(30)))
+        .await
+        .expect("stop");
+    assert_eq!(
+        stored_request(&client, &ns, "vm").await,
+        json!({ "action": "stop", "gracePeriodSeconds": 30 }),
+        "the stop is graceful: nothing of the force stop is left"
+    );
+    acknowledge(&client, &ns, "vm", VmState::Stopped).await;
+
+    // A force restart written by hand (kubectl), then a restart from the console: graceful.
+    request_action(&cluster, &OpenAccess, &Identity::Console, ask(Action::Start, None))
+        .await
+        .expect("start");
+    acknowledge(&client, &ns, "vm", VmState::Running).await;
+    let force_restart = json!({ "spec": { "lifecycleAction": {
+        "action": "restart", "force": true, "gracePeriodSeconds": 0, "requestId": "by-hand"
+    } } });
+    Api::<Wukong>::namespaced(client.clone(), &ns)
+        .patch("vm", &PatchParams::default(), &Patch::Merge(&force_restart))
+        .await
+        .expect("force restart by hand");
+    acknowledge(&client, &ns, "vm", VmState::Running).await;
+    request_action(&cluster, &OpenAccess, &Identity::Console, ask(Action::Restart, None))
+        .await
+        .expect("restart");
+    assert_eq!(
+        stored_request(&client, &ns, "vm").await,
+        json!({ "action": "restart" })
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn a_wukong_created_again_is_never_acted_on_for_the_old_one() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "replaced").await;
+    let api: Api<Wukong> = Api::namespaced(client.clone(), &ns);
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let seen = api.get("vm").await.expect("read").metadata.uid;
+    // No controller runs here, so there is no finalizer: the delete is immediate.
+    api.delete("vm", &Default::default()).await.expect("delete");
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let key = VmKey::new(&ns, "vm");
+
+    for action in [Action::Stop, Action::Delete] {
+        let request = ActionRequest {
+            key: key.clone(),
+            action,
+            grace_period_seconds: None,
+            uid: seen.clone(),
+        };
+        let err = request_action(&cluster, &OpenAccess, &Identity::Console, request)
+            .await
+            .expect_err("the person saw another object");
+        assert!(matches!(err, ClusterError::Replaced { .. }), "{err:?}");
+        assert!(err.to_string().contains("created again"), "{err}");
+    }
+    let now = api.get("vm").await.expect("the new one is still there");
+    assert_eq!(now.spec.lifecycle_action, None, "nothing was written");
+
+    // The apiserver's own answer to a write or delete on the old uid, which the sandbox mirrors.
+    let stop = LifecycleAction::for_action(Action::Stop, None, "old".into()).unwrap();
+    let old = wukong_api::Preconditions {
+        uid: seen,
+        resource_version: None,
+    };
+    let patch = cluster
+        .request_action(&Identity::Console, &key, stop, old.clone())
+        .await
+        .expect_err("a patch on the old uid");
+    let delete = cluster
+        .delete(&Identity::Console, &key, old)
+        .await
+        .expect_err("a delete on the old uid");
+    eprintln!("apiserver answers: patch {patch:?}; delete {delete:?}");
+    assert!(matches!(delete, ClusterError::Conflict { .. }), "{delete:?}");
+    assert!(
+        matches!(patch, ClusterError::Conflict { .. } | ClusterError::Invalid(_)),
+        "{patch:?}"
+    );
+    assert_eq!(api.get("vm").await.unwrap().spec.lifecycle_action, None);
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use wukong_cluster::actions::{request_action, ActionRequest};
-use wukong_cluster::{sandbox_seed, ClusterError, Identity, LiveStore, OpenAccess, Sandbox};
+use wukong_cluster::{sandbox_seed, Cluster, ClusterError, Identity, LiveStore, OpenAccess, Sandbox};
 use wukong_sim::Timings;
 use wukong_view::{Action, LiveMessage, Upstream, VmKey, VmState};
 
@@ -318,4 +318,71 @@ async fn a_stale_write_is_retried_once_on_a_fresh_read() {
         Duration::from_secs(10),
     )
     .await;
+}
+
+/// Issue 12: the same VM through Force stop → Start → Stop with 30 s. The sandbox applies the
+/// console's merge patch with the apiserver's rules, so a field left over from the force stop
+/// would make this stop forced here too.
+#[tokio::test(start_paused = true)]
+async fn a_graceful_stop_after_a_force_stop_and_a_start_is_graceful() {
+    let (sandbox, store) = start().await;
+    let (ns, name) = ("ml-lab", "scratch-02");
+    let key = VmKey::new(ns, name);
+    let sandbox = &sandbox;
+    let ask = |action, grace| async move {
+        request_action(sandbox, &OpenAccess, &Identity::Console, req(ns, name, action, grace))
+            .await
+            .expect("accepted")
+    };
+    ask(Action::ForceStop, None).await;
+    wait_for(&store, ns, name, VmState::Stopped, Duration::from_secs(10)).await;
+    ask(Action::Start, None).await;
+    wait_for(&store, ns, name, VmState::Running, Duration::from_secs(10)).await;
+    ask(Action::Stop, Some(30)).await;
+
+    let stored = sandbox
+        .get(&Identity::Console, &key)
+        .await
+        .expect("read")
+        .spec
+        .lifecycle_action
+        .expect("a request");
+    assert_eq!(
+        (stored.force, stored.grace_period_seconds),
+        (false, Some(30))
+    );
+    wait_for(&store, ns, name, VmState::Stopping, Duration::from_secs(1)).await;
+    let row = store.row(&key).expect("a row");
+    assert!(row.stop_deadline_ms.is_some(), "graceful: a deadline, a countdown");
+    wait_for(&store, ns, name, VmState::Stopped, Duration::from_secs(10)).await;
+    let row = store.row(&key).expect("a row");
+    assert!(
+        !row.message.unwrap_or_default().contains("forced"),
+        "the guest shut down by itself"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_click_on_another_object_of_the_same_name_is_refused_as_replaced() {
+    let (sandbox, store) = start().await;
+    let key = VmKey::new("team-a", "web-01");
+    let uid = store.row(&key).expect("a row").uid;
+    assert!(!uid.is_empty(), "rows carry the uid");
+    for action in [Action::Stop, Action::Delete] {
+        let request = ActionRequest {
+            uid: Some("00000000-0000-4000-8000-ffffffffffff".into()),
+            ..req("team-a", "web-01", action, None)
+        };
+        let err = request_action(&sandbox, &OpenAccess, &Identity::Console, request)
+            .await
+            .expect_err("another object");
+        assert!(matches!(err, ClusterError::Replaced { .. }), "{err:?}");
+    }
+    let request = ActionRequest {
+        uid: Some(uid),
+        ..req("team-a", "web-01", Action::Stop, None)
+    };
+    request_action(&sandbox, &OpenAccess, &Identity::Console, request)
+        .await
+        .expect("the object the person saw");
 }

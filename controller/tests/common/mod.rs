@@ -205,7 +205,8 @@ impl Harness {
         request.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::now(),
         ));
-        let patch = json!({ "spec": { "lifecycleAction": request } });
+        // Exactly the console's write: the whole request replaces the previous one.
+        let patch = request.merge_patch(&wukong_api::Preconditions::default());
         self.wukongs
             .patch(
                 name,
