@@ -26,6 +26,57 @@ use wukong_view::{Action, VmRow};
 pub struct Person {
     pub user: String,
     pub groups: Vec<String>,
+    /// Their own bearer token (`--auth=token`): their reads and writes are sent with it, so the
+    /// console needs no right to impersonate. `None` in proxy mode (a proxy has no Kubernetes
+    /// token to pass on): then the console impersonates `user` and `groups`.
+    pub token: Option<BearerToken>,
+}
+
+/// A person's bearer token. Never printed. It is how a person proves who they are, not part of
+/// who they are: equality, hashing and order ignore it, so what is cached per person (RBAC
+/// answers) is shared by all their sessions.
+#[derive(Clone)]
+pub struct BearerToken(Arc<str>);
+
+impl BearerToken {
+    pub fn new(token: impl Into<Arc<str>>) -> BearerToken {
+        BearerToken(token.into())
+    }
+
+    /// The token itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(..)")
+    }
+}
+
+impl PartialEq for BearerToken {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for BearerToken {}
+
+impl std::hash::Hash for BearerToken {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+impl PartialOrd for BearerToken {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for BearerToken {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
 }
 
 /// Who a request comes from.
@@ -42,6 +93,7 @@ impl Identity {
         Identity::Person(Person {
             user: user.into(),
             groups,
+            token: None,
         })
     }
 
@@ -307,6 +359,8 @@ impl Access for KubeAccess {
                 Some(Person {
                     user: user.username.filter(|u| !u.is_empty())?,
                     groups: user.groups.unwrap_or_default(),
+                    // The person's reads and writes go with the token they signed in with.
+                    token: Some(BearerToken::new(token)),
                 })
             }))
         })

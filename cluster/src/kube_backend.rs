@@ -1,26 +1,34 @@
 //! The console against a real Kubernetes API server (kube-rs): one watcher for all Wukongs (with
-//! the console's own credentials), and every person's reads and writes made *as that person*
-//! through impersonation headers: lifecycle requests as merge patches of `spec.lifecycleAction`
-//! under the `wukong-console` field manager, deletes with background propagation.
+//! the console's own credentials), and every person's reads and writes made *as that person*:
+//! with their own bearer token when they signed in with one (`--auth=token`), else through
+//! impersonation headers (`--auth=proxy`). Lifecycle requests are merge patches of
+//! `spec.lifecycleAction` under the `wukong-console` field manager, deletes use background
+//! propagation.
 
-use crate::{Cluster, ClusterError, Identity, WatchEvent, WatchStream};
+use crate::{BearerToken, Cluster, ClusterError, Identity, Person, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::HeaderValue;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PropagationPolicy};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::core::ObjectList;
 use kube::core::Request;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Config, Resource};
 use std::path::Path;
+use std::sync::Arc;
 use wukong_api::{LifecycleAction, Preconditions, Wukong, CONSOLE_FIELD_MANAGER};
 use wukong_view::{Action, ClusterInfo, ClusterKind, HistoryEntry, VmKey};
 
 #[derive(Clone)]
 pub struct KubeCluster {
     client: Client,
+    /// How to reach the apiserver, for clients that carry a person's token instead of the
+    /// console's credentials.
+    config: Config,
+    /// One client (and connection pool) per signed-in token, dropped after a quiet while.
+    personal: moka::sync::Cache<Arc<str>, Client>,
     info: ClusterInfo,
     /// Who the cluster says the console itself is (asked once, on first need).
     own_name: std::sync::Arc<tokio::sync::OnceCell<String>>,
@@ -55,14 +63,19 @@ impl KubeCluster {
             .authority()
             .map(|a| a.to_string())
             .unwrap_or_else(|| config.cluster_url.to_string());
-        let client =
-            Client::try_from(config).map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let client = Client::try_from(config.clone())
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         let info = ClusterInfo {
             kind: ClusterKind::Kubernetes,
             name,
         };
         Ok(KubeCluster {
             client,
+            config,
+            personal: moka::sync::Cache::builder()
+                .max_capacity(PERSONAL_CLIENTS)
+                .time_to_idle(PERSONAL_CLIENT_IDLE)
+                .build(),
             info,
             own_name: Default::default(),
         })
@@ -77,8 +90,28 @@ impl KubeCluster {
         Request::new(Wukong::url_path(&(), Some(namespace)))
     }
 
-    /// Sends `request` as `who`: the console's ServiceAccount impersonates the person, so the
-    /// apiserver authorizes the person, not the console.
+    /// A client that authenticates with `token` only: the apiserver sees the person, and none
+    /// of the console's own credentials (client certificate, ServiceAccount token) travel along.
+    fn client_with(&self, token: &BearerToken) -> Result<Client, ClusterError> {
+        let key: Arc<str> = Arc::from(token.expose());
+        if let Some(client) = self.personal.get(&key) {
+            return Ok(client);
+        }
+        let mut config = self.config.clone();
+        config.auth_info = AuthInfo {
+            token: Some(token.expose().to_owned().into()),
+            ..AuthInfo::default()
+        };
+        let client = Client::try_from(config).map_err(|e| {
+            ClusterError::Unavailable(format!("cannot reach the cluster with your sign-in: {e}"))
+        })?;
+        self.personal.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Sends `request` as `who`, so the apiserver authorizes the person, not the console: with
+    /// their own token when they have one, else with the console's credentials impersonating
+    /// them. `Identity::Console` (no sign-in) is the console itself.
     async fn send_as(
         &self,
         who: &Identity,
@@ -88,26 +121,38 @@ impl KubeCluster {
     ) -> Result<String, ClusterError> {
         let mut request =
             request.map_err(|e| ClusterError::Invalid(format!("cannot build the request: {e}")))?;
-        if let Identity::Person(person) = who {
-            let value = |v: &str| {
-                HeaderValue::from_str(v).map_err(|_| {
-                    ClusterError::Invalid(format!(
-                        "the name {v:?} cannot be passed on to Kubernetes (it must be printable ASCII)"
-                    ))
-                })
-            };
-            let headers = request.headers_mut();
-            headers.insert("Impersonate-User", value(&person.user)?);
-            for group in &person.groups {
-                headers.append("Impersonate-Group", value(group)?);
+        let client = match who {
+            Identity::Console => self.client.clone(),
+            Identity::Person(Person {
+                token: Some(token), ..
+            }) => self.client_with(token)?,
+            Identity::Person(person) => {
+                let value = |v: &str| {
+                    HeaderValue::from_str(v).map_err(|_| {
+                        ClusterError::Invalid(format!(
+                            "the name {v:?} cannot be passed on to Kubernetes (it must be printable ASCII)"
+                        ))
+                    })
+                };
+                let headers = request.headers_mut();
+                headers.insert("Impersonate-User", value(&person.user)?);
+                for group in &person.groups {
+                    headers.append("Impersonate-Group", value(group)?);
+                }
+                self.client.clone()
             }
-        }
-        self.client
+        };
+        client
             .request_text(request)
             .await
             .map_err(|e| api_error(key, action, e))
     }
 }
+
+/// Signed-in tokens with a client of their own at once (more are dropped least recently used).
+const PERSONAL_CLIENTS: u64 = 10_000;
+/// A token's client is dropped after this long unused (a session's idle timeout is 30 min).
+const PERSONAL_CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Maps an API error to what the person can do about it.
 pub fn api_error(key: &VmKey, action: Action, error: kube::Error) -> ClusterError {

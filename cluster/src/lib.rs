@@ -21,7 +21,7 @@ mod seed;
 pub mod simulated;
 mod store;
 
-pub use access::{Access, Grants, Identity, KubeAccess, OpenAccess, Person};
+pub use access::{Access, BearerToken, Grants, Identity, KubeAccess, OpenAccess, Person};
 pub use budget::ActionBudget;
 pub use cluster::{Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;

@@ -329,6 +329,8 @@ fn from_proxy(
     Ok(Person {
         user: user.to_owned(),
         groups: proxy_groups(policy, groups)?,
+        // A proxy passes no Kubernetes token on: the console impersonates this person.
+        token: None,
     })
 }
 

@@ -164,8 +164,18 @@ async fn set_message(client: &Client, ns: &str, name: &str, message: &str) {
 }
 
 /// The console as deployed: its ServiceAccount's token, nothing else.
+/// The console's ServiceAccount with `console.yaml` only, as `--auth=token` runs: no right to
+/// impersonate anyone (an earlier run's proxy-mode binding is removed first).
 async fn console_as_its_service_account(admin: &Client) -> (KubeCluster, Arc<KubeAccess>) {
     ensure_namespace(admin, "wukong-system").await;
+    match Api::<ClusterRoleBinding>::all(admin.clone())
+        .delete("wukong-console-impersonate", &DeleteParams::default())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => panic!("remove the proxy-mode binding: {e}"),
+    }
     apply_rbac(admin, "console.yaml").await;
     apply_rbac(admin, "team-roles.yaml").await;
     let token = token(admin, "wukong-system", "wukong-console").await;
@@ -546,7 +556,8 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         answer.body
     );
     // And the apiserver itself refuses the viewer, even if the console's own check were skipped:
-    // the console's ServiceAccount can only act as the person.
+    // the console's ServiceAccount can only act as the person. Without the person's token (as
+    // proxy mode acts) it cannot even impersonate them: token mode needs no such right.
     let refused = request_action(
         &cluster,
         &OpenAccess,
@@ -571,9 +582,13 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         "{refused:?}"
     );
     // Nor can the console's ServiceAccount write anything as itself.
-    let own =
-        wukong_cluster::Cluster::delete(&cluster, &Identity::Console, &VmKey::new(&team_b, "db"))
-            .await;
+    let own = wukong_cluster::Cluster::delete(
+        &cluster,
+        &Identity::Console,
+        &VmKey::new(&team_b, "db"),
+        wukong_api::Preconditions::default(),
+    )
+    .await;
     assert!(
         matches!(own, Err(ClusterError::Forbidden { .. })),
         "{own:?}"
@@ -749,6 +764,45 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
     };
     let answer = send(&proxied, from("127.0.0.2:5000", "ann@example.com")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // Writes for a proxied person are sent by impersonation, which needs console-proxy.yaml.
+    running_wukong(&admin, &team_a, "ann-web").await;
+    let ann_stops = || {
+        let mut request = from("127.0.0.2:5000", "ann@example.com");
+        *request.uri_mut() = "/api/request_action".parse().unwrap();
+        *request.body_mut() = Body::from(stop(&team_a, "ann-web"));
+        request
+    };
+    bind(
+        &admin,
+        &team_a,
+        "proxy-ann-lead",
+        "wukong-team-lead",
+        json!({ "kind": "User", "name": "ann@example.com", "apiGroup": "rbac.authorization.k8s.io" }),
+    )
+    .await;
+    eventually("without console-proxy.yaml the apiserver refuses to impersonate ann", 20, || async {
+        let answer = send(&proxied, ann_stops()).await;
+        answer.status == StatusCode::FORBIDDEN && answer.body.contains("impersonate")
+    })
+    .await;
+    apply_rbac(&admin, "console-proxy.yaml").await;
+    eventually("with it, ann stops ann-web through the proxy", 20, || async {
+        send(&proxied, ann_stops()).await.status == StatusCode::OK
+    })
+    .await;
+    let written = Api::<Wukong>::namespaced(admin.clone(), &team_a)
+        .get("ann-web")
+        .await
+        .expect("read");
+    assert_eq!(
+        written
+            .spec
+            .lifecycle_action
+            .and_then(|a| a.requested_by)
+            .as_deref(),
+        Some("ann@example.com"),
+        "written as the person the proxy named"
+    );
     let seen: Snapshot = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(in_namespace(&seen, &team_a).len(), 1);
     assert!(in_namespace(&seen, &team_a)[0].actions.is_empty());

@@ -37,6 +37,7 @@ impl Access for OneToken {
             Ok((token == GOOD_TOKEN).then(|| Person {
                 user: "ann".into(),
                 groups: vec!["system:authenticated".into()],
+                token: Some(wukong_cluster::BearerToken::new(token)),
             }))
         })
     }

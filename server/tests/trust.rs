@@ -58,6 +58,7 @@ impl Access for Recorder {
             Ok((token == GOOD_TOKEN).then(|| Person {
                 user: "ann".into(),
                 groups: vec!["system:authenticated".into()],
+                token: Some(wukong_cluster::BearerToken::new(token)),
             }))
         })
     }
