@@ -1,0 +1,99 @@
+//! Sequences of requests on the same VM, written exactly as the console writes them, carried out
+//! by the controller on the KubeVirt simulator through the real kube-apiserver. One request must
+//! never inherit a field of the one before it (issue 12: a Force stop left `force: true` behind,
+//! and every later Stop on that VM was a power cut).
+//!
+//!   WUKONG_KUBECONFIG=.dev/kubeconfig cargo test -p wukong-controller --test sequences -- --include-ignored
+
+mod common;
+
+use common::{manual, none, Harness};
+use kube::api::{Patch, PatchParams};
+use serde_json::{json, Value};
+use std::time::Duration;
+use wukong_lifecycle::{Action, VmState};
+
+const BOOT: Duration = Duration::from_secs(15);
+const SHORT: Duration = Duration::from_secs(10);
+
+/// `spec.lifecycleAction` as stored, without the fields that differ per request.
+async fn stored_request(h: &Harness, name: &str) -> Value {
+    let w = h.get(name).await;
+    let mut request = serde_json::to_value(&w.spec.lifecycle_action).expect("JSON");
+    if let Some(fields) = request.as_object_mut() {
+        for per_request in ["requestId", "requestedAt", "requestedBy"] {
+            fields.remove(per_request);
+        }
+    }
+    request
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn force_stop_then_start_then_a_graceful_stop_is_graceful() {
+    let mut h = Harness::new("seq-stop").await;
+    let _c = h.controller("a").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+
+    let id = h.request("vm", Action::ForceStop, None).await;
+    h.wait_acked("vm", &id, SHORT).await;
+    h.wait_state("vm", VmState::Stopped, SHORT).await;
+    let id = h.request("vm", Action::Start, None).await;
+    h.wait_acked("vm", &id, SHORT).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+
+    let id = h.request("vm", Action::Stop, Some(30)).await;
+    assert_eq!(
+        stored_request(&h, "vm").await,
+        json!({ "action": "stop", "gracePeriodSeconds": 30 }),
+        "nothing of the force stop is left in the request"
+    );
+    // Graceful: Stopping with a deadline 30 s out (the console's countdown), then Stopped when the
+    // guest has shut down by itself, long before the deadline.
+    let w = h.wait_acked("vm", &id, SHORT).await;
+    assert_eq!(w.vm_state(), VmState::Stopping);
+    let state = w.lifecycle_state().expect("a state");
+    let deadline = state.stop_deadline.as_ref().expect("a graceful stop has a deadline");
+    let acted = state.last_action_time.as_ref().expect("when it was sent");
+    let budget = deadline.0.duration_since(acted.0).as_secs_f64();
+    assert!((29.0..=31.0).contains(&budget), "deadline {budget} s after the stop");
+    let w = h.wait_state("vm", VmState::Stopped, SHORT).await;
+    assert!(
+        !Harness::message_of(&w).contains("forced"),
+        "{}",
+        Harness::message_of(&w)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn a_restart_after_a_force_restart_is_graceful() {
+    let mut h = Harness::new("seq-restart").await;
+    let _c = h.controller("a").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+
+    // A force restart written by hand (kubectl edit): restart with force and grace 0.
+    let force_restart = json!({ "spec": { "lifecycleAction": {
+        "action": "restart", "force": true, "gracePeriodSeconds": 0, "requestId": "by-hand"
+    } } });
+    h.wukongs
+        .patch("vm", &PatchParams::default(), &Patch::Merge(&force_restart))
+        .await
+        .expect("force restart");
+    h.wait_acked("vm", "by-hand", SHORT).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+
+    let before = h.vmi_uid("vm").await;
+    let id = h.request("vm", Action::Restart, None).await;
+    assert_eq!(
+        stored_request(&h, "vm").await,
+        json!({ "action": "restart" }),
+        "the restart carries no force and no grace period of the one before"
+    );
+    let w = h.wait_acked("vm", &id, SHORT).await;
+    assert_eq!(w.vm_state(), VmState::Restarting);
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    assert_ne!(h.vmi_uid("vm").await, before, "a new VMI");
+}
