@@ -27,6 +27,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use crate::sockets::{SocketLimits, Sockets};
 use wukong_cluster::{Access, Identity, Person};
 use wukong_view::{SignIn, Viewer};
 
@@ -106,6 +107,8 @@ pub struct Gate {
     mode: Mode,
     access: Arc<dyn Access>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Live websockets per person, and their limits.
+    sockets: Arc<Sockets>,
 }
 
 /// The session a request came with (token mode): open websockets close when it ends.
@@ -127,11 +130,24 @@ enum Refusal {
 
 impl Gate {
     pub fn new(mode: Mode, access: Arc<dyn Access>) -> Arc<Gate> {
+        Gate::with_socket_limits(mode, access, SocketLimits::default())
+    }
+
+    pub fn with_socket_limits(
+        mode: Mode,
+        access: Arc<dyn Access>,
+        limits: SocketLimits,
+    ) -> Arc<Gate> {
         Arc::new(Gate {
             mode,
             access,
             sessions: Mutex::new(HashMap::new()),
+            sockets: Sockets::new(limits),
         })
+    }
+
+    pub fn sockets(&self) -> &Arc<Sockets> {
+        &self.sockets
     }
 
     pub fn sign_in(&self) -> SignIn {
@@ -229,6 +245,49 @@ impl Gate {
                     .get(id)
                     .map(|s| s.person.clone())
                     .ok_or(Refusal::SignIn("your session has ended; sign in again"))
+            }
+        }
+    }
+
+    /// For an open websocket: whether its session still exists, is within its timeouts, and (once
+    /// every `token_recheck`) its token is still accepted by the cluster. Does not count as
+    /// activity. A revoked token ends the session here, so the socket closes within
+    /// `token_recheck` even if the person makes no request. If the cluster cannot answer, the
+    /// socket stays (as a request would) and the review is tried again next time.
+    pub async fn still_signed_in(&self, id: &SessionId) -> bool {
+        let Mode::Token(policy) = &self.mode else {
+            return true;
+        };
+        let token = {
+            let sessions = self.sessions();
+            let Some(session) = sessions.get(&id.0) else {
+                return false;
+            };
+            if session.created.elapsed() >= policy.absolute
+                || session.last_seen.elapsed() >= policy.idle
+            {
+                return false;
+            }
+            if session.reviewed.elapsed() < policy.token_recheck {
+                return true;
+            }
+            session.token.0.clone()
+        };
+        match self.access.review_token(&token).await {
+            Ok(Some(person)) => {
+                if let Some(session) = self.sessions().get_mut(&id.0) {
+                    session.reviewed = Instant::now();
+                    session.person = person;
+                }
+                true
+            }
+            Ok(None) => {
+                self.sessions().remove(&id.0);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot review a socket's token again; will retry");
+                true
             }
         }
     }

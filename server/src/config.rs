@@ -122,6 +122,22 @@ pub struct Config {
     /// Lifecycle actions and deletes each person may ask for per minute.
     #[arg(long, env = "WUKONG_ACTIONS_PER_MINUTE", default_value_t = wukong_cluster::DEFAULT_ACTIONS_PER_MINUTE)]
     pub actions_per_minute: u32,
+
+    /// Live connections (one per browser tab) a signed-in person may hold at once; more are
+    /// refused with 429. Not counted without sign-in (--auth=none).
+    #[arg(long, env = "WUKONG_SOCKETS_PER_PERSON", default_value_t = 20)]
+    pub sockets_per_person: usize,
+
+    /// View changes (filter, sort, page) one live connection may send per second; a connection
+    /// sending more is closed (1008) and reconnects.
+    #[arg(long, env = "WUKONG_SOCKET_VIEWS_PER_SECOND", default_value_t = 20)]
+    pub socket_views_per_second: u32,
+
+    /// A live connection is closed after this many minutes and the browser reconnects, checked
+    /// again on the way in. In --auth=proxy mode this is how soon a person removed at the proxy
+    /// stops receiving changes.
+    #[arg(long, env = "WUKONG_SOCKET_MAX_MINUTES", default_value_t = 60)]
+    pub socket_max_minutes: u64,
 }
 
 /// Which cluster the console talks to, and why.
@@ -132,6 +148,15 @@ pub enum BackendChoice {
 }
 
 impl Config {
+    /// The live connections' limits from the flags.
+    pub fn socket_limits(&self) -> crate::sockets::SocketLimits {
+        crate::sockets::SocketLimits {
+            per_person: self.sockets_per_person.max(1),
+            views_per_second: self.socket_views_per_second.max(1),
+            max_age: Duration::from_secs(self.socket_max_minutes.max(1) * 60),
+        }
+    }
+
     /// The sign-in mode, checked against where the console runs: `none` only with the sandbox or
     /// on a loopback address, `token` only with a cluster, `proxy` only with trusted addresses.
     pub fn auth_mode(&self, sandbox: bool, addr: SocketAddr) -> Result<Mode, String> {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod host;
 mod live;
 mod origin;
+pub mod sockets;
 mod status;
 
 use app::{shell, App};

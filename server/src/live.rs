@@ -5,20 +5,25 @@
 
 use crate::auth::{Gate, SessionId};
 use crate::AppState;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use crate::sockets::ViewRate;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wukong_cluster::{Audience, Identity, LiveStore};
 use wukong_view::{ClientMessage, View, Viewer};
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
-/// How often an open socket checks that its session still exists.
+/// How often an open socket checks that its session still exists (its token is reviewed again
+/// only once every `--token-recheck-seconds`).
 const SESSION_CHECK: Duration = Duration::from_secs(2);
+/// A person at their socket limit may try again after this long (tabs closing free places).
+const SOCKET_RETRY_AFTER_SECONDS: &str = "30";
 /// A client that cannot take a frame within this long is disconnected (it will reconnect).
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A view message is a few hundred bytes; nothing the browser sends needs more.
@@ -26,7 +31,7 @@ const MAX_INCOMING: usize = 4096;
 const READ_BUFFER: usize = 4096;
 
 /// The identity comes from the authentication middleware: each socket carries only what that
-/// person may see.
+/// person may see. A person already holding their most sockets gets a 429 before the upgrade.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
@@ -35,6 +40,17 @@ pub async fn upgrade(
     session: Option<Extension<SessionId>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    let admitted = match state.gate.sockets().admit(&who) {
+        Ok(admitted) => admitted,
+        Err(message) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, SOCKET_RETRY_AFTER_SECONDS)],
+                message,
+            )
+                .into_response()
+        }
+    };
     let view = View::from_query(|name| query.get(name).cloned());
     let store = state.console.store.clone();
     let audience = Audience {
@@ -49,7 +65,52 @@ pub async fn upgrade(
         .max_frame_size(MAX_INCOMING)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(socket, store, audience, view, gate, session.map(|s| s.0)))
+        .on_upgrade(move |socket| async move {
+            let session = session.map(|s| s.0);
+            serve(socket, store, audience, view, gate, session).await;
+            drop(admitted);
+        })
+}
+
+/// Why a socket ended, and what the browser is told.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// The browser closed it or went away: nothing to say.
+    ClientGone,
+    /// It could not take a frame in time; it reconnects.
+    TooSlow,
+    /// A message that is not a `ClientMessage` (1007).
+    Unreadable(String),
+    /// More view changes than allowed (1008).
+    TooManyViews(u32),
+    /// Its session ended: signed out, timed out, or the token revoked (1008).
+    SignedOut,
+    /// It reached `--socket-max-minutes` (1001); the browser reconnects and is checked again.
+    TooOld,
+}
+
+impl Ending {
+    fn close_frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            Ending::ClientGone | Ending::TooSlow => return None,
+            Ending::Unreadable(why) => (1007, format!("not a view message: {why}")),
+            Ending::TooManyViews(limit) => (
+                1008,
+                format!("more than {limit} view changes a second"),
+            ),
+            Ending::SignedOut => (1008, "your session has ended".to_owned()),
+            Ending::TooOld => (1001, "connection renewed; reconnect".to_owned()),
+        };
+        // A close reason may be at most 123 bytes.
+        let mut reason = reason;
+        while reason.len() > 123 {
+            reason.pop();
+        }
+        Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })
+    }
 }
 
 async fn serve(
@@ -60,51 +121,90 @@ async fn serve(
     gate: Arc<Gate>,
     session: Option<SessionId>,
 ) {
+    let limits = gate.sockets().limits;
     let (mut sink, mut incoming) = socket.split();
     // Views the browser asks for; a small buffer, so a flood waits on the socket, not in memory.
     let (views_in, views) = futures::channel::mpsc::channel::<View>(4);
     let mut frames = store.client_frames(audience, view, HEARTBEAT, views.boxed());
-    let send = async move {
-        while let Some(text) = frames.next().await {
-            let message = Message::Text(text.as_ref().into());
-            match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
-                Ok(Ok(())) => {}
-                _ => break,
+    let ending = {
+        let send = async {
+            while let Some(text) = frames.next().await {
+                let message = Message::Text(text.as_ref().into());
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Ending::ClientGone,
+                    Err(_) => return Ending::TooSlow,
+                }
             }
-        }
-    };
-    // The browser sends its view changes; reading also notices when it goes away.
-    let receive = async move {
-        let mut views_in = views_in;
-        while let Some(Ok(message)) = incoming.next().await {
-            match message {
-                Message::Close(_) => break,
-                Message::Text(text) => match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                    Ok(ClientMessage::View(view)) => {
+            Ending::ClientGone
+        };
+        // The browser sends its view changes; reading also notices when it goes away.
+        let receive = async move {
+            let mut views_in = views_in;
+            let mut rate = ViewRate::new(limits.views_per_second);
+            while let Some(Ok(message)) = incoming.next().await {
+                match message {
+                    Message::Close(_) => break,
+                    Message::Text(text) => {
+                        let view = match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                            Ok(ClientMessage::View(view)) => view,
+                            Err(e) => return Ending::Unreadable(e.to_string()),
+                        };
+                        if !rate.take(Instant::now()) {
+                            return Ending::TooManyViews(limits.views_per_second);
+                        }
                         if views_in.send(view).await.is_err() {
                             break;
                         }
                     }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "ignoring a browser message that does not parse")
+                    Message::Binary(_) => {
+                        return Ending::Unreadable("binary frames are not views".into())
                     }
-                },
-                _ => {}
+                    _ => {}
+                }
             }
-        }
-    };
-    // Signing out, or a session timing out, closes the socket too.
-    let session_ends = async move {
-        let Some(session) = session else {
-            return std::future::pending().await;
+            Ending::ClientGone
         };
-        while gate.alive(&session) {
-            tokio::time::sleep(SESSION_CHECK).await;
+        // Signing out, a session timing out or its token being revoked closes the socket too.
+        let session_ends = async move {
+            let Some(session) = session else {
+                return std::future::pending().await;
+            };
+            while gate.still_signed_in(&session).await {
+                tokio::time::sleep(SESSION_CHECK).await;
+            }
+            Ending::SignedOut
+        };
+        tokio::select! {
+            ending = send => ending,
+            ending = receive => ending,
+            ending = session_ends => ending,
+            () = tokio::time::sleep(limits.max_age) => Ending::TooOld,
         }
     };
-    tokio::select! {
-        _ = send => {}
-        _ = receive => {}
-        _ = session_ends => {}
+    if let Some(frame) = ending.close_frame() {
+        tracing::debug!(code = frame.code, reason = %frame.reason, "closing a live socket");
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_the_browser_did_not_cause_says_why() {
+        let code = |e: Ending| e.close_frame().map(|f| f.code);
+        assert_eq!(code(Ending::Unreadable("x".into())), Some(1007));
+        assert_eq!(code(Ending::TooManyViews(20)), Some(1008));
+        assert_eq!(code(Ending::SignedOut), Some(1008));
+        assert_eq!(code(Ending::TooOld), Some(1001));
+        assert_eq!(code(Ending::ClientGone), None);
+        let long = Ending::Unreadable("é".repeat(200)).close_frame().expect("a frame");
+        assert!(long.reason.len() <= 123);
     }
 }

@@ -83,7 +83,7 @@ async fn run(config: Config) -> Result<(), String> {
     let app = router(AppState {
         leptos_options,
         console,
-        gate: Gate::new(mode, access),
+        gate: Gate::with_socket_limits(mode, access, config.socket_limits()),
         edge,
     });
 
