@@ -52,6 +52,9 @@ pub struct Texts {
     pub sign_out: &'static str,
     pub open_banner: &'static str,
     pub empty_no_access: &'static str,
+    /// Followed by the namespaces, comma-separated.
+    pub unchecked: &'static str,
+    pub unchecked_hint: &'static str,
     pub login_title: &'static str,
     pub login_intro: &'static str,
     pub login_token: &'static str,
@@ -132,6 +135,8 @@ pub const EN: Texts = Texts {
     open_sandbox_note: " No sign-in: everyone who opens this page may do everything.",
     sign_out: "Sign out",
     open_banner: "No sign-in: everyone who can open this page acts with the console's own Kubernetes account. Start the console with --auth=token or --auth=proxy before sharing it.",
+    unchecked: "Your permissions could not be checked in namespace(s): ",
+    unchecked_hint: "The cluster did not answer the access check, so their virtual machines are not shown (this is not a refusal). The page updates by itself when the check succeeds; reload to try now.",
     empty_no_access: "Your Kubernetes roles let you see no virtual machines here. Ask an administrator of your team's namespace for a role that can list wukongs (vm.novasphere.dev).",
     login_title: "Sign in to Wukong Console",
     login_intro: "Paste a Kubernetes bearer token: a ServiceAccount token (kubectl create token NAME) or your OIDC ID token. The cluster checks it; the console keeps it only in its memory and never shows it again.",

@@ -74,6 +74,8 @@ pub struct ConsoleState {
     pub total: RwSignal<u32>,
     /// Namespaces with VMs the person may see.
     pub namespaces: RwSignal<Vec<String>>,
+    /// Namespaces whose permissions could not be checked (their VMs are not on the page).
+    pub unchecked: RwSignal<Vec<String>>,
     pub seq: RwSignal<u64>,
     pub socket_open: RwSignal<bool>,
     pub upstream: RwSignal<Upstream>,
@@ -108,6 +110,7 @@ impl ConsoleState {
             matching: RwSignal::new(snapshot.matching),
             total: RwSignal::new(snapshot.total),
             namespaces: RwSignal::new(snapshot.namespaces),
+            unchecked: RwSignal::new(snapshot.unchecked),
             seq: RwSignal::new(snapshot.seq),
             // The snapshot was fresh when rendered; the socket flips this off if it cannot connect.
             socket_open: RwSignal::new(true),
@@ -172,6 +175,9 @@ impl ConsoleState {
                 self.seq.set(seq);
                 self.matching.set(snapshot.matching);
                 self.total.set(snapshot.total);
+                if self.unchecked.with_untracked(|u| *u != snapshot.unchecked) {
+                    self.unchecked.set(snapshot.unchecked);
+                }
                 if self
                     .namespaces
                     .with_untracked(|n| *n != snapshot.namespaces)

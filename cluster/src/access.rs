@@ -14,10 +14,9 @@ use k8s_openapi::api::authorization::v1::{
 use kube::api::{Api, PostParams};
 use kube::Client;
 use kube::Resource;
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use wukong_api::Wukong;
 use wukong_view::{Action, VmRow};
 
@@ -159,10 +158,24 @@ impl Grants {
     }
 }
 
+/// RBAC could not be asked (the apiserver throttled, failed or did not answer a review): the
+/// person's rights in `namespace` are unknown. Never taken as "no" and never cached, so a slow
+/// apiserver cannot make rows vanish or stick as refused; what the person sees says so instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("your permissions in namespace {namespace} could not be checked ({reason}); try again")]
+pub struct AccessUnknown {
+    pub namespace: String,
+    pub reason: String,
+}
+
 /// Answers "who is this token" and "what may they do here". One per console process.
 pub trait Access: Send + Sync + 'static {
-    /// Grants of `who` in `namespace` (fails closed: an unanswerable question is no grant).
-    fn grants<'a>(&'a self, who: &'a Identity, namespace: &'a str) -> BoxFuture<'a, Grants>;
+    /// Grants of `who` in `namespace`, or [`AccessUnknown`] when RBAC could not be asked.
+    fn grants<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, AccessUnknown>>;
 
     /// The person a bearer token belongs to; `Ok(None)` when the cluster does not accept it.
     fn review_token<'a>(
@@ -178,8 +191,12 @@ pub trait Access: Send + Sync + 'static {
 pub struct OpenAccess;
 
 impl Access for OpenAccess {
-    fn grants<'a>(&'a self, _: &'a Identity, _: &'a str) -> BoxFuture<'a, Grants> {
-        Box::pin(async { Grants::ALL })
+    fn grants<'a>(
+        &'a self,
+        _: &'a Identity,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, AccessUnknown>> {
+        Box::pin(async { Ok(Grants::ALL) })
     }
 
     fn review_token<'a>(
@@ -203,21 +220,30 @@ impl Access for OpenAccess {
 pub struct KubeAccess {
     client: Client,
     lifetime: Duration,
-    cache: Mutex<HashMap<(Person, String), (Instant, Grants)>>,
+    /// Answers per person × namespace for `lifetime`. moka's `try_get_with` makes concurrent
+    /// callers for one key wait for the one review in flight (a page, its socket and a bulk action
+    /// arriving together send three SARs, not nine), and does not keep errors.
+    cache: moka::future::Cache<(Person, String), Grants>,
 }
+
+/// How many person × namespace answers are kept at most (each is a few dozen bytes).
+const MAX_CACHED_ANSWERS: u64 = 100_000;
 
 impl KubeAccess {
     pub fn new(client: Client, lifetime: Duration) -> Arc<KubeAccess> {
         Arc::new(KubeAccess {
             client,
             lifetime,
-            cache: Mutex::new(HashMap::new()),
+            cache: moka::future::Cache::builder()
+                .max_capacity(MAX_CACHED_ANSWERS)
+                .time_to_live(lifetime)
+                .build(),
         })
     }
 
     /// Forgets every cached answer (after an RBAC change).
     pub fn forget(&self) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.cache.invalidate_all();
     }
 
     /// Forgets every cached answer whenever a Role, RoleBinding, ClusterRole or ClusterRoleBinding
@@ -265,7 +291,13 @@ impl KubeAccess {
         follow::<ClusterRoleBinding>(self);
     }
 
-    async fn allowed(&self, person: &Person, namespace: &str, verb: &str) -> bool {
+    /// One SubjectAccessReview. An error (throttled, 5xx, timeout) is [`AccessUnknown`], not a no.
+    async fn allowed(
+        &self,
+        person: &Person,
+        namespace: &str,
+        verb: &str,
+    ) -> Result<bool, AccessUnknown> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(person.user.clone()),
@@ -285,47 +317,54 @@ impl KubeAccess {
             .create(&PostParams::default(), &review)
             .await
         {
-            Ok(answer) => answer.status.is_some_and(|s| s.allowed),
+            Ok(answer) => Ok(answer.status.is_some_and(|s| s.allowed)),
             Err(e) => {
-                tracing::warn!(user = %person.user, %namespace, verb, error = %e, "access review failed; treating it as a no");
-                false
+                tracing::warn!(user = %person.user, %namespace, verb, error = %e, "access review failed; the answer is unknown (not cached)");
+                let reason = match &e {
+                    kube::Error::Api(status) => format!(
+                        "the cluster answered {} {} to an access review",
+                        status.code, status.reason
+                    ),
+                    _ => "the cluster did not answer an access review".to_owned(),
+                };
+                Err(AccessUnknown {
+                    namespace: namespace.to_owned(),
+                    reason,
+                })
             }
         }
+    }
+
+    /// The three reviews of one person in one namespace, sent together.
+    async fn review(&self, person: &Person, namespace: &str) -> Result<Grants, AccessUnknown> {
+        let (list, patch, delete) = futures::join!(
+            self.allowed(person, namespace, "list"),
+            self.allowed(person, namespace, "patch"),
+            self.allowed(person, namespace, "delete"),
+        );
+        Ok(Grants {
+            list: list?,
+            patch: patch?,
+            delete: delete?,
+        })
     }
 }
 
 impl Access for KubeAccess {
-    fn grants<'a>(&'a self, who: &'a Identity, namespace: &'a str) -> BoxFuture<'a, Grants> {
+    fn grants<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, AccessUnknown>> {
         Box::pin(async move {
             let Identity::Person(person) = who else {
-                return Grants::ALL;
+                return Ok(Grants::ALL);
             };
             let key = (person.clone(), namespace.to_owned());
-            let cached = self
-                .cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .filter(|(at, _)| at.elapsed() < self.lifetime)
-                .map(|(_, grants)| *grants);
-            if let Some(grants) = cached {
-                return grants;
-            }
-            let (list, patch, delete) = futures::join!(
-                self.allowed(person, namespace, "list"),
-                self.allowed(person, namespace, "patch"),
-                self.allowed(person, namespace, "delete"),
-            );
-            let grants = Grants {
-                list,
-                patch,
-                delete,
-            };
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            let lifetime = self.lifetime;
-            cache.retain(|_, (at, _)| at.elapsed() < lifetime);
-            cache.insert(key, (Instant::now(), grants));
-            grants
+            self.cache
+                .try_get_with(key, self.review(person, namespace))
+                .await
+                .map_err(|shared| AccessUnknown::clone(&shared))
         })
     }
 
@@ -368,5 +407,98 @@ impl Access for KubeAccess {
 
     fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// An apiserver that answers every SubjectAccessReview "allowed" after a short delay (so
+    /// concurrent callers overlap), or 429 while `throttled`; it counts the reviews it gets.
+    struct StandIn {
+        reviews: AtomicUsize,
+        throttled: AtomicBool,
+    }
+
+    fn access(apiserver: Arc<StandIn>) -> Arc<KubeAccess> {
+        let service = tower::service_fn(move |_: http::Request<kube::client::Body>| {
+            let apiserver = apiserver.clone();
+            async move {
+                apiserver.reviews.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let (code, body) = if apiserver.throttled.load(Ordering::SeqCst) {
+                    (
+                        429,
+                        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests","reason":"TooManyRequests","code":429}"#,
+                    )
+                } else {
+                    (
+                        201,
+                        r#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{},"status":{"allowed":true}}"#,
+                    )
+                };
+                http::Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(kube::client::Body::from(body.as_bytes().to_vec()))
+            }
+        });
+        KubeAccess::new(Client::new(service, "default"), Duration::from_secs(60))
+    }
+
+    fn ann() -> Identity {
+        Identity::person("ann", vec!["team-a".into()])
+    }
+
+    #[tokio::test]
+    async fn concurrent_askers_for_one_person_and_namespace_share_one_review() {
+        let apiserver = Arc::new(StandIn {
+            reviews: AtomicUsize::new(0),
+            throttled: AtomicBool::new(false),
+        });
+        let access = access(apiserver.clone());
+        let who = ann();
+        let answers =
+            futures::future::join_all((0..10).map(|_| access.grants(&who, "team-a"))).await;
+        assert!(answers.iter().all(|a| *a == Ok(Grants::ALL)), "{answers:?}");
+        assert_eq!(
+            apiserver.reviews.load(Ordering::SeqCst),
+            3,
+            "list, patch, delete once"
+        );
+        // Cached for its lifetime; another namespace is another question; forget() asks again.
+        assert_eq!(access.grants(&who, "team-a").await, Ok(Grants::ALL));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 3);
+        assert_eq!(access.grants(&who, "team-b").await, Ok(Grants::ALL));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 6);
+        access.forget();
+        assert_eq!(access.grants(&who, "team-a").await, Ok(Grants::ALL));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 9);
+    }
+
+    #[tokio::test]
+    async fn a_failed_review_is_unknown_and_not_cached_as_no() {
+        let apiserver = Arc::new(StandIn {
+            reviews: AtomicUsize::new(0),
+            throttled: AtomicBool::new(true),
+        });
+        let access = access(apiserver.clone());
+        let who = ann();
+        let unknown = access
+            .grants(&who, "team-a")
+            .await
+            .expect_err("a throttled apiserver gives no answer");
+        assert_eq!(unknown.namespace, "team-a");
+        assert!(
+            unknown.to_string().contains("could not be checked"),
+            "{unknown}"
+        );
+        assert!(unknown.reason.contains("429"), "{unknown:?}");
+        // Not remembered: the next ask goes to the apiserver again, and gets the real answer.
+        apiserver.throttled.store(false, Ordering::SeqCst);
+        assert_eq!(access.grants(&who, "team-a").await, Ok(Grants::ALL));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 6);
     }
 }

@@ -49,7 +49,8 @@ pub async fn request_action_known(
         grace_period_seconds,
         uid: expected_uid,
     } = request;
-    let grants = access.grants(who, &key.namespace).await;
+    // Unknown rights refuse the write with "could not be checked", never with "not allowed".
+    let grants = access.grants(who, &key.namespace).await?;
     if !grants.allows(action) {
         let message = if grants.list {
             format!(
@@ -75,7 +76,8 @@ pub async fn request_action_known(
     // The watched row is used only when it allows the action and is the object the person saw;
     // anything else is looked at again on a fresh read.
     let mut known = known.filter(|(row, _)| {
-        is_expected(row) && check(action, row.state, row.run_strategy, row.pending.is_some()).is_ok()
+        is_expected(row)
+            && check(action, row.state, row.run_strategy, row.pending.is_some()).is_ok()
     });
     let mut attempts_left = 2;
     loop {

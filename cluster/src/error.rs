@@ -25,4 +25,7 @@ pub enum ClusterError {
     Invalid(String),
     #[error("the cluster cannot be reached: {0}")]
     Unavailable(String),
+    /// RBAC could not be asked; nothing was written (a 503: try again).
+    #[error("{0}")]
+    AccessUnknown(#[from] crate::AccessUnknown),
 }

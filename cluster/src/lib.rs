@@ -21,7 +21,9 @@ mod seed;
 pub mod simulated;
 mod store;
 
-pub use access::{Access, BearerToken, Grants, Identity, KubeAccess, OpenAccess, Person};
+pub use access::{
+    Access, AccessUnknown, BearerToken, Grants, Identity, KubeAccess, OpenAccess, Person,
+};
 pub use budget::ActionBudget;
 pub use cluster::{Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;
@@ -43,10 +45,18 @@ pub struct Console {
     pub access: Arc<dyn Access>,
     /// How many actions each person may ask for per minute.
     pub budget: Arc<ActionBudget>,
+    /// How many VMs each person's bulk actions may write per minute (each VM counts).
+    pub bulk_budget: Arc<ActionBudget>,
+    /// The most VMs one bulk action may write; more is refused as a whole.
+    pub bulk_max_vms: usize,
 }
 
 /// Actions per person per minute unless configured otherwise.
 pub const DEFAULT_ACTIONS_PER_MINUTE: u32 = 120;
+/// VMs written by bulk actions per person per minute unless configured otherwise.
+pub const DEFAULT_BULK_VMS_PER_MINUTE: u32 = 2_000;
+/// The most VMs one bulk action may write unless configured otherwise.
+pub const DEFAULT_BULK_MAX_VMS: usize = 5_000;
 
 impl Console {
     /// Starts the process's one watch on `cluster` (needs a Tokio runtime).
@@ -57,6 +67,8 @@ impl Console {
             store,
             access,
             budget: Arc::new(ActionBudget::new(DEFAULT_ACTIONS_PER_MINUTE)),
+            bulk_budget: Arc::new(ActionBudget::new(DEFAULT_BULK_VMS_PER_MINUTE)),
+            bulk_max_vms: DEFAULT_BULK_MAX_VMS,
         }
     }
 

@@ -1,6 +1,6 @@
 //! One shared table of rows per process, fed by one watch, fanned out to every browser.
 
-use crate::{row_from_wukong, Access, Cluster, Grants, Identity, WatchEvent};
+use crate::{row_from_wukong, Access, AccessUnknown, Cluster, Grants, Identity, WatchEvent};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -41,6 +41,9 @@ pub struct LiveFrame {
     pub row: Option<Arc<VmRow>>,
 }
 
+/// What RBAC answered for one namespace, or that it could not be asked.
+type Answer = Result<Grants, AccessUnknown>;
+
 /// Who a snapshot or stream is for: their identity (for RBAC) and what the page says about them.
 #[derive(Clone)]
 pub struct Audience {
@@ -60,7 +63,7 @@ impl Audience {
     }
 
     /// Grants in each of `namespaces`, asked concurrently, added to `known`.
-    async fn ask(&self, namespaces: BTreeSet<String>, known: &mut BTreeMap<String, Grants>) {
+    async fn ask(&self, namespaces: BTreeSet<String>, known: &mut BTreeMap<String, Answer>) {
         let asks = namespaces.into_iter().map(|ns| async move {
             let grants = self.access.grants(&self.who, &ns).await;
             (ns, grants)
@@ -186,6 +189,7 @@ impl LiveStore {
             view: View::default(),
             matching: count,
             total: count,
+            unchecked: Vec::new(),
         }
     }
 
@@ -204,7 +208,7 @@ impl LiveStore {
         &self,
         audience: &Audience,
         view: &View,
-        grants: &mut BTreeMap<String, Grants>,
+        grants: &mut BTreeMap<String, Answer>,
     ) -> Snapshot {
         let mut page = self.page(view, grants);
         for _ in 0..GRANT_ROUNDS {
@@ -219,32 +223,52 @@ impl LiveStore {
         page.snapshot
     }
 
-    /// The keys of every row `audience` may see that match `filter`, now.
-    pub async fn keys_matching(&self, audience: &Audience, filter: &Filter) -> Vec<VmKey> {
+    /// The keys of every row `audience` may see that match `filter`, now; [`AccessUnknown`] when
+    /// a namespace with matching rows could not be checked (acting on the others only would
+    /// quietly leave some out).
+    pub async fn keys_matching(
+        &self,
+        audience: &Audience,
+        filter: &Filter,
+    ) -> Result<Vec<VmKey>, AccessUnknown> {
         let mut grants = BTreeMap::new();
         audience.ask(self.namespaces(), &mut grants).await;
         let matches = filter.matcher();
-        self.read()
-            .rows
-            .keys()
-            .filter(|key| grants.get(&key.namespace).is_some_and(|g| g.list) && matches(key))
-            .cloned()
-            .collect()
+        let mut keys = Vec::new();
+        for key in self.read().rows.keys().filter(|key| matches(key)) {
+            match grants.get(&key.namespace) {
+                Some(Ok(g)) if g.list => keys.push(key.clone()),
+                Some(Err(unknown)) => return Err(unknown.clone()),
+                _ => {}
+            }
+        }
+        Ok(keys)
     }
 
     /// One page, computed under one read lock. Rows of namespaces missing from `grants` are
-    /// left out and named in `unknown`.
-    fn page(&self, view: &View, grants: &BTreeMap<String, Grants>) -> Page {
+    /// left out and named in `unknown`; rows of namespaces RBAC could not be asked about are left
+    /// out and named in the snapshot's `unchecked`.
+    fn page(&self, view: &View, grants: &BTreeMap<String, Answer>) -> Page {
         let inner = self.read();
         let matches = view.filter.matcher();
         let mut unknown = BTreeSet::new();
         let mut namespaces: Vec<&str> = Vec::new();
+        let mut unchecked: Vec<&str> = Vec::new();
         let mut total = 0u32;
         let mut matching: Vec<(&VmRow, Grants)> = Vec::new();
         for (key, row) in &inner.rows {
-            let Some(g) = grants.get(&key.namespace) else {
-                unknown.insert(key.namespace.clone());
-                continue;
+            let g = match grants.get(&key.namespace) {
+                Some(Ok(g)) => g,
+                Some(Err(_)) => {
+                    if unchecked.last() != Some(&key.namespace.as_str()) {
+                        unchecked.push(&key.namespace);
+                    }
+                    continue;
+                }
+                None => {
+                    unknown.insert(key.namespace.clone());
+                    continue;
+                }
             };
             if !g.list {
                 continue;
@@ -284,6 +308,7 @@ impl LiveStore {
                 matching: u32::try_from(matching.len()).unwrap_or(u32::MAX),
                 total,
                 namespaces: namespaces.into_iter().map(str::to_owned).collect(),
+                unchecked: unchecked.into_iter().map(str::to_owned).collect(),
             },
             unknown,
         }
@@ -326,7 +351,7 @@ impl LiveStore {
             seq: u64,
             heartbeat: Duration,
             last_sent: Instant,
-            grants: BTreeMap<String, Grants>,
+            grants: BTreeMap<String, Answer>,
             checked: Instant,
             /// When a fresh page is due, after a change to the page's make-up.
             recompute_at: Option<Instant>,
@@ -340,8 +365,9 @@ impl LiveStore {
                     // those before it are skipped by `seq`).
                     self.frames = Some(self.store.frames.subscribe());
                 }
+                // Namespaces not asked yet, and those whose answer was unknown: ask again.
                 let mut fresh = self.store.namespaces();
-                fresh.retain(|ns| !self.grants.contains_key(ns));
+                fresh.retain(|ns| !matches!(self.grants.get(ns), Some(Ok(_))));
                 self.audience.ask(fresh, &mut self.grants).await;
                 self.checked = Instant::now();
                 let snapshot = self
@@ -366,24 +392,30 @@ impl LiveStore {
                 let mut fresh = BTreeMap::new();
                 self.audience.ask(namespaces, &mut fresh).await;
                 self.checked = Instant::now();
-                let changed = fresh
-                    .iter()
-                    .any(|(ns, g)| self.grants.get(ns).is_some_and(|old| old != g));
+                // An answer that became known or unknown counts as a change, so the page says so.
+                let changed = fresh.iter().any(|(ns, g)| {
+                    self.grants
+                        .get(ns)
+                        .is_some_and(|old| old.as_ref().ok() != g.as_ref().ok())
+                });
                 self.grants = fresh;
                 changed
             }
 
+            /// Grants in `namespace`; an unknown answer is kept until the next recheck (so a
+            /// throttled apiserver is not asked again for every delta) and shows nothing.
             async fn grants_for(&mut self, namespace: &str) -> Grants {
                 if let Some(g) = self.grants.get(namespace) {
-                    return *g;
+                    return g.as_ref().copied().unwrap_or(Grants::NONE);
                 }
                 let g = self
                     .audience
                     .access
                     .grants(&self.audience.who, namespace)
                     .await;
+                let known = g.as_ref().copied().unwrap_or(Grants::NONE);
                 self.grants.insert(namespace.to_owned(), g);
-                g
+                known
             }
 
             /// What `frame` means for this person's page.

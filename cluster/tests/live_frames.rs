@@ -248,12 +248,13 @@ impl wukong_cluster::Access for TeamAViewer {
         &'a self,
         _: &'a wukong_cluster::Identity,
         namespace: &'a str,
-    ) -> futures::future::BoxFuture<'a, wukong_cluster::Grants> {
+    ) -> futures::future::BoxFuture<'a, Result<wukong_cluster::Grants, wukong_cluster::AccessUnknown>>
+    {
         Box::pin(async move {
-            wukong_cluster::Grants {
+            Ok(wukong_cluster::Grants {
                 list: namespace == "team-a",
                 ..wukong_cluster::Grants::NONE
-            }
+            })
         })
     }
     fn review_token<'a>(
@@ -303,4 +304,76 @@ async fn a_viewer_sees_only_namespaces_they_may_list_and_no_actions() {
         }
         other => panic!("expected vm-a's change, got {other:?}"),
     }
+}
+
+/// team-a's rights are known (everything); team-b's could not be checked (the apiserver did not
+/// answer the access review).
+struct TeamBUnchecked;
+
+impl wukong_cluster::Access for TeamBUnchecked {
+    fn grants<'a>(
+        &'a self,
+        _: &'a wukong_cluster::Identity,
+        namespace: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<wukong_cluster::Grants, wukong_cluster::AccessUnknown>>
+    {
+        Box::pin(async move {
+            if namespace == "team-b" {
+                Err(wukong_cluster::AccessUnknown {
+                    namespace: namespace.into(),
+                    reason: "the cluster answered 429 Too Many Requests".into(),
+                })
+            } else {
+                Ok(wukong_cluster::Grants::ALL)
+            }
+        })
+    }
+    fn review_token<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Option<wukong_cluster::Person>, wukong_cluster::ClusterError>,
+    > {
+        Box::pin(async { Ok(None) })
+    }
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_whose_rights_are_unknown_is_named_not_shown_and_not_acted_on() {
+    let store = store();
+    store.apply(WatchEvent::Applied(wukong_in("team-b", "vm-b", "Running")));
+    let audience = Audience {
+        who: wukong_cluster::Identity::person("ann", vec![]),
+        viewer: Default::default(),
+        access: Arc::new(TeamBUnchecked),
+    };
+    let page = store.page_for(&audience, &View::default()).await;
+    assert_eq!(names(&page), ["vm-a"]);
+    assert_eq!(page.unchecked, ["team-b"], "the page says which namespace");
+    let mut frames = store.client_frames(
+        audience.clone(),
+        View::default(),
+        Duration::from_secs(60),
+        futures::stream::pending().boxed(),
+    );
+    assert_eq!(snapshot(&mut frames).await.unchecked, ["team-b"]);
+    // "All matching" would leave team-b's VMs out without saying so: it is refused instead.
+    let refused = store
+        .keys_matching(&audience, &Filter::default())
+        .await
+        .expect_err("team-b is unknown");
+    assert_eq!(refused.namespace, "team-b");
+    let only_a = Filter {
+        namespace: "team-a".into(),
+        ..Filter::default()
+    };
+    let keys = store
+        .keys_matching(&audience, &only_a)
+        .await
+        .expect("known");
+    assert_eq!(keys.len(), 1);
 }

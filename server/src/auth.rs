@@ -13,11 +13,17 @@
 //!   because the console's ServiceAccount may impersonate any of them.
 //! - `none`: everyone is the console itself (allowed only with the sandbox or on loopback).
 //!
+//! Sign-in attempts are limited per client address (each is a TokenReview on the apiserver): over
+//! the limit, `/auth/login` answers 429 with `Retry-After` and a page saying when to try again.
+//! The address is the connection's peer: behind a proxy, everyone shares the proxy's allowance
+//! (X-Forwarded-For is not believed; anyone could send it).
+//!
 //! The request then carries an [`Identity`] (for RBAC and impersonation) and a [`Viewer`] (what
 //! the page says about them) as extensions; nothing past this point looks at cookies or headers.
 
+use crate::sockets::{SocketLimits, Sockets};
 use app::ConsoleError;
-use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::extract::{ConnectInfo, Form, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -27,8 +33,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use crate::sockets::{SocketLimits, Sockets};
-use wukong_cluster::{Access, Identity, Person};
+use wukong_cluster::{Access, ActionBudget, Identity, Person};
 use wukong_view::{SignIn, Viewer};
 
 pub const SESSION_COOKIE: &str = "wukong_session";
@@ -109,7 +114,13 @@ pub struct Gate {
     sessions: Mutex<HashMap<String, Session>>,
     /// Live websockets per person, and their limits.
     sockets: Arc<Sockets>,
+    /// Sign-in attempts per client address (`--sign-in-attempts-per-minute`).
+    sign_in_attempts: ActionBudget,
 }
+
+/// Sign-in attempts per client address per minute unless configured otherwise: enough for a
+/// person who mistypes, too few to try tokens or to flood the apiserver with TokenReviews.
+pub const DEFAULT_SIGN_IN_ATTEMPTS_PER_MINUTE: u32 = 10;
 
 /// The session a request came with (token mode): open websockets close when it ends.
 #[derive(Clone, Debug)]
@@ -138,11 +149,21 @@ impl Gate {
         access: Arc<dyn Access>,
         limits: SocketLimits,
     ) -> Arc<Gate> {
+        Gate::with_limits(mode, access, limits, DEFAULT_SIGN_IN_ATTEMPTS_PER_MINUTE)
+    }
+
+    pub fn with_limits(
+        mode: Mode,
+        access: Arc<dyn Access>,
+        sockets: SocketLimits,
+        sign_in_attempts_per_minute: u32,
+    ) -> Arc<Gate> {
         Arc::new(Gate {
             mode,
             access,
             sessions: Mutex::new(HashMap::new()),
-            sockets: Sockets::new(limits),
+            sockets: Sockets::new(sockets),
+            sign_in_attempts: ActionBudget::new(sign_in_attempts_per_minute.max(1)),
         })
     }
 
@@ -538,12 +559,48 @@ pub struct LoginForm {
     token: String,
 }
 
+/// Whose allowance a sign-in attempt counts against: the peer's address; an IPv6 client by its
+/// /64 (one host usually holds a whole /64, so single addresses would be free to rotate).
+fn sign_in_key(peer: Option<IpAddr>) -> String {
+    match peer.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V6(v6)) => match IpNet::new(IpAddr::V6(v6), 64) {
+            Ok(net) => net.trunc().to_string(),
+            Err(_) => v6.to_string(),
+        },
+        Some(v4) => v4.to_string(),
+        // Without connection info (only in tests) everyone shares one allowance.
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The answer to one sign-in attempt too many: 429, `Retry-After`, and a plain page (the
+/// sign-in form works without JavaScript, so must this) saying when to try again.
+fn too_many_sign_ins(per_minute: u32, wait: Duration) -> Response {
+    let seconds = ConsoleError::retry_seconds(wait);
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Too many sign-in attempts</title></head><body><main>\
+         <h1>Too many sign-in attempts</h1>\
+         <p data-testid=\"sign-in-throttled\">There were more than {per_minute} sign-in attempts from your \
+         address in the last minute. Wait {seconds} seconds, then \
+         <a href=\"/login\">sign in again</a>.</p></main></body></html>"
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(seconds)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+        ],
+        page,
+    )
+        .into_response()
+}
+
 /// `POST /auth/login`: reviews the token and starts a session.
-pub async fn login(
-    State(gate): State<Arc<Gate>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
+pub async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response {
     let Mode::Token(policy) = &gate.mode else {
         return (
             StatusCode::NOT_FOUND,
@@ -551,6 +608,20 @@ pub async fn login(
         )
             .into_response();
     };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let headers = request.headers().clone();
+    let Form(form) = match Form::<LoginForm>::from_request(request, &()).await {
+        Ok(form) => form,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // Counted before the TokenReview: every attempt costs the apiserver one.
+    if let Err(wait) = gate.sign_in_attempts.take(&sign_in_key(peer)) {
+        tracing::info!(target: "audit", peer = ?peer, "sign-in refused: too many attempts from this address");
+        return too_many_sign_ins(gate.sign_in_attempts.per_minute(), wait);
+    }
     let token = form.token.trim();
     if token.is_empty() || token.len() > 16 * 1024 || token.chars().any(char::is_whitespace) {
         return Redirect::to("/login?error=invalid").into_response();
@@ -716,6 +787,16 @@ mod tests {
             person.groups,
             ["system:serviceaccounts", "system:authenticated"]
         );
+    }
+
+    #[test]
+    fn sign_in_attempts_count_per_address_and_per_ipv6_64() {
+        let key = |s: &str| sign_in_key(Some(s.parse().unwrap()));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(sign_in_key(None), "unknown");
     }
 
     #[test]

@@ -123,6 +123,24 @@ pub struct Config {
     #[arg(long, env = "WUKONG_ACTIONS_PER_MINUTE", default_value_t = wukong_cluster::DEFAULT_ACTIONS_PER_MINUTE)]
     pub actions_per_minute: u32,
 
+    /// VMs each person's bulk actions may write per minute: each VM of a bulk action counts (bulk
+    /// actions do not count against --actions-per-minute). A bulk action over what is left is
+    /// refused whole with 429 and when it will fit; one larger than a minute's allowance starts
+    /// from a full allowance and uses up the next minutes'.
+    #[arg(long, env = "WUKONG_BULK_VMS_PER_MINUTE", default_value_t = wukong_cluster::DEFAULT_BULK_VMS_PER_MINUTE)]
+    pub bulk_vms_per_minute: u32,
+
+    /// The most VMs one bulk action may write ("all matching the filter" included); more is
+    /// refused with 400 before anything is written.
+    #[arg(long, env = "WUKONG_BULK_MAX_VMS", default_value_t = wukong_cluster::DEFAULT_BULK_MAX_VMS)]
+    pub bulk_max_vms: usize,
+
+    /// `--auth=token`: sign-in attempts per client address per minute (each is a TokenReview on
+    /// the apiserver; IPv6 clients count per /64). More get 429 with Retry-After. The address is
+    /// the connection's peer: behind a proxy every sign-in shares the proxy's allowance.
+    #[arg(long, env = "WUKONG_SIGN_IN_ATTEMPTS_PER_MINUTE", default_value_t = crate::auth::DEFAULT_SIGN_IN_ATTEMPTS_PER_MINUTE)]
+    pub sign_in_attempts_per_minute: u32,
+
     /// Live connections (one per browser tab) a signed-in person may hold at once; more are
     /// refused with 429. Not counted without sign-in (--auth=none).
     #[arg(long, env = "WUKONG_SOCKETS_PER_PERSON", default_value_t = 20)]

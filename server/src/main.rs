@@ -80,10 +80,17 @@ async fn run(config: Config) -> Result<(), String> {
     tracing::info!(hosts = %edge.hosts, hsts = edge.https, "answering to these host names only (--public-url, --allowed-hosts)");
     let mut console = Console::start(cluster, access.clone());
     console.budget = Arc::new(ActionBudget::new(config.actions_per_minute));
+    console.bulk_budget = Arc::new(ActionBudget::new(config.bulk_vms_per_minute));
+    console.bulk_max_vms = config.bulk_max_vms.max(1);
     let app = router(AppState {
         leptos_options,
         console,
-        gate: Gate::with_socket_limits(mode, access, config.socket_limits()),
+        gate: Gate::with_limits(
+            mode,
+            access,
+            config.socket_limits(),
+            config.sign_in_attempts_per_minute,
+        ),
         edge,
     });
 

@@ -26,8 +26,12 @@ const GOOD_TOKEN: &str = "good-token-0123456789";
 struct OneToken;
 
 impl Access for OneToken {
-    fn grants<'a>(&'a self, _: &'a Identity, _: &'a str) -> BoxFuture<'a, Grants> {
-        Box::pin(async { Grants::ALL })
+    fn grants<'a>(
+        &'a self,
+        _: &'a Identity,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, wukong_cluster::AccessUnknown>> {
+        Box::pin(async { Ok(Grants::ALL) })
     }
     fn review_token<'a>(
         &'a self,

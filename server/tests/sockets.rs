@@ -33,8 +33,12 @@ struct RevocableToken {
 }
 
 impl Access for RevocableToken {
-    fn grants<'a>(&'a self, _: &'a Identity, _: &'a str) -> BoxFuture<'a, Grants> {
-        Box::pin(async { Grants::ALL })
+    fn grants<'a>(
+        &'a self,
+        _: &'a Identity,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, wukong_cluster::AccessUnknown>> {
+        Box::pin(async { Ok(Grants::ALL) })
     }
     fn review_token<'a>(
         &'a self,
@@ -104,7 +108,10 @@ async fn sign_in(addr: SocketAddr) -> String {
     let response = reqwest_free_post(addr, "/auth/login", &format!("token={TOKEN}")).await;
     let cookie = response
         .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: ").or(l.strip_prefix("Set-Cookie: ")))
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
         .expect("a session cookie");
     cookie.split(';').next().unwrap_or_default().to_owned()
 }
@@ -124,7 +131,9 @@ async fn reqwest_free_post(addr: SocketAddr, path: &str, form: &str) -> String {
 }
 
 async fn open(addr: SocketAddr, cookie: &str) -> Result<Socket, (StatusCode, String)> {
-    let mut request = format!("ws://{addr}/live").into_client_request().expect("a request");
+    let mut request = format!("ws://{addr}/live")
+        .into_client_request()
+        .expect("a request");
     let headers = request.headers_mut();
     headers.insert(header::COOKIE, cookie.parse().expect("a cookie"));
     headers.insert(
@@ -225,7 +234,10 @@ async fn a_person_holds_at_most_their_sockets_and_hears_when_to_retry() {
     // The server notices the closed socket and frees its place.
     let deadline = Instant::now() + Duration::from_secs(5);
     while open(served.addr, &cookie).await.is_err() {
-        assert!(Instant::now() < deadline, "a closed socket never freed its place");
+        assert!(
+            Instant::now() < deadline,
+            "a closed socket never freed its place"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

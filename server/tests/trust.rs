@@ -43,12 +43,16 @@ impl Recorder {
 }
 
 impl Access for Recorder {
-    fn grants<'a>(&'a self, who: &'a Identity, _: &'a str) -> BoxFuture<'a, Grants> {
+    fn grants<'a>(
+        &'a self,
+        who: &'a Identity,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, wukong_cluster::AccessUnknown>> {
         self.asked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(who.clone());
-        Box::pin(async { Grants::ALL })
+        Box::pin(async { Ok(Grants::ALL) })
     }
     fn review_token<'a>(
         &'a self,

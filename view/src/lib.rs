@@ -117,6 +117,11 @@ pub struct Snapshot {
     /// The namespaces with VMs this person may see (for the namespace filter).
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Namespaces with VMs where this person's permissions could not be checked (the cluster did
+    /// not answer an access review): their VMs are left out of this page, which must say so
+    /// rather than look empty or refused.
+    #[serde(default)]
+    pub unchecked: Vec<String>,
 }
 
 /// How the table is sorted.

@@ -4,15 +4,16 @@ use leptos::server_fn::codec::Json;
 use wukong_view::{BulkOutcome, BulkTarget};
 
 /// One action on many VMs: those listed, or all the person can see that match a filter. Each VM
-/// is decided on its own (RBAC, lifecycle rules, the row as last watched, a write conditional on it) and gets its own outcome; the whole
-/// bulk action counts as one against the person's action budget.
+/// is decided on its own (RBAC, lifecycle rules, the row as last watched, a write conditional on it) and gets its own outcome.
+/// Every VM counts against the person's bulk budget (`--bulk-vms-per-minute`, not the action
+/// budget); an action over `--bulk-max-vms` or over what is left is refused whole, before any write.
 #[server(endpoint = "bulk_action", input = Json)]
 pub async fn bulk_action(
     target: BulkTarget,
     action: String,
     grace_period_seconds: Option<i64>,
 ) -> Result<Vec<BulkOutcome>, ConsoleError> {
-    use super::ssr::{audience, console, take_budget};
+    use super::ssr::{audience, console, take_bulk_budget};
     use wukong_view::{validate_action, validate_request, MAX_BULK_KEYS};
     let console = console()?;
     let audience = audience(&console)?;
@@ -32,13 +33,20 @@ pub async fn bulk_action(
             }
             keys
         }
-        BulkTarget::Matching(filter) => console.store.keys_matching(&audience, &filter).await,
+        BulkTarget::Matching(filter) => console
+            .store
+            .keys_matching(&audience, &filter)
+            .await
+            .map_err(wukong_cluster::ClusterError::from)?,
     };
     if keys.is_empty() {
         return Err(ConsoleError::Invalid("no VM is selected".into()));
     }
     let who = audience.who;
-    take_budget(&console, &who)?;
+    if let Err(e) = take_bulk_budget(&console, &who, keys.len()) {
+        tracing::info!(target: "audit", user = %who, %action, bulk = true, vms = keys.len(), result = "rate-limited", reason = %e);
+        return Err(e);
+    }
     let outcomes = wukong_cluster::actions::request_many(
         console.cluster.as_ref(),
         console.access.as_ref(),

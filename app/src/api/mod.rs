@@ -40,14 +40,43 @@ pub(crate) mod ssr {
         found.ok_or_else(|| ConsoleError::SignedOut("sign in to use the console".into()))
     }
 
-    /// One action (or bulk action) off `who`'s budget; a clear 429 when it is spent.
+    /// One action off `who`'s budget; a clear 429 when it is spent.
     pub fn take_budget(console: &Console, who: &Identity) -> Result<(), ConsoleError> {
         console.budget.take(who.name()).map_err(|wait| {
-            ConsoleError::TooMany(format!(
-                "you have asked for more than {} actions in the last minute; the next one is possible in {} s",
-                console.budget.per_minute(),
-                wait.as_secs() + 1
-            ))
+            let seconds = ConsoleError::retry_seconds(wait);
+            ConsoleError::TooMany {
+                message: format!(
+                    "you have asked for more than {} actions in the last minute; the next one is possible in {seconds} s",
+                    console.budget.per_minute(),
+                ),
+                retry_after_seconds: seconds,
+            }
+        })
+    }
+
+    /// `vms` writes of one bulk action off `who`'s bulk budget, all or none: above
+    /// `--bulk-max-vms` a clear 400, over the remaining budget a 429 saying when it fits.
+    pub fn take_bulk_budget(
+        console: &Console,
+        who: &Identity,
+        vms: usize,
+    ) -> Result<(), ConsoleError> {
+        if vms > console.bulk_max_vms {
+            return Err(ConsoleError::Invalid(format!(
+                "this bulk action would write {vms} VMs; at most {} can be changed in one bulk action; narrow the filter (a namespace or a search) and do it in parts",
+                console.bulk_max_vms
+            )));
+        }
+        let count = u32::try_from(vms).unwrap_or(u32::MAX);
+        console.bulk_budget.take_many(who.name(), count).map_err(|wait| {
+            let seconds = ConsoleError::retry_seconds(wait);
+            ConsoleError::TooMany {
+                message: format!(
+                    "this bulk action would write {vms} VMs, more than your bulk allowance has left ({} VMs per minute); nothing was done; the whole action is possible in {seconds} s",
+                    console.bulk_budget.per_minute(),
+                ),
+                retry_after_seconds: seconds,
+            }
         })
     }
 

@@ -14,7 +14,11 @@ pub async fn vm_history(
     wukong_view::validate_dns1123_subdomain("name", &name).map_err(ConsoleError::Invalid)?;
     let console = console()?;
     let key = wukong_view::VmKey::new(namespace, name);
-    let grants = console.access.grants(&who, &key.namespace).await;
+    let grants = console
+        .access
+        .grants(&who, &key.namespace)
+        .await
+        .map_err(wukong_cluster::ClusterError::from)?;
     if !grants.list {
         return Err(ConsoleError::Forbidden(format!(
             "you have no access to namespace {} (RBAC)",

@@ -114,7 +114,18 @@ pub fn FilteredTable() -> impl IntoView {
         <BulkBar/>
         <VmTable/>
         {move || {
-            let message = if state.total.get() == 0 {
+            // Unknown is not "no": say which namespaces could not be checked, rows or not.
+            let unchecked = state.unchecked.get();
+            (!unchecked.is_empty()).then(|| view! {
+                <p class="notice error" role="alert" data-testid="permissions-unchecked">
+                    {t.unchecked}{unchecked.join(", ")}". "{t.unchecked_hint}
+                </p>
+            })
+        }}
+        {move || {
+            let message = if state.total.get() == 0 && !state.unchecked.with(Vec::is_empty) {
+                None
+            } else if state.total.get() == 0 {
                 // A signed-in person with no rows: most likely RBAC, so say so.
                 Some(if state.viewer.with_value(|v| v.name.is_some()) { t.empty_no_access } else { t.empty })
             } else if matching.get() == 0 {

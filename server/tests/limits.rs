@@ -1,0 +1,287 @@
+//! Limits with clear answers (issue 12, item 7), without a cluster: sign-in attempts per client
+//! address, the per-person bulk budget and the cap on one bulk action. Every 429 says when to try
+//! again, in its message and in `Retry-After`, with the limiter's own figure.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use futures::future::BoxFuture;
+use http_body_util::BodyExt;
+use leptos::prelude::LeptosOptions;
+use server::auth::{Gate, Mode, SessionPolicy};
+use server::host::AllowedHosts;
+use server::sockets::SocketLimits;
+use server::{router, AppState, Edge};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use wukong_cluster::{
+    sandbox_seed, Access, AccessUnknown, ActionBudget, ClusterError, Console, Grants, Identity,
+    Person, Sandbox,
+};
+use wukong_sim::Timings;
+
+const GOOD_TOKEN: &str = "good-token-0123456789";
+
+/// Accepts exactly one token, as `ann`, who may do everything.
+struct OneToken;
+
+impl Access for OneToken {
+    fn grants<'a>(
+        &'a self,
+        _: &'a Identity,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Grants, AccessUnknown>> {
+        Box::pin(async { Ok(Grants::ALL) })
+    }
+    fn review_token<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
+        Box::pin(async move {
+            Ok((token == GOOD_TOKEN).then(|| Person {
+                user: "ann".into(),
+                groups: vec!["system:authenticated".into()],
+                token: Some(wukong_cluster::BearerToken::new(token)),
+            }))
+        })
+    }
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+}
+
+struct Limits {
+    sign_in_per_minute: u32,
+    actions_per_minute: u32,
+    bulk_vms_per_minute: u32,
+    bulk_max_vms: usize,
+}
+
+async fn app(limits: Limits) -> axum::Router {
+    let mut console = Console::start(
+        Arc::new(Sandbox::start(
+            sandbox_seed(),
+            Timings::default().scaled(20.0),
+        )),
+        Arc::new(OneToken),
+    );
+    console.budget = Arc::new(ActionBudget::new(limits.actions_per_minute));
+    console.bulk_budget = Arc::new(ActionBudget::new(limits.bulk_vms_per_minute));
+    console.bulk_max_vms = limits.bulk_max_vms;
+    console.store.wait_ready().await;
+    let access: Arc<dyn Access> = console.access.clone();
+    let policy = SessionPolicy {
+        idle: Duration::from_secs(600),
+        absolute: Duration::from_secs(3600),
+        token_recheck: Duration::from_secs(60),
+        secure_cookie: false,
+    };
+    router(AppState {
+        leptos_options: LeptosOptions::builder()
+            .output_name("wukong-console")
+            .build(),
+        console,
+        edge: Edge {
+            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
+            https: false,
+        },
+        gate: Gate::with_limits(
+            Mode::Token(policy),
+            access,
+            SocketLimits::default(),
+            limits.sign_in_per_minute,
+        ),
+    })
+}
+
+fn limits() -> Limits {
+    Limits {
+        sign_in_per_minute: 100,
+        actions_per_minute: 100,
+        bulk_vms_per_minute: 1000,
+        bulk_max_vms: 1000,
+    }
+}
+
+/// A request as it arrives from `peer` (the listener adds the connection's address).
+async fn send(
+    app: &axum::Router,
+    mut request: Request<Body>,
+    peer: &str,
+) -> (StatusCode, HeaderMap, String) {
+    let peer: SocketAddr = peer.parse().expect("a socket address");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = app.clone().oneshot(request).await.expect("an answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn sign_in_from(
+    app: &axum::Router,
+    peer: &str,
+    token: &str,
+) -> (StatusCode, HeaderMap, String) {
+    let request = Request::post("/auth/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={token}")))
+        .expect("a request");
+    send(app, request, peer).await
+}
+
+async fn signed_in(app: &axum::Router) -> String {
+    let (status, headers, _) = sign_in_from(app, "127.0.0.1:40000", GOOD_TOKEN).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers[header::SET_COOKIE].to_str().expect("text");
+    cookie.split(';').next().expect("name=value").to_owned()
+}
+
+async fn bulk(
+    app: &axum::Router,
+    cookie: &str,
+    body: serde_json::Value,
+) -> (StatusCode, HeaderMap, String) {
+    let request = Request::post("/api/bulk_action")
+        .header("content-type", "application/json")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body.to_string()))
+        .expect("a request");
+    send(app, request, "127.0.0.1:40000").await
+}
+
+/// The `Retry-After` of a 429, in seconds.
+fn retry_after(headers: &HeaderMap) -> u64 {
+    headers
+        .get(header::RETRY_AFTER)
+        .expect("every 429 says when to try again")
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("whole seconds")
+}
+
+#[tokio::test]
+async fn too_many_sign_in_attempts_from_one_address_get_429_with_when_to_try_again() {
+    let app = app(Limits {
+        sign_in_per_minute: 3,
+        ..limits()
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, headers, _) = sign_in_from(&app, "192.0.2.7:50000", "wrong").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/login?error=invalid");
+    }
+    // The fourth, even with the right token and from another port of the same address.
+    let (status, headers, body) = sign_in_from(&app, "192.0.2.7:50001", GOOD_TOKEN).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let wait = retry_after(&headers);
+    assert!(
+        (1..=20).contains(&wait),
+        "one attempt frees up in 20 s: {wait}"
+    );
+    assert!(headers.get(header::SET_COOKIE).is_none(), "no session");
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html"),
+        "a page the sign-in form (no JavaScript) can show"
+    );
+    assert!(body.contains("Too many sign-in attempts"), "{body}");
+    assert!(body.contains(&format!("Wait {wait} seconds")), "{body}");
+    assert!(body.contains("href=\"/login\""), "{body}");
+    // Other addresses are not affected.
+    let (status, _, _) = sign_in_from(&app, "192.0.2.8:50000", GOOD_TOKEN).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_bulk_action_over_the_cap_is_refused_whole_with_400() {
+    let app = app(Limits {
+        bulk_max_vms: 5,
+        ..limits()
+    })
+    .await;
+    let cookie = signed_in(&app).await;
+    let all = serde_json::json!({
+        "target": {"Matching": {"namespace": "", "search": ""}},
+        "action": "start",
+    });
+    let (status, _, body) = bulk(&app, &cookie, all).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("would write 26 VMs"), "{body}");
+    assert!(body.contains("at most 5"), "{body}");
+}
+
+#[tokio::test]
+async fn a_bulk_action_over_the_bulk_budget_is_refused_whole_with_when_it_fits() {
+    let app = app(Limits {
+        bulk_vms_per_minute: 10,
+        ..limits()
+    })
+    .await;
+    let cookie = signed_in(&app).await;
+    let team_b = serde_json::json!({
+        "target": {"Matching": {"namespace": "team-b", "search": ""}},
+        "action": "start",
+    });
+    // The sandbox's team-b has fewer than 10 VMs: the first fits, the second does not.
+    let (status, _, body) = bulk(&app, &cookie, team_b.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcomes: Vec<wukong_view::BulkOutcome> = serde_json::from_str(&body).expect("outcomes");
+    let vms = outcomes.len();
+    assert!(vms > 0 && vms < 10, "{vms}");
+    let (status, headers, body) = bulk(&app, &cookie, team_b).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains(&format!("would write {vms} VMs")), "{body}");
+    assert!(body.contains("nothing was done"), "{body}");
+    let wait = retry_after(&headers);
+    assert!(
+        body.contains(&format!("possible in {wait} s")),
+        "the message and Retry-After agree: {wait} / {body}"
+    );
+    // 10 per minute: the missing VMs come back at 6 s each.
+    let missing = (2 * vms).saturating_sub(10) as u64;
+    assert!(
+        wait >= missing * 6 && wait <= missing * 6 + 1,
+        "{wait} for {missing}"
+    );
+}
+
+#[tokio::test]
+async fn the_action_budget_429_carries_retry_after_from_the_budget() {
+    let app = app(Limits {
+        actions_per_minute: 1,
+        ..limits()
+    })
+    .await;
+    let cookie = signed_in(&app).await;
+    let ask = |name: &'static str| {
+        let request = Request::post("/api/request_action")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(format!(
+                "namespace=team-b&name={name}&action=start"
+            )))
+            .expect("a request");
+        send(&app, request, "127.0.0.1:40000")
+    };
+    assert_eq!(ask("worker-01").await.0, StatusCode::OK);
+    let (status, headers, body) = ask("worker-02").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let wait = retry_after(&headers);
+    assert!((59..=60).contains(&wait), "one a minute: {wait}");
+    assert!(body.contains(&format!("possible in {wait} s")), "{body}");
+    // And the browser gets the same figure in the error itself.
+    let error: app::ConsoleError = serde_json::from_str(&body).expect("a ConsoleError");
+    assert_eq!(error.retry_after_seconds(), Some(wait));
+}
