@@ -66,7 +66,7 @@ fn directory_string(tag: u8, content: &[u8]) -> Result<String, SubjectError> {
         0x14 => Ok(content.iter().map(|&b| char::from(b)).collect()),
         // BMPString: UTF-16BE.
         0x1E => {
-            if content.len() % 2 != 0 {
+            if !content.len().is_multiple_of(2) {
                 return Err(SubjectError("a BMPString of odd length"));
             }
             let units = content
