@@ -4,8 +4,8 @@
 //! `ClientMessage::View` whenever the person changes filter, sort or page.
 
 use crate::auth::{Gate, SessionId};
-use crate::AppState;
 use crate::sockets::ViewRate;
+use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -81,6 +81,8 @@ enum Ending {
     TooSlow,
     /// A message that is not a `ClientMessage` (1007).
     Unreadable(String),
+    /// A message over `MAX_INCOMING` bytes (1008).
+    TooLarge,
     /// More view changes than allowed (1008).
     TooManyViews(u32),
     /// Its session ended: signed out, timed out, or the token revoked (1008).
@@ -90,14 +92,32 @@ enum Ending {
 }
 
 impl Ending {
+    /// A frame the socket library could not read. Text that is not UTF-8 and a message over the
+    /// limit are the browser's mistakes and are answered with a close frame, like any other bad
+    /// message; anything else (a reset, broken framing) means nobody is there to read one.
+    fn from_read_error(error: axum::Error) -> Ending {
+        match error
+            .into_inner()
+            .downcast::<tungstenite::Error>()
+            .map(|e| *e)
+        {
+            Ok(tungstenite::Error::Utf8(_)) => Ending::Unreadable("text that is not UTF-8".into()),
+            Ok(tungstenite::Error::Capacity(_)) => Ending::TooLarge,
+            _ => Ending::ClientGone,
+        }
+    }
+
     fn close_frame(&self) -> Option<CloseFrame> {
         let (code, reason) = match self {
             Ending::ClientGone | Ending::TooSlow => return None,
             Ending::Unreadable(why) => (1007, format!("not a view message: {why}")),
-            Ending::TooManyViews(limit) => (
+            Ending::TooLarge => (
                 1008,
-                format!("more than {limit} view changes a second"),
+                format!("not a view message: more than {MAX_INCOMING} bytes"),
             ),
+            Ending::TooManyViews(limit) => {
+                (1008, format!("more than {limit} view changes a second"))
+            }
             Ending::SignedOut => (1008, "your session has ended".to_owned()),
             Ending::TooOld => (1001, "connection renewed; reconnect".to_owned()),
         };
@@ -142,7 +162,11 @@ async fn serve(
         let receive = async move {
             let mut views_in = views_in;
             let mut rate = ViewRate::new(limits.views_per_second);
-            while let Some(Ok(message)) = incoming.next().await {
+            while let Some(message) = incoming.next().await {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(e) => return Ending::from_read_error(e),
+                };
                 match message {
                     Message::Close(_) => break,
                     Message::Text(text) => {
@@ -200,11 +224,14 @@ mod tests {
     fn every_ending_the_browser_did_not_cause_says_why() {
         let code = |e: Ending| e.close_frame().map(|f| f.code);
         assert_eq!(code(Ending::Unreadable("x".into())), Some(1007));
+        assert_eq!(code(Ending::TooLarge), Some(1008));
         assert_eq!(code(Ending::TooManyViews(20)), Some(1008));
         assert_eq!(code(Ending::SignedOut), Some(1008));
         assert_eq!(code(Ending::TooOld), Some(1001));
         assert_eq!(code(Ending::ClientGone), None);
-        let long = Ending::Unreadable("é".repeat(200)).close_frame().expect("a frame");
+        let long = Ending::Unreadable("é".repeat(200))
+            .close_frame()
+            .expect("a frame");
         assert!(long.reason.len() <= 123);
     }
 }
