@@ -126,13 +126,22 @@ pub async fn request_action_known(
         };
         lifecycle_action.requested_by = Some(cluster.requester(who).await);
         let preconditions = Preconditions {
-            uid,
+            uid: uid.clone(),
             resource_version: (!version.is_empty()).then_some(version),
         };
         match cluster
             .request_action(who, &key, lifecycle_action, preconditions)
             .await
         {
+            // The apiserver answers a patch on another uid as an attempt to change an immutable
+            // field (422): a fresh read tells a replaced Wukong from any other invalid write.
+            Err(ClusterError::Invalid(message)) if uid.is_some() => {
+                return Err(match cluster.get(who, &key).await {
+                    Ok(now) if now.metadata.uid != uid => ClusterError::Replaced { key },
+                    Err(ClusterError::NotFound { .. }) => ClusterError::NotFound { key },
+                    _ => ClusterError::Invalid(message),
+                });
+            }
             Ok(()) => {
                 return Ok(Accepted {
                     key,

@@ -10,35 +10,53 @@ use wukong_api::{Preconditions, Wukong};
 use wukong_view::VmKey;
 
 /// The apiserver's 409 text for a write conditional on an old resource version.
-const MODIFIED: &str = "the object has been modified; please apply your changes to the latest version and try again";
+const MODIFIED: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
 
-/// Checks `preconditions` against `stored` as the apiserver does for updates, patches and deletes.
+/// The apiserver's answer to a write whose preconditions `stored` does not meet. The two kinds of
+/// write answer differently (both seen on kube-apiserver 1.37, `tests/kube_apiserver.rs`):
+/// a uid in a patch's metadata is an attempt to change an immutable field (422), a uid in a
+/// delete's preconditions is a conflict (409); a stale resource version is a conflict in both.
 pub fn check_preconditions(
     key: &VmKey,
     stored: &Wukong,
     preconditions: &Preconditions,
+    write: Write,
 ) -> Result<(), ClusterError> {
-    let conflict = |why: String| ClusterError::Conflict {
+    let cannot = |why: String| ClusterError::Conflict {
         key: key.clone(),
         message: format!(
-            "Operation cannot be fulfilled on wukongs.vm.novasphere.dev {:?}: {why}",
+            "Operation cannot be fulfilled on Wukong.vm.novasphere.dev {:?}: {why}",
             key.name
         ),
     };
     if let Some(uid) = &preconditions.uid {
         let stored_uid = stored.metadata.uid.as_deref().unwrap_or_default();
         if uid != stored_uid {
-            return Err(conflict(format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {stored_uid}"
-            )));
+            return Err(match write {
+                Write::Patch => ClusterError::Invalid(format!(
+                    "Wukong.vm.novasphere.dev {:?} is invalid: metadata.uid: Invalid value: {uid:?}: field is immutable",
+                    key.name
+                )),
+                Write::Delete => cannot(format!(
+                    "the UID in the precondition ({uid}) does not match the UID in record ({stored_uid}). The object might have been deleted and then recreated"
+                )),
+            });
         }
     }
     if let Some(version) = &preconditions.resource_version {
         if Some(version) != stored.metadata.resource_version.as_ref() {
-            return Err(conflict(MODIFIED.to_owned()));
+            return Err(cannot(MODIFIED.to_owned()));
         }
     }
     Ok(())
+}
+
+/// Which kind of write preconditions are checked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    Patch,
+    Delete,
 }
 
 /// `stored` with the merge patch `patch` applied, as the apiserver would store it: preconditions
@@ -59,12 +77,17 @@ pub fn merge_patch(key: &VmKey, stored: &Wukong, patch: &Value) -> Result<Wukong
             uid: text("uid"),
             resource_version: text("resourceVersion"),
         },
+        Write::Patch,
     )?;
     let mut object = serde_json::to_value(stored)
         .map_err(|e| ClusterError::Invalid(format!("{key} cannot be patched: {e}")))?;
     json_patch::merge(&mut object, patch);
-    let mut patched: Wukong = serde_json::from_value(object)
-        .map_err(|e| ClusterError::Invalid(format!("Wukong.vm.novasphere.dev {:?} is invalid: {e}", key.name)))?;
+    let mut patched: Wukong = serde_json::from_value(object).map_err(|e| {
+        ClusterError::Invalid(format!(
+            "Wukong.vm.novasphere.dev {:?} is invalid: {e}",
+            key.name
+        ))
+    })?;
     // Identity and bookkeeping stay the apiserver's; status has its own subresource.
     patched.metadata.uid = stored.metadata.uid.clone();
     patched.metadata.resource_version = stored.metadata.resource_version.clone();
@@ -81,7 +104,7 @@ pub fn merge_patch(key: &VmKey, stored: &Wukong, patch: &Value) -> Result<Wukong
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{seed_wukong, sandbox_seed};
+    use crate::{sandbox_seed, seed_wukong};
     use k8s_openapi::jiff::Timestamp;
     use serde_json::json;
     use wukong_api::LifecycleAction;
@@ -104,7 +127,10 @@ mod tests {
         let patched = merge_patch(&key, &wukong, &stop.merge_patch(&Preconditions::default()))
             .expect("applied");
         assert_eq!(patched.spec.lifecycle_action, Some(stop));
-        assert_eq!(patched.metadata.generation, Some(wukong.metadata.generation.unwrap_or(0) + 1));
+        assert_eq!(
+            patched.metadata.generation,
+            Some(wukong.metadata.generation.unwrap_or(0) + 1)
+        );
     }
 
     #[test]
@@ -112,10 +138,14 @@ mod tests {
         let (key, mut wukong) = stored();
         wukong.spec.lifecycle_action =
             LifecycleAction::for_action(Action::ForceStop, None, "r1".into());
-        let partial = json!({ "spec": { "lifecycleAction": { "action": "stop", "requestId": "r2" } } });
+        let partial =
+            json!({ "spec": { "lifecycleAction": { "action": "stop", "requestId": "r2" } } });
         let patched = merge_patch(&key, &wukong, &partial).expect("applied");
         let kept = patched.spec.lifecycle_action.expect("a request");
-        assert!(kept.force, "a merge patch replaces only the fields it names");
+        assert!(
+            kept.force,
+            "a merge patch replaces only the fields it names"
+        );
     }
 
     #[test]
@@ -136,7 +166,19 @@ mod tests {
             resource_version: None,
         });
         let err = merge_patch(&key, &wukong, &replaced).expect_err("another object");
-        assert!(err.to_string().contains("UID in precondition"), "{err}");
+        assert!(matches!(err, ClusterError::Invalid(_)), "{err:?}");
+        assert!(err.to_string().contains("field is immutable"), "{err}");
+        let delete = Preconditions {
+            uid: Some("another-uid".into()),
+            resource_version: None,
+        };
+        let err =
+            check_preconditions(&key, &wukong, &delete, Write::Delete).expect_err("another object");
+        assert!(matches!(err, ClusterError::Conflict { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("deleted and then recreated"),
+            "{err}"
+        );
         let current = stop.merge_patch(&Preconditions {
             uid,
             resource_version: Some("7".into()),
@@ -147,7 +189,8 @@ mod tests {
     #[test]
     fn an_invalid_result_is_refused_and_nothing_changes() {
         let (key, wukong) = stored();
-        let bad = json!({ "spec": { "lifecycleAction": { "action": "explode", "requestId": "r" } } });
+        let bad =
+            json!({ "spec": { "lifecycleAction": { "action": "explode", "requestId": "r" } } });
         assert!(matches!(
             merge_patch(&key, &wukong, &bad),
             Err(ClusterError::Invalid(_))

@@ -232,7 +232,12 @@ impl Cluster for Sandbox {
             let shared = &self.shared;
             let mut state = shared.lock();
             let vm = state.vm_mut(key)?;
-            apiserver::check_preconditions(key, vm.wukong(), &preconditions)?;
+            apiserver::check_preconditions(
+                key,
+                vm.wukong(),
+                &preconditions,
+                apiserver::Write::Delete,
+            )?;
             if vm.wukong().metadata.deletion_timestamp.is_none() {
                 vm.metadata_mut().deletion_timestamp = Some(Time(Timestamp::now()));
                 shared.publish(&mut state, key);

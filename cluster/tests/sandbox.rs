@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 use wukong_cluster::actions::{request_action, ActionRequest};
-use wukong_cluster::{sandbox_seed, Cluster, ClusterError, Identity, LiveStore, OpenAccess, Sandbox};
+use wukong_cluster::{
+    sandbox_seed, Cluster, ClusterError, Identity, LiveStore, OpenAccess, Sandbox,
+};
 use wukong_sim::Timings;
 use wukong_view::{Action, LiveMessage, Upstream, VmKey, VmState};
 
@@ -330,9 +332,14 @@ async fn a_graceful_stop_after_a_force_stop_and_a_start_is_graceful() {
     let key = VmKey::new(ns, name);
     let sandbox = &sandbox;
     let ask = |action, grace| async move {
-        request_action(sandbox, &OpenAccess, &Identity::Console, req(ns, name, action, grace))
-            .await
-            .expect("accepted")
+        request_action(
+            sandbox,
+            &OpenAccess,
+            &Identity::Console,
+            req(ns, name, action, grace),
+        )
+        .await
+        .expect("accepted")
     };
     ask(Action::ForceStop, None).await;
     wait_for(&store, ns, name, VmState::Stopped, Duration::from_secs(10)).await;
@@ -353,7 +360,10 @@ async fn a_graceful_stop_after_a_force_stop_and_a_start_is_graceful() {
     );
     wait_for(&store, ns, name, VmState::Stopping, Duration::from_secs(1)).await;
     let row = store.row(&key).expect("a row");
-    assert!(row.stop_deadline_ms.is_some(), "graceful: a deadline, a countdown");
+    assert!(
+        row.stop_deadline_ms.is_some(),
+        "graceful: a deadline, a countdown"
+    );
     wait_for(&store, ns, name, VmState::Stopped, Duration::from_secs(10)).await;
     let row = store.row(&key).expect("a row");
     assert!(
@@ -378,6 +388,21 @@ async fn a_click_on_another_object_of_the_same_name_is_refused_as_replaced() {
             .expect_err("another object");
         assert!(matches!(err, ClusterError::Replaced { .. }), "{err:?}");
     }
+    // A decision made on a row of another object (same name, same version, another uid) is
+    // written conditionally on that uid: the apiserver's 422, read again, is "replaced".
+    let (mut row, version) = store.known(&key).expect("a watched row");
+    row.uid = "00000000-0000-4000-8000-eeeeeeeeeeee".into();
+    let err = wukong_cluster::actions::request_action_known(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "web-01", Action::Stop, None),
+        Some((row, version)),
+    )
+    .await
+    .expect_err("written on another uid");
+    assert!(matches!(err, ClusterError::Replaced { .. }), "{err:?}");
+
     let request = ActionRequest {
         uid: Some(uid),
         ..req("team-a", "web-01", Action::Stop, None)
