@@ -11,8 +11,8 @@
 //! 5. reports `status.lifecycleState` from KubeVirt's printableStatus and the VMI's Paused condition.
 //!
 //! Every decision about *whether* an action may happen is `wukong_lifecycle`'s; this module only
-//! reads, calls and writes. Every write to a Wukong carries its uid, so a decision made on one
-//! Wukong never lands on a new one of the same name (`Error::Replaced`).
+//! reads, calls and writes. Every write to a Wukong is a JSON patch that `test`s its uid, so a
+//! decision made on one Wukong never lands on a new one of the same name (`Error::Replaced`).
 
 use crate::kubevirt::{CallError, KubevirtClient};
 use crate::metrics::Metrics;
@@ -790,9 +790,10 @@ impl Reconciler<'_> {
     }
 
     /// The answer to a write carrying the Wukong's uid as a precondition. The apiserver refuses
-    /// such a write to a re-created Wukong (a JSON patch whose `test` fails, a body whose
-    /// metadata.uid differs), with codes that also mean a stale write to the same Wukong, so a
-    /// fresh read tells the two apart: gone or another uid is `Error::Replaced`, not a retry.
+    /// such a write to a re-created Wukong with 422 Invalid ("the server rejected our request due
+    /// to an error in our request", the same as for a failed finalizer `test`), and a write to a
+    /// deleted one with 404, so a fresh read tells a stale write from a replaced Wukong: gone or
+    /// another uid is `Error::Replaced`, not a retry.
     async fn landed<T>(&self, result: Result<T, kube::Error>) -> Result<T, Error> {
         match result {
             Ok(v) => Ok(v),
@@ -809,26 +810,23 @@ impl Reconciler<'_> {
         }
     }
 
-    /// Server-side apply of the whole status under the controller's field manager, skipped when
-    /// nothing changed. metadata.uid makes it a precondition: the apiserver refuses to apply it
-    /// to a new Wukong of the same name.
+    /// Writes the whole status under the controller's field manager, skipped when nothing
+    /// changed; only to the Wukong this reconcile is for. A JSON patch whose `test` of the uid
+    /// fails is refused whole, while server-side apply to the status subresource ignores a
+    /// `metadata.uid` in its body (kube-apiserver 1.37 applied it to a Wukong with another uid).
     async fn write_status(&self, wukong: &Wukong, status: &WukongStatus) -> Result<(), Error> {
         if wukong.status.as_ref() == Some(status) {
             return Ok(());
         }
-        let patch = json!({
-            "apiVersion": "vm.novasphere.dev/v1alpha1",
-            "kind": "Wukong",
-            "metadata": { "name": self.name, "uid": self.uid },
-            "status": status,
-        });
+        let status =
+            serde_json::to_value(status).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+        let patch = json_patch(json!([
+            self.uid_test(),
+            { "op": "add", "path": "/status", "value": status },
+        ]))?;
         let result = self
             .wukongs
-            .patch_status(
-                &self.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
+            .patch_status(&self.name, &params(), &Patch::<()>::Json(patch))
             .await;
         self.landed(result).await?;
         Ok(())
