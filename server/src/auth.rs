@@ -302,10 +302,9 @@ impl Gate {
                 }
                 true
             }
-            Ok(None) => {
-                self.sessions().remove(&id.0);
-                false
-            }
+            // The session stays (unusable: its review is due) so that the person's next request
+            // reviews it again and says why it ended, then removes it.
+            Ok(None) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot review a socket's token again; will retry");
                 true

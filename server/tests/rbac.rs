@@ -681,15 +681,56 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         }
     }
 
-    // A token that stops being accepted ends its session (here: its ServiceAccount is deleted).
+    // A role taken away reaches the open socket too: the viewer's row loses its Stop.
+    let removed = tokio::time::Instant::now();
+    Api::<RoleBinding>::namespaced(admin.clone(), &team_b)
+        .delete("viewer-edits", &DeleteParams::default())
+        .await
+        .expect("remove the role");
+    loop {
+        let text = next_text(&mut viewer_socket, 10)
+            .await
+            .expect("the open socket learns the role is gone");
+        if let Ok(LiveMessage::Snapshot(s)) = serde_json::from_str::<LiveMessage>(&text) {
+            if in_namespace(&s, &team_b)
+                .first()
+                .is_some_and(|r| !r.offers(Action::Stop))
+            {
+                break;
+            }
+        }
+    }
+    assert!(
+        removed.elapsed() <= RBAC_LIFETIME + Duration::from_secs(2),
+        "re-filtered after {:?}",
+        removed.elapsed()
+    );
+
+    // A token that stops being accepted ends its session (here: its ServiceAccount is deleted),
+    // and its open socket closes although the person sends nothing.
     let temp = format!("temp-{suffix}");
     let temp_token = service_account(&admin, IDS_NS, &temp).await;
     let temp_cookie = sign_in(&app, &temp_token).await;
     list(&app, &temp_cookie).await;
+    let mut temp_socket = open_socket(addr, &temp_cookie).await;
+    assert!(
+        next_text(&mut temp_socket, 10).await.is_some(),
+        "a snapshot first"
+    );
     Api::<ServiceAccount>::namespaced(admin.clone(), IDS_NS)
         .delete(&temp, &DeleteParams::default())
         .await
         .unwrap();
+    // The apiserver caches a token's review for up to 10 s; the socket's session asks every
+    // second (--token-recheck-seconds) and looks every 2 s.
+    let revoked = tokio::time::Instant::now();
+    while next_text(&mut temp_socket, 15).await.is_some() {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(15),
+            "the socket outlived its revoked token"
+        );
+    }
+    assert!(revoked.elapsed() < Duration::from_secs(15));
     // The apiserver caches a token's review for up to 10 s; the console asks again every second.
     let mut answer = send(&app, post("/api/list_vms", Some(&temp_cookie), "")).await;
     for _ in 0..100 {
@@ -780,15 +821,21 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         json!({ "kind": "User", "name": "ann@example.com", "apiGroup": "rbac.authorization.k8s.io" }),
     )
     .await;
-    eventually("without console-proxy.yaml the apiserver refuses to impersonate ann", 20, || async {
-        let answer = send(&proxied, ann_stops()).await;
-        answer.status == StatusCode::FORBIDDEN && answer.body.contains("impersonate")
-    })
+    eventually(
+        "without console-proxy.yaml the apiserver refuses to impersonate ann",
+        20,
+        || async {
+            let answer = send(&proxied, ann_stops()).await;
+            answer.status == StatusCode::FORBIDDEN && answer.body.contains("impersonate")
+        },
+    )
     .await;
     apply_rbac(&admin, "console-proxy.yaml").await;
-    eventually("with it, ann stops ann-web through the proxy", 20, || async {
-        send(&proxied, ann_stops()).await.status == StatusCode::OK
-    })
+    eventually(
+        "with it, ann stops ann-web through the proxy",
+        20,
+        || async { send(&proxied, ann_stops()).await.status == StatusCode::OK },
+    )
     .await;
     let written = Api::<Wukong>::namespaced(admin.clone(), &team_a)
         .get("ann-web")
