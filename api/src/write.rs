@@ -73,13 +73,19 @@ mod tests {
         apply(&mut stored, &forced.merge_patch(&Preconditions::default()));
         assert_eq!(stored["spec"]["lifecycleAction"]["force"], json!(true));
 
-        apply(&mut stored, &stop(Some(30)).merge_patch(&Preconditions::default()));
+        apply(
+            &mut stored,
+            &stop(Some(30)).merge_patch(&Preconditions::default()),
+        );
         assert_eq!(
             stored["spec"]["lifecycleAction"],
             json!({ "action": "stop", "gracePeriodSeconds": 30, "requestId": "r2" })
         );
 
-        apply(&mut stored, &stop(None).merge_patch(&Preconditions::default()));
+        apply(
+            &mut stored,
+            &stop(None).merge_patch(&Preconditions::default()),
+        );
         assert_eq!(
             stored["spec"]["lifecycleAction"],
             json!({ "action": "stop", "requestId": "r2" }),
