@@ -143,6 +143,64 @@ pub struct WukongStatus {
     /// flips (a stop under `Always` halts the VM, a start under `Halted` sets `Always`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_strategy: Option<RunStrategy>,
+    /// The last requests the controller took up, oldest first (at most [`RECENT_REQUESTS`]):
+    /// the request history. Events say the same but expire after an hour and anyone who may
+    /// create Events can write one; status is written by the controller only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub recent_requests: Vec<RequestRecord>,
+}
+
+/// How many requests a Wukong's status remembers.
+pub const RECENT_REQUESTS: usize = 20;
+
+/// One request as the controller took it up.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub request_id: String,
+    /// The console's name of the action (`stop`, `force-stop`, ...).
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// When the controller took it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Time>,
+    /// `Accepted`, `Refused`, `KubeVirtRefused`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl RequestRecord {
+    /// The record of `request`, taken up at `at` with `outcome` (and the status message then).
+    pub fn taken_up(
+        request: &LifecycleAction,
+        outcome: &str,
+        message: Option<String>,
+        at: Time,
+    ) -> RequestRecord {
+        RequestRecord {
+            request_id: request.request_id.clone(),
+            action: request.action().as_str().to_owned(),
+            requested_by: request.requested_by.clone(),
+            at: Some(at),
+            outcome: outcome.to_owned(),
+            message,
+        }
+    }
+}
+
+impl WukongStatus {
+    /// Remembers `record`, dropping the oldest beyond [`RECENT_REQUESTS`]. A record for a request
+    /// id already remembered replaces it (a repeated take-up after a crash is one request).
+    pub fn remember(&mut self, record: RequestRecord) {
+        self.recent_requests
+            .retain(|r| r.request_id != record.request_id);
+        self.recent_requests.push(record);
+        let excess = self.recent_requests.len().saturating_sub(RECENT_REQUESTS);
+        self.recent_requests.drain(..excess);
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -162,6 +220,36 @@ pub struct LifecycleState {
     /// When a graceful stop in progress will be forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_deadline: Option<Time>,
+}
+
+#[cfg(test)]
+mod recent_requests_tests {
+    use super::*;
+
+    fn record(id: usize) -> RequestRecord {
+        RequestRecord {
+            request_id: id.to_string(),
+            action: "stop".into(),
+            outcome: "Accepted".into(),
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn status_keeps_the_last_twenty_requests_once_each() {
+        let mut status = WukongStatus::default();
+        for id in 0..25 {
+            status.remember(record(id));
+        }
+        status.remember(record(24));
+        let ids: Vec<&str> = status
+            .recent_requests
+            .iter()
+            .map(|r| r.request_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), RECENT_REQUESTS);
+        assert_eq!((ids[0], ids[19]), ("5", "24"));
+    }
 }
 
 impl Wukong {

@@ -154,6 +154,44 @@ const PERSONAL_CLIENTS: u64 = 10_000;
 /// A token's client is dropped after this long unused (a session's idle timeout is 30 min).
 const PERSONAL_CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// Who reports the lifecycle controller's Events (its kube `Reporter`).
+const CONTROLLER: &str = "wukong-controller";
+
+/// The outcomes of requests, which the Wukong's status records (and a forged Event could fake).
+const REQUEST_OUTCOMES: [&str; 3] = ["Accepted", "Refused", "KubeVirtRefused"];
+
+/// A History line from an Event the lifecycle controller reported that is not a request's outcome
+/// (a stop forced at its deadline, a VM that is not the Wukong's, ...). Anyone who may create
+/// Events can write one that claims to come from the controller, so Events never name a
+/// requester here: who asked comes from status only.
+fn controller_event(event: Event) -> Option<HistoryEntry> {
+    let reporter = event
+        .reporting_component
+        .as_deref()
+        .or(event.source.as_ref().and_then(|s| s.component.as_deref()));
+    if reporter != Some(CONTROLLER) {
+        return None;
+    }
+    let reason = event.reason.unwrap_or_default();
+    if REQUEST_OUTCOMES.contains(&reason.as_str()) {
+        return None;
+    }
+    let at = event
+        .event_time
+        .map(|t| t.0)
+        .or(event.last_timestamp.map(|t| t.0))
+        .or(event.first_timestamp.map(|t| t.0));
+    let note = event.message.unwrap_or_default();
+    let (message, _claimed_requester) = wukong_api::split_requester(&note);
+    Some(HistoryEntry {
+        at_ms: at.map(|t| t.as_millisecond()),
+        action: event.action.unwrap_or_default(),
+        requested_by: None,
+        outcome: reason,
+        message: (!message.is_empty()).then(|| message.to_owned()),
+    })
+}
+
 /// Maps an API error to what the person can do about it.
 pub fn api_error(key: &VmKey, action: Action, error: kube::Error) -> ClusterError {
     match error {
@@ -276,10 +314,14 @@ impl Cluster for KubeCluster {
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>> {
         Box::pin(async move {
-            // The controller's Events on this Wukong, read as the person (their role must allow
-            // listing Events in the namespace; the team roles in deploy/rbac do).
+            // Read as the person (their role must allow reading the Wukong and listing Events in
+            // the namespace; the team roles in deploy/rbac do). Requests come from the Wukong's
+            // status, which only the controller writes and which outlives Events (an hour).
+            let wukong = self.get(who, key).await?;
+            let mut entries = crate::history_from_status(&wukong);
+            let uid = wukong.metadata.uid.clone().unwrap_or_default();
             let fields = format!(
-                "involvedObject.kind=Wukong,involvedObject.name={}",
+                "involvedObject.kind=Wukong,involvedObject.name={},involvedObject.uid={uid}",
                 key.name
             );
             let request = Request::new(Event::url_path(&(), Some(&key.namespace)))
@@ -288,26 +330,7 @@ impl Cluster for KubeCluster {
             let events: ObjectList<Event> = serde_json::from_str(&text).map_err(|e| {
                 ClusterError::Unavailable(format!("the cluster sent unreadable Events: {e}"))
             })?;
-            let mut entries: Vec<HistoryEntry> = events
-                .items
-                .into_iter()
-                .map(|event| {
-                    let at = event
-                        .event_time
-                        .map(|t| t.0)
-                        .or(event.last_timestamp.map(|t| t.0))
-                        .or(event.first_timestamp.map(|t| t.0));
-                    let note = event.message.unwrap_or_default();
-                    let (message, by) = wukong_api::split_requester(&note);
-                    HistoryEntry {
-                        at_ms: at.map(|t| t.as_millisecond()),
-                        action: event.action.unwrap_or_default(),
-                        requested_by: by.map(str::to_owned),
-                        outcome: event.reason.unwrap_or_default(),
-                        message: (!message.is_empty()).then(|| message.to_owned()),
-                    }
-                })
-                .collect();
+            entries.extend(events.items.into_iter().filter_map(controller_event));
             entries.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
             entries.truncate(50);
             Ok(entries)

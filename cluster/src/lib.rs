@@ -28,7 +28,7 @@ pub use budget::ActionBudget;
 pub use cluster::{Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;
 pub use kube_backend::{api_error, KubeCluster};
-pub use row::row_from_wukong;
+pub use row::{history_from_status, row_from_wukong};
 pub use sandbox::Sandbox;
 pub use seed::{sandbox_seed, seed_wukong, SeedVm};
 pub use store::{Audience, Change, LiveFrame, LiveStore};

@@ -1,6 +1,24 @@
 use wukong_api::Wukong;
 use wukong_lifecycle::{effective_grace_period, offered_actions};
-use wukong_view::{VmKey, VmRow};
+use wukong_view::{HistoryEntry, VmKey, VmRow};
+
+/// The requests a person sees in History: the controller's records in the Wukong's status
+/// (written by the controller only, kept for the last 20 requests), newest first.
+pub fn history_from_status(wukong: &Wukong) -> Vec<HistoryEntry> {
+    wukong
+        .status
+        .iter()
+        .flat_map(|status| status.recent_requests.iter())
+        .rev()
+        .map(|record| HistoryEntry {
+            at_ms: record.at.as_ref().map(|t| t.0.as_millisecond()),
+            action: record.action.clone(),
+            requested_by: record.requested_by.clone(),
+            outcome: record.outcome.clone(),
+            message: record.message.clone(),
+        })
+        .collect()
+}
 
 /// The table row for a Wukong, with the actions its state, run strategy and pending request allow.
 /// `None` for an object without namespace or name (the API server never sends one).

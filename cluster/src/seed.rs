@@ -140,6 +140,7 @@ pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
             .has_live_guest()
             .then(|| format!("sandbox-node-{}", index % 3 + 1)),
         run_strategy: Some(vm.run_strategy),
+        recent_requests: Vec::new(),
     });
     wukong
 }

@@ -9,7 +9,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use wukong_api::{LifecycleState, Wukong, WukongStatus};
+use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus};
 use wukong_lifecycle::kubevirt::{
     accepted_message, call_for, settle, settled_message, Call, Observed, FORCED_MESSAGE,
 };
@@ -44,12 +44,7 @@ pub struct SimulatedVm {
     stop_deadline_ms: Option<u64>,
     /// The VMI generation a restart was sent for.
     restarted_from: Option<u64>,
-    /// Requests taken up, newest last (at most `HISTORY_LENGTH`).
-    history: std::collections::VecDeque<HistoryEntry>,
 }
-
-/// How many requests a sandbox VM remembers.
-const HISTORY_LENGTH: usize = 20;
 
 fn kv_run_strategy(rs: RunStrategy) -> KvRunStrategy {
     match rs {
@@ -109,7 +104,6 @@ impl SimulatedVm {
             last_action_ms: None,
             stop_deadline_ms: None,
             restarted_from: None,
-            history: std::collections::VecDeque::new(),
         }
     }
 
@@ -117,9 +111,9 @@ impl SimulatedVm {
         &self.wukong
     }
 
-    /// Requests taken up, newest first.
+    /// Requests taken up, newest first (from status, as on a cluster).
     pub fn history(&self) -> Vec<HistoryEntry> {
-        self.history.iter().rev().cloned().collect()
+        crate::history_from_status(&self.wukong)
     }
 
     /// A newer version of the object was stored: take its metadata and spec, keep our status.
@@ -295,22 +289,12 @@ impl SimulatedVm {
                     }
                 }
             };
-            if self.history.len() == HISTORY_LENGTH {
-                self.history.pop_front();
-            }
-            self.history.push_back(HistoryEntry {
-                at_ms: Some(wall.as_millisecond()),
-                action: if request.force {
-                    Action::ForceStop
-                } else {
-                    action
-                }
-                .as_str()
-                .to_owned(),
-                requested_by: request.requested_by.clone(),
-                outcome: outcome.to_owned(),
-                message: next.message.clone(),
-            });
+            let record =
+                RequestRecord::taken_up(&request, outcome, next.message.clone(), Time(wall));
+            self.wukong
+                .status
+                .get_or_insert_with(WukongStatus::default)
+                .remember(record);
         }
         self.finish(before, next)
     }

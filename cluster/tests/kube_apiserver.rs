@@ -559,3 +559,91 @@ async fn a_wukong_created_again_is_never_acted_on_for_the_old_one() {
     assert!(patch.to_string().contains("field is immutable"), "{patch}");
     assert_eq!(api.get("vm").await.unwrap().spec.lifecycle_action, None);
 }
+
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up (./dev/test runs these)"]
+async fn history_comes_from_status_and_the_controllers_own_events_for_this_wukong() {
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "history").await;
+    create_wukong(&client, &ns, "vm", VmState::Running, RunStrategy::Manual).await;
+    let uid = Api::<Wukong>::namespaced(client.clone(), &ns)
+        .get("vm")
+        .await
+        .expect("read")
+        .metadata
+        .uid
+        .expect("a uid");
+    // What the controller records when it takes a request up.
+    let status = json!({ "status": { "recentRequests": [{
+        "requestId": "r1", "action": "stop", "requestedBy": "alice",
+        "at": "2026-12-01T10:00:00Z", "outcome": "Accepted", "message": "stop sent"
+    }] } });
+    Api::<Wukong>::namespaced(client.clone(), &ns)
+        .patch_status("vm", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("status");
+    // Events anyone who may create Events could write, and one the controller really wrote.
+    let event = |name: &str, reason: &str, reporter: &str, uid: &str, note: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": { "name": name, "namespace": ns },
+            "involvedObject": { "kind": "Wukong", "name": "vm", "namespace": ns, "uid": uid,
+                                "apiVersion": "vm.novasphere.dev/v1alpha1" },
+            "reason": reason, "message": note, "type": "Normal", "action": "stop",
+            "reportingComponent": reporter, "reportingInstance": "x",
+            "source": { "component": reporter },
+            "eventTime": "2026-12-01T10:05:00.000000Z", "firstTimestamp": "2026-12-01T10:05:00Z",
+        })
+    };
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+    for object in [
+        event(
+            "forged",
+            "Accepted",
+            "wukong-controller",
+            &uid,
+            "stop sent (requested by mallory)",
+        ),
+        event(
+            "other-reporter",
+            "ForcedStop",
+            "someone-else",
+            &uid,
+            "forced",
+        ),
+        event(
+            "older-wukong",
+            "ForcedStop",
+            "wukong-controller",
+            "0000-old",
+            "forced",
+        ),
+        event(
+            "real",
+            "ForcedStop",
+            "wukong-controller",
+            &uid,
+            "the grace period ran out",
+        ),
+    ] {
+        let object = serde_json::from_value(object).expect("an Event");
+        events
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("create the Event");
+    }
+
+    let history = cluster
+        .history(&Identity::Console, &VmKey::new(&ns, "vm"))
+        .await
+        .expect("history");
+    let seen: Vec<(&str, Option<&str>)> = history
+        .iter()
+        .map(|e| (e.outcome.as_str(), e.requested_by.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("ForcedStop", None), ("Accepted", Some("alice"))],
+        "{history:?}"
+    );
+}

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
-use wukong_api::{LifecycleState, Wukong, WukongStatus, FINALIZER};
+use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus, FINALIZER};
 use wukong_lifecycle::kubevirt::{
     accepted_message, call_for, settle, settled_message, Call, Observed, FORCED_MESSAGE,
 };
@@ -349,10 +349,21 @@ impl Reconciler<'_> {
             }
         }
 
+        let mut recent_requests = wukong
+            .status
+            .as_ref()
+            .map(|s| s.recent_requests.clone())
+            .unwrap_or_default();
         if let Some(request) = wukong.pending_request() {
             let action = request.action();
             let started = Instant::now();
-            self.take_up(&wukong, &seen, action, &mut next, now).await?;
+            let outcome = self.take_up(&wukong, &seen, action, &mut next, now).await?;
+            recent_requests.push(RequestRecord::taken_up(
+                request,
+                outcome,
+                next.message.clone(),
+                Time(now),
+            ));
             info!(
                 action = action.as_str(),
                 took_ms = started.elapsed().as_millis() as u64,
@@ -364,14 +375,18 @@ impl Reconciler<'_> {
             }
         }
 
-        let status = WukongStatus {
+        let mut status = WukongStatus {
             lifecycle_state: Some(next),
             node_name: seen
                 .vmi
                 .as_ref()
                 .and_then(|vmi| vmi.status.as_ref()?.node_name.clone()),
             run_strategy: Some(seen.run_strategy),
+            recent_requests: Vec::new(),
         };
+        for record in recent_requests {
+            status.remember(record);
+        }
         self.write_status(&wukong, &status).await?;
         let state = status
             .lifecycle_state
@@ -418,11 +433,25 @@ impl Reconciler<'_> {
             stop_deadline: None,
             ..prev.clone()
         };
+        let mut status = WukongStatus {
+            recent_requests: wukong
+                .status
+                .as_ref()
+                .map(|s| s.recent_requests.clone())
+                .unwrap_or_default(),
+            ..WukongStatus::default()
+        };
         if let Some(request) = wukong.pending_request() {
             let action = request.action();
             next.observed_request_id = Some(request.request_id.clone());
             self.ctx.metrics.count_request(action.as_str(), "refused");
             let note = format!("{} refused: {message}", action.as_str());
+            status.remember(RequestRecord::taken_up(
+                request,
+                "Refused",
+                Some(note.clone()),
+                Time(Timestamp::now()),
+            ));
             self.event(
                 &wukong,
                 EventType::Warning,
@@ -444,17 +473,15 @@ impl Reconciler<'_> {
             .await;
         }
         // Nothing read from someone else's VM is reported (node, run strategy).
-        let status = WukongStatus {
-            lifecycle_state: Some(next),
-            node_name: None,
-            run_strategy: None,
-        };
+        status.lifecycle_state = Some(next);
         self.write_status(&wukong, &status).await?;
         Ok(Requeue::requeue(Duration::from_secs(300)))
     }
 
     /// Takes up one request: refused by the rules, refused by KubeVirt, or carried out. Either way
-    /// it is acknowledged in `next`; only an unanswered call is retried (as an error).
+    /// it is acknowledged in `next` and the outcome returned (`Accepted`, `Refused`,
+    /// `KubeVirtRefused`: the Event's reason and the history's); only an unanswered call is
+    /// retried (as an error).
     async fn take_up(
         &self,
         wukong: &Wukong,
@@ -462,9 +489,9 @@ impl Reconciler<'_> {
         action: Action,
         next: &mut LifecycleState,
         now: Timestamp,
-    ) -> Result<(), Error> {
+    ) -> Result<&'static str, Error> {
         let Some(request) = wukong.spec.lifecycle_action.as_ref() else {
-            return Ok(());
+            return Ok("Accepted");
         };
         let current = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
         let pending = seen.vm.has_pending_requests();
@@ -480,13 +507,13 @@ impl Reconciler<'_> {
                 next.message.clone(),
             )
             .await;
-            return Ok(());
+            return Ok("Refused");
         }
         let vm_grace = seen.vm_grace_seconds(wukong);
         let grace =
             effective_grace_period(request.force, request.grace_period_seconds, Some(vm_grace));
         let Some(call) = call_for(action, request.force, grace, vm_grace) else {
-            return Ok(());
+            return Ok("Accepted");
         };
         let started = Instant::now();
         let result = self
@@ -531,7 +558,7 @@ impl Reconciler<'_> {
                     next.message.clone(),
                 )
                 .await;
-                Ok(())
+                Ok("Accepted")
             }
             Err(CallError::Refused { code, message }) => {
                 next.message = Some(format!(
@@ -549,7 +576,7 @@ impl Reconciler<'_> {
                     next.message.clone(),
                 )
                 .await;
-                Ok(())
+                Ok("KubeVirtRefused")
             }
             Err(CallError::Unanswered(e)) => Err(Error::Kubevirt(e)),
         }

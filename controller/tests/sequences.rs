@@ -54,15 +54,35 @@ async fn force_stop_then_start_then_a_graceful_stop_is_graceful() {
     let w = h.wait_acked("vm", &id, SHORT).await;
     assert_eq!(w.vm_state(), VmState::Stopping);
     let state = w.lifecycle_state().expect("a state");
-    let deadline = state.stop_deadline.as_ref().expect("a graceful stop has a deadline");
+    let deadline = state
+        .stop_deadline
+        .as_ref()
+        .expect("a graceful stop has a deadline");
     let acted = state.last_action_time.as_ref().expect("when it was sent");
     let budget = deadline.0.duration_since(acted.0).as_secs_f64();
-    assert!((29.0..=31.0).contains(&budget), "deadline {budget} s after the stop");
+    assert!(
+        (29.0..=31.0).contains(&budget),
+        "deadline {budget} s after the stop"
+    );
     let w = h.wait_state("vm", VmState::Stopped, SHORT).await;
     assert!(
         !Harness::message_of(&w).contains("forced"),
         "{}",
         Harness::message_of(&w)
+    );
+    // The history, in status: every request taken up, what it was and what became of it.
+    let recorded: Vec<(String, String)> = w
+        .status
+        .as_ref()
+        .map(|s| s.recent_requests.iter())
+        .into_iter()
+        .flatten()
+        .map(|r| (r.action.clone(), r.outcome.clone()))
+        .collect();
+    let accepted = |action: &str| (action.to_owned(), "Accepted".to_owned());
+    assert_eq!(
+        recorded,
+        [accepted("force-stop"), accepted("start"), accepted("stop")]
     );
 }
 
