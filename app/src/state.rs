@@ -3,7 +3,7 @@
 //! server and browser render the same first frame.
 
 use leptos::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use wukong_view::{
     Action, BulkOutcome, BulkTarget, ClusterInfo, LiveMessage, Snapshot, Upstream, View, Viewer,
     VmKey, VmRow,
@@ -87,7 +87,7 @@ pub struct ConsoleState {
     pub toasts: RwSignal<Vec<Toast>>,
     pub dialog: RwSignal<Option<Dialog>>,
     /// Rows ticked for a bulk action.
-    pub selected: RwSignal<BTreeSet<VmKey>>,
+    pub selected: RwSignal<BTreeMap<VmKey, String>>,
     /// "All matching the filter" instead of the ticked rows.
     pub all_matching: RwSignal<bool>,
     pub bulk: RwSignal<Option<Bulk>>,
@@ -122,7 +122,7 @@ impl ConsoleState {
             toasts: RwSignal::new(Vec::new()),
             dialog: RwSignal::new(None),
             history: RwSignal::new(None),
-            selected: RwSignal::new(BTreeSet::new()),
+            selected: RwSignal::new(BTreeMap::new()),
             all_matching: RwSignal::new(false),
             bulk: RwSignal::new(None),
             now_ms: RwSignal::new(None),

@@ -4,7 +4,7 @@ use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity, Li
 use futures::StreamExt;
 use wukong_api::{LifecycleAction, Preconditions};
 use wukong_lifecycle::check;
-use wukong_view::{Accepted, Action, BulkOutcome, VmKey, VmRow};
+use wukong_view::{Accepted, Action, BulkOutcome, VmKey, VmRef, VmRow};
 
 /// An already validated request (names, action and grace period are checked at the edge).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,19 +165,20 @@ pub async fn request_many(
     cluster: &dyn Cluster,
     access: &dyn Access,
     who: &Identity,
-    keys: Vec<VmKey>,
+    targets: Vec<VmRef>,
     action: Action,
     grace_period_seconds: Option<u32>,
     store: Option<&LiveStore>,
 ) -> Vec<BulkOutcome> {
-    let mut outcomes: Vec<BulkOutcome> = futures::stream::iter(keys)
-        .map(|key| async move {
-            // Decided on the row as last watched and written on its uid (see request_action_known).
+    let mut outcomes: Vec<BulkOutcome> = futures::stream::iter(targets)
+        .map(|VmRef { key, uid }| async move {
+            // Decided on the row as last watched and written on its uid; a uid the person saw
+            // that is no longer there is refused as replaced (see request_action_known).
             let request = ActionRequest {
                 key: key.clone(),
                 action,
                 grace_period_seconds,
-                uid: None,
+                uid,
             };
             let known = store.and_then(|s| s.known(&key));
             match request_action_known(cluster, access, who, request, known).await {

@@ -411,3 +411,46 @@ async fn a_click_on_another_object_of_the_same_name_is_refused_as_replaced() {
         .await
         .expect("the object the person saw");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_action_acts_only_on_the_objects_the_person_picked() {
+    let (sandbox, store) = start().await;
+    let picked = |name: &str, uid: Option<String>| wukong_view::VmRef {
+        key: VmKey::new("team-b", name),
+        uid,
+    };
+    let seen = store
+        .row(&VmKey::new("team-b", "api-01"))
+        .expect("a row")
+        .uid;
+    let outcomes = wukong_cluster::actions::request_many(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        vec![
+            picked("api-01", Some(seen)),
+            picked(
+                "api-02",
+                Some("00000000-0000-4000-8000-dddddddddddd".into()),
+            ),
+            picked("api-03", None),
+        ],
+        Action::Stop,
+        None,
+        Some(&store),
+    )
+    .await;
+    let accepted: Vec<(&str, bool)> = outcomes
+        .iter()
+        .map(|o| (o.key.name.as_str(), o.accepted))
+        .collect();
+    assert_eq!(
+        accepted,
+        [("api-01", true), ("api-02", false), ("api-03", true)]
+    );
+    assert!(
+        outcomes[1].message.contains("created again"),
+        "{}",
+        outcomes[1].message
+    );
+}

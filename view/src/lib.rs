@@ -362,11 +362,21 @@ impl Filter {
 /// Most VMs a bulk action may list by name (a filter has no such limit).
 pub const MAX_BULK_KEYS: usize = 500;
 
+/// A VM a person picked: its key and the uid of the Wukong they saw, so that a Wukong deleted and
+/// created again under that name is not acted on. On the wire `{namespace, name, uid?}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmRef {
+    #[serde(flatten)]
+    pub key: VmKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
 /// Which VMs a bulk action is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BulkTarget {
-    /// These (at most [`MAX_BULK_KEYS`]).
-    Keys(Vec<VmKey>),
+    /// These (at most [`MAX_BULK_KEYS`]), each with the uid the person saw.
+    Keys(Vec<VmRef>),
     /// Every VM the person can see that matches the filter, at the moment the server gets it.
     Matching(Filter),
 }

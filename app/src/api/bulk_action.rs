@@ -14,7 +14,7 @@ pub async fn bulk_action(
     grace_period_seconds: Option<i64>,
 ) -> Result<Vec<BulkOutcome>, ConsoleError> {
     use super::ssr::{audience, console, take_bulk_budget};
-    use wukong_view::{validate_action, validate_request, MAX_BULK_KEYS};
+    use wukong_view::{validate_action, validate_request, VmRef, MAX_BULK_KEYS};
     let console = console()?;
     let audience = audience(&console)?;
     let (action, grace) =
@@ -26,18 +26,25 @@ pub async fn bulk_action(
                 keys.len()
             )))
         }
-        BulkTarget::Keys(keys) => {
-            for key in &keys {
+        BulkTarget::Keys(picked) => {
+            for VmRef { key, uid } in &picked {
                 validate_request(&key.namespace, &key.name, action.as_str(), None)
                     .map_err(ConsoleError::Invalid)?;
+                if let Some(uid) = uid {
+                    wukong_view::validate_uid(uid).map_err(ConsoleError::Invalid)?;
+                }
             }
-            keys
+            picked
         }
+        // Decided on the rows as watched now; each write is conditional on the uid decided on.
         BulkTarget::Matching(filter) => console
             .store
             .keys_matching(&audience, &filter)
             .await
-            .map_err(wukong_cluster::ClusterError::from)?,
+            .map_err(wukong_cluster::ClusterError::from)?
+            .into_iter()
+            .map(|key| VmRef { key, uid: None })
+            .collect(),
     };
     if keys.is_empty() {
         return Err(ConsoleError::Invalid("no VM is selected".into()));

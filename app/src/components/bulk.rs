@@ -5,7 +5,7 @@ use crate::api::bulk_action;
 use crate::i18n::texts;
 use crate::state::{Bulk, ConsoleState};
 use leptos::prelude::*;
-use wukong_view::{Action, BulkTarget};
+use wukong_view::{Action, BulkTarget, VmRef};
 
 /// The bar above the table: how many are selected, "all matching the filter", and the actions.
 #[component]
@@ -30,11 +30,14 @@ pub fn BulkBar() -> impl IntoView {
         let target = if state.all_matching.get_untracked() {
             BulkTarget::Matching(state.view.with_untracked(|v| v.filter.clone()))
         } else {
-            BulkTarget::Keys(
-                state
-                    .selected
-                    .with_untracked(|s| s.iter().cloned().collect()),
-            )
+            BulkTarget::Keys(state.selected.with_untracked(|s| {
+                s.iter()
+                    .map(|(key, uid)| VmRef {
+                        key: key.clone(),
+                        uid: (!uid.is_empty()).then(|| uid.clone()),
+                    })
+                    .collect()
+            }))
         };
         let count = count();
         if count > 0 {

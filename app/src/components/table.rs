@@ -20,7 +20,7 @@ pub fn VmTable() -> impl IntoView {
                                 state.all_matching.set(false);
                                 state.selected.update(|s| {
                                     rows.with_untracked(|rows| for e in rows {
-                                        if on { s.insert(e.row.key.clone()); } else { s.remove(&e.row.key); }
+                                        if on { s.insert(e.row.key.clone(), e.row.uid.clone()); } else { s.remove(&e.row.key); }
                                     })
                                 });
                             }/>
@@ -108,14 +108,15 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                 <input type="checkbox" data-testid="select-row" aria-label=t.select_row
                     prop:checked={
                         let key = key.clone();
-                        move || state.all_matching.get() || state.selected.with(|s| s.contains(&key))
+                        move || state.all_matching.get() || state.selected.with(|s| s.contains_key(&key))
                     }
                     on:change={
                         let key = key.clone();
+                        let uid = row.uid.clone();
                         move |ev| {
                             let on = event_target_checked(&ev);
                             state.all_matching.set(false);
-                            state.selected.update(|s| { if on { s.insert(key.clone()); } else { s.remove(&key); } });
+                            state.selected.update(|s| { if on { s.insert(key.clone(), uid.clone()); } else { s.remove(&key); } });
                         }
                     }/>
             </td>
