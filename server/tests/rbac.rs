@@ -611,6 +611,31 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
     )
     .await;
     assert!(!page.body.contains(&team_a) && !page.body.contains(&team_b));
+    // Nor may they read a VM's history there: the console says no, and so does the apiserver
+    // when asked with their own token, whatever the console's check said.
+    let history = send(
+        &app,
+        post(
+            "/api/vm_history",
+            Some(&nobody_cookie),
+            &format!("namespace={team_a}&name=web"),
+        ),
+    )
+    .await;
+    assert_eq!(history.status, StatusCode::FORBIDDEN, "{}", history.body);
+    let as_nobody = Identity::Person(wukong_cluster::Person {
+        user: sa_user(&nobody),
+        groups: vec!["system:authenticated".into()],
+        token: Some(wukong_cluster::BearerToken::new(nobody_token.clone())),
+    });
+    let refused =
+        wukong_cluster::Cluster::history(&cluster, &as_nobody, &VmKey::new(&team_a, "web"))
+            .await
+            .expect_err("the apiserver refuses");
+    assert!(
+        matches!(refused, ClusterError::Forbidden { .. }),
+        "{refused:?}"
+    );
 
     // Cross-origin writes and sockets are refused, session or not.
     let mut cross = post(
@@ -857,4 +882,64 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
     let answer = send(&proxied, from("127.0.0.3:5000", "system:admin")).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
     assert!(access.lifetime() == RBAC_LIFETIME);
+
+    // Behind the proxy nothing on the console notices that ann was removed there, so a socket
+    // lives at most --socket-max-minutes (here 2 s) and then reconnects through the proxy.
+    let mut aged = state(
+        &console,
+        Mode::Proxy(ProxyPolicy {
+            trusted: vec!["127.0.0.1/32".parse().unwrap()],
+            user_header: "x-forwarded-user".into(),
+            groups_header: "x-forwarded-groups".into(),
+            allow_system_names: false,
+        }),
+    );
+    aged.gate = Gate::with_socket_limits(
+        Mode::Proxy(ProxyPolicy {
+            trusted: vec!["127.0.0.1/32".parse().unwrap()],
+            user_header: "x-forwarded-user".into(),
+            groups_header: "x-forwarded-groups".into(),
+            allow_system_names: false,
+        }),
+        console.access.clone(),
+        server::sockets::SocketLimits {
+            max_age: Duration::from_secs(2),
+            ..Default::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = listener.local_addr().unwrap();
+    let aged = router(aged);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            aged.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let mut request = format!("ws://{proxy_addr}/live")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("x-forwarded-user", "ann@example.com".parse().unwrap());
+    let (mut ann_socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("ann's socket through the proxy");
+    let first = next_text(&mut ann_socket, 10).await.expect("a snapshot");
+    assert!(first.contains(&team_a));
+    let opened = tokio::time::Instant::now();
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ann_socket.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("the socket should close with a frame: {other:?}"),
+        }
+    };
+    assert_eq!(
+        closed.map(|f| u16::from(f.code)),
+        Some(1001),
+        "renewed, so the proxy decides again"
+    );
+    assert!(opened.elapsed() < Duration::from_secs(5));
 }
