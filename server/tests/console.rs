@@ -1,42 +1,27 @@
 //! The console's HTTP surface against the sandbox: the server-rendered page, the server functions
 //! (with bad input, refusals and missing VMs) and the live websocket.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::{console_router, fast_sandbox, form_post, loopback, open_live};
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
 use server::auth::{Gate, Mode};
-use server::host::AllowedHosts;
-use server::{router, AppState, Edge};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use wukong_cluster::{sandbox_seed, Console, OpenAccess, Sandbox};
-use wukong_sim::Timings;
+use wukong_cluster::{sandbox_seed, Console, OpenAccess};
 use wukong_view::{LiveMessage, VmKey, VmState};
 
 async fn console() -> (axum::Router, Console) {
     // Fast VMs: these tests check wiring, not the simulation's pace.
-    let console = Console::open(Arc::new(Sandbox::start(
-        sandbox_seed(),
-        Timings::default().scaled(20.0),
-    )));
+    let console = Console::open(fast_sandbox());
     console.store.wait_ready().await;
-    let leptos_options = LeptosOptions::builder()
-        .output_name("wukong-console")
-        .build();
+    let gate = Gate::new(Mode::None, Arc::new(OpenAccess));
     (
-        router(AppState {
-            leptos_options,
-            console: console.clone(),
-            gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
-            edge: Edge {
-                hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
-                https: false,
-            },
-        }),
+        console_router(console.clone(), gate, loopback(None)),
         console,
     )
 }
@@ -54,19 +39,8 @@ async fn page(app: &axum::Router, path: &str) -> String {
 }
 
 async fn call(app: &axum::Router, path: &str, form: &str) -> (StatusCode, String) {
-    let request = Request::post(path)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .expect("request builds");
-    let response = app.clone().oneshot(request).await.expect("router answers");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let answer = common::send(app, form_post(path, &[], form)).await;
+    (answer.status, answer.body)
 }
 
 async fn wait_for_state(console: &Console, key: &VmKey, want: VmState) {
@@ -318,15 +292,7 @@ async fn cross_origin_writes_and_websockets_are_refused_and_change_nothing() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{addr}/live"
-        ))
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "http://evil.example".parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
+    match open_live(addr, "", &[("origin", "http://evil.example")]).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), StatusCode::FORBIDDEN)
         }

@@ -4,23 +4,19 @@
 //! message and changes nothing in the sandbox; any query string on the page gets no 5xx.
 //! 64–128 cases per property; the file runs in a few seconds.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
+use common::{console_router, loopback, percent_encode_some, run, runtime, sandbox};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{json, Value};
 use server::auth::{Gate, Mode};
-use server::host::AllowedHosts;
-use server::{router, AppState, Edge};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
-use wukong_cluster::{sandbox_seed, ActionBudget, Console, OpenAccess, Sandbox};
-use wukong_sim::Timings;
+use wukong_cluster::{ActionBudget, Console, OpenAccess};
 use wukong_view::{Action, VmKey, MAX_BULK_KEYS};
 
 /// The server functions that need arguments: nothing malformed may reach the cluster.
@@ -45,28 +41,17 @@ type Fingerprint = Vec<(VmKey, String, Option<String>, Option<i64>, Option<Actio
 
 impl Harness {
     fn new() -> Harness {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let runtime = runtime();
         let (app, console) = runtime.block_on(async {
-            let mut console =
-                Console::open(Arc::new(Sandbox::start(sandbox_seed(), Timings::default())));
+            let mut console = Console::open(sandbox());
             // Refusals must come from validation, not from a spent budget.
             console.budget = Arc::new(ActionBudget::new(1_000_000));
             console.store.wait_ready().await;
-            let app = router(AppState {
-                leptos_options: LeptosOptions::builder()
-                    .output_name("wukong-console")
-                    .build(),
-                console: console.clone(),
-                gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
-                edge: Edge {
-                    hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
-                    https: false,
-                },
-            });
+            let app = console_router(
+                console.clone(),
+                Gate::new(Mode::None, Arc::new(OpenAccess)),
+                loopback(None),
+            );
             (app, console)
         });
         Harness {
@@ -77,22 +62,8 @@ impl Harness {
     }
 
     fn send(&self, request: Request<Body>) -> (StatusCode, String) {
-        self.runtime.block_on(async {
-            let response = self
-                .app
-                .clone()
-                .oneshot(request)
-                .await
-                .expect("the router always answers");
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .expect("a body")
-                .to_bytes();
-            (status, String::from_utf8_lossy(&body).into_owned())
-        })
+        let answer = self.runtime.block_on(common::send(&self.app, request));
+        (answer.status, answer.body)
     }
 
     fn post(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, String) {
@@ -134,21 +105,6 @@ impl Harness {
             before,
             "refused input changed the sandbox"
         );
-    }
-}
-
-fn run<S: Strategy>(
-    cases: u32,
-    strategy: S,
-    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    if let Err(failure) = runner.run(&strategy, property) {
-        panic!("{failure}");
     }
 }
 
@@ -365,30 +321,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(Value::from),
         text().prop_map(Value::String),
     ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..6).prop_map(Value::Array),
-            btree_map(
-                prop_oneof![
-                    proptest::sample::select(vec![
-                        "target",
-                        "action",
-                        "Keys",
-                        "Matching",
-                        "namespace",
-                        "name",
-                        "search",
-                        "grace_period_seconds",
-                    ])
-                    .prop_map(str::to_owned),
-                    any::<String>(),
-                ],
-                inner,
-                0..5
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    let keys = vec![
+        "target",
+        "action",
+        "Keys",
+        "Matching",
+        "namespace",
+        "name",
+        "search",
+        "grace_period_seconds",
+    ];
+    common::json_value(leaf, keys, 4, 48, 6)
 }
 
 /// A bulk action body that must be refused: one part replaced by something bad.
@@ -522,21 +465,6 @@ fn any_query_string_on_the_page_or_list_vms_gets_no_server_error() {
         }
         Ok(())
     });
-}
-
-/// Raw query bytes the way a hostile client writes them: the URL's special characters and `%` as
-/// they are (so `%zz`, a lone `%` and encoded invalid UTF-8 all occur), everything else encoded.
-fn percent_encode_some(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_alphanumeric() || b"&=+%-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[test]

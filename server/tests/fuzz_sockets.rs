@@ -3,28 +3,27 @@
 //! view (the socket answers with that view's page and stays open) or ends the socket with a close
 //! frame coded 1007 or 1008 and a reason. 64 cases per property; a few seconds in all.
 
+mod common;
+
+use common::{
+    console_router, listen, loopback, open_live, percent_encode_some, run, runtime, sandbox,
+    serve_in_background, Socket,
+};
 use futures::{SinkExt, StreamExt};
-use leptos::prelude::LeptosOptions;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::Value;
 use server::auth::{Gate, Mode};
-use server::host::AllowedHosts;
 use server::sockets::SocketLimits;
-use server::{router, AppState, Edge};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
-use wukong_cluster::{sandbox_seed, Console, OpenAccess, Sandbox};
-use wukong_sim::Timings;
+use wukong_cluster::{Console, OpenAccess};
 use wukong_view::{ClientMessage, LiveMessage, View};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The most a browser's message may be (server/src/live.rs).
 const MAX_INCOMING: usize = 4096;
@@ -35,66 +34,31 @@ struct Served {
 }
 
 fn serve() -> Served {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let addr = runtime.block_on(async {
-        let console = Console::open(Arc::new(Sandbox::start(sandbox_seed(), Timings::default())));
+        let console = Console::open(sandbox());
         console.store.wait_ready().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let addr = listener.local_addr().expect("its address");
+        let (listener, addr) = listen().await;
         // Limits high enough that only the message decides how a socket ends.
         let limits = SocketLimits {
             per_person: 10_000,
             views_per_second: 10_000,
             max_age: Duration::from_secs(600),
         };
-        let app = router(AppState {
-            leptos_options: LeptosOptions::builder()
-                .output_name("wukong-console")
-                .build(),
-            gate: Gate::with_socket_limits(Mode::None, Arc::new(OpenAccess), limits),
-            console,
-            edge: Edge {
-                hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), Some(addr.port())),
-                https: false,
-            },
-        });
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
+        let gate = Gate::with_socket_limits(Mode::None, Arc::new(OpenAccess), limits);
+        serve_in_background(
+            listener,
+            console_router(console, gate, loopback(Some(addr.port()))),
+        );
         addr
     });
     Served { runtime, addr }
 }
 
-fn run<S: Strategy>(
-    cases: u32,
-    strategy: S,
-    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    if let Err(failure) = runner.run(&strategy, property) {
-        panic!("{failure}");
-    }
-}
-
 /// Opens `/live?{query}`: the socket, or the refusal's status and body.
 async fn open(addr: SocketAddr, query: &str) -> Result<Socket, (u16, String)> {
-    match tokio_tungstenite::connect_async(format!("ws://{addr}/live?{query}")).await {
-        Ok((socket, _)) => Ok(socket),
+    match open_live(addr, &format!("?{query}"), &[]).await {
+        Ok(socket) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response
                 .body()
@@ -163,29 +127,16 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<String>().prop_map(Value::String),
         "view|state|name".prop_map(Value::String),
     ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..5).prop_map(Value::Array),
-            btree_map(
-                prop_oneof![
-                    proptest::sample::select(vec![
-                        "type",
-                        "filter",
-                        "namespace",
-                        "search",
-                        "sort",
-                        "page",
-                        "page_size"
-                    ])
-                    .prop_map(str::to_owned),
-                    any::<String>(),
-                ],
-                inner,
-                0..5
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    let keys = vec![
+        "type",
+        "filter",
+        "namespace",
+        "search",
+        "sort",
+        "page",
+        "page_size",
+    ];
+    common::json_value(leaf, keys, 3, 24, 5)
 }
 
 /// A view message with one field replaced: sometimes still a view, mostly not.
@@ -303,18 +254,7 @@ fn every_message_is_a_view_or_ends_in_1007_or_1008_with_a_reason() {
 /// are, everything else encoded.
 fn raw_query() -> impl Strategy<Value = String> {
     prop_oneof![
-        vec(any::<u8>(), 0..200).prop_map(|bytes| {
-            bytes
-                .iter()
-                .map(|&b| {
-                    if b.is_ascii_alphanumeric() || b"&=+%-._~".contains(&b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect()
-        }),
+        vec(any::<u8>(), 0..200).prop_map(|bytes| percent_encode_some(&bytes)),
         btree_map(
             proptest::sample::select(vec!["namespace", "q", "sort", "page", "size", "x"]),
             any::<String>(),

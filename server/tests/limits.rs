@@ -2,55 +2,17 @@
 //! address, the per-person bulk budget and the cap on one bulk action. Every 429 says when to try
 //! again, in its message and in `Retry-After`, with the limiter's own figure.
 
+mod common;
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Request, StatusCode};
-use futures::future::BoxFuture;
-use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
-use server::auth::{Gate, Mode, SessionPolicy};
-use server::host::AllowedHosts;
+use common::{console_router, fast_sandbox, form_post, loopback, session_policy, GOOD_TOKEN};
+use server::auth::{Gate, Mode};
 use server::sockets::SocketLimits;
-use server::{router, AppState, Edge};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tower::ServiceExt;
-use wukong_cluster::{
-    sandbox_seed, Access, AccessUnknown, ActionBudget, ClusterError, Console, Grants, Identity,
-    Person, Sandbox,
-};
-use wukong_sim::Timings;
-
-const GOOD_TOKEN: &str = "good-token-0123456789";
-
-/// Accepts exactly one token, as `ann`, who may do everything.
-struct OneToken;
-
-impl Access for OneToken {
-    fn grants<'a>(
-        &'a self,
-        _: &'a Identity,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<Grants, AccessUnknown>> {
-        Box::pin(async { Ok(Grants::ALL) })
-    }
-    fn review_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
-        Box::pin(async move {
-            Ok((token == GOOD_TOKEN).then(|| Person {
-                user: "ann".into(),
-                groups: vec!["system:authenticated".into()],
-                token: Some(wukong_cluster::BearerToken::new(token)),
-            }))
-        })
-    }
-    fn lifetime(&self) -> Duration {
-        Duration::from_secs(10)
-    }
-}
+use wukong_cluster::{Access, ActionBudget, Console};
 
 struct Limits {
     sign_in_per_minute: u32,
@@ -60,40 +22,19 @@ struct Limits {
 }
 
 async fn app(limits: Limits) -> axum::Router {
-    let mut console = Console::start(
-        Arc::new(Sandbox::start(
-            sandbox_seed(),
-            Timings::default().scaled(20.0),
-        )),
-        Arc::new(OneToken),
-    );
+    let mut console = Console::start(fast_sandbox(), Arc::new(common::StandInAccess::default()));
     console.budget = Arc::new(ActionBudget::new(limits.actions_per_minute));
     console.bulk_budget = Arc::new(ActionBudget::new(limits.bulk_vms_per_minute));
     console.bulk_max_vms = limits.bulk_max_vms;
     console.store.wait_ready().await;
     let access: Arc<dyn Access> = console.access.clone();
-    let policy = SessionPolicy {
-        idle: Duration::from_secs(600),
-        absolute: Duration::from_secs(3600),
-        token_recheck: Duration::from_secs(60),
-        secure_cookie: false,
-    };
-    router(AppState {
-        leptos_options: LeptosOptions::builder()
-            .output_name("wukong-console")
-            .build(),
-        console,
-        edge: Edge {
-            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
-            https: false,
-        },
-        gate: Gate::with_limits(
-            Mode::Token(policy),
-            access,
-            SocketLimits::default(),
-            limits.sign_in_per_minute,
-        ),
-    })
+    let gate = Gate::with_limits(
+        Mode::Token(session_policy()),
+        access,
+        SocketLimits::default(),
+        limits.sign_in_per_minute,
+    );
+    console_router(console, gate, loopback(None))
 }
 
 fn limits() -> Limits {
@@ -113,16 +54,7 @@ async fn send(
 ) -> (StatusCode, HeaderMap, String) {
     let peer: SocketAddr = peer.parse().expect("a socket address");
     request.extensions_mut().insert(ConnectInfo(peer));
-    let response = app.clone().oneshot(request).await.expect("an answer");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+    common::send(app, request).await.into_parts()
 }
 
 async fn sign_in_from(
@@ -130,10 +62,7 @@ async fn sign_in_from(
     peer: &str,
     token: &str,
 ) -> (StatusCode, HeaderMap, String) {
-    let request = Request::post("/auth/login")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(format!("token={token}")))
-        .expect("a request");
+    let request = form_post("/auth/login", &[], &format!("token={token}"));
     send(app, request, peer).await
 }
 
@@ -141,7 +70,7 @@ async fn signed_in(app: &axum::Router) -> String {
     let (status, headers, _) = sign_in_from(app, "127.0.0.1:40000", GOOD_TOKEN).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookie = headers[header::SET_COOKIE].to_str().expect("text");
-    cookie.split(';').next().expect("name=value").to_owned()
+    common::cookie_pair(cookie).to_owned()
 }
 
 async fn bulk(
@@ -266,13 +195,11 @@ async fn the_action_budget_429_carries_retry_after_from_the_budget() {
     .await;
     let cookie = signed_in(&app).await;
     let ask = |name: &'static str| {
-        let request = Request::post("/api/request_action")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header(header::COOKIE, &cookie)
-            .body(Body::from(format!(
-                "namespace=team-b&name={name}&action=start"
-            )))
-            .expect("a request");
+        let request = form_post(
+            "/api/request_action",
+            &[("cookie", &cookie)],
+            &format!("namespace=team-b&name={name}&action=start"),
+        );
         send(&app, request, "127.0.0.1:40000")
     };
     assert_eq!(ask("worker-01").await.0, StatusCode::OK);

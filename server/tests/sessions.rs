@@ -2,76 +2,28 @@
 //! real one is exercised in `rbac.rs` against the apiserver): idle and absolute timeouts, the
 //! action rate limit, and no token in any answer.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use futures::future::BoxFuture;
-use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
+use common::{console_router, fast_sandbox, form_post, loopback, sandbox, send, GOOD_TOKEN};
 use server::auth::{Gate, Mode, SessionPolicy};
-use server::host::AllowedHosts;
-use server::{router, AppState, Edge};
-use std::net::Ipv4Addr;
+use server::Edge;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use wukong_cluster::{
-    sandbox_seed, Access, ActionBudget, ClusterError, Console, Grants, Identity, OpenAccess,
-    Person, Sandbox,
-};
-use wukong_sim::Timings;
-
-const GOOD_TOKEN: &str = "good-token-0123456789";
-
-/// Accepts exactly one token, as the person `ann`; grants everything.
-struct OneToken;
-
-impl Access for OneToken {
-    fn grants<'a>(
-        &'a self,
-        _: &'a Identity,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<Grants, wukong_cluster::AccessUnknown>> {
-        Box::pin(async { Ok(Grants::ALL) })
-    }
-    fn review_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
-        Box::pin(async move {
-            Ok((token == GOOD_TOKEN).then(|| Person {
-                user: "ann".into(),
-                groups: vec!["system:authenticated".into()],
-                token: Some(wukong_cluster::BearerToken::new(token)),
-            }))
-        })
-    }
-    fn lifetime(&self) -> Duration {
-        Duration::from_secs(10)
-    }
-}
+use wukong_cluster::{Access, ActionBudget, Console, OpenAccess};
 
 async fn app(policy: SessionPolicy, actions_per_minute: u32) -> axum::Router {
-    let mut console = Console::start(
-        Arc::new(Sandbox::start(
-            sandbox_seed(),
-            Timings::default().scaled(20.0),
-        )),
-        Arc::new(OneToken),
-    );
+    let mut console = Console::start(fast_sandbox(), Arc::new(common::StandInAccess::default()));
     console.budget = Arc::new(ActionBudget::new(actions_per_minute));
     console.store.wait_ready().await;
     let access: Arc<dyn Access> = console.access.clone();
-    router(AppState {
-        leptos_options: LeptosOptions::builder()
-            .output_name("wukong-console")
-            .build(),
-        console,
-        edge: Edge {
-            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
-            https: policy.secure_cookie,
-        },
-        gate: Gate::new(Mode::Token(policy), access),
-    })
+    let edge = Edge {
+        https: policy.secure_cookie,
+        ..loopback(None)
+    };
+    console_router(console, Gate::new(Mode::Token(policy), access), edge)
 }
 
 fn policy(idle: u64, absolute: u64) -> SessionPolicy {
@@ -89,20 +41,8 @@ async fn post(
     cookie: Option<&str>,
     form: &str,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let mut request =
-        Request::post(path).header("content-type", "application/x-www-form-urlencoded");
-    if let Some(c) = cookie {
-        request = request.header(header::COOKIE, c);
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::from(form.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+    let cookie: Vec<_> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    send(app, form_post(path, &cookie, form)).await.into_parts()
 }
 
 async fn sign_in(app: &axum::Router) -> String {
@@ -113,7 +53,7 @@ async fn sign_in(app: &axum::Router) -> String {
         cookie.contains("; Secure"),
         "--secure-cookie marks it Secure: {cookie}"
     );
-    cookie.split(';').next().unwrap().to_owned()
+    common::cookie_pair(&cookie).to_owned()
 }
 
 #[tokio::test]
@@ -195,18 +135,12 @@ async fn a_bad_token_makes_no_session_and_sign_in_needs_token_mode() {
     assert_eq!(status, StatusCode::SEE_OTHER);
 
     // Without token sign-in there is no sign-in endpoint to probe.
-    let console = Console::open(Arc::new(Sandbox::start(sandbox_seed(), Timings::default())));
-    let open = router(AppState {
-        leptos_options: LeptosOptions::builder()
-            .output_name("wukong-console")
-            .build(),
+    let console = Console::open(sandbox());
+    let open = console_router(
         console,
-        gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
-        edge: Edge {
-            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), None),
-            https: false,
-        },
-    });
+        Gate::new(Mode::None, Arc::new(OpenAccess)),
+        loopback(None),
+    );
     let (status, _, _) = post(&open, "/auth/login", None, &format!("token={GOOD_TOKEN}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

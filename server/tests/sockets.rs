@@ -4,108 +4,46 @@
 //! is renewed after its maximum age, and a revoked token closes an open socket within the
 //! recheck interval.
 
+mod common;
+
 use axum::http::{header, StatusCode};
-use futures::future::BoxFuture;
+use common::{
+    console_router, listen, loopback, open_live, sandbox, serve_in_background, session_policy,
+    Socket, StandInAccess, GOOD_TOKEN,
+};
 use futures::{SinkExt, StreamExt};
-use leptos::prelude::LeptosOptions;
 use server::auth::{Gate, Mode, SessionPolicy};
-use server::host::AllowedHosts;
 use server::sockets::SocketLimits;
-use server::{router, AppState, Edge};
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use wukong_cluster::{
-    sandbox_seed, Access, BearerToken, ClusterError, Console, Grants, Identity, Person, Sandbox,
-};
-use wukong_sim::Timings;
-
-const TOKEN: &str = "ann-token-0123456789";
-
-/// Accepts one token as `ann` until it is revoked.
-#[derive(Default)]
-struct RevocableToken {
-    revoked: AtomicBool,
-}
-
-impl Access for RevocableToken {
-    fn grants<'a>(
-        &'a self,
-        _: &'a Identity,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<Grants, wukong_cluster::AccessUnknown>> {
-        Box::pin(async { Ok(Grants::ALL) })
-    }
-    fn review_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
-        Box::pin(async move {
-            let good = token == TOKEN && !self.revoked.load(Ordering::SeqCst);
-            Ok(good.then(|| Person {
-                user: "ann".into(),
-                groups: vec!["system:authenticated".into()],
-                token: Some(BearerToken::new(token)),
-            }))
-        })
-    }
-    fn lifetime(&self) -> Duration {
-        Duration::from_secs(10)
-    }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use wukong_cluster::Console;
 
 struct Served {
     addr: SocketAddr,
-    access: Arc<RevocableToken>,
+    access: Arc<StandInAccess>,
 }
 
 async fn serve(limits: SocketLimits) -> Served {
-    let access = Arc::new(RevocableToken::default());
-    let console = Console::start(
-        Arc::new(Sandbox::start(sandbox_seed(), Timings::default())),
-        access.clone(),
-    );
+    let access = Arc::new(StandInAccess::default());
+    let console = Console::start(sandbox(), access.clone());
     console.store.wait_ready().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let addr = listener.local_addr().expect("its address");
+    let (listener, addr) = listen().await;
     let policy = SessionPolicy {
-        idle: Duration::from_secs(600),
-        absolute: Duration::from_secs(3600),
         token_recheck: Duration::from_secs(1),
-        secure_cookie: false,
+        ..session_policy()
     };
-    let app = router(AppState {
-        leptos_options: LeptosOptions::builder()
-            .output_name("wukong-console")
-            .build(),
-        gate: Gate::with_socket_limits(Mode::Token(policy), access.clone(), limits),
-        console,
-        edge: Edge {
-            hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), Some(addr.port())),
-            https: false,
-        },
-    });
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let gate = Gate::with_socket_limits(Mode::Token(policy), access.clone(), limits);
+    let app = console_router(console, gate, loopback(Some(addr.port())));
+    serve_in_background(listener, app);
     Served { addr, access }
 }
 
 async fn sign_in(addr: SocketAddr) -> String {
-    let response = reqwest_free_post(addr, "/auth/login", &format!("token={TOKEN}")).await;
+    let response = reqwest_free_post(addr, "/auth/login", &format!("token={GOOD_TOKEN}")).await;
     let cookie = response
         .lines()
         .find_map(|l| {
@@ -113,7 +51,7 @@ async fn sign_in(addr: SocketAddr) -> String {
                 .or(l.strip_prefix("Set-Cookie: "))
         })
         .expect("a session cookie");
-    cookie.split(';').next().unwrap_or_default().to_owned()
+    common::cookie_pair(cookie).to_owned()
 }
 
 /// A plain HTTP/1.1 POST over TCP (the answer's head and body as text).
@@ -131,17 +69,9 @@ async fn reqwest_free_post(addr: SocketAddr, path: &str, form: &str) -> String {
 }
 
 async fn open(addr: SocketAddr, cookie: &str) -> Result<Socket, (StatusCode, String)> {
-    let mut request = format!("ws://{addr}/live")
-        .into_client_request()
-        .expect("a request");
-    let headers = request.headers_mut();
-    headers.insert(header::COOKIE, cookie.parse().expect("a cookie"));
-    headers.insert(
-        header::ORIGIN,
-        format!("http://{addr}").parse().expect("an origin"),
-    );
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(socket),
+    let origin = format!("http://{addr}");
+    match open_live(addr, "", &[("cookie", cookie), ("origin", &origin)]).await {
+        Ok(socket) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let retry = response
                 .headers()

@@ -2,124 +2,31 @@
 //! names it answers to (DNS rebinding), an `Origin` among them, what an authenticating proxy may
 //! claim about a person, session ids renewed at sign-in, and HTTPS-only cookies and HSTS.
 
+mod common;
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderMap, Request, StatusCode};
-use futures::future::BoxFuture;
+use axum::http::{header, Request, StatusCode};
+use common::{
+    cookie_pair, fast_sandbox, form_post, good_sign_in, loopback, open_live, send, session_policy,
+    StandInAccess,
+};
 use futures::StreamExt;
-use http_body_util::BodyExt;
-use leptos::prelude::LeptosOptions;
 use server::auth::{Gate, Mode, ProxyPolicy, SessionPolicy};
 use server::host::{AllowedHost, AllowedHosts};
-use server::{router, AppState, Edge};
+use server::Edge;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite;
-use tower::ServiceExt;
-use wukong_cluster::{
-    sandbox_seed, Access, ClusterError, Console, Grants, Identity, OpenAccess, Person, Sandbox,
-};
-use wukong_sim::Timings;
+use wukong_cluster::{Access, Console, OpenAccess};
 
-const GOOD_TOKEN: &str = "good-token-0123456789";
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// Grants everything, accepts one token as `ann`, and remembers whom it was asked about (to see
-/// which groups a proxied person reaches the cluster with).
-#[derive(Default)]
-struct Recorder {
-    asked: Mutex<Vec<Identity>>,
-}
-
-impl Recorder {
-    fn groups(&self) -> Vec<String> {
-        let asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
-        match asked.last() {
-            Some(Identity::Person(person)) => person.groups.clone(),
-            other => panic!("no person was asked about: {other:?}"),
-        }
-    }
-}
-
-impl Access for Recorder {
-    fn grants<'a>(
-        &'a self,
-        who: &'a Identity,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<Grants, wukong_cluster::AccessUnknown>> {
-        self.asked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(who.clone());
-        Box::pin(async { Ok(Grants::ALL) })
-    }
-    fn review_token<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Person>, ClusterError>> {
-        Box::pin(async move {
-            Ok((token == GOOD_TOKEN).then(|| Person {
-                user: "ann".into(),
-                groups: vec!["system:authenticated".into()],
-                token: Some(wukong_cluster::BearerToken::new(token)),
-            }))
-        })
-    }
-    fn lifetime(&self) -> Duration {
-        // Short, so every request asks again and `groups` sees this request's person.
-        Duration::from_millis(1)
-    }
-}
-
 async fn console_app(mode: Mode, access: Arc<dyn Access>, edge: Edge) -> axum::Router {
-    let console = Console::start(
-        Arc::new(Sandbox::start(
-            sandbox_seed(),
-            Timings::default().scaled(20.0),
-        )),
-        access.clone(),
-    );
+    let console = Console::start(fast_sandbox(), access.clone());
     console.store.wait_ready().await;
-    router(AppState {
-        leptos_options: LeptosOptions::builder()
-            .output_name("wukong-console")
-            .build(),
-        console,
-        gate: Gate::new(mode, access),
-        edge,
-    })
-}
-
-/// The default of a loopback `--addr` on `port`.
-fn loopback(port: u16) -> Edge {
-    Edge {
-        hosts: AllowedHosts::loopback(LOOPBACK, Some(port)),
-        https: false,
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-async fn send(app: &axum::Router, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.expect("router answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    common::console_router(console, Gate::new(mode, access), edge)
 }
 
 fn get(path: &str, host: &str) -> Request<Body> {
@@ -130,33 +37,11 @@ fn get(path: &str, host: &str) -> Request<Body> {
 }
 
 fn post(path: &str, host: &str, headers: &[(&str, &str)], form: &str) -> Request<Body> {
-    let mut request = Request::post(path)
-        .header(header::HOST, host)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request
-        .body(Body::from(form.to_owned()))
-        .expect("request builds")
-}
-
-/// Serves `app` on `listener` and opens `/live` with `host` in the handshake.
-async fn open_live(
-    addr: SocketAddr,
-    host: &str,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    tungstenite::Error,
-> {
-    let mut request =
-        tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}/live"))?;
+    let mut request = form_post(path, headers, form);
     request
         .headers_mut()
         .insert(header::HOST, host.parse().expect("a host header value"));
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(socket, _)| socket)
+    request
 }
 
 // ---- A. Host allow-list -------------------------------------------------------------------
@@ -169,7 +54,7 @@ async fn a_rebound_host_is_refused_on_pages_server_functions_and_the_socket_but_
     let addr = listener.local_addr().expect("address");
     let port = addr.port();
     // --auth=none on loopback: the setup a rebinding page would act through.
-    let app = console_app(Mode::None, Arc::new(OpenAccess), loopback(port)).await;
+    let app = console_app(Mode::None, Arc::new(OpenAccess), loopback(Some(port))).await;
     let rebound = format!("rebind.example:{port}");
 
     let answer = send(&app, get("/", &rebound)).await;
@@ -244,14 +129,16 @@ async fn a_rebound_host_is_refused_on_pages_server_functions_and_the_socket_but_
 
     // The websocket handshake, over the network.
     tokio::spawn(async move { axum::serve(listener, app).await });
-    match open_live(addr, &rebound).await {
+    match open_live(addr, "", &[("host", &rebound)]).await {
         Err(tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST)
         }
         Err(other) => panic!("a rebound websocket must be refused with 421: {other}"),
         Ok(_) => panic!("a rebound websocket must be refused with 421, it was opened"),
     }
-    let mut socket = open_live(addr, &own).await.expect("the console's own host");
+    let mut socket = open_live(addr, "", &[("host", &own)])
+        .await
+        .expect("the console's own host");
     let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
         .expect("a frame in time")
@@ -334,8 +221,8 @@ fn proxied(headers: &[(&str, &str)]) -> Request<Body> {
 
 #[tokio::test]
 async fn a_repeated_user_header_is_refused_with_400() {
-    let access = Arc::new(Recorder::default());
-    let app = console_app(proxy(false), access.clone(), loopback(3000)).await;
+    let access = Arc::new(StandInAccess::asked_every_time());
+    let app = console_app(proxy(false), access.clone(), loopback(Some(3000))).await;
     let answer = send(
         &app,
         proxied(&[
@@ -359,8 +246,8 @@ async fn a_repeated_user_header_is_refused_with_400() {
 
 #[tokio::test]
 async fn system_masters_and_system_users_are_refused_unless_allowed() {
-    let access = Arc::new(Recorder::default());
-    let app = console_app(proxy(false), access.clone(), loopback(3000)).await;
+    let access = Arc::new(StandInAccess::asked_every_time());
+    let app = console_app(proxy(false), access.clone(), loopback(Some(3000))).await;
     let answer = send(
         &app,
         proxied(&[
@@ -404,8 +291,8 @@ async fn system_masters_and_system_users_are_refused_unless_allowed() {
         .is_empty());
 
     // With the flag, the proxy is believed about them.
-    let access = Arc::new(Recorder::default());
-    let app = console_app(proxy(true), access.clone(), loopback(3000)).await;
+    let access = Arc::new(StandInAccess::asked_every_time());
+    let app = console_app(proxy(true), access.clone(), loopback(Some(3000))).await;
     let answer = send(
         &app,
         proxied(&[
@@ -420,8 +307,8 @@ async fn system_masters_and_system_users_are_refused_unless_allowed() {
 
 #[tokio::test]
 async fn other_system_groups_are_dropped_and_groups_read_the_same_either_way() {
-    let access = Arc::new(Recorder::default());
-    let app = console_app(proxy(false), access.clone(), loopback(3000)).await;
+    let access = Arc::new(StandInAccess::asked_every_time());
+    let app = console_app(proxy(false), access.clone(), loopback(Some(3000))).await;
     let answer = send(
         &app,
         proxied(&[
@@ -453,10 +340,8 @@ async fn other_system_groups_are_dropped_and_groups_read_the_same_either_way() {
 
 fn token_mode(secure_cookie: bool) -> Mode {
     Mode::Token(SessionPolicy {
-        idle: Duration::from_secs(600),
-        absolute: Duration::from_secs(3600),
-        token_recheck: Duration::from_secs(60),
         secure_cookie,
+        ..session_policy()
     })
 }
 
@@ -466,16 +351,11 @@ async fn sign_in(app: &axum::Router, host: &str, cookie: Option<&str>) -> String
     if let Some(cookie) = cookie {
         headers.push(("cookie", cookie));
     }
-    let answer = send(
-        app,
-        post(
-            "/auth/login",
-            host,
-            &headers,
-            &format!("token={GOOD_TOKEN}"),
-        ),
-    )
-    .await;
+    let mut request = good_sign_in(&headers);
+    request
+        .headers_mut()
+        .insert(header::HOST, host.parse().expect("a host header value"));
+    let answer = send(app, request).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     assert_eq!(answer.headers[header::LOCATION], "/");
     answer.headers[header::SET_COOKIE]
@@ -484,27 +364,22 @@ async fn sign_in(app: &axum::Router, host: &str, cookie: Option<&str>) -> String
         .to_owned()
 }
 
-/// `name=value` of a `Set-Cookie`.
-fn pair(set_cookie: &str) -> &str {
-    set_cookie.split(';').next().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn signing_in_gives_a_new_session_id_and_ends_the_old_one() {
     let app = console_app(
         token_mode(false),
-        Arc::new(Recorder::default()),
-        loopback(3000),
+        Arc::new(StandInAccess::asked_every_time()),
+        loopback(Some(3000)),
     )
     .await;
     let host = "127.0.0.1:3000";
     let first = sign_in(&app, host, None).await;
-    let first = pair(&first).to_owned();
+    let first = cookie_pair(&first).to_owned();
     let answer = send(&app, post("/api/list_vms", host, &[("cookie", &first)], "")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 
     let second = sign_in(&app, host, Some(&first)).await;
-    let second = pair(&second).to_owned();
+    let second = cookie_pair(&second).to_owned();
     assert_ne!(second, first, "a new id at sign-in");
     let answer = send(&app, post("/api/list_vms", host, &[("cookie", &first)], "")).await;
     assert_eq!(
@@ -530,7 +405,12 @@ async fn over_https_the_cookie_is_host_prefixed_and_responses_carry_hsts() {
         .expect("a URL")]),
         https: true,
     };
-    let app = console_app(token_mode(true), Arc::new(Recorder::default()), edge).await;
+    let app = console_app(
+        token_mode(true),
+        Arc::new(StandInAccess::asked_every_time()),
+        edge,
+    )
+    .await;
     let host = "console.example.com";
     let set_cookie = sign_in(&app, host, None).await;
     assert!(
@@ -544,7 +424,7 @@ async fn over_https_the_cookie_is_host_prefixed_and_responses_carry_hsts() {
         !set_cookie.to_ascii_lowercase().contains("domain="),
         "{set_cookie}"
     );
-    let cookie = pair(&set_cookie).to_owned();
+    let cookie = cookie_pair(&set_cookie).to_owned();
     let answer = send(
         &app,
         post("/api/list_vms", host, &[("cookie", &cookie)], ""),
@@ -586,8 +466,8 @@ async fn over_https_the_cookie_is_host_prefixed_and_responses_carry_hsts() {
 async fn without_https_the_cookie_and_headers_stay_as_they_were() {
     let app = console_app(
         token_mode(false),
-        Arc::new(Recorder::default()),
-        loopback(3000),
+        Arc::new(StandInAccess::asked_every_time()),
+        loopback(Some(3000)),
     )
     .await;
     let set_cookie = sign_in(&app, "127.0.0.1:3000", None).await;
