@@ -30,6 +30,15 @@ pub fn check_preconditions(
             key.name
         ),
     };
+    // A patch is checked for a stale version first (kube-apiserver 1.37 answers a patch carrying
+    // both a stale version and another uid with 409, not 422); a delete checks its uid first.
+    let stale = preconditions
+        .resource_version
+        .as_ref()
+        .is_some_and(|version| Some(version) != stored.metadata.resource_version.as_ref());
+    if write == Write::Patch && stale {
+        return Err(cannot(MODIFIED.to_owned()));
+    }
     if let Some(uid) = &preconditions.uid {
         let stored_uid = stored.metadata.uid.as_deref().unwrap_or_default();
         if uid != stored_uid {
@@ -44,10 +53,8 @@ pub fn check_preconditions(
             });
         }
     }
-    if let Some(version) = &preconditions.resource_version {
-        if Some(version) != stored.metadata.resource_version.as_ref() {
-            return Err(cannot(MODIFIED.to_owned()));
-        }
+    if stale {
+        return Err(cannot(MODIFIED.to_owned()));
     }
     Ok(())
 }
@@ -178,6 +185,17 @@ mod tests {
         assert!(
             err.to_string().contains("deleted and then recreated"),
             "{err}"
+        );
+        let both = stop.merge_patch(&Preconditions {
+            uid: Some("another-uid".into()),
+            resource_version: Some("6".into()),
+        });
+        assert!(
+            matches!(
+                merge_patch(&key, &wukong, &both),
+                Err(ClusterError::Conflict { .. })
+            ),
+            "a stale version is answered first, as the apiserver does"
         );
         let current = stop.merge_patch(&Preconditions {
             uid,

@@ -542,10 +542,25 @@ async fn a_wukong_created_again_is_never_acted_on_for_the_old_one() {
         .await
         .expect_err("a patch on the old uid");
     let delete = cluster
-        .delete(&Identity::Console, &key, old)
+        .delete(&Identity::Console, &key, old.clone())
         .await
         .expect_err("a delete on the old uid");
     eprintln!("apiserver answers: patch {patch:?}; delete {delete:?}");
+    // A stale version and the old uid at once: the version is answered first (409).
+    let stop = LifecycleAction::for_action(Action::Stop, None, "old-2".into()).unwrap();
+    let both = cluster
+        .request_action(
+            &Identity::Console,
+            &key,
+            stop,
+            wukong_api::Preconditions {
+                uid: old.uid.clone(),
+                resource_version: Some("1".into()),
+            },
+        )
+        .await
+        .expect_err("a patch on the old uid and an old version");
+    assert!(matches!(both, ClusterError::Conflict { .. }), "{both:?}");
     // What the sandbox answers too (cluster/src/apiserver.rs).
     assert!(
         matches!(delete, ClusterError::Conflict { .. }),
