@@ -1,14 +1,24 @@
-//! KubeVirt's own answers to the lifecycle subresource requests, as a pure function.
+//! KubeVirt v1.8.0's own answers to the lifecycle subresource requests, and its
+//! `status.printableStatus`, as pure functions.
 //!
-//! This is what virt-api decides for `PUT .../virtualmachines/{name}/start|stop|restart` and
-//! `.../virtualmachineinstances/{name}/pause|unpause` (see `shared/kubevirt-lifecycle.md`, from
-//! kubevirt's `pkg/virt-api/rest/lifecycle.go`): which requests it refuses and with which status,
-//! and what it changes when it accepts. The KubeVirt stand-in serves these answers over HTTP; the
-//! lifecycle controller's tests rely on them being KubeVirt's.
+//! Each handler follows its source line by line, in the same order of checks, so a refusal is the
+//! one KubeVirt gives first:
+//! - `start`, `stop`, `restart`, `pause`, `unpause`, `softreboot`: `pkg/virt-api/rest/lifecycle.go`
+//!   (`StartVMRequestHandler`, `StopVMRequestHandler`, `RestartVMRequestHandler`,
+//!   `PauseVMIRequestHandler`, `UnpauseVMIRequestHandler`, `SoftRebootVMIRequestHandler`,
+//!   `getChangeRequestJson`, `getRunningPatch`);
+//! - the error bodies: `pkg/virt-api/rest/subresource.go` (`writeError`) with apimachinery's
+//!   `errors.NewConflict`, `NewNotFound`, `NewInternalError`, `NewBadRequest`, `NewForbidden`;
+//! - `printableStatus`: `pkg/virt-controller/watch/vm/vm.go` (`setPrintableStatus` and the
+//!   `isVirtualMachineStatus*` functions it calls, first match wins).
+//!
+//! `docs/kubevirt-conformance.md` lists every call and situation with KubeVirt's answer, ours and
+//! the test that checks it. What is not simulated (volume migration recovery, snapshots in
+//! progress, the guest agent) is named there.
 
 use std::fmt;
 
-/// KubeVirt's `spec.runStrategy`, including `Once`, which Wukong does not offer but KubeVirt knows.
+/// KubeVirt's `spec.runStrategy` (or the deprecated `spec.running`: true is Always, false Halted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvRunStrategy {
     Always,
@@ -18,15 +28,25 @@ pub enum KvRunStrategy {
     Once,
 }
 
+impl KvRunStrategy {
+    pub fn parse(s: &str) -> Option<KvRunStrategy> {
+        use KvRunStrategy::*;
+        [Always, RerunOnFailure, Manual, Halted, Once]
+            .into_iter()
+            .find(|rs| rs.to_string() == s)
+    }
+}
+
 impl fmt::Display for KvRunStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
 }
 
-/// A VMI's `status.phase`.
+/// A VMI's `status.phase`. `Unset` is the empty phase of a VMI virt-controller has not processed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmiPhase {
+    Unset,
     Pending,
     Scheduling,
     Scheduled,
@@ -37,488 +57,666 @@ pub enum VmiPhase {
 }
 
 impl VmiPhase {
-    /// Succeeded and Failed VMIs are over: KubeVirt treats the VM as not running.
+    /// Succeeded and Failed VMIs are over (`vmi.IsFinal()`).
     pub const fn is_final(self) -> bool {
         matches!(self, VmiPhase::Succeeded | VmiPhase::Failed)
+    }
+
+    /// The phase as written in `status.phase` (empty for `Unset`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            VmiPhase::Unset => "",
+            VmiPhase::Pending => "Pending",
+            VmiPhase::Scheduling => "Scheduling",
+            VmiPhase::Scheduled => "Scheduled",
+            VmiPhase::Running => "Running",
+            VmiPhase::Succeeded => "Succeeded",
+            VmiPhase::Failed => "Failed",
+            VmiPhase::Unknown => "Unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> VmiPhase {
+        use VmiPhase::*;
+        [
+            Pending, Scheduling, Scheduled, Running, Succeeded, Failed, Unknown,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .unwrap_or(Unset)
     }
 }
 
 /// An entry of the VM's `status.stateChangeRequests`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateChange {
-    Start,
-    Stop,
+    /// `{action: Start}`, with `data: {paused: "true"}` for a paused start.
+    Start { paused: bool },
+    /// `{action: Stop, uid}`: stop that VMI (by its number in the simulator; `None`: whichever runs).
+    Stop { vmi: Option<u64> },
 }
 
-/// What KubeVirt looks at when it answers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a VMI that exists cannot get going, as its conditions tell virt-controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartProblem {
+    /// Condition `PodScheduled=False`, reason `Unschedulable`.
+    Unschedulable,
+    /// Condition `Synchronized=False`, reason `ErrImagePull`.
+    ErrImagePull,
+    /// Condition `Synchronized=False`, reason `ImagePullBackOff`.
+    ImagePullBackOff,
+    /// Condition `Synchronized=False`, reason `FailedPvcNotFound`.
+    PvcNotFound,
+}
+
+impl StartProblem {
+    pub fn parse(s: &str) -> Option<StartProblem> {
+        use StartProblem::*;
+        [Unschedulable, ErrImagePull, ImagePullBackOff, PvcNotFound]
+            .into_iter()
+            .find(|p| p.printable_status() == s)
+    }
+
+    /// The printableStatus it produces (also the annotation value that asks for it).
+    pub const fn printable_status(self) -> &'static str {
+        match self {
+            StartProblem::Unschedulable => "ErrorUnschedulable",
+            StartProblem::ErrImagePull => "ErrImagePull",
+            StartProblem::ImagePullBackOff => "ImagePullBackOff",
+            StartProblem::PvcNotFound => "ErrorPvcNotFound",
+        }
+    }
+
+    /// The VMI condition that carries it: (type, reason, message).
+    pub const fn condition(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            StartProblem::Unschedulable => (
+                "PodScheduled",
+                "Unschedulable",
+                "0/1 nodes are available: 1 Insufficient memory.",
+            ),
+            StartProblem::ErrImagePull => (
+                "Synchronized",
+                "ErrImagePull",
+                "rpc error: code = NotFound desc = failed to pull and unpack image",
+            ),
+            StartProblem::ImagePullBackOff => (
+                "Synchronized",
+                "ImagePullBackOff",
+                "Back-off pulling image",
+            ),
+            StartProblem::PvcNotFound => (
+                "Synchronized",
+                "FailedPvcNotFound",
+                "PVC rootdisk does not exist",
+            ),
+        }
+    }
+}
+
+/// What KubeVirt knows of the VM's volumes (from its DataVolume and PVC stores).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VolumeFacts {
+    /// A DataVolume is still being imported or cloned (`HasDataVolumeProvisioning`).
+    pub provisioning: bool,
+    /// A DataVolume failed (`HasDataVolumeErrors`).
+    pub data_volume_error: bool,
+    /// A PVC is not bound yet (`HasUnboundPVC`).
+    pub unbound_pvc: bool,
+}
+
+/// What KubeVirt looks at when it answers a request or computes printableStatus.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VmFacts {
     pub run_strategy: KvRunStrategy,
+    /// The VM says `spec.running` rather than `spec.runStrategy`: start and stop patch that field.
+    pub uses_running_field: bool,
+    /// The VM has a deletion timestamp.
+    pub deleting: bool,
     pub vmi: Option<VmiFacts>,
     pub state_change_requests: Vec<StateChange>,
+    /// `status.startFailure.consecutiveFailCount` (0: no start failure recorded).
+    pub start_failures: u32,
+    /// virt-controller is about to create a VMI (its expectations): shows Starting before the
+    /// VMI exists.
+    pub start_expected: bool,
+    pub volumes: VolumeFacts,
+    /// The VM has no status at all yet (`getChangeRequestJson` then adds a whole status).
+    pub status_empty: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl Default for KvRunStrategy {
+    fn default() -> Self {
+        KvRunStrategy::Halted
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VmiFacts {
+    /// The VMI's number in the simulator (KubeVirt compares uids).
+    pub generation: u64,
     pub phase: VmiPhase,
     /// Condition `Paused` (reason `PausedByUser`).
     pub paused: bool,
-    /// The VMI's current `terminationGracePeriodSeconds` (KubeVirt's 30 s when unset).
+    /// `spec.terminationGracePeriodSeconds`; `None` when unset (virt-launcher then uses 30 s).
     pub termination_grace_period_seconds: Option<i64>,
-    /// Shutting down: deletion requested, the guest not gone yet.
-    pub terminating: bool,
+    /// The VMI has a deletion timestamp (`IsMarkedForDeletion`).
+    pub marked_for_deletion: bool,
+    /// A live migration is in progress (`migrations.IsMigrating`).
+    pub migrating: bool,
+    pub problem: Option<StartProblem>,
+    /// `spec.livenessProbe` is set.
+    pub liveness_probe: bool,
 }
 
-impl VmFacts {
-    fn live_vmi(&self) -> Option<&VmiFacts> {
-        self.vmi.as_ref().filter(|vmi| !vmi.phase.is_final())
+impl Default for VmiPhase {
+    fn default() -> Self {
+        VmiPhase::Unset
     }
 }
 
 /// A subresource request with the body KubeVirt defines for it: the controller's `wukong_lifecycle::kubevirt::Call`.
 pub use wukong_lifecycle::kubevirt::Call as Request;
 
-/// What an accepted request changes.
+/// What an accepted (or, for a stop's grace period, even a refused) request changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
+    /// `getRunningPatch` on a VM with `spec.runStrategy`.
     SetRunStrategy(KvRunStrategy),
-    AppendStateChanges(Vec<StateChange>),
-    /// A lone stop replaces the pending requests.
+    /// `getRunningPatch` on a VM with `spec.running`.
+    SetRunning(bool),
+    /// `getChangeRequestJson` with no requests pending.
+    AddStateChanges(Vec<StateChange>),
+    /// `getChangeRequestJson`: a lone stop replaces the pending requests.
     ReplaceStateChanges(Vec<StateChange>),
+    /// `getChangeRequestJson` removes `status.startFailure`.
+    ClearStartFailure,
+    /// The stop handler patches the VMI's `spec.terminationGracePeriodSeconds` first.
     SetVmiGracePeriod(i64),
+    /// The v1.8 force restart deletes the virt-launcher pod with this grace period.
+    DeleteLauncherPod { grace_seconds: i64 },
     PauseVmi,
     UnpauseVmi,
+    SoftReboot,
 }
 
-/// A refusal as KubeVirt answers it: an HTTP status and a `metav1.Status` message.
+/// KubeVirt's HTTP answer when it accepts: 202 for start/stop/restart, 200 for the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Applied whatever the outcome (a stop patches the VMI's grace before it may refuse).
+    pub effects: Vec<Effect>,
+    pub outcome: Result<u16, ApiError>,
+}
+
+/// A refusal as virt-api writes it: a `metav1.Status` (`kind: Status`, `apiVersion: v1`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub code: u16,
+    pub reason: &'static str,
     pub message: String,
+    pub details: Option<Details>,
 }
+
+/// `metav1.StatusDetails`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Details {
+    pub name: Option<String>,
+    pub group: Option<&'static str>,
+    pub kind: Option<&'static str>,
+    /// `causes[].message`.
+    pub causes: Vec<String>,
+}
+
+/// `v1.Resource("virtualmachine")`: the group-resource virt-api names in its errors.
+pub const VM: &str = "virtualmachine";
+/// `v1.Resource("virtualmachineinstance")`.
+pub const VMI: &str = "virtualmachineinstance";
+const GROUP: &str = "kubevirt.io";
 
 impl ApiError {
-    fn new(code: u16, message: impl Into<String>) -> ApiError {
+    /// `errors.NewConflict(v1.Resource(kind), name, err)`.
+    pub fn conflict(kind: &'static str, name: &str, err: impl fmt::Display) -> ApiError {
         ApiError {
-            code,
-            message: message.into(),
+            code: 409,
+            reason: "Conflict",
+            message: format!("Operation cannot be fulfilled on {kind}.{GROUP} \"{name}\": {err}"),
+            details: Some(Details::named(kind, name)),
         }
     }
 
-    /// The `metav1.Status` `reason` that goes with the code.
-    pub fn reason(&self) -> &'static str {
-        match self.code {
-            400 => "BadRequest",
-            403 => "Forbidden",
-            404 => "NotFound",
-            409 => "Conflict",
-            _ => "InternalError",
+    /// `errors.NewNotFound(v1.Resource(kind), name)`.
+    pub fn not_found(kind: &'static str, name: &str) -> ApiError {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: format!("{kind}.{GROUP} \"{name}\" not found"),
+            details: Some(Details::named(kind, name)),
+        }
+    }
+
+    /// `errors.NewForbidden(v1.Resource(kind), name, err)`.
+    pub fn forbidden(kind: &'static str, name: &str, err: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: 403,
+            reason: "Forbidden",
+            message: format!("{kind}.{GROUP} \"{name}\" is forbidden: {err}"),
+            details: Some(Details::named(kind, name)),
+        }
+    }
+
+    /// `errors.NewInternalError(err)`.
+    pub fn internal(err: impl fmt::Display) -> ApiError {
+        let err = err.to_string();
+        ApiError {
+            code: 500,
+            reason: "InternalError",
+            message: format!("Internal error occurred: {err}"),
+            details: Some(Details {
+                name: None,
+                group: None,
+                kind: None,
+                causes: vec![err],
+            }),
+        }
+    }
+
+    /// `errors.NewBadRequest(msg)`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 400,
+            reason: "BadRequest",
+            message: message.into(),
+            details: None,
         }
     }
 }
 
-const DEFAULT_GRACE: i64 = 30;
+impl Details {
+    fn named(kind: &'static str, name: &str) -> Details {
+        Details {
+            name: Some(name.to_owned()),
+            group: Some(GROUP),
+            kind: Some(kind),
+            causes: Vec::new(),
+        }
+    }
+}
 
-/// KubeVirt's answer to `request` for a VM in the state `vm` describes.
-pub fn answer(vm: &VmFacts, request: Request) -> Result<Vec<Effect>, ApiError> {
-    use KvRunStrategy::*;
-    let pending = !vm.state_change_requests.is_empty();
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// `vmNotRunning` in subresource.go.
+pub const VM_NOT_RUNNING: &str = "VM is not running";
+const VMI_NOT_RUNNING: &str = "VMI is not running";
+const VMI_NOT_PAUSED: &str = "VMI is not paused";
+/// The error `getChangeRequestJson` returns when requests are pending (answered as a 500).
+pub const ALREADY_UNDERWAY: &str = "unable to complete request: stop/start already underway";
+
+impl VmFacts {
+    fn vmi_alive(&self) -> Option<&VmiFacts> {
+        self.vmi.as_ref().filter(|vmi| !vmi.phase.is_final())
+    }
+
+    /// `getChangeRequestJson(vm, changes...)`.
+    fn change_requests(&self, changes: Vec<StateChange>) -> Result<Vec<Effect>, ApiError> {
+        let mut effects = Vec::new();
+        if self.status_empty || self.state_change_requests.is_empty() {
+            effects.push(Effect::AddStateChanges(changes));
+        } else if matches!(changes.as_slice(), [StateChange::Stop { .. }]) {
+            effects.push(Effect::ReplaceStateChanges(changes));
+        } else {
+            return Err(ApiError::internal(ALREADY_UNDERWAY));
+        }
+        if self.start_failures > 0 {
+            effects.push(Effect::ClearStartFailure);
+        }
+        Ok(effects)
+    }
+
+    /// `getRunningPatch(vm, running)`.
+    fn running_patch(&self, running: bool) -> Effect {
+        if self.uses_running_field {
+            Effect::SetRunning(running)
+        } else if running {
+            Effect::SetRunStrategy(KvRunStrategy::Always)
+        } else {
+            Effect::SetRunStrategy(KvRunStrategy::Halted)
+        }
+    }
+}
+
+fn accepted(effects: Vec<Effect>, code: u16) -> Reply {
+    Reply {
+        effects,
+        outcome: Ok(code),
+    }
+}
+
+fn refused(error: ApiError) -> Reply {
+    Reply {
+        effects: Vec::new(),
+        outcome: Err(error),
+    }
+}
+
+fn from(result: Result<Vec<Effect>, ApiError>, code: u16) -> Reply {
+    match result {
+        Ok(effects) => accepted(effects, code),
+        Err(e) => refused(e),
+    }
+}
+
+/// KubeVirt's answer to `request` on the VM `name`, which exists and is described by `vm` (a
+/// missing VM is answered by the caller: [`ApiError::not_found`] of [`VM`], or of [`VMI`] for the
+/// VMI calls).
+pub fn answer(vm: &VmFacts, name: &str, request: Request) -> Reply {
     match request {
-        Request::Start { .. } => {
-            if vm.live_vmi().is_some() {
-                return Err(ApiError::new(409, "VM is already running"));
-            }
-            match vm.run_strategy {
-                Always | Once => Err(ApiError::new(
-                    409,
-                    format!("{} does not support manual start requests", vm.run_strategy),
-                )),
-                Halted => Ok(vec![Effect::SetRunStrategy(Always)]),
-                Manual | RerunOnFailure if pending => Err(already_underway()),
-                Manual | RerunOnFailure => {
-                    Ok(vec![Effect::AppendStateChanges(vec![StateChange::Start])])
-                }
-            }
-        }
-        Request::Stop { grace_period } => {
-            if grace_period.is_some_and(|g| g < 0) {
-                return Err(ApiError::new(400, "gracePeriod must not be negative"));
-            }
-            let mut effects = Vec::new();
-            let live = vm.live_vmi();
-            if let (Some(grace), Some(vmi)) = (grace_period, live) {
-                let current = vmi
-                    .termination_grace_period_seconds
-                    .unwrap_or(DEFAULT_GRACE);
-                if vm.run_strategy == Halted && grace >= current {
-                    // Already halting: only a shorter grace period (forcing a stuck stop) is news.
-                    return Err(ApiError::new(409, "VM is already stopping"));
-                }
-                effects.push(Effect::SetVmiGracePeriod(grace));
-            }
-            match vm.run_strategy {
-                Always | Once => {
-                    effects.push(Effect::SetRunStrategy(Halted));
-                    Ok(effects)
-                }
-                Halted if effects.is_empty() => Err(ApiError::new(409, "VM is not running")),
-                Halted => Ok(effects),
-                Manual | RerunOnFailure => {
-                    if live.is_none() {
-                        return Err(ApiError::new(409, "VM is not running"));
-                    }
-                    effects.push(if pending {
-                        Effect::ReplaceStateChanges(vec![StateChange::Stop])
-                    } else {
-                        Effect::AppendStateChanges(vec![StateChange::Stop])
-                    });
-                    Ok(effects)
-                }
-            }
-        }
+        Request::Start { paused } => start(vm, name, paused),
+        Request::Stop { grace_period } => stop(vm, name, grace_period),
         Request::Restart {
             grace_period_seconds,
-        } => {
-            match grace_period_seconds {
-                Some(g) if g > 0 => {
-                    return Err(ApiError::new(
-                        400,
-                        "For force restart, only gracePeriod=0 is supported for now",
-                    ));
-                }
-                Some(g) if g < 0 => {
-                    return Err(ApiError::new(
-                        400,
-                        "gracePeriodSeconds must not be negative",
-                    ))
-                }
-                _ => {}
+        } => restart(vm, name, grace_period_seconds),
+        Request::Pause => vmi_call(vm, name, |vmi| {
+            if vmi.phase != VmiPhase::Running {
+                Err(ApiError::conflict(VMI, name, VM_NOT_RUNNING))
+            } else if vmi.liveness_probe {
+                Err(ApiError::forbidden(
+                    VMI,
+                    name,
+                    "Pausing VMIs with LivenessProbe is currently not supported",
+                ))
+            } else if vmi.paused {
+                Err(ApiError::conflict(VMI, name, "VMI is already paused"))
+            } else {
+                Ok(Effect::PauseVmi)
             }
-            if matches!(vm.run_strategy, Halted | Once) {
-                return Err(ApiError::new(
-                    409,
-                    format!(
-                        "RunStrategy {} does not support manual restart requests",
-                        vm.run_strategy
-                    ),
-                ));
+        }),
+        Request::Unpause => vmi_call(vm, name, |vmi| {
+            if vmi.phase != VmiPhase::Running {
+                Err(ApiError::conflict(VMI, name, VMI_NOT_RUNNING))
+            } else if !vmi.paused {
+                Err(ApiError::conflict(VMI, name, VMI_NOT_PAUSED))
+            } else {
+                Ok(Effect::UnpauseVmi)
             }
-            if vm.live_vmi().is_none() {
-                return Err(ApiError::new(409, "VM is not running"));
+        }),
+        Request::SoftReboot => vmi_call(vm, name, |vmi| {
+            if vmi.phase != VmiPhase::Running {
+                Err(ApiError::conflict(VMI, name, VM_NOT_RUNNING))
+            } else if vmi.paused {
+                Err(ApiError::conflict(VMI, name, "VMI is paused"))
+            } else {
+                // Without a guest agent KubeVirt sends ACPI, which the simulated VMIs always have.
+                Ok(Effect::SoftReboot)
             }
-            if pending {
-                return Err(already_underway());
-            }
-            let mut effects = Vec::new();
-            if grace_period_seconds == Some(0) {
-                // KubeVirt's force restart: the VMI's grace becomes 1 s.
-                effects.push(Effect::SetVmiGracePeriod(1));
-            }
-            effects.push(Effect::AppendStateChanges(vec![
-                StateChange::Stop,
-                StateChange::Start,
-            ]));
-            Ok(effects)
+        }),
+    }
+}
+
+/// `putRequestHandler`: the VMI must exist (404), then `validate`; success is a 200 with no body.
+fn vmi_call(
+    vm: &VmFacts,
+    name: &str,
+    validate: impl FnOnce(&VmiFacts) -> Result<Effect, ApiError>,
+) -> Reply {
+    let Some(vmi) = vm.vmi.as_ref() else {
+        return refused(ApiError::not_found(VMI, name));
+    };
+    from(validate(vmi).map(|effect| vec![effect]), 200)
+}
+
+/// `StartVMRequestHandler`.
+fn start(vm: &VmFacts, name: &str, paused: bool) -> Reply {
+    use KvRunStrategy::*;
+    if let Some(vmi) = vm.vmi.as_ref() {
+        if !vmi.phase.is_final() && !matches!(vmi.phase, VmiPhase::Unknown | VmiPhase::Unset) {
+            return refused(ApiError::conflict(VM, name, "VM is already running"));
         }
-        Request::Pause => match vm.vmi {
-            Some(vmi) if vmi.phase == VmiPhase::Running && vmi.paused => {
-                Err(ApiError::new(409, "VMI is already paused"))
+    }
+    let phase = vm.vmi.as_ref().map(|vmi| vmi.phase);
+    let result = match vm.run_strategy {
+        // A paused start is a Start request with data (virt-controller then flips the strategy).
+        Halted if paused => vm.change_requests(vec![StateChange::Start { paused }]),
+        Halted => Ok(vec![vm.running_patch(true)]),
+        RerunOnFailure if phase == Some(VmiPhase::Failed) => Err(ApiError::conflict(
+            VM,
+            name,
+            "RerunOnFailure does not support starting VM from failed state",
+        )),
+        RerunOnFailure | Manual => {
+            let restart = match vm.run_strategy {
+                RerunOnFailure => phase == Some(VmiPhase::Succeeded),
+                _ => phase.is_some_and(VmiPhase::is_final),
+            };
+            let start = StateChange::Start { paused };
+            if restart {
+                let stop = StateChange::Stop {
+                    vmi: vm.vmi.as_ref().map(|vmi| vmi.generation),
+                };
+                vm.change_requests(vec![stop, start])
+            } else {
+                vm.change_requests(vec![start])
             }
-            Some(vmi) if vmi.phase == VmiPhase::Running => Ok(vec![Effect::PauseVmi]),
-            _ => Err(ApiError::new(409, "VMI is not running")),
+        }
+        Always | Once => Err(ApiError::conflict(
+            VM,
+            name,
+            format!("{} does not support manual start requests", vm.run_strategy),
+        )),
+    };
+    from(result, 202)
+}
+
+/// `StopVMRequestHandler`.
+fn stop(vm: &VmFacts, name: &str, grace_period: Option<i64>) -> Reply {
+    use KvRunStrategy::*;
+    let mut effects = Vec::new();
+    let alive = vm.vmi_alive();
+    // The VMI's grace period is patched before anything is refused, and stays patched.
+    let old_grace = alive.and_then(|vmi| vmi.termination_grace_period_seconds);
+    if let (Some(_), Some(grace)) = (alive, grace_period) {
+        effects.push(Effect::SetVmiGracePeriod(grace));
+    }
+    let result = match vm.run_strategy {
+        Halted => match (alive, grace_period) {
+            (None, _) => Err(ApiError::conflict(VM, name, VM_NOT_RUNNING)),
+            (Some(_), Some(grace)) if old_grace.is_none_or(|old| grace < old) => {
+                stop_request(vm, alive)
+            }
+            (Some(_), _) => Err(ApiError::conflict(
+                VM,
+                name,
+                "Halted only supports manual stop requests with a shorter graceperiod",
+            )),
         },
-        Request::Unpause => match vm.vmi {
-            Some(vmi) if vmi.paused => Ok(vec![Effect::UnpauseVmi]),
-            Some(_) => Err(ApiError::new(409, "VMI is not paused")),
-            None => Err(ApiError::new(409, "VMI is not running")),
+        RerunOnFailure | Manual => match alive {
+            None => Err(ApiError::conflict(VM, name, VM_NOT_RUNNING)),
+            Some(_) => stop_request(vm, alive),
+        },
+        Always | Once => Ok(vec![vm.running_patch(false)]),
+    };
+    match result {
+        Ok(more) => {
+            effects.extend(more);
+            accepted(effects, 202)
+        }
+        Err(e) => Reply {
+            effects,
+            outcome: Err(e),
         },
     }
 }
 
-fn already_underway() -> ApiError {
-    ApiError::new(
-        500,
-        "Operation cannot be fulfilled: a state change request is already underway",
-    )
+/// `patchVMStatusStopped`: a Stop request for the VMI that runs.
+fn stop_request(vm: &VmFacts, vmi: Option<&VmiFacts>) -> Result<Vec<Effect>, ApiError> {
+    vm.change_requests(vec![StateChange::Stop {
+        vmi: vmi.map(|vmi| vmi.generation),
+    }])
 }
 
-/// `status.printableStatus` for what the stand-in knows, by KubeVirt's precedence (first match wins:
-/// Terminating > Stopping > Migrating > Paused > Running > ... > Starting > CrashLoopBackOff > Stopped).
-pub fn printable_status(vm_deleting: bool, vm: &VmFacts, crash_looping: bool) -> &'static str {
+/// `RestartVMRequestHandler`.
+fn restart(vm: &VmFacts, name: &str, grace_period_seconds: Option<i64>) -> Reply {
+    use KvRunStrategy::*;
+    match grace_period_seconds {
+        Some(g) if g > 0 => {
+            return refused(ApiError::bad_request(
+                "For force restart, only gracePeriod=0 is supported for now",
+            ))
+        }
+        Some(g) if g < 0 => {
+            return refused(ApiError::bad_request(
+                "gracePeriod has to be greater or equal to 0",
+            ))
+        }
+        _ => {}
+    }
+    if matches!(vm.run_strategy, Halted | Once) {
+        // "RunStategy" is KubeVirt's own spelling.
+        return refused(ApiError::conflict(
+            VM,
+            name,
+            format!(
+                "RunStategy {} does not support manual restart requests",
+                vm.run_strategy
+            ),
+        ));
+    }
+    let Some(vmi) = vm.vmi.as_ref() else {
+        return refused(ApiError::conflict(
+            VM,
+            name,
+            format!("{VM_NOT_RUNNING}: {Halted}"),
+        ));
+    };
+    let changes = vec![
+        StateChange::Stop {
+            vmi: Some(vmi.generation),
+        },
+        StateChange::Start { paused: false },
+    ];
+    let result = vm.change_requests(changes).map(|mut effects| {
+        if grace_period_seconds == Some(0) {
+            // v1.8: the virt-launcher pod is deleted with grace 1 (v1.9 patches the VMI instead).
+            effects.push(Effect::DeleteLauncherPod { grace_seconds: 1 });
+        }
+        effects
+    });
+    from(result, 202)
+}
+
+/// The printableStatus values in `setPrintableStatus`'s order of precedence (first match wins),
+/// then `Unknown`.
+pub const PRINTABLE_STATUSES: [&str; 17] = [
+    "Terminating",
+    "Stopping",
+    "Migrating",
+    "Paused",
+    "Running",
+    "ErrorPvcNotFound",
+    "DataVolumeError",
+    "ErrorUnschedulable",
+    "Provisioning",
+    "WaitingForVolumeBinding",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "Starting",
+    "CrashLoopBackOff",
+    "Stopped",
+    "WaitingForReceiver",
+    "Unknown",
+];
+
+/// `isSetToStart(vm, vmi)`.
+pub fn is_set_to_start(vm: &VmFacts) -> bool {
+    use KvRunStrategy::*;
+    let stop_for_vmi = |vmi: &VmiFacts| {
+        vm.state_change_requests.first().is_some_and(|r| {
+            matches!(r, StateChange::Stop { vmi: v } if v.is_none_or(|g| g == vmi.generation))
+        })
+    };
+    match (vm.run_strategy, vm.vmi.as_ref()) {
+        (Always, _) => true,
+        (Halted, _) => false,
+        (Manual, Some(vmi)) => !stop_for_vmi(vmi),
+        (Manual, None) => vm
+            .state_change_requests
+            .first()
+            .is_some_and(|r| matches!(r, StateChange::Start { .. })),
+        (RerunOnFailure, Some(vmi)) => vmi.phase != VmiPhase::Succeeded,
+        (RerunOnFailure, None) => true,
+        (Once, vmi) => vmi.is_none(),
+    }
+}
+
+/// `setPrintableStatus`: the first status whose `isVirtualMachineStatus*` function holds.
+pub fn printable_status(vm: &VmFacts) -> &'static str {
     let vmi = vm.vmi.as_ref();
-    let stopping = vmi.is_some_and(|vmi| !vmi.phase.is_final())
-        && (vmi.is_some_and(|vmi| vmi.terminating)
-            || vm.run_strategy == KvRunStrategy::Halted
-            || vm.state_change_requests.first() == Some(&StateChange::Stop));
-    if vm_deleting {
-        "Terminating"
-    } else if stopping {
-        "Stopping"
-    } else if vmi.is_some_and(|vmi| vmi.phase == VmiPhase::Running && vmi.paused) {
-        "Paused"
-    } else if vmi.is_some_and(|vmi| vmi.phase == VmiPhase::Running) {
-        "Running"
-    } else if vmi.is_some_and(|vmi| {
-        matches!(
-            vmi.phase,
-            VmiPhase::Pending | VmiPhase::Scheduling | VmiPhase::Scheduled
-        )
-    }) {
-        "Starting"
-    } else if crash_looping {
-        "CrashLoopBackOff"
-    } else {
-        "Stopped"
-    }
+    let problem = |p: StartProblem| vmi.is_some_and(|vmi| vmi.problem == Some(p));
+    let running = |paused: bool| {
+        vmi.is_some_and(|vmi| vmi.phase == VmiPhase::Running && vmi.paused == paused)
+    };
+    let stop_expected = vm.state_change_requests.first().is_some_and(|r| {
+        matches!(r, StateChange::Stop { vmi: v } if vmi.is_some_and(|vmi| v.is_none_or(|g| g == vmi.generation)))
+    }) || vm.run_strategy == KvRunStrategy::Halted;
+    let checks: [(&'static str, bool); 16] = [
+        ("Terminating", vm.deleting),
+        (
+            "Stopping",
+            vmi.is_some_and(|vmi| {
+                !vmi.phase.is_final() && (vmi.marked_for_deletion || stop_expected)
+            }),
+        ),
+        ("Migrating", vmi.is_some_and(|vmi| vmi.migrating)),
+        ("Paused", running(true)),
+        ("Running", running(false)),
+        ("ErrorPvcNotFound", problem(StartProblem::PvcNotFound)),
+        ("DataVolumeError", vm.volumes.data_volume_error),
+        ("ErrorUnschedulable", problem(StartProblem::Unschedulable)),
+        ("Provisioning", vm.volumes.provisioning),
+        (
+            "WaitingForVolumeBinding",
+            is_set_to_start(vm) && vm.volumes.unbound_pvc,
+        ),
+        ("ErrImagePull", problem(StartProblem::ErrImagePull)),
+        ("ImagePullBackOff", problem(StartProblem::ImagePullBackOff)),
+        (
+            "Starting",
+            match vmi {
+                None => vm.start_expected,
+                Some(vmi) => matches!(
+                    vmi.phase,
+                    VmiPhase::Unset | VmiPhase::Pending | VmiPhase::Scheduling | VmiPhase::Scheduled
+                ),
+            },
+        ),
+        (
+            "CrashLoopBackOff",
+            vmi.is_none_or(|vmi| vmi.phase.is_final())
+                && !vm.start_expected
+                && vm.start_failures > 0
+                && matches!(
+                    vm.run_strategy,
+                    KvRunStrategy::Always | KvRunStrategy::RerunOnFailure | KvRunStrategy::Once
+                ),
+        ),
+        (
+            "Stopped",
+            match vmi {
+                Some(vmi) => vmi.phase.is_final(),
+                None => !vm.start_expected,
+            },
+        ),
+        // WaitAsReceiver is not a strategy the simulator runs.
+        ("WaitingForReceiver", false),
+    ];
+    checks
+        .into_iter()
+        .find_map(|(status, holds)| holds.then_some(status))
+        .unwrap_or("Unknown")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use KvRunStrategy::*;
-
-    fn vm(run_strategy: KvRunStrategy, phase: Option<VmiPhase>) -> VmFacts {
-        VmFacts {
-            run_strategy,
-            vmi: phase.map(|phase| VmiFacts {
-                phase,
-                paused: false,
-                termination_grace_period_seconds: None,
-                terminating: false,
-            }),
-            state_change_requests: Vec::new(),
-        }
-    }
-
-    fn refused(result: Result<Vec<Effect>, ApiError>) -> (u16, String) {
-        let e = result.expect_err("KubeVirt refuses this");
-        (e.code, e.message)
-    }
-
-    #[test]
-    fn start_answers_like_kubevirt() {
-        let running = Some(VmiPhase::Running);
-        assert_eq!(
-            refused(answer(
-                &vm(Manual, running),
-                Request::Start { paused: false }
-            )),
-            (409, "VM is already running".into())
-        );
-        let (code, msg) = refused(answer(&vm(Always, None), Request::Start { paused: false }));
-        assert_eq!(
-            (code, msg.as_str()),
-            (409, "Always does not support manual start requests")
-        );
-        assert_eq!(
-            answer(&vm(Halted, None), Request::Start { paused: false }),
-            Ok(vec![Effect::SetRunStrategy(Always)])
-        );
-        for rs in [Manual, RerunOnFailure] {
-            assert_eq!(
-                answer(
-                    &vm(rs, Some(VmiPhase::Failed)),
-                    Request::Start { paused: false }
-                ),
-                Ok(vec![Effect::AppendStateChanges(vec![StateChange::Start])]),
-                "a final VMI does not count as running"
-            );
-        }
-        let mut pending = vm(Manual, None);
-        pending.state_change_requests = vec![StateChange::Start];
-        assert_eq!(
-            refused(answer(&pending, Request::Start { paused: false })).0,
-            500
-        );
-    }
-
-    #[test]
-    fn stop_answers_like_kubevirt() {
-        let running = Some(VmiPhase::Running);
-        assert_eq!(
-            answer(&vm(Always, running), Request::Stop { grace_period: None }),
-            Ok(vec![Effect::SetRunStrategy(Halted)])
-        );
-        assert_eq!(
-            answer(
-                &vm(Manual, running),
-                Request::Stop {
-                    grace_period: Some(0)
-                }
-            ),
-            Ok(vec![
-                Effect::SetVmiGracePeriod(0),
-                Effect::AppendStateChanges(vec![StateChange::Stop])
-            ])
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Manual, None),
-                Request::Stop { grace_period: None }
-            )),
-            (409, "VM is not running".into())
-        );
-        // Halted and still going down: only a shorter grace period is accepted (forcing it).
-        assert_eq!(
-            answer(
-                &vm(Halted, running),
-                Request::Stop {
-                    grace_period: Some(0)
-                }
-            ),
-            Ok(vec![Effect::SetVmiGracePeriod(0)])
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Halted, running),
-                Request::Stop {
-                    grace_period: Some(30)
-                }
-            ))
-            .0,
-            409
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Halted, running),
-                Request::Stop { grace_period: None }
-            ))
-            .0,
-            409
-        );
-        // A lone stop replaces pending requests.
-        let mut pending = vm(Manual, running);
-        pending.state_change_requests = vec![StateChange::Start];
-        assert_eq!(
-            answer(&pending, Request::Stop { grace_period: None }),
-            Ok(vec![Effect::ReplaceStateChanges(vec![StateChange::Stop])])
-        );
-    }
-
-    #[test]
-    fn restart_answers_like_kubevirt() {
-        let running = Some(VmiPhase::Running);
-        assert_eq!(
-            answer(
-                &vm(Manual, running),
-                Request::Restart {
-                    grace_period_seconds: None
-                }
-            ),
-            Ok(vec![Effect::AppendStateChanges(vec![
-                StateChange::Stop,
-                StateChange::Start
-            ])])
-        );
-        assert_eq!(
-            answer(
-                &vm(Always, running),
-                Request::Restart {
-                    grace_period_seconds: Some(0)
-                }
-            ),
-            Ok(vec![
-                Effect::SetVmiGracePeriod(1),
-                Effect::AppendStateChanges(vec![StateChange::Stop, StateChange::Start])
-            ])
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Manual, running),
-                Request::Restart {
-                    grace_period_seconds: Some(5)
-                }
-            ))
-            .0,
-            400
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Halted, running),
-                Request::Restart {
-                    grace_period_seconds: None
-                }
-            ))
-            .0,
-            409
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Once, running),
-                Request::Restart {
-                    grace_period_seconds: None
-                }
-            ))
-            .0,
-            409
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Manual, None),
-                Request::Restart {
-                    grace_period_seconds: None
-                }
-            ))
-            .0,
-            409
-        );
-    }
-
-    #[test]
-    fn pause_only_from_running_and_unpause_only_when_paused() {
-        assert_eq!(
-            answer(&vm(Manual, Some(VmiPhase::Running)), Request::Pause),
-            Ok(vec![Effect::PauseVmi])
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Manual, Some(VmiPhase::Scheduling)),
-                Request::Pause
-            )),
-            (409, "VMI is not running".into())
-        );
-        let mut paused = vm(Manual, Some(VmiPhase::Running));
-        if let Some(vmi) = paused.vmi.as_mut() {
-            vmi.paused = true;
-        }
-        assert_eq!(
-            refused(answer(&paused, Request::Pause)),
-            (409, "VMI is already paused".into())
-        );
-        assert_eq!(
-            answer(&paused, Request::Unpause),
-            Ok(vec![Effect::UnpauseVmi])
-        );
-        assert_eq!(
-            refused(answer(
-                &vm(Manual, Some(VmiPhase::Running)),
-                Request::Unpause
-            ))
-            .0,
-            409
-        );
-    }
-
-    #[test]
-    fn printable_status_follows_kubevirt_precedence() {
-        let mut v = vm(Manual, Some(VmiPhase::Running));
-        assert_eq!(printable_status(false, &v, false), "Running");
-        assert_eq!(printable_status(true, &v, false), "Terminating");
-        v.state_change_requests = vec![StateChange::Stop];
-        assert_eq!(printable_status(false, &v, false), "Stopping");
-        let mut paused = vm(Manual, Some(VmiPhase::Running));
-        if let Some(vmi) = paused.vmi.as_mut() {
-            vmi.paused = true;
-        }
-        assert_eq!(printable_status(false, &paused, false), "Paused");
-        assert_eq!(
-            printable_status(false, &vm(Manual, Some(VmiPhase::Scheduling)), false),
-            "Starting"
-        );
-        assert_eq!(
-            printable_status(false, &vm(Always, None), true),
-            "CrashLoopBackOff"
-        );
-        assert_eq!(printable_status(false, &vm(Halted, None), false), "Stopped");
-    }
-}
+mod tests;
