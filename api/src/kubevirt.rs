@@ -127,6 +127,16 @@ impl VirtualMachineInstance {
         self.status.as_ref()?.phase.as_deref()
     }
 
+    /// The message of the condition that keeps the VMI from running: `PodScheduled` or
+    /// `Synchronized` False (unschedulable, image pull errors, a missing PVC).
+    pub fn problem(&self) -> Option<&str> {
+        self.status.as_ref()?.conditions.iter().find_map(|c| {
+            let blocking =
+                matches!(c.type_.as_str(), "PodScheduled" | "Synchronized") && c.status == "False";
+            blocking.then(|| c.message.as_deref().or(c.reason.as_deref()).unwrap_or(""))
+        })
+    }
+
     /// Condition `Paused` is `True` (KubeVirt sets reason `PausedByUser`).
     pub fn is_paused(&self) -> bool {
         self.status.as_ref().is_some_and(|s| {

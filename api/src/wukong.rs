@@ -143,6 +143,13 @@ pub struct WukongStatus {
     /// flips (a stop under `Always` halts the VM, a start under `Halted` sets `Always`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_strategy: Option<RunStrategy>,
+    /// KubeVirt's own `status.printableStatus` of the VirtualMachine, verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printable_status: Option<String>,
+    /// The VirtualMachineInstance's `status.phase`, verbatim; absent when there is no VMI. The
+    /// rules need it where the state alone cannot say what KubeVirt would accept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmi_phase: Option<String>,
     /// The last requests the controller took up, oldest first (at most [`RECENT_REQUESTS`]):
     /// the request history. Events say the same but expire after an hour and anyone who may
     /// create Events can write one; status is written by the controller only.
@@ -207,6 +214,7 @@ impl WukongStatus {
 #[serde(rename_all = "camelCase")]
 pub struct LifecycleState {
     /// One of `wukong_lifecycle::VmState`'s names (Starting, Running, Stopping, Stopped, ...).
+    #[schemars(schema_with = "vm_state_schema")]
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_action: Option<String>,
@@ -220,6 +228,23 @@ pub struct LifecycleState {
     /// When a graceful stop in progress will be forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_deadline: Option<Time>,
+}
+
+/// `lifecycleState.state` is one of [`VmState::ALL`]'s names.
+fn vm_state_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = VmState::ALL.into_iter().map(VmState::as_str).collect();
+    schemars::json_schema!({ "type": "string", "enum": names })
+}
+
+impl WukongStatus {
+    /// What the rules need to know about KubeVirt's VMI: from `vmiPhase` when the controller
+    /// recorded it, else guessed from the state.
+    pub fn vmi(&self, state: VmState) -> wukong_lifecycle::Vmi {
+        match (&self.vmi_phase, &self.printable_status) {
+            (None, None) => wukong_lifecycle::Vmi::assumed(state),
+            (phase, _) => wukong_lifecycle::Vmi::from_phase(phase.as_deref()),
+        }
+    }
 }
 
 #[cfg(test)]

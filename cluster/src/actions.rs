@@ -75,10 +75,8 @@ pub async fn request_action_known(
     let is_expected = |row: &VmRow| expected_uid.as_ref().is_none_or(|uid| *uid == row.uid);
     // The watched row is used only when it allows the action and is the object the person saw;
     // anything else is looked at again on a fresh read.
-    let mut known = known.filter(|(row, _)| {
-        is_expected(row)
-            && check(action, row.state, row.run_strategy, row.pending.is_some()).is_ok()
-    });
+    let mut known =
+        known.filter(|(row, _)| is_expected(row) && check(action, &row.situation()).is_ok());
     let mut attempts_left = 2;
     loop {
         let (row, version) = match known.take() {
@@ -95,7 +93,7 @@ pub async fn request_action_known(
         if !is_expected(&row) {
             return Err(ClusterError::Replaced { key });
         }
-        if let Err(refusal) = check(action, row.state, row.run_strategy, row.pending.is_some()) {
+        if let Err(refusal) = check(action, &row.situation()) {
             return Err(ClusterError::Refused {
                 key,
                 action,

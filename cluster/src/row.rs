@@ -1,5 +1,5 @@
 use wukong_api::Wukong;
-use wukong_lifecycle::{effective_grace_period, offered_actions};
+use wukong_lifecycle::{effective_grace_period, offered_actions, Situation, Vmi};
 use wukong_view::{HistoryEntry, VmKey, VmRow};
 
 /// The requests a person sees in History: the controller's records in the Wukong's status
@@ -34,6 +34,7 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
         .and_then(|s| s.run_strategy)
         .unwrap_or(wukong.spec.run_strategy);
     let pending = wukong.pending_request().map(|request| request.action());
+    let vmi = status.map_or(Vmi::assumed(state), |s| s.vmi(state));
     let stop_deadline_ms = lifecycle
         .and_then(|l| l.stop_deadline.as_ref())
         .filter(|_| state == wukong_lifecycle::VmState::Stopping)
@@ -58,7 +59,13 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
             None,
             wukong.spec.termination_grace_period_seconds,
         ),
-        actions: offered_actions(state, run_strategy, pending.is_some()),
+        vmi,
+        actions: offered_actions(&Situation {
+            state,
+            run_strategy,
+            pending: pending.is_some(),
+            vmi,
+        }),
         pending,
         stop_deadline_ms,
     })

@@ -1,12 +1,14 @@
 //! The sandbox's starting inventory: 26 VMs in three namespaces, in mixed states.
 //! End-to-end tests rely on these names and states (see end2end/README.md).
 
-use crate::simulated::{FAIL_BOOT_ANNOTATION, IGNORE_ACPI_ANNOTATION};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use wukong_api::{LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER};
 use wukong_lifecycle::{RunStrategy, VmState};
+use wukong_sim::annotations::{
+    FAIL_BOOT as FAIL_BOOT_ANNOTATION, IGNORE_ACPI as IGNORE_ACPI_ANNOTATION,
+};
 use wukong_sim::Guest;
 
 #[derive(Clone, Debug)]
@@ -21,7 +23,7 @@ pub struct SeedVm {
     pub grace_period_seconds: Option<i64>,
 }
 
-const fn vm(
+fn vm(
     namespace: &'static str,
     name: &'static str,
     state: VmState,
@@ -36,10 +38,7 @@ const fn vm(
         run_strategy,
         cpu_cores,
         memory,
-        guest: Guest {
-            ignores_acpi: false,
-            fails_boot: false,
-        },
+        guest: Guest::default(),
         grace_period_seconds: None,
     }
 }
@@ -135,6 +134,8 @@ pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
             observed_request_id: None,
             stop_deadline: None,
         }),
+        printable_status: None,
+        vmi_phase: None,
         node_name: vm
             .state
             .has_live_guest()

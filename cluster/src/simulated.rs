@@ -11,20 +11,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, settle, settled_message, Call, Observed, FORCED_MESSAGE,
+    accepted_message, call_for, settle, settled_message, Call, Observed, ObservedVmi,
+    FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
-    check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
+    check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState,
+    DEFAULT_GRACE_PERIOD_SECONDS,
 };
-use wukong_sim::kubevirt::{KvRunStrategy, VmiPhase};
+use wukong_sim::kubevirt::KvRunStrategy;
 use wukong_sim::virt::{Exit, VirtVm};
 use wukong_sim::{Guest, Timings};
 use wukong_view::HistoryEntry;
-
-/// Annotation marking a simulated guest that ignores the ACPI shutdown signal.
-pub const IGNORE_ACPI_ANNOTATION: &str = "sim.novasphere.dev/ignore-acpi";
-/// Annotation marking a simulated guest that never boots (CrashLoopBackOff).
-pub const FAIL_BOOT_ANNOTATION: &str = "sim.novasphere.dev/fail-boot";
 
 /// What one step did to the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,12 +49,14 @@ fn kv_run_strategy(rs: RunStrategy) -> KvRunStrategy {
         RunStrategy::RerunOnFailure => KvRunStrategy::RerunOnFailure,
         RunStrategy::Manual => KvRunStrategy::Manual,
         RunStrategy::Halted => KvRunStrategy::Halted,
+        RunStrategy::Once => KvRunStrategy::Once,
     }
 }
 
 fn run_strategy(rs: KvRunStrategy) -> RunStrategy {
     match rs {
-        KvRunStrategy::Always | KvRunStrategy::Once => RunStrategy::Always,
+        KvRunStrategy::Always => RunStrategy::Always,
+        KvRunStrategy::Once => RunStrategy::Once,
         KvRunStrategy::RerunOnFailure => RunStrategy::RerunOnFailure,
         KvRunStrategy::Manual => RunStrategy::Manual,
         KvRunStrategy::Halted => RunStrategy::Halted,
@@ -69,18 +68,8 @@ impl SimulatedVm {
     /// any other state none; the run strategy from status (else spec); the guest's behaviour from
     /// the `sim.novasphere.dev/*` annotations.
     pub fn from_wukong(wukong: Wukong, timings: Timings) -> SimulatedVm {
-        let annotated = |name: &str| {
-            wukong
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(name))
-                .is_some_and(|v| v == "true")
-        };
-        let guest = Guest {
-            ignores_acpi: annotated(IGNORE_ACPI_ANNOTATION),
-            fails_boot: annotated(FAIL_BOOT_ANNOTATION),
-        };
+        let annotations = wukong.metadata.annotations.clone().unwrap_or_default();
+        let guest = Guest::from_annotations(|name| annotations.get(name).map(String::as_str));
         let run_strategy = wukong
             .status
             .as_ref()
@@ -150,14 +139,20 @@ impl SimulatedVm {
         self.kubevirt.vmi().is_some_and(|vmi| !vmi.phase.is_final())
     }
 
-    fn observed(&self) -> VmState {
+    fn observed(&self) -> Observed<'_> {
         let vmi = self.kubevirt.vmi();
         Observed {
             printable_status: Some(self.kubevirt.printable_status()),
-            vmi_paused: vmi.is_some_and(|v| v.paused),
-            vmi_failed: vmi.is_some_and(|v| v.phase == VmiPhase::Failed),
+            vmi: vmi.map(|v| ObservedVmi {
+                phase: v.phase.as_str(),
+                deleting: v.shutdown.is_some(),
+                problem: v.problem.map(|p| p.condition().2),
+            }),
         }
-        .state()
+    }
+
+    fn name(&self) -> String {
+        self.wukong.metadata.name.clone().unwrap_or_default()
     }
 
     /// Lets KubeVirt move on, takes up deletion or a pending request, forces a stop past its
@@ -170,7 +165,7 @@ impl SimulatedVm {
             .lifecycle_state()
             .cloned()
             .unwrap_or_else(|| LifecycleState {
-                state: self.observed().as_str().to_owned(),
+                state: self.observed().state().as_str().to_owned(),
                 ..LifecycleState::default()
             });
         if self.wukong.metadata.deletion_timestamp.is_some() {
@@ -180,18 +175,21 @@ impl SimulatedVm {
             next.state = VmState::Deleting.as_str().to_owned();
             match self.stop_deadline_ms {
                 None => {
+                    let name = self.name();
                     let _ = self
                         .kubevirt
-                        .request(Call::Stop { grace_period: None }, now_ms);
+                        .request(Call::Stop { grace_period: None }, &name, now_ms);
                     let grace = u64::try_from(self.vm_grace_seconds()).unwrap_or(30);
                     self.stop_deadline_ms = Some(now_ms + grace * 1000);
                     next.message = Some("deleting: stopping the VM first".to_owned());
                 }
                 Some(deadline) if deadline <= now_ms => {
+                    let name = self.name();
                     let _ = self.kubevirt.request(
                         Call::Stop {
                             grace_period: Some(0),
                         },
+                        &name,
                         now_ms,
                     );
                     self.stop_deadline_ms = Some(u64::MAX);
@@ -215,9 +213,15 @@ impl SimulatedVm {
             next.message = Some(FORCED_MESSAGE.to_owned());
         }
         let shown = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
-        let settled = settle(shown, self.observed(), since_ms, same_vmi);
+        let observed = self.observed();
+        let settled = settle(shown, observed.state(), since_ms, same_vmi);
+        let problem = observed.problem();
         if settled != shown && !settled.is_transitional() {
-            next.message = Some(settled_message(next.message.as_deref(), settled));
+            next.message = Some(settled_message(
+                next.message.as_deref(),
+                settled,
+                problem.as_deref(),
+            ));
         }
         next.state = settled.as_str().to_owned();
 
@@ -226,10 +230,12 @@ impl SimulatedVm {
                 self.stop_deadline_ms = None;
                 next.stop_deadline = None;
             } else if deadline <= now_ms {
+                let name = self.name();
                 let _ = self.kubevirt.request(
                     Call::Stop {
                         grace_period: Some(0),
                     },
+                    &name,
                     now_ms,
                 );
                 self.stop_deadline_ms = None;
@@ -244,7 +250,13 @@ impl SimulatedVm {
             let pending = !self.kubevirt.state_change_requests().is_empty();
             let current = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
             next.observed_request_id = Some(request.request_id.clone());
-            let outcome = match check(action, current, rs, pending) {
+            let situation = Situation {
+                state: current,
+                run_strategy: rs,
+                pending,
+                vmi: self.observed().vmi(),
+            };
+            let outcome = match check(action, &situation) {
                 Err(refusal) => {
                     next.message = Some(format!("{} refused: {refusal}", action.as_str()));
                     "Refused"
@@ -257,8 +269,9 @@ impl SimulatedVm {
                         Some(vm_grace),
                     );
                     let generation = self.kubevirt.vmi().map(|vmi| vmi.generation);
+                    let name = self.name();
                     let result = match call_for(action, request.force, grace, vm_grace) {
-                        Some(call) => self.kubevirt.request(call, now_ms),
+                        Some(call) => self.kubevirt.request(call, &name, now_ms).map(|_| ()),
                         None => Ok(()),
                     };
                     match result {
@@ -303,9 +316,13 @@ impl SimulatedVm {
         let live = self.guest_up();
         let node = live.then(|| node_for(&self.wukong));
         let run_strategy = run_strategy(self.kubevirt.run_strategy());
+        let printable = self.kubevirt.printable_status().to_owned();
+        let vmi_phase = self.kubevirt.vmi().map(|vmi| vmi.phase.as_str().to_owned());
         let status = self.wukong.status.get_or_insert_with(WukongStatus::default);
         status.node_name = node;
         status.run_strategy = Some(run_strategy);
+        status.printable_status = Some(printable);
+        status.vmi_phase = vmi_phase;
         status.lifecycle_state = Some(next);
         if self.wukong.status == before {
             Step::Unchanged

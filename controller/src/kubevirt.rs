@@ -63,7 +63,8 @@ impl KubevirtClient {
     }
 }
 
-/// `StartOptions`, `StopOptions`, `RestartOptions`, or the empty options of pause/unpause.
+/// `StartOptions`, `StopOptions`, `RestartOptions`, or the empty options of pause, unpause and
+/// soft-reboot.
 pub fn body(call: Call) -> Value {
     match call {
         Call::Start { paused: false } => json!({}),
@@ -78,7 +79,7 @@ pub fn body(call: Call) -> Value {
         Call::Restart {
             grace_period_seconds: None,
         } => json!({}),
-        Call::Pause | Call::Unpause => json!({}),
+        Call::Pause | Call::Unpause | Call::SoftReboot => json!({}),
     }
 }
 

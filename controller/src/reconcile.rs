@@ -34,10 +34,12 @@ use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus, FINALIZER};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, settle, settled_message, Call, Observed, FORCED_MESSAGE,
+    accepted_message, call_for, settle, settled_message, Call, Observed, ObservedVmi,
+    FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
-    check, effective_grace_period, plan, Action, RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS,
+    check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState, Vmi,
+    DEFAULT_GRACE_PERIOD_SECONDS,
 };
 
 /// The field manager of everything the controller writes.
@@ -221,6 +223,10 @@ struct Seen {
     vmi: Option<VirtualMachineInstance>,
     state: VmState,
     run_strategy: RunStrategy,
+    /// KubeVirt's VMI as the rules see it.
+    vmi_state: Vmi,
+    /// What KubeVirt says is wrong, for the Error and Failed states.
+    problem: Option<String>,
 }
 
 impl Seen {
@@ -280,7 +286,11 @@ impl Reconciler<'_> {
             && !VmState::parse(&next.state).is_some_and(|s| s.is_transitional())
         {
             let settled = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
-            next.message = Some(settled_message(prev.message.as_deref(), settled));
+            next.message = Some(settled_message(
+                prev.message.as_deref(),
+                settled,
+                seen.problem.as_deref(),
+            ));
             if next.state == VmState::Running.as_str() {
                 if let Ok(mut r) = self.ctx.restarts.lock() {
                     r.remove(&self.key());
@@ -382,6 +392,11 @@ impl Reconciler<'_> {
                 .as_ref()
                 .and_then(|vmi| vmi.status.as_ref()?.node_name.clone()),
             run_strategy: Some(seen.run_strategy),
+            printable_status: seen.vm.printable_status().map(str::to_owned),
+            vmi_phase: seen
+                .vmi
+                .as_ref()
+                .map(|vmi| vmi.phase().unwrap_or_default().to_owned()),
             recent_requests: Vec::new(),
         };
         for record in recent_requests {
@@ -496,7 +511,13 @@ impl Reconciler<'_> {
         let current = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
         let pending = seen.vm.has_pending_requests();
         next.observed_request_id = Some(request.request_id.clone());
-        if let Err(refusal) = check(action, current, seen.run_strategy, pending) {
+        let situation = Situation {
+            state: current,
+            run_strategy: seen.run_strategy,
+            pending,
+            vmi: seen.vmi_state,
+        };
+        if let Err(refusal) = check(action, &situation) {
             next.message = Some(format!("{} refused: {refusal}", action.as_str()));
             self.ctx.metrics.count_request(action.as_str(), "refused");
             self.event(
@@ -634,25 +655,28 @@ impl Reconciler<'_> {
         // someone else) says nothing about ours.
         let vm_uid = vm.uid().unwrap_or_default();
         let vmi = vmi.filter(|vmi| vm::is_controlled_by(vmi, &vm_uid));
-        let state = Observed {
+        let observed = Observed {
             printable_status: vm.printable_status(),
-            vmi_paused: vmi.as_ref().is_some_and(|v| v.is_paused()),
-            vmi_failed: vmi.as_ref().is_some_and(|v| v.phase() == Some("Failed")),
-        }
-        .state();
-        let run_strategy = match vm.spec.run_strategy.as_deref() {
-            Some("Always") | Some("Once") => RunStrategy::Always,
-            Some("RerunOnFailure") => RunStrategy::RerunOnFailure,
-            Some("Halted") => RunStrategy::Halted,
-            Some(_) => RunStrategy::Manual,
-            None if vm.spec.running == Some(true) => RunStrategy::Always,
-            None => RunStrategy::Halted,
+            vmi: vmi.as_ref().map(|v| ObservedVmi {
+                phase: v.phase().unwrap_or_default(),
+                deleting: v.metadata.deletion_timestamp.is_some(),
+                problem: v.problem(),
+            }),
+        };
+        let (state, vmi_state, problem) = (observed.state(), observed.vmi(), observed.problem());
+        // `vm.RunStrategy()`: spec.runStrategy, else spec.running (true: Always, false: Halted).
+        let run_strategy = match (vm.spec.run_strategy.as_deref(), vm.spec.running) {
+            (Some(rs), _) => RunStrategy::parse(rs).unwrap_or(RunStrategy::Manual),
+            (None, Some(true)) => RunStrategy::Always,
+            (None, _) => RunStrategy::Halted,
         };
         Ok(Backing::Ours(Seen {
             vm,
             vmi,
             state,
             run_strategy,
+            vmi_state,
+            problem,
         }))
     }
 

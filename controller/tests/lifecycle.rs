@@ -190,17 +190,37 @@ async fn kubevirt_answers_through_the_aggregation_layer_like_kubevirt() {
             }
         }
     };
+    // KubeVirt v1.8.0's own Status messages (errors.NewConflict / NewNotFound).
     assert_eq!(
         put("virtualmachines", "always", "start", json!({})).await,
-        (409, "VM is already running".into())
+        (
+            409,
+            "Operation cannot be fulfilled on virtualmachine.kubevirt.io \"always\": VM is already running"
+                .into()
+        )
     );
     assert_eq!(
         put("virtualmachines", "manual", "stop", json!({})).await,
-        (409, "VM is not running".into())
+        (
+            409,
+            "Operation cannot be fulfilled on virtualmachine.kubevirt.io \"manual\": VM is not running"
+                .into()
+        )
     );
+    // No VMI: pause is a 404 in KubeVirt.
     assert_eq!(
         put("virtualmachineinstances", "manual", "pause", json!({})).await,
-        (409, "VMI is not running".into())
+        (
+            404,
+            "virtualmachineinstance.kubevirt.io \"manual\" not found".into()
+        )
+    );
+    // Pause and unpause of a running VMI answer 200 (here read as success).
+    assert_eq!(
+        put("virtualmachineinstances", "always", "pause", json!({}))
+            .await
+            .0,
+        202
     );
     let (code, message) = put(
         "virtualmachines",
@@ -732,7 +752,9 @@ async fn every_refused_action_from_every_settled_state_changes_nothing() {
             let rs: RunStrategy = serde_json::from_value(json!(rs)).expect("a run strategy");
             let mut refused = 0;
             for action in Action::ALL {
-                if action == Action::Delete || check(action, *want, rs, false).is_ok() {
+                if action == Action::Delete
+                    || check(action, &wukong_lifecycle::Situation::new(*want, rs, false)).is_ok()
+                {
                     continue;
                 }
                 let vmi_before = h.vmi_uid(name).await;
@@ -825,7 +847,11 @@ async fn assert_hands_off(h: &Harness, name: &str, request: Action) {
         .await;
     assert_eq!(w.vm_state(), VmState::Unknown);
     assert_eq!(
-        wukong_lifecycle::offered_actions(VmState::Unknown, w.spec.run_strategy, false),
+        wukong_lifecycle::offered_actions(&wukong_lifecycle::Situation::new(
+            VmState::Unknown,
+            w.spec.run_strategy,
+            false
+        )),
         vec![Action::Delete],
         "only Delete is offered"
     );

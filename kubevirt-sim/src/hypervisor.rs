@@ -18,19 +18,16 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_lifecycle::kubevirt::Call;
-use wukong_sim::kubevirt::{ApiError, KvRunStrategy, StateChange, VmiPhase};
+use wukong_sim::kubevirt::{ApiError, KvRunStrategy, StateChange, VmiPhase, VM, VMI};
 use wukong_sim::virt::VirtVm;
 use wukong_sim::{Guest, Timings};
 
 pub const FIELD_MANAGER: &str = "wukong-kubevirt-sim";
-/// virt-handler's finalizer: the VMI object stays (with a deletion timestamp) while the guest
-/// shuts down, and goes when the domain is gone.
-const VMI_FINALIZER: &str = "kubevirt.io/virtualMachineControllerFinalize";
+/// KubeVirt's finalizer (`virtv1.VirtualMachineControllerFinalizer`), on VMs and VMIs alike: a
+/// VMI stays (with a deletion timestamp) while the guest shuts down; a deleted VM stays
+/// (printableStatus Terminating) until its VMI is gone.
+const FINALIZER: &str = "kubevirt.io/virtualMachineControllerFinalize";
 const GENERATION_LABEL: &str = "sim.novasphere.dev/generation";
-/// Annotation marking a guest that ignores the ACPI shutdown signal.
-pub const IGNORE_ACPI_ANNOTATION: &str = "sim.novasphere.dev/ignore-acpi";
-/// Annotation marking a guest that never finishes booting (CrashLoopBackOff under Always).
-pub const FAIL_BOOT_ANNOTATION: &str = "sim.novasphere.dev/fail-boot";
 const NODE_NAME: &str = "sim-node-1";
 
 type Key = (String, String);
@@ -41,16 +38,19 @@ pub struct CallRequest {
     pub name: String,
     pub call: Call,
     pub dry_run: bool,
-    pub reply: oneshot::Sender<Result<(), ApiError>>,
+    /// KubeVirt's status code (202 or 200), or its refusal.
+    pub reply: oneshot::Sender<Result<u16, ApiError>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 struct VmView {
     run_strategy: KvRunStrategy,
+    uses_running_field: bool,
     printable: &'static str,
     ready: bool,
     requests: Vec<StateChange>,
     created: bool,
+    start_failure: Option<(u32, Option<u64>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -58,8 +58,11 @@ struct VmiView {
     generation: u64,
     phase: VmiPhase,
     paused: bool,
-    grace: i64,
+    grace: Option<i64>,
     terminating: bool,
+    migrating: bool,
+    problem: Option<wukong_sim::kubevirt::StartProblem>,
+    liveness_probe: bool,
 }
 
 struct Entry {
@@ -72,6 +75,10 @@ struct Entry {
     /// The VM's `metadata.generation` last seen or written: a watch event with an older spec
     /// (queued before our own patch) must not undo a subresource call.
     generation: i64,
+    /// The uid of each VMI created, by its number (for `stateChangeRequests[].uid`).
+    vmi_uids: HashMap<u64, String>,
+    /// KubeVirt's finalizer is on the VM.
+    finalized: bool,
 }
 
 pub struct Hypervisor {
@@ -149,17 +156,31 @@ impl Hypervisor {
     async fn on_vm(&mut self, vm: VirtualMachine) {
         let key = key_of(&vm);
         let now = self.now_ms();
-        let run_strategy = run_strategy_of(&vm);
+        let (run_strategy, uses_running_field) = run_strategy_of(&vm);
         let guest = guest_of(&vm);
         let grace = vm.template_grace_period_seconds();
         let generation = vm.metadata.generation.unwrap_or(0);
+        let deleting = vm.metadata.deletion_timestamp.is_some();
+        let finalized = vm.finalizers().iter().any(|f| f == FINALIZER);
         if let Some(entry) = self.vms.get_mut(&key) {
+            entry.finalized = finalized;
+            if deleting {
+                entry.vm.set_deleting(now);
+                self.persist(&key).await;
+                return;
+            }
             if generation < entry.generation {
                 return;
             }
             entry.generation = generation;
-            entry.vm.set_guest(guest);
             entry.vm.set_template_grace(grace);
+            if entry.vm.guest() != guest {
+                entry.vm.set_guest(guest, now);
+                self.persist(&key).await;
+            }
+            let Some(entry) = self.vms.get_mut(&key) else {
+                return;
+            };
             if entry.vm.run_strategy() != run_strategy {
                 // An edit of spec.runStrategy (our own patches arrive here already applied).
                 entry.vm.set_run_strategy(run_strategy, now);
@@ -167,7 +188,7 @@ impl Hypervisor {
             }
             return;
         }
-        let entry = if vm.status.is_some() {
+        let mut entry = if vm.status.is_some() {
             self.adopt(&vm, run_strategy, guest, grace).await
         } else {
             info!(namespace = %key.0, name = %key.1, %run_strategy, "new VirtualMachine");
@@ -178,8 +199,14 @@ impl Hypervisor {
                 written_vmi: None,
                 retry_at_ms: None,
                 generation,
+                vmi_uids: HashMap::new(),
+                finalized,
             }
         };
+        entry.vm = entry.vm.clone().with_running_field(uses_running_field);
+        if deleting {
+            entry.vm.set_deleting(now);
+        }
         self.vms.insert(key.clone(), entry);
         if let Some(entry) = self.vms.get_mut(&key) {
             entry.vm.tick(now);
@@ -222,11 +249,18 @@ impl Hypervisor {
                 generation,
                 phase: VmiPhase::Running,
                 paused,
-                grace: grace.unwrap_or(30),
+                grace,
                 terminating: false,
+                migrating: false,
+                problem: None,
+                liveness_probe: guest.liveness_probe,
             }),
             _ => None,
         };
+        let mut vmi_uids = HashMap::new();
+        if let (Some(vmi), Some((generation, _))) = (&vmi, running) {
+            vmi_uids.insert(generation, vmi.uid().unwrap_or_default());
+        }
         if vmi.is_some() && written_vmi.is_none() {
             release_vmi(&vmis, &name).await;
         }
@@ -238,6 +272,8 @@ impl Hypervisor {
             written_vmi,
             retry_at_ms: None,
             generation: vm.metadata.generation.unwrap_or(0),
+            vmi_uids,
+            finalized: vm.finalizers().iter().any(|f| f == FINALIZER),
         }
     }
 
@@ -252,18 +288,19 @@ impl Hypervisor {
         }
         let now = self.now_ms();
         let result = match self.vms.get_mut(&key) {
-            None => Err(ApiError {
-                code: 404,
-                message: format!("virtualmachines.kubevirt.io \"{}\" not found", key.1),
-            }),
+            // virt-api reads the VM first for VM calls, the VMI for VMI calls.
+            None if request.call.resource() == "virtualmachines" => {
+                Err(ApiError::not_found(VM, &key.1))
+            }
+            None => Err(ApiError::not_found(VMI, &key.1)),
             Some(entry) if request.dry_run => {
                 let mut copy = entry.vm.clone();
-                copy.request(request.call, now)
+                copy.request(request.call, &key.1, now)
             }
-            Some(entry) => entry.vm.request(request.call, now),
+            Some(entry) => entry.vm.request(request.call, &key.1, now),
         };
         match &result {
-            Ok(()) => {
+            Ok(_) => {
                 info!(namespace = %key.0, name = %key.1, call = ?request.call, dry_run = request.dry_run, "accepted");
                 if !request.dry_run {
                     self.persist(&key).await;
@@ -302,10 +339,12 @@ impl Hypervisor {
         };
         let vm_view = VmView {
             run_strategy: entry.vm.run_strategy(),
+            uses_running_field: entry.vm.uses_running_field(),
             printable: entry.vm.printable_status(),
             ready: entry.vm.ready(),
             requests: entry.vm.state_change_requests().to_vec(),
             created: entry.vm.vmi().is_some(),
+            start_failure: entry.vm.start_failure(),
         };
         let vmi_view = entry.vm.vmi().map(|vmi| VmiView {
             generation: vmi.generation,
@@ -313,27 +352,58 @@ impl Hypervisor {
             paused: vmi.paused,
             grace: vmi.grace_period_seconds,
             terminating: vmi.shutdown.is_some(),
+            migrating: vmi.migrating,
+            problem: vmi.problem,
+            liveness_probe: vmi.liveness_probe,
         });
+        let gone = entry.vm.gone();
+        let finalized = entry.finalized;
         let written_vm = entry.written_vm.clone();
         let written_vmi = entry.written_vmi.clone();
         let uid = entry.uid.clone();
+        let vmi_uids = entry.vmi_uids.clone();
         let result = async {
+            let mut created_uid = None;
             if written_vmi != vmi_view {
-                self.write_vmi(key, &uid, written_vmi.as_ref(), vmi_view.as_ref())
+                created_uid = self
+                    .write_vmi(key, &uid, written_vmi.as_ref(), vmi_view.as_ref())
                     .await?;
             }
-            if written_vm.as_ref() != Some(&vm_view) {
-                return self.write_vm(key, written_vm.as_ref(), &vm_view).await;
+            if gone {
+                // Deleted and its VMI gone: KubeVirt lets the VM go.
+                self.set_finalizer(key, false).await?;
+                return Ok((None, created_uid));
             }
-            Ok::<Option<i64>, kube::Error>(None)
+            if !finalized && vm_view.printable != "Terminating" {
+                self.set_finalizer(key, true).await?;
+            }
+            if written_vm.as_ref() != Some(&vm_view) {
+                let generation = self
+                    .write_vm(
+                        key,
+                        written_vm.as_ref(),
+                        &vm_view,
+                        &vmi_uids,
+                        created_uid.as_ref(),
+                    )
+                    .await?;
+                return Ok((generation, created_uid));
+            }
+            Ok::<(Option<i64>, Option<(u64, String)>), kube::Error>((None, created_uid))
         }
         .await;
         let now = self.now_ms();
         if let Some(entry) = self.vms.get_mut(key) {
             match result {
-                Ok(generation) => {
+                Ok((generation, created_uid)) => {
                     if let Some(generation) = generation {
                         entry.generation = entry.generation.max(generation);
+                    }
+                    if let Some((number, vmi_uid)) = created_uid {
+                        entry.vmi_uids.insert(number, vmi_uid);
+                    }
+                    if !gone {
+                        entry.finalized = true;
                     }
                     entry.written_vm = Some(vm_view);
                     entry.written_vmi = vmi_view;
@@ -348,31 +418,104 @@ impl Hypervisor {
         }
     }
 
+    /// Adds or removes KubeVirt's finalizer on the VM (a JSON patch that tests the list it read,
+    /// so another owner's finalizers are never lost).
+    async fn set_finalizer(&self, (ns, name): &Key, on: bool) -> Result<(), kube::Error> {
+        let api: Api<VirtualMachine> = Api::namespaced(self.client.clone(), ns);
+        let Some(vm) = api.get_opt(name).await? else {
+            return Ok(());
+        };
+        let current = vm.finalizers().to_vec();
+        let has = current.iter().any(|f| f == FINALIZER);
+        if has == on {
+            return Ok(());
+        }
+        let mut next: Vec<String> = current
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        if on {
+            next.push(FINALIZER.to_owned());
+        }
+        let patch = if vm.metadata.finalizers.is_some() {
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": current },
+                { "op": "replace", "path": "/metadata/finalizers", "value": next },
+            ])
+        } else {
+            json!([{ "op": "add", "path": "/metadata/finalizers", "value": next }])
+        };
+        let patch: json_patch::Patch =
+            serde_json::from_value(patch).map_err(kube::Error::SerdeError)?;
+        match api
+            .patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn write_vm(
         &self,
         (ns, name): &Key,
         written: Option<&VmView>,
         view: &VmView,
+        vmi_uids: &HashMap<u64, String>,
+        created_uid: Option<&(u64, String)>,
     ) -> Result<Option<i64>, kube::Error> {
         let api: Api<VirtualMachine> = Api::namespaced(self.client.clone(), ns);
         let mut generation = None;
         if written.is_none_or(|w| w.run_strategy != view.run_strategy) {
-            // KubeVirt's stop/start subresources patch the spec (Always <-> Halted).
-            let spec = json!({ "spec": { "runStrategy": view.run_strategy.to_string(), "running": null } });
+            // KubeVirt's start/stop patch whichever field the VM uses (`getRunningPatch`), and
+            // leave the other alone.
+            let spec = if view.uses_running_field {
+                json!({ "spec": { "running": view.run_strategy != KvRunStrategy::Halted } })
+            } else {
+                json!({ "spec": { "runStrategy": view.run_strategy.to_string() } })
+            };
             let patched = api.patch(name, &params(), &Patch::Merge(&spec)).await?;
             generation = patched.metadata.generation;
         }
+        let uid_of = |number: u64| {
+            created_uid
+                .filter(|(n, _)| *n == number)
+                .map(|(_, uid)| uid.clone())
+                .or_else(|| vmi_uids.get(&number).cloned())
+        };
         let requests: Vec<Value> = view
             .requests
             .iter()
-            .map(|r| json!({ "action": format!("{r:?}") }))
+            .map(|r| match r {
+                StateChange::Start { paused: false } => json!({ "action": "Start" }),
+                StateChange::Start { paused: true } => {
+                    json!({ "action": "Start", "data": { "paused": "true" } })
+                }
+                StateChange::Stop { vmi } => match vmi.and_then(uid_of) {
+                    Some(uid) => json!({ "action": "Stop", "uid": uid }),
+                    None => json!({ "action": "Stop" }),
+                },
+            })
             .collect();
+        let start_failure = view.start_failure.map(|(count, retry_after)| {
+            let retry = retry_after.map(|at| {
+                let left = Duration::from_millis(at.saturating_sub(self.now_ms()));
+                let when = jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::try_from(left).unwrap_or_default())
+                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                when.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            });
+            json!({ "consecutiveFailCount": count, "retryAfterTimestamp": retry })
+        });
         let status = json!({ "status": {
             "printableStatus": view.printable,
             "ready": view.ready,
             "created": view.created,
             "runStrategy": view.run_strategy.to_string(),
             "stateChangeRequests": requests,
+            "startFailure": start_failure,
         }});
         debug!(namespace = %ns, %name, printable = view.printable, "VM status");
         api.patch_status(name, &params(), &Patch::Merge(&status))
@@ -380,21 +523,23 @@ impl Hypervisor {
         Ok(generation)
     }
 
+    /// Creates, updates or releases the VMI; returns the uid of a VMI it created.
     async fn write_vmi(
         &self,
         (ns, name): &Key,
         vm_uid: &str,
         written: Option<&VmiView>,
         view: Option<&VmiView>,
-    ) -> Result<(), kube::Error> {
+    ) -> Result<Option<(u64, String)>, kube::Error> {
         let api: Api<VirtualMachineInstance> = Api::namespaced(self.client.clone(), ns);
         let same = matches!((written, view), (Some(w), Some(v)) if w.generation == v.generation);
         if !same && written.is_some() {
             release_vmi(&api, name).await;
         }
         let Some(view) = view else {
-            return Ok(());
+            return Ok(None);
         };
+        let mut created = None;
         if !same {
             let owner = OwnerReference {
                 api_version: "kubevirt.io/v1".into(),
@@ -404,6 +549,13 @@ impl Hypervisor {
                 controller: Some(true),
                 block_owner_deletion: Some(true),
             };
+            let mut spec = json!({ "domain": { "devices": {} } });
+            if let Some(grace) = view.grace {
+                spec["terminationGracePeriodSeconds"] = json!(grace);
+            }
+            if view.liveness_probe {
+                spec["livenessProbe"] = json!({ "tcpSocket": { "port": 22 } });
+            }
             let vmi: VirtualMachineInstance = serde_json::from_value(json!({
                 "apiVersion": "kubevirt.io/v1",
                 "kind": "VirtualMachineInstance",
@@ -411,35 +563,50 @@ impl Hypervisor {
                     "name": name,
                     "namespace": ns,
                     "labels": { "kubevirt.io/vm": name, GENERATION_LABEL: view.generation.to_string() },
-                    "finalizers": [VMI_FINALIZER],
+                    "finalizers": [FINALIZER],
                     "ownerReferences": [owner],
                 },
-                "spec": { "terminationGracePeriodSeconds": view.grace, "domain": {} },
+                "spec": spec,
             }))
             .map_err(kube::Error::SerdeError)?;
-            match api.create(&PostParams::default(), &vmi).await {
-                Ok(_) => {}
+            let made = match api.create(&PostParams::default(), &vmi).await {
+                Ok(made) => made,
                 Err(kube::Error::Api(e)) if e.code == 409 => {
                     // A leftover from before: take it over.
                     release_vmi(&api, name).await;
-                    api.create(&PostParams::default(), &vmi).await?;
+                    api.create(&PostParams::default(), &vmi).await?
                 }
                 Err(e) => return Err(e),
-            }
+            };
+            created = made.uid().map(|uid| (view.generation, uid));
         } else if written.is_some_and(|w| w.grace != view.grace) {
             let spec = json!({ "spec": { "terminationGracePeriodSeconds": view.grace } });
             api.patch(name, &params(), &Patch::Merge(&spec)).await?;
         }
-        let conditions = if view.paused {
-            json!([{ "type": "Paused", "status": "True", "reason": "PausedByUser",
-                     "message": "VMI was paused by user" }])
-        } else {
-            json!([{ "type": "Ready", "status": if view.phase == VmiPhase::Running { "True" } else { "False" } }])
-        };
+        let mut conditions = Vec::new();
+        let running = view.phase == VmiPhase::Running;
+        conditions.push(json!({ "type": "Ready", "status": if running && !view.paused { "True" } else { "False" } }));
+        if view.paused {
+            conditions.push(
+                json!({ "type": "Paused", "status": "True", "reason": "PausedByUser",
+                     "message": "VMI was paused by user" }),
+            );
+        }
+        if let Some(problem) = view.problem {
+            let (kind, reason, message) = problem.condition();
+            conditions.push(
+                json!({ "type": kind, "status": "False", "reason": reason, "message": message }),
+            );
+        }
+        let migration = view.migrating.then(|| {
+            json!({ "startTimestamp": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "sourceNode": NODE_NAME, "targetNode": "sim-node-2", "completed": false })
+        });
         let status = json!({ "status": {
-            "phase": format!("{:?}", view.phase),
-            "nodeName": if view.phase == VmiPhase::Running { Some(NODE_NAME) } else { None },
+            "phase": view.phase.as_str(),
+            "nodeName": if running { Some(NODE_NAME) } else { None },
             "conditions": conditions,
+            "migrationState": migration,
         }});
         api.patch_status(name, &params(), &Patch::Merge(&status))
             .await?;
@@ -451,7 +618,7 @@ impl Hypervisor {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(created)
     }
 
     async fn remove_vmi(&self, (ns, name): &Key) {
@@ -482,24 +649,20 @@ fn key_of<K: ResourceExt>(obj: &K) -> Key {
     (obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-fn run_strategy_of(vm: &VirtualMachine) -> KvRunStrategy {
+/// The VM's run strategy (`vm.RunStrategy()`), and whether it says so with `spec.running`.
+fn run_strategy_of(vm: &VirtualMachine) -> (KvRunStrategy, bool) {
     match (vm.spec.run_strategy.as_deref(), vm.spec.running) {
-        (Some("Always"), _) => KvRunStrategy::Always,
-        (Some("RerunOnFailure"), _) => KvRunStrategy::RerunOnFailure,
-        (Some("Halted"), _) => KvRunStrategy::Halted,
-        (Some("Once"), _) => KvRunStrategy::Once,
-        (Some(_), _) => KvRunStrategy::Manual,
-        (None, Some(true)) => KvRunStrategy::Always,
-        (None, Some(false)) => KvRunStrategy::Halted,
+        (Some(rs), _) => (
+            KvRunStrategy::parse(rs).unwrap_or(KvRunStrategy::Manual),
+            false,
+        ),
+        (None, Some(true)) => (KvRunStrategy::Always, true),
+        (None, Some(false)) => (KvRunStrategy::Halted, true),
         // KubeVirt requires one of them; its webhook would refuse this VM.
-        (None, None) => KvRunStrategy::Halted,
+        (None, None) => (KvRunStrategy::Halted, false),
     }
 }
 
 fn guest_of(vm: &VirtualMachine) -> Guest {
-    let annotated = |name: &str| vm.annotations().get(name).is_some_and(|v| v == "true");
-    Guest {
-        ignores_acpi: annotated(IGNORE_ACPI_ANNOTATION),
-        fails_boot: annotated(FAIL_BOOT_ANNOTATION),
-    }
+    Guest::from_annotations(|name| vm.annotations().get(name).map(String::as_str))
 }

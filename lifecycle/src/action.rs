@@ -84,7 +84,8 @@ impl FromStr for Action {
     }
 }
 
-/// KubeVirt's `spec.runStrategy` (the values the seed uses; `Once` is not offered by Wukong).
+/// KubeVirt's `spec.runStrategy`: the five a VM can run under (`WaitAsReceiver`, for migrations
+/// between clusters, is not one a person picks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RunStrategy {
@@ -97,14 +98,18 @@ pub enum RunStrategy {
     Manual,
     /// The VM is kept stopped; a start switches to `Always`.
     Halted,
+    /// KubeVirt starts the VM once and does not restart it; a manual start or restart is refused,
+    /// a stop switches to `Halted`.
+    Once,
 }
 
 impl RunStrategy {
-    pub const ALL: [RunStrategy; 4] = [
+    pub const ALL: [RunStrategy; 5] = [
         RunStrategy::Always,
         RunStrategy::RerunOnFailure,
         RunStrategy::Manual,
         RunStrategy::Halted,
+        RunStrategy::Once,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -113,7 +118,18 @@ impl RunStrategy {
             RunStrategy::RerunOnFailure => "RerunOnFailure",
             RunStrategy::Manual => "Manual",
             RunStrategy::Halted => "Halted",
+            RunStrategy::Once => "Once",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStrategy> {
+        RunStrategy::ALL.into_iter().find(|rs| rs.as_str() == s)
+    }
+
+    /// KubeVirt starts the VM by itself (`Always`, `Once`): a manual start is refused, and a stop
+    /// switches the strategy to `Halted`.
+    pub const fn starts_by_itself(self) -> bool {
+        matches!(self, RunStrategy::Always | RunStrategy::Once)
     }
 
     /// Whether KubeVirt itself brings a failed VMI back, so a Failed VM still has a live (crash-looping) VMI.

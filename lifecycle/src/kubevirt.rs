@@ -3,7 +3,7 @@
 //! The lifecycle controller uses this to carry out a request and to report the state; the sandbox
 //! uses the same functions against the simulated KubeVirt, so both behave alike.
 
-use crate::{Action, VmState};
+use crate::{Action, VmState, Vmi};
 
 /// A call to KubeVirt's `subresources.kubevirt.io/v1` API, with the body KubeVirt defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum Call {
     Pause,
     /// `PUT virtualmachineinstances/{name}/unpause`.
     Unpause,
+    /// `PUT virtualmachineinstances/{name}/softreboot` (virtctl `soft-reboot`).
+    SoftReboot,
 }
 
 impl Call {
@@ -25,7 +27,7 @@ impl Call {
     pub const fn resource(self) -> &'static str {
         match self {
             Call::Start { .. } | Call::Stop { .. } | Call::Restart { .. } => "virtualmachines",
-            Call::Pause | Call::Unpause => "virtualmachineinstances",
+            Call::Pause | Call::Unpause | Call::SoftReboot => "virtualmachineinstances",
         }
     }
 
@@ -36,6 +38,7 @@ impl Call {
             Call::Restart { .. } => "restart",
             Call::Pause => "pause",
             Call::Unpause => "unpause",
+            Call::SoftReboot => "softreboot",
         }
     }
 }
@@ -94,34 +97,77 @@ pub fn accepted_message(action: Action, force: bool, grace_seconds: u32) -> Stri
 /// The message when the controller forced a graceful stop at its deadline.
 pub const FORCED_MESSAGE: &str = "forced off: the guest was still up when the grace period ran out";
 
-/// The message once a state has settled: a forced stop keeps saying so once the VM is Stopped.
-pub fn settled_message(previous: Option<&str>, state: VmState) -> String {
-    match previous {
-        Some(m) if state == VmState::Stopped && m.starts_with(FORCED_MESSAGE) => m.to_owned(),
+/// The message once a state has settled: a forced stop keeps saying so once the VM is Stopped;
+/// an error or a failure says what KubeVirt says ([`Observed::problem`]).
+pub fn settled_message(
+    previous: Option<&str>,
+    state: VmState,
+    kubevirt_says: Option<&str>,
+) -> String {
+    match (previous, kubevirt_says) {
+        (Some(m), _) if state == VmState::Stopped && m.starts_with(FORCED_MESSAGE) => m.to_owned(),
+        (_, Some(problem)) if matches!(state, VmState::Error | VmState::Failed) => {
+            problem.to_owned()
+        }
         _ => format!("the VM is {state}"),
     }
 }
 
-/// What KubeVirt shows: the VM's `status.printableStatus`, and of its VMI (if any) the `Paused`
-/// condition and whether its phase is `Failed`.
+/// What KubeVirt shows: the VM's `status.printableStatus`, and its VMI if there is one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Observed<'a> {
     /// `None` when the VM has no status yet.
     pub printable_status: Option<&'a str>,
-    pub vmi_paused: bool,
-    pub vmi_failed: bool,
+    pub vmi: Option<ObservedVmi<'a>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObservedVmi<'a> {
+    /// `status.phase` (empty when unset).
+    pub phase: &'a str,
+    /// The VMI has a deletion timestamp.
+    pub deleting: bool,
+    /// The message of the condition that keeps it from running (`PodScheduled` or
+    /// `Synchronized` False), when there is one.
+    pub problem: Option<&'a str>,
 }
 
 impl Observed<'_> {
+    /// The state for what KubeVirt shows. KubeVirt's own precedence (Stopping over Paused, ...)
+    /// is already in printableStatus; the one thing added is a guest that failed on its own: a
+    /// Failed VMI that nobody is deleting reads Stopped in KubeVirt, and Failed here. One being
+    /// deleted (a stop forced at its deadline) is Stopped.
     pub fn state(&self) -> VmState {
-        if self.vmi_paused {
-            return VmState::Suspended;
-        }
         match self.printable_status {
             None => VmState::Unknown,
-            // A failed guest that nothing restarts (Manual, Halted) shows as Stopped in KubeVirt.
-            Some("Stopped") if self.vmi_failed => VmState::Failed,
+            Some("Stopped")
+                if self
+                    .vmi
+                    .is_some_and(|vmi| vmi.phase == "Failed" && !vmi.deleting) =>
+            {
+                VmState::Failed
+            }
             Some(printable) => VmState::from_printable_status(printable),
+        }
+    }
+
+    pub fn vmi(&self) -> Vmi {
+        Vmi::from_phase(self.vmi.map(|vmi| vmi.phase))
+    }
+
+    /// For the Error and Failed states, what KubeVirt says: "ErrImagePull: <the condition's
+    /// message>", "CrashLoopBackOff", "the guest failed (VMI phase Failed)".
+    pub fn problem(&self) -> Option<String> {
+        let printable = self.printable_status?;
+        match self.state() {
+            VmState::Error | VmState::Failed if printable != "Stopped" => {
+                Some(match self.vmi.and_then(|vmi| vmi.problem) {
+                    Some(message) => format!("{printable}: {message}"),
+                    None => printable.to_owned(),
+                })
+            }
+            VmState::Failed => Some("the guest failed (VMI phase Failed)".to_owned()),
+            _ => None,
         }
     }
 }
@@ -207,17 +253,52 @@ mod tests {
     }
 
     #[test]
-    fn observed_state_uses_the_paused_condition_and_failed_vmis() {
-        let o = |p: &'static str, paused, failed| Observed {
-            printable_status: Some(p),
-            vmi_paused: paused,
-            vmi_failed: failed,
+    fn observed_state_follows_printable_status_and_failed_vmis() {
+        let vmi = |phase, deleting| ObservedVmi {
+            phase,
+            deleting,
+            problem: None,
         };
-        assert_eq!(o("Running", true, false).state(), S::Suspended);
-        assert_eq!(o("Stopped", false, true).state(), S::Failed);
-        assert_eq!(o("CrashLoopBackOff", false, false).state(), S::Failed);
-        assert_eq!(o("Stopping", false, false).state(), S::Stopping);
+        let o = |p: &'static str, v: Option<ObservedVmi<'static>>| Observed {
+            printable_status: Some(p),
+            vmi: v,
+        };
+        // Stopping wins over Paused: KubeVirt says so, and so do we.
+        assert_eq!(
+            o("Stopping", Some(vmi("Running", true))).state(),
+            S::Stopping
+        );
+        assert_eq!(
+            o("Paused", Some(vmi("Running", false))).state(),
+            S::Suspended
+        );
+        // A crash: Failed; a stop forced at its deadline (VMI being deleted): Stopped.
+        assert_eq!(o("Stopped", Some(vmi("Failed", false))).state(), S::Failed);
+        assert_eq!(o("Stopped", Some(vmi("Failed", true))).state(), S::Stopped);
+        assert_eq!(
+            o("Stopped", Some(vmi("Succeeded", false))).state(),
+            S::Stopped
+        );
+        assert_eq!(o("CrashLoopBackOff", None).state(), S::Failed);
         assert_eq!(Observed::default().state(), S::Unknown);
+        let pull = Observed {
+            printable_status: Some("ErrImagePull"),
+            vmi: Some(ObservedVmi {
+                phase: "Scheduling",
+                deleting: false,
+                problem: Some("rpc error: not found"),
+            }),
+        };
+        assert_eq!(pull.state(), S::Error);
+        assert_eq!(pull.vmi(), Vmi::Alive);
+        assert_eq!(
+            pull.problem().as_deref(),
+            Some("ErrImagePull: rpc error: not found")
+        );
+        assert_eq!(
+            settled_message(None, S::Error, pull.problem().as_deref()),
+            "ErrImagePull: rpc error: not found"
+        );
     }
 
     #[test]

@@ -20,5 +20,5 @@ pub use grace::{
     effective_grace_period, validate_grace_period, GraceError, DEFAULT_GRACE_PERIOD_SECONDS,
     MAX_GRACE_PERIOD_SECONDS,
 };
-pub use rules::{check, offered_actions, plan, Plan, Refusal};
+pub use rules::{check, offered_actions, plan, Plan, Refusal, Situation, Vmi};
 pub use state::VmState;

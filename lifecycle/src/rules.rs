@@ -20,8 +20,12 @@ pub enum Refusal {
     InTransition(VmState),
     /// A graceful stop is already running; only a force stop can cut it short.
     AlreadyStopping,
-    /// `Halted` VMs cannot be restarted, and are already on their way down.
+    /// `Halted` VMs are already on their way down: only a force stop is news.
     Halted,
+    /// KubeVirt: "RunStategy ... does not support manual restart requests" (Halted, Once).
+    NoManualRestart(RunStrategy),
+    /// KubeVirt: "RerunOnFailure does not support starting VM from failed state".
+    RerunOnFailureFailed,
     AlreadySuspended,
     NotSuspended(VmState),
     /// The console cannot tell what the VM is doing.
@@ -47,11 +51,19 @@ impl fmt::Display for Refusal {
             Refusal::AlreadyStopping => f.write_str(
                 "the VM is already stopping gracefully; use Force stop to cut the grace period short",
             ),
-            Refusal::Halted => f.write_str("run strategy Halted keeps this VM stopped"),
+            Refusal::Halted => f.write_str(
+                "run strategy Halted is already stopping this VM; use Force stop to cut it short",
+            ),
+            Refusal::NoManualRestart(rs) => {
+                write!(f, "run strategy {rs} does not support manual restart requests")
+            }
+            Refusal::RerunOnFailureFailed => f.write_str(
+                "run strategy RerunOnFailure does not start a VM whose guest failed; use Restart",
+            ),
             Refusal::AlreadySuspended => f.write_str("the VM is already suspended"),
             Refusal::NotSuspended(state) => write!(f, "the VM is not suspended (it is {state})"),
             Refusal::StateUnknown => f.write_str(
-                "the VM's state is unknown, so only Delete is offered; check the VM in the cluster",
+                "the VM's state is unknown; check the VM in the cluster",
             ),
         }
     }
@@ -59,66 +71,146 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// Whether `action` may be requested for a VM in `state` under `run_strategy`, with or without an
-/// earlier request still pending. This is the single rule; everything else derives from it.
-pub fn check(
-    action: Action,
-    state: VmState,
-    run_strategy: RunStrategy,
-    pending: bool,
-) -> Result<(), Refusal> {
+/// KubeVirt's VirtualMachineInstance for the VM, as far as the rules care: many of KubeVirt's
+/// answers turn on whether one exists and whether its phase is final (`vmi.IsFinal()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Vmi {
+    /// No VMI.
+    #[default]
+    Absent,
+    /// A VMI in a phase that is not final (Pending ... Running, or Unknown).
+    Alive,
+    /// A Succeeded or Failed VMI that is still there.
+    Final,
+}
+
+impl Vmi {
+    /// From the VMI's `status.phase` (`None`: no VMI).
+    pub fn from_phase(phase: Option<&str>) -> Vmi {
+        match phase {
+            None => Vmi::Absent,
+            Some("Succeeded" | "Failed") => Vmi::Final,
+            Some(_) => Vmi::Alive,
+        }
+    }
+
+    /// A guess from the state alone, for a status written before the VMI's phase was recorded.
+    pub fn assumed(state: VmState) -> Vmi {
+        if state.has_live_guest() || state == VmState::Error {
+            Vmi::Alive
+        } else {
+            Vmi::Absent
+        }
+    }
+}
+
+/// What the rules look at: the state shown, the run strategy KubeVirt runs the VM under, whether a
+/// request is still underway, and KubeVirt's VMI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Situation {
+    pub state: VmState,
+    pub run_strategy: RunStrategy,
+    pub pending: bool,
+    pub vmi: Vmi,
+}
+
+impl Situation {
+    /// A situation whose VMI is guessed from the state ([`Vmi::assumed`]).
+    pub fn new(state: VmState, run_strategy: RunStrategy, pending: bool) -> Situation {
+        Situation {
+            state,
+            run_strategy,
+            pending,
+            vmi: Vmi::assumed(state),
+        }
+    }
+
+    pub fn with_vmi(self, vmi: Vmi) -> Situation {
+        Situation { vmi, ..self }
+    }
+}
+
+/// Whether `action` may be requested now. This is the single rule; everything else derives from
+/// it. Every action it allows is one KubeVirt v1.8.0 accepts (`pkg/virt-api/rest/lifecycle.go`;
+/// the table in ARCHITECTURE.md names the lines); on top of that it withholds what would surprise a
+/// person (a second graceful stop, a restart in the middle of a start).
+pub fn check(action: Action, s: &Situation) -> Result<(), Refusal> {
     use VmState as S;
+    let state = s.state;
     if state == S::Deleting {
         return Err(Refusal::Deleting);
     }
     if action == Action::Delete {
         return Ok(());
     }
-    if state == S::Unknown {
-        return Err(Refusal::StateUnknown);
-    }
-    // A failed guest under Always/RerunOnFailure is crash-looping: KubeVirt still holds a VMI.
-    let live = state.has_live_guest() || (state == S::Failed && run_strategy.restarts_failed_vm());
+    let alive = s.vmi == Vmi::Alive;
+    // StopVMRequestHandler: Always and Once switch to Halted whether or not a VMI runs, which is
+    // how a VM that KubeVirt keeps trying to start is stopped; Manual, RerunOnFailure and Halted
+    // need a VMI that is not final.
+    let stoppable = alive
+        || (s.run_strategy.starts_by_itself()
+            && matches!(state, S::Failed | S::Error | S::Provisioning));
     if action == Action::ForceStop {
-        // A lone stop replaces pending requests (KubeVirt), so force stop is offered even then.
-        return if live {
+        // A lone stop replaces pending requests (getChangeRequestJson), so force stop is offered
+        // even then.
+        return if stoppable {
             Ok(())
+        } else if state == S::Unknown {
+            Err(Refusal::StateUnknown)
         } else {
             Err(Refusal::NotRunning(state))
         };
     }
-    if pending {
+    if s.pending {
         return Err(Refusal::RequestPending);
     }
     match action {
-        Action::Start => match (state, run_strategy) {
-            (_, RunStrategy::Always) => Err(Refusal::ManualStartUnsupported(run_strategy)),
-            (S::Stopped, _) => Ok(()),
-            (S::Failed, RunStrategy::Manual | RunStrategy::Halted) => Ok(()),
-            (S::Stopping, _) => Err(Refusal::InTransition(state)),
+        // StartVMRequestHandler.
+        Action::Start => match state {
+            S::Unknown => Err(Refusal::StateUnknown),
+            S::Stopping => Err(Refusal::InTransition(state)),
+            _ if alive => Err(Refusal::AlreadyRunning),
+            _ if s.run_strategy.starts_by_itself() => {
+                Err(Refusal::ManualStartUnsupported(s.run_strategy))
+            }
+            S::Failed if s.run_strategy == RunStrategy::RerunOnFailure && s.vmi == Vmi::Final => {
+                Err(Refusal::RerunOnFailureFailed)
+            }
+            S::Stopped | S::Failed | S::Error | S::Provisioning => Ok(()),
             _ => Err(Refusal::AlreadyRunning),
         },
         Action::Stop => match state {
             S::Stopping => Err(Refusal::AlreadyStopping),
-            _ if run_strategy == RunStrategy::Halted => Err(Refusal::Halted),
-            _ if live => Ok(()),
+            // Halted only takes a stop with a shorter grace period than the VMI's: a force stop.
+            _ if s.run_strategy == RunStrategy::Halted && alive => Err(Refusal::Halted),
+            _ if stoppable => Ok(()),
+            S::Unknown => Err(Refusal::StateUnknown),
             _ => Err(Refusal::NotRunning(state)),
         },
+        // RestartVMRequestHandler: any VMI, final or not, but not under Halted or Once.
         Action::Restart => match state {
-            _ if run_strategy == RunStrategy::Halted => Err(Refusal::Halted),
-            S::Running => Ok(()),
-            S::Failed if live => Ok(()),
+            _ if matches!(s.run_strategy, RunStrategy::Halted | RunStrategy::Once) => {
+                Err(Refusal::NoManualRestart(s.run_strategy))
+            }
+            _ if s.vmi == Vmi::Absent => Err(Refusal::NotRunning(state)),
+            S::Running | S::Migrating | S::Failed | S::Error => Ok(()),
+            S::Unknown if alive => Ok(()),
+            S::Unknown => Err(Refusal::StateUnknown),
             _ if state.is_transitional() => Err(Refusal::InTransition(state)),
             _ => Err(Refusal::NotRunning(state)),
         },
+        // PauseVMIRequestHandler: a VMI in phase Running without the Paused condition.
         Action::Suspend => match state {
-            S::Running => Ok(()),
+            S::Running | S::Migrating => Ok(()),
             S::Suspended => Err(Refusal::AlreadySuspended),
+            S::Unknown => Err(Refusal::StateUnknown),
             _ if state.is_transitional() => Err(Refusal::InTransition(state)),
             _ => Err(Refusal::NotRunning(state)),
         },
+        // UnpauseVMIRequestHandler: a VMI in phase Running with the Paused condition.
         Action::Resume => match state {
             S::Suspended => Ok(()),
+            S::Unknown => Err(Refusal::StateUnknown),
             _ if state.is_transitional() => Err(Refusal::InTransition(state)),
             _ => Err(Refusal::NotSuspended(state)),
         },
@@ -127,10 +219,10 @@ pub fn check(
 }
 
 /// The actions a VM offers now, in button order.
-pub fn offered_actions(state: VmState, run_strategy: RunStrategy, pending: bool) -> Vec<Action> {
+pub fn offered_actions(s: &Situation) -> Vec<Action> {
     Action::ALL
         .into_iter()
-        .filter(|&action| check(action, state, run_strategy, pending).is_ok())
+        .filter(|&action| check(action, s).is_ok())
         .collect()
 }
 
@@ -156,7 +248,9 @@ pub fn plan(action: Action, run_strategy: RunStrategy) -> Plan {
     };
     let run_strategy_after = match (action, run_strategy) {
         (Action::Start, RunStrategy::Halted) => RunStrategy::Always,
-        (Action::Stop | Action::ForceStop, RunStrategy::Always) => RunStrategy::Halted,
+        (Action::Stop | Action::ForceStop, RunStrategy::Always | RunStrategy::Once) => {
+            RunStrategy::Halted
+        }
         (_, rs) => rs,
     };
     Plan {
@@ -172,13 +266,20 @@ mod tests {
     use RunStrategy::*;
     use VmState as S;
 
-    /// The expected table, written out by hand: for each state, the actions offered (no request
-    /// pending) under Always, RerunOnFailure, Manual and Halted. Abbreviations: start, stop,
-    /// force(-stop), restart, suspend, resume, delete.
-    const TABLE: &[(VmState, [&str; 4])] = &[
+    /// The expected table, written out by hand from lifecycle.go: for each state (with the VMI it
+    /// implies, [`Vmi::assumed`]), the actions offered with no request pending under Always,
+    /// RerunOnFailure, Manual, Halted and Once. Abbreviations: start, stop, force(-stop), restart,
+    /// suspend, resume, delete.
+    const TABLE: &[(VmState, [&str; 5])] = &[
         (
             S::Stopped,
-            ["delete", "start delete", "start delete", "start delete"],
+            [
+                "delete",
+                "start delete",
+                "start delete",
+                "start delete",
+                "delete",
+            ],
         ),
         (
             S::Running,
@@ -187,6 +288,17 @@ mod tests {
                 "stop force restart suspend delete",
                 "stop force restart suspend delete",
                 "force suspend delete",
+                "stop force suspend delete",
+            ],
+        ),
+        (
+            S::Migrating,
+            [
+                "stop force restart suspend delete",
+                "stop force restart suspend delete",
+                "stop force restart suspend delete",
+                "force suspend delete",
+                "stop force suspend delete",
             ],
         ),
         (
@@ -196,11 +308,13 @@ mod tests {
                 "stop force delete",
                 "stop force delete",
                 "force delete",
+                "stop force delete",
             ],
         ),
         (
             S::Stopping,
             [
+                "force delete",
                 "force delete",
                 "force delete",
                 "force delete",
@@ -214,6 +328,7 @@ mod tests {
                 "stop force delete",
                 "stop force delete",
                 "force delete",
+                "stop force delete",
             ],
         ),
         (
@@ -223,6 +338,7 @@ mod tests {
                 "stop force delete",
                 "stop force delete",
                 "force delete",
+                "stop force delete",
             ],
         ),
         (
@@ -232,6 +348,7 @@ mod tests {
                 "stop force resume delete",
                 "stop force resume delete",
                 "force resume delete",
+                "stop force resume delete",
             ],
         ),
         (
@@ -241,19 +358,49 @@ mod tests {
                 "stop force delete",
                 "stop force delete",
                 "force delete",
+                "stop force delete",
             ],
         ),
+        // No VMI while the disks are prepared: Always/Once stop by switching to Halted.
+        (
+            S::Provisioning,
+            [
+                "stop force delete",
+                "start delete",
+                "start delete",
+                "start delete",
+                "stop force delete",
+            ],
+        ),
+        // CrashLoopBackOff: no live VMI.
         (
             S::Failed,
             [
-                "stop force restart delete",
-                "stop force restart delete",
+                "stop force delete",
                 "start delete",
                 "start delete",
+                "start delete",
+                "stop force delete",
             ],
         ),
-        (S::Deleting, ["", "", "", ""]),
-        (S::Unknown, ["delete", "delete", "delete", "delete"]),
+        // A VMI that cannot get going (ErrImagePull, ...): stop and restart, never start.
+        (
+            S::Error,
+            [
+                "stop force restart delete",
+                "stop force restart delete",
+                "stop force restart delete",
+                "force delete",
+                "stop force delete",
+            ],
+        ),
+        (S::Deleting, ["", "", "", "", ""]),
+        // Unknown with no VMI known (not reported yet, or a VM that is not this Wukong's): Delete
+        // only; with a VMI in phase Unknown, see the_vmi_decides_where_the_state_alone_cannot.
+        (
+            S::Unknown,
+            ["delete", "delete", "delete", "delete", "delete"],
+        ),
     ];
 
     fn parse(abbrev: &str) -> Vec<Action> {
@@ -283,16 +430,16 @@ mod tests {
         for (state, per_strategy) in TABLE {
             for (run_strategy, expected) in RunStrategy::ALL.into_iter().zip(per_strategy) {
                 let expected = parse(expected);
+                let s = Situation::new(*state, run_strategy, false);
                 for action in Action::ALL {
-                    let allowed = check(action, *state, run_strategy, false).is_ok();
                     assert_eq!(
-                        allowed,
+                        check(action, &s).is_ok(),
                         expected.contains(&action),
                         "{action} from {state} under {run_strategy}: got {:?}",
-                        check(action, *state, run_strategy, false)
+                        check(action, &s)
                     );
                 }
-                assert_eq!(offered_actions(*state, run_strategy, false), expected);
+                assert_eq!(offered_actions(&s), expected);
             }
         }
     }
@@ -305,55 +452,73 @@ mod tests {
                     .into_iter()
                     .filter(|a| matches!(a, Action::ForceStop | Action::Delete))
                     .collect();
+                let s = Situation::new(*state, run_strategy, true);
                 assert_eq!(
-                    offered_actions(*state, run_strategy, true),
+                    offered_actions(&s),
                     expected,
                     "{state} under {run_strategy} with a pending request"
                 );
-                for action in [
-                    Action::Start,
-                    Action::Stop,
-                    Action::Restart,
-                    Action::Suspend,
-                ] {
-                    if let Err(refusal) = check(action, *state, run_strategy, true) {
-                        assert!(!refusal.to_string().is_empty());
-                    }
-                }
             }
         }
     }
 
     #[test]
-    fn refusals_say_what_kubevirt_would_say() {
+    fn the_vmi_decides_where_the_state_alone_cannot() {
+        // Unknown with a VMI that is not final (phase Unknown): KubeVirt takes stop and restart.
+        let unknown = Situation::new(S::Unknown, Manual, false).with_vmi(Vmi::Alive);
         assert_eq!(
-            check(Action::Start, S::Running, Manual, false),
+            offered_actions(&unknown),
+            parse("stop force restart delete")
+        );
+        // Stopped under Manual with a Succeeded VMI (a poweroff inside the guest): start (KubeVirt
+        // would take a restart too; Start says the same to a person).
+        let powered_off = Situation::new(S::Stopped, Manual, false).with_vmi(Vmi::Final);
+        assert_eq!(offered_actions(&powered_off), parse("start delete"));
+        // RerunOnFailure with a Failed VMI: KubeVirt refuses start.
+        let failed = Situation::new(S::Failed, RerunOnFailure, false).with_vmi(Vmi::Final);
+        assert_eq!(
+            check(Action::Start, &failed),
+            Err(Refusal::RerunOnFailureFailed)
+        );
+        assert_eq!(check(Action::Restart, &failed), Ok(()));
+        // DataVolumeError with no VMI under Manual: nothing to stop.
+        let dv = Situation::new(S::Error, Manual, false).with_vmi(Vmi::Absent);
+        assert_eq!(offered_actions(&dv), parse("start delete"));
+    }
+
+    #[test]
+    fn refusals_say_what_kubevirt_would_say() {
+        let s = |state, rs| Situation::new(state, rs, false);
+        assert_eq!(
+            check(Action::Start, &s(S::Running, Manual)),
             Err(Refusal::AlreadyRunning)
         );
-        let msg = check(Action::Start, S::Stopped, Always, false)
+        let msg = check(Action::Start, &s(S::Stopped, Always))
             .unwrap_err()
             .to_string();
         assert!(
             msg.contains("does not support manual start requests"),
             "{msg}"
         );
+        for rs in [Halted, Once] {
+            assert_eq!(
+                check(Action::Restart, &s(S::Running, rs)),
+                Err(Refusal::NoManualRestart(rs))
+            );
+        }
         assert_eq!(
-            check(Action::Restart, S::Running, Halted, false),
-            Err(Refusal::Halted)
-        );
-        assert_eq!(
-            check(Action::Suspend, S::Suspended, Manual, false),
+            check(Action::Suspend, &s(S::Suspended, Manual)),
             Err(Refusal::AlreadySuspended)
         );
         assert_eq!(
-            check(Action::Resume, S::Running, Manual, false),
+            check(Action::Resume, &s(S::Running, Manual)),
             Err(Refusal::NotSuspended(S::Running))
         );
         assert_eq!(
-            check(Action::Start, S::Running, Manual, true),
+            check(Action::Start, &Situation::new(S::Running, Manual, true)),
             Err(Refusal::RequestPending)
         );
-        let msg = check(Action::Stop, S::Stopping, Manual, false)
+        let msg = check(Action::Stop, &s(S::Stopping, Manual))
             .unwrap_err()
             .to_string();
         assert!(msg.contains("Force stop"), "{msg}");
@@ -381,6 +546,7 @@ mod tests {
     fn run_strategy_flips_like_kubevirt() {
         assert_eq!(plan(Action::Start, Halted).run_strategy_after, Always);
         assert_eq!(plan(Action::Stop, Always).run_strategy_after, Halted);
+        assert_eq!(plan(Action::Stop, Once).run_strategy_after, Halted);
         assert_eq!(plan(Action::ForceStop, Always).run_strategy_after, Halted);
         assert_eq!(plan(Action::Stop, Manual).run_strategy_after, Manual);
         assert_eq!(

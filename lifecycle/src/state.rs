@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The seed's states (Starting, Running, Stopping, Stopped, Restarting, Suspended) plus the ones
-/// correctness needs: the two directions of pausing, a failed guest, deletion and "cannot tell".
+/// correctness needs: the two directions of pausing, disks being prepared, a live migration, a
+/// guest that failed, a VM KubeVirt cannot run, deletion and "cannot tell". Each of KubeVirt
+/// v1.8.0's printableStatus values maps to one of them ([`VmState::from_printable_status`]).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -17,8 +19,15 @@ pub enum VmState {
     Suspending,
     Suspended,
     Resuming,
-    /// The guest does not come up (CrashLoopBackOff, image pull errors, unschedulable, ...).
+    /// KubeVirt prepares the VM's storage: a DataVolume imports, a PVC waits to be bound.
+    Provisioning,
+    /// The running guest is moving to another node (a live migration).
+    Migrating,
+    /// The guest failed: it crashed, or keeps failing to boot (CrashLoopBackOff).
     Failed,
+    /// KubeVirt cannot run the VM: unschedulable, the image cannot be pulled, a PVC or DataVolume
+    /// is missing or failed. The message carries KubeVirt's reason.
+    Error,
     /// The Wukong is being deleted; its finalizer is stopping and removing the VM.
     Deleting,
     #[default]
@@ -26,7 +35,7 @@ pub enum VmState {
 }
 
 impl VmState {
-    pub const ALL: [VmState; 11] = [
+    pub const ALL: [VmState; 14] = [
         VmState::Starting,
         VmState::Running,
         VmState::Stopping,
@@ -35,7 +44,10 @@ impl VmState {
         VmState::Suspending,
         VmState::Suspended,
         VmState::Resuming,
+        VmState::Provisioning,
+        VmState::Migrating,
         VmState::Failed,
+        VmState::Error,
         VmState::Deleting,
         VmState::Unknown,
     ];
@@ -51,7 +63,10 @@ impl VmState {
             VmState::Suspending => "Suspending",
             VmState::Suspended => "Suspended",
             VmState::Resuming => "Resuming",
+            VmState::Provisioning => "Provisioning",
+            VmState::Migrating => "Migrating",
             VmState::Failed => "Failed",
+            VmState::Error => "Error",
             VmState::Deleting => "Deleting",
             VmState::Unknown => "Unknown",
         }
@@ -85,23 +100,25 @@ impl VmState {
                 | VmState::Suspending
                 | VmState::Suspended
                 | VmState::Resuming
+                | VmState::Migrating
         )
     }
 
-    /// The state KubeVirt reports through the VM's `status.printableStatus` and the VMI's `Paused`
-    /// condition (which KubeVirt already folds into printableStatus `Paused`).
+    /// The state for the VM's `status.printableStatus` (KubeVirt folds the VMI's `Paused`
+    /// condition into `Paused`, under Stopping and Migrating, as `setPrintableStatus` orders them).
     pub fn from_printable_status(printable_status: &str) -> VmState {
         match printable_status {
-            "Running" | "Migrating" => VmState::Running,
+            "Running" => VmState::Running,
+            "Migrating" => VmState::Migrating,
             "Paused" => VmState::Suspended,
             "Stopped" => VmState::Stopped,
             "Stopping" => VmState::Stopping,
             "Terminating" => VmState::Deleting,
-            "Starting" | "Provisioning" | "WaitingForVolumeBinding" | "WaitingForReceiver" => {
-                VmState::Starting
-            }
-            "CrashLoopBackOff" | "ErrImagePull" | "ImagePullBackOff" | "ErrorUnschedulable"
-            | "ErrorPvcNotFound" | "DataVolumeError" => VmState::Failed,
+            "Starting" | "WaitingForReceiver" => VmState::Starting,
+            "Provisioning" | "WaitingForVolumeBinding" => VmState::Provisioning,
+            "CrashLoopBackOff" => VmState::Failed,
+            "ErrImagePull" | "ImagePullBackOff" | "ErrorUnschedulable" | "ErrorPvcNotFound"
+            | "DataVolumeError" => VmState::Error,
             _ => VmState::Unknown,
         }
     }
@@ -133,11 +150,15 @@ mod tests {
             ("Stopped", VmState::Stopped),
             ("Stopping", VmState::Stopping),
             ("Terminating", VmState::Deleting),
-            ("Provisioning", VmState::Starting),
+            ("Provisioning", VmState::Provisioning),
+            ("WaitingForVolumeBinding", VmState::Provisioning),
             ("Starting", VmState::Starting),
             ("CrashLoopBackOff", VmState::Failed),
-            ("ErrorUnschedulable", VmState::Failed),
-            ("Migrating", VmState::Running),
+            ("ErrorUnschedulable", VmState::Error),
+            ("ErrImagePull", VmState::Error),
+            ("DataVolumeError", VmState::Error),
+            ("Migrating", VmState::Migrating),
+            ("Unknown", VmState::Unknown),
             ("SomethingNew", VmState::Unknown),
         ];
         for (printable, expected) in cases {

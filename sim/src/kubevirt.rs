@@ -140,11 +140,9 @@ impl StartProblem {
                 "ErrImagePull",
                 "rpc error: code = NotFound desc = failed to pull and unpack image",
             ),
-            StartProblem::ImagePullBackOff => (
-                "Synchronized",
-                "ImagePullBackOff",
-                "Back-off pulling image",
-            ),
+            StartProblem::ImagePullBackOff => {
+                ("Synchronized", "ImagePullBackOff", "Back-off pulling image")
+            }
             StartProblem::PvcNotFound => (
                 "Synchronized",
                 "FailedPvcNotFound",
@@ -234,7 +232,9 @@ pub enum Effect {
     /// The stop handler patches the VMI's `spec.terminationGracePeriodSeconds` first.
     SetVmiGracePeriod(i64),
     /// The v1.8 force restart deletes the virt-launcher pod with this grace period.
-    DeleteLauncherPod { grace_seconds: i64 },
+    DeleteLauncherPod {
+        grace_seconds: i64,
+    },
     PauseVmi,
     UnpauseVmi,
     SoftReboot,
@@ -633,9 +633,9 @@ pub const PRINTABLE_STATUSES: [&str; 17] = [
 pub fn is_set_to_start(vm: &VmFacts) -> bool {
     use KvRunStrategy::*;
     let stop_for_vmi = |vmi: &VmiFacts| {
-        vm.state_change_requests.first().is_some_and(|r| {
-            matches!(r, StateChange::Stop { vmi: v } if v.is_none_or(|g| g == vmi.generation))
-        })
+        vm.state_change_requests.first().is_some_and(
+            |r| matches!(r, StateChange::Stop { vmi: v } if v.is_none_or(|g| g == vmi.generation)),
+        )
     };
     match (vm.run_strategy, vm.vmi.as_ref()) {
         (Always, _) => true,
@@ -688,7 +688,10 @@ pub fn printable_status(vm: &VmFacts) -> &'static str {
                 None => vm.start_expected,
                 Some(vmi) => matches!(
                     vmi.phase,
-                    VmiPhase::Unset | VmiPhase::Pending | VmiPhase::Scheduling | VmiPhase::Scheduled
+                    VmiPhase::Unset
+                        | VmiPhase::Pending
+                        | VmiPhase::Scheduling
+                        | VmiPhase::Scheduled
                 ),
             },
         ),

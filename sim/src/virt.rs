@@ -322,8 +322,10 @@ impl VirtVm {
             Effect::AddStateChanges(changes) => self.requests.extend(changes),
             Effect::ReplaceStateChanges(changes) => self.requests = changes,
             Effect::ClearStartFailure => {
+                // lastFailedVMIUID goes with it: the same failed VMI may be counted again.
                 self.start_failures = 0;
                 self.retry_after_ms = None;
+                self.counted_failure = None;
             }
             Effect::SetVmiGracePeriod(seconds) => {
                 let kill_ms = self.timings.kill_ms;
@@ -352,7 +354,8 @@ impl VirtVm {
             Effect::DeleteLauncherPod { grace_seconds } => {
                 if let Some(vmi) = self.vmi.as_mut().filter(|vmi| !vmi.phase.is_final()) {
                     let after = u64::try_from(grace_seconds).map_or(0, |s| s.saturating_mul(1000));
-                    vmi.pod_gone_at_ms = Some(now_ms.saturating_add(after.min(LAUNCHER_POD_GRACE_MS)));
+                    vmi.pod_gone_at_ms =
+                        Some(now_ms.saturating_add(after.min(LAUNCHER_POD_GRACE_MS)));
                 }
             }
             Effect::PauseVmi => {
@@ -430,7 +433,8 @@ impl VirtVm {
                     vmi.phase = VmiPhase::Running;
                     vmi.ran = true;
                     vmi.paused = vmi.start_paused;
-                    vmi.poweroff_at_ms = guest.poweroff_after_ms.map(|ms| now_ms.saturating_add(ms));
+                    vmi.poweroff_at_ms =
+                        guest.poweroff_after_ms.map(|ms| now_ms.saturating_add(ms));
                     if let Some(ms) = guest.migration_ms {
                         vmi.migrating = true;
                         vmi.migration_ends_ms = Some(now_ms.saturating_add(ms));
@@ -573,7 +577,10 @@ impl VirtVm {
                     false
                 }
             };
-            if start && self.retry_after_ms.is_none_or(|at| at <= now_ms) {
+            // Only Always and RerunOnFailure wait out the back-off (syncRunStrategy).
+            let backing_off = matches!(self.run_strategy, Always | RerunOnFailure)
+                && self.retry_after_ms.is_some_and(|at| at > now_ms);
+            if start && !backing_off {
                 self.start_vmi(now_ms);
             }
             return;
@@ -626,10 +633,16 @@ impl VirtVm {
     /// failure, with an exponential back-off; one that ran clears the count.
     fn sync_start_failure(&mut self, now_ms: u64) {
         use KvRunStrategy::*;
+        let restarts = matches!(self.run_strategy, Always | RerunOnFailure | Once);
         let Some(vmi) = self.vmi.as_ref() else {
+            // shouldClearStartFailure(vm, nil): only the restarting strategies keep the count.
+            if !restarts {
+                self.start_failures = 0;
+                self.retry_after_ms = None;
+            }
             return;
         };
-        if vmi.ran || !matches!(self.run_strategy, Always | RerunOnFailure | Once) {
+        if vmi.ran || !restarts {
             self.start_failures = 0;
             self.retry_after_ms = None;
             self.counted_failure = None;
@@ -675,7 +688,10 @@ impl VirtVm {
         self.vmis_created = self.vmis_created.saturating_add(1);
         let mut vmi = self.new_vmi(self.vmis_created, paused);
         if vmi.problem.is_none() && !volumes.unbound_pvc {
-            vmi.pending = Some((Transition::Boot, now_ms.saturating_add(self.timings.boot_ms)));
+            vmi.pending = Some((
+                Transition::Boot,
+                now_ms.saturating_add(self.timings.boot_ms),
+            ));
         }
         self.vmi = Some(vmi);
     }

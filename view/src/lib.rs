@@ -12,7 +12,9 @@ pub use validate::{
     validate_action, validate_dns1123_label, validate_dns1123_subdomain, validate_request,
     validate_uid, ValidRequest,
 };
-pub use wukong_lifecycle::{Action, RunStrategy, VmState, MAX_GRACE_PERIOD_SECONDS};
+pub use wukong_lifecycle::{
+    Action, RunStrategy, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -48,6 +50,9 @@ pub struct VmRow {
     pub uid: String,
     pub state: VmState,
     pub run_strategy: RunStrategy,
+    /// KubeVirt's VMI as the rules see it (none, alive, final).
+    #[serde(default)]
+    pub vmi: Vmi,
     pub last_action: Option<String>,
     /// Unix time in milliseconds.
     pub last_action_time_ms: Option<i64>,
@@ -68,6 +73,16 @@ pub struct VmRow {
 impl VmRow {
     pub fn offers(&self, action: Action) -> bool {
         self.actions.contains(&action)
+    }
+
+    /// What the lifecycle rules look at for this row.
+    pub fn situation(&self) -> Situation {
+        Situation {
+            state: self.state,
+            run_strategy: self.run_strategy,
+            pending: self.pending.is_some(),
+            vmi: self.vmi,
+        }
     }
 }
 

@@ -83,9 +83,11 @@ fn start() {
         );
     }
     // Checked before the run strategy: Always with a running VMI says "already running".
-    assert!(no(answer(&vm(Always, Some(VmiPhase::Running)), "web", START))
-        .1
-        .ends_with("VM is already running"));
+    assert!(
+        no(answer(&vm(Always, Some(VmiPhase::Running)), "web", START))
+            .1
+            .ends_with("VM is already running")
+    );
     // An Unknown VMI does not count as running.
     assert_eq!(
         ok(answer(&vm(Manual, Some(VmiPhase::Unknown)), "web", START)).0,
@@ -109,7 +111,12 @@ fn start() {
     );
     // A paused start of a Halted VM is a Start request with data.
     assert_eq!(
-        ok(answer(&vm(Halted, None), "web", Request::Start { paused: true })).1,
+        ok(answer(
+            &vm(Halted, None),
+            "web",
+            Request::Start { paused: true }
+        ))
+        .1,
         vec![Effect::AddStateChanges(vec![StateChange::Start {
             paused: true
         }])]
@@ -135,11 +142,13 @@ fn start() {
             "{rs} {phase:?}"
         );
     }
-    assert!(
-        no(answer(&vm(RerunOnFailure, Some(VmiPhase::Failed)), "web", START))
-            .1
-            .ends_with("RerunOnFailure does not support starting VM from failed state")
-    );
+    assert!(no(answer(
+        &vm(RerunOnFailure, Some(VmiPhase::Failed)),
+        "web",
+        START
+    ))
+    .1
+    .ends_with("RerunOnFailure does not support starting VM from failed state"));
     // Pending requests: getChangeRequestJson fails, answered as an internal error.
     let mut pending = vm(Manual, None);
     pending.state_change_requests = vec![StateChange::Start { paused: false }];
@@ -217,7 +226,10 @@ fn stop() {
     // Refused, yet the VMI's grace period was patched (the handler does that first).
     let reply = answer(&halting, "web", stop_with(60));
     assert_eq!(reply.effects, vec![Effect::SetVmiGracePeriod(60)]);
-    assert_eq!(reply.outcome.map_err(|e| e.message), Err(shorter_only.into()));
+    assert_eq!(
+        reply.outcome.map_err(|e| e.message),
+        Err(shorter_only.into())
+    );
     // A VMI with no grace period of its own takes any grace period (no assumed 30 s).
     let unset = with_vmi(vm(Halted, running), |vmi| vmi.marked_for_deletion = true);
     assert_eq!(ok(answer(&unset, "web", stop_with(600))).0, 202);
@@ -284,7 +296,9 @@ fn restart() {
     for rs in [Halted, Once] {
         assert!(no(answer(&vm(rs, running), "web", RESTART))
             .1
-            .ends_with(&format!("RunStategy {rs} does not support manual restart requests")));
+            .ends_with(&format!(
+                "RunStategy {rs} does not support manual restart requests"
+            )));
     }
     assert!(no(answer(&vm(Manual, None), "web", RESTART))
         .1
@@ -339,9 +353,13 @@ fn pause_unpause_and_soft_reboot() {
     assert!(no(answer(&running, "web", Request::Unpause))
         .1
         .ends_with("VMI is not paused"));
-    assert!(no(answer(&vm(Manual, Some(VmiPhase::Pending)), "web", Request::Unpause))
-        .1
-        .ends_with("VMI is not running"));
+    assert!(no(answer(
+        &vm(Manual, Some(VmiPhase::Pending)),
+        "web",
+        Request::Unpause
+    ))
+    .1
+    .ends_with("VMI is not running"));
     assert_eq!(
         ok(answer(&running, "web", Request::SoftReboot)),
         (200, vec![Effect::SoftReboot])

@@ -65,12 +65,7 @@ fn manual_start_goes_through_starting_to_running() {
     assert_eq!(v.printable_status(), "Starting");
     assert!(v.state_change_requests().is_empty());
     assert_eq!(run_until(&mut v, 10_000), ["Starting", "Running"]);
-    assert_eq!(
-        v.request(START, "vm", 10_000)
-            .unwrap_err()
-            .code,
-        409
-    );
+    assert_eq!(v.request(START, "vm", 10_000).unwrap_err().code, 409);
 }
 
 #[test]
@@ -78,8 +73,7 @@ fn stop_under_always_halts_and_the_guest_powers_off_by_acpi() {
     let mut v = vm(Always, Guest::default());
     v.tick(0);
     run_until(&mut v, 5_000);
-    v.request(STOP, "vm", 5_000)
-        .unwrap();
+    v.request(STOP, "vm", 5_000).unwrap();
     assert_eq!(v.run_strategy(), Halted);
     assert_eq!(v.printable_status(), "Stopping");
     assert_eq!(v.next_event_at(), Some(9_000), "ACPI shutdown takes 4 s");
@@ -101,13 +95,10 @@ fn a_guest_ignoring_acpi_is_killed_when_the_vmi_grace_runs_out() {
     );
     v.request(START, "vm", 0).unwrap();
     run_until(&mut v, 5_000);
-    v.request(STOP, "vm", 5_000)
-        .unwrap();
+    v.request(STOP, "vm", 5_000).unwrap();
     assert_eq!(v.next_event_at(), Some(15_000));
     // A shorter grace (the force stop) brings the kill forward.
-    v.request(stop_with(0), "vm", 8_000,
-    )
-    .unwrap();
+    v.request(stop_with(0), "vm", 8_000).unwrap();
     assert_eq!(v.next_event_at(), Some(8_500));
     run_until(&mut v, 60_000);
     assert_eq!(v.printable_status(), "Stopped");
@@ -120,9 +111,7 @@ fn restart_replaces_the_vmi() {
     v.request(START, "vm", 0).unwrap();
     run_until(&mut v, 5_000);
     let first = v.vmi().unwrap().generation;
-    v.request(RESTART, "vm", 5_000,
-    )
-    .unwrap();
+    v.request(RESTART, "vm", 5_000).unwrap();
     assert_eq!(v.printable_status(), "Stopping");
     assert_eq!(
         run_until(&mut v, 60_000),
@@ -141,7 +130,10 @@ fn pause_and_unpause_take_their_time() {
     v.request(Request::Pause, "vm", 5_000).unwrap();
     assert_eq!(v.printable_status(), "Running");
     assert_eq!(run_until(&mut v, 60_000), ["Running", "Paused"]);
-    assert_eq!(v.request(Request::Pause, "vm", 7_000).unwrap_err().code, 409);
+    assert_eq!(
+        v.request(Request::Pause, "vm", 7_000).unwrap_err().code,
+        409
+    );
     v.request(Request::Unpause, "vm", 7_000).unwrap();
     assert_eq!(run_until(&mut v, 60_000), ["Paused", "Running"]);
 }
@@ -159,7 +151,11 @@ fn a_guest_failing_to_boot_crash_loops_under_always_and_stops_under_manual() {
     assert_eq!(v.start_failure(), Some((1, Some(13_000))));
     v.tick(3_300);
     assert!(v.vmi().is_none(), "the failed VMI is deleted");
-    assert_eq!(v.next_event_at(), Some(13_000), "10 s back-off after one failure");
+    assert_eq!(
+        v.next_event_at(),
+        Some(13_000),
+        "10 s back-off after one failure"
+    );
     v.tick(13_000);
     assert_eq!(v.printable_status(), "Starting", "retried after back-off");
     v.tick(16_000);
@@ -188,14 +184,12 @@ fn rerun_on_failure_stays_down_after_a_stop() {
     let mut v = vm(RerunOnFailure, Guest::default());
     v.tick(0);
     run_until(&mut v, 5_000);
-    v.request(STOP, "vm", 5_000)
-        .unwrap();
+    v.request(STOP, "vm", 5_000).unwrap();
     run_until(&mut v, 60_000);
     assert_eq!(v.printable_status(), "Stopped");
     v.tick(120_000);
     assert_eq!(v.printable_status(), "Stopped");
-    v.request(START, "vm", 120_000)
-        .unwrap();
+    v.request(START, "vm", 120_000).unwrap();
     run_until(&mut v, 200_000);
     assert_eq!(v.printable_status(), "Running");
 }
@@ -209,9 +203,8 @@ fn huge_grace_periods_are_accepted_as_given_and_counted_up_to_the_clamp() {
     let mut v = VirtVm::new(Manual, None, stubborn, T);
     v.request(START, "vm", 0).unwrap();
     run_until(&mut v, 5_000);
-    v.request(stop_with(i64::MAX), "vm", 5_000,
-    )
-    .expect("KubeVirt accepts any non-negative int64 grace period");
+    v.request(stop_with(i64::MAX), "vm", 5_000)
+        .expect("KubeVirt accepts any non-negative int64 grace period");
     assert_eq!(
         v.vmi().unwrap().grace_period_seconds,
         Some(i64::MAX),
@@ -221,9 +214,7 @@ fn huge_grace_periods_are_accepted_as_given_and_counted_up_to_the_clamp() {
     assert_eq!(v.next_event_at(), Some(5_000 + clamped_ms));
     assert_eq!(v.printable_status(), "Stopping");
     // The force stop still brings the kill forward.
-    v.request(stop_with(0), "vm", 6_000,
-    )
-    .unwrap();
+    v.request(stop_with(0), "vm", 6_000).unwrap();
     assert_eq!(v.next_event_at(), Some(6_500));
     run_until(&mut v, 10_000);
     assert_eq!(v.printable_status(), "Stopped");
@@ -240,8 +231,7 @@ fn a_template_grace_of_int64_max_or_negative_never_overflows() {
     let mut v = VirtVm::new(Manual, Some(i64::MAX), stubborn, T);
     v.request(START, "vm", 0).unwrap();
     run_until(&mut v, 5_000);
-    v.request(STOP, "vm", 5_000)
-        .unwrap();
+    v.request(STOP, "vm", 5_000).unwrap();
     let clamped_ms = u64::try_from(MAX_COUNTED_GRACE_SECONDS).unwrap() * 1000;
     assert_eq!(v.next_event_at(), Some(5_000 + clamped_ms));
     run_until(&mut v, u64::MAX);
@@ -250,8 +240,7 @@ fn a_template_grace_of_int64_max_or_negative_never_overflows() {
     let mut v = VirtVm::new(Manual, Some(-1), Guest::default(), T);
     v.request(START, "vm", 0).unwrap();
     run_until(&mut v, 5_000);
-    v.request(STOP, "vm", 5_000)
-        .unwrap();
+    v.request(STOP, "vm", 5_000).unwrap();
     assert_eq!(v.next_event_at(), Some(5_500));
     // KubeVirt does not refuse a negative grace period on stop (virtctl --force --grace-period=-1).
     assert_eq!(v.request(stop_with(-1), "vm", 5_100), Ok(202));
@@ -274,9 +263,7 @@ fn deadlines_saturate_at_the_end_of_the_clock() {
     v.tick(u64::MAX);
     v.request(Request::Unpause, "vm", u64::MAX).unwrap();
     v.tick(u64::MAX);
-    v.request(stop_with(i64::MAX), "vm", u64::MAX,
-    )
-    .unwrap();
+    v.request(stop_with(i64::MAX), "vm", u64::MAX).unwrap();
     assert_eq!(v.next_event_at(), Some(u64::MAX));
     v.tick(u64::MAX);
     assert_eq!(v.printable_status(), "Stopped");
