@@ -12,7 +12,7 @@ export const ACTIONS: Action[] = ['start', 'stop', 'force-stop', 'restart', 'sus
 
 export const STATES = [
   'Starting', 'Running', 'Stopping', 'Stopped', 'Restarting', 'Suspending',
-  'Suspended', 'Resuming', 'Failed', 'Deleting', 'Unknown',
+  'Suspended', 'Resuming', 'Provisioning', 'Migrating', 'Failed', 'Error', 'Deleting', 'Unknown',
 ];
 
 /** All VM rows of the table. */
