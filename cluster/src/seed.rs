@@ -1,4 +1,5 @@
-//! The sandbox's starting inventory: 26 VMs in three namespaces, in mixed states.
+//! The sandbox's starting inventory: 29 VMs in four namespaces, in mixed states (`kv-lab` holds
+//! VMs in KubeVirt's other states: disks importing, an image that cannot be pulled).
 //! End-to-end tests rely on these names and states (see end2end/README.md).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -6,9 +7,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use wukong_api::{LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER};
 use wukong_lifecycle::{RunStrategy, VmState};
-use wukong_sim::annotations::{
-    FAIL_BOOT as FAIL_BOOT_ANNOTATION, IGNORE_ACPI as IGNORE_ACPI_ANNOTATION,
-};
+use wukong_sim::kubevirt::StartProblem;
 use wukong_sim::Guest;
 
 #[derive(Clone, Debug)]
@@ -51,6 +50,16 @@ pub fn sandbox_seed() -> Vec<SeedVm> {
     legacy.grace_period_seconds = Some(8);
     let mut gpu = vm("ml-lab", "gpu-01", Failed, Always, 16, "64Gi");
     gpu.guest.fails_boot = true;
+    // Its disk imports for the first 40 s after the cluster (or sandbox) comes up: Provisioning,
+    // then Stopped.
+    let mut import = vm("kv-lab", "import-01", Provisioning, Halted, 2, "4Gi");
+    import.guest.provisioning_ms = Some(40_000);
+    // Its image cannot be pulled: KubeVirt shows ErrImagePull with a VMI stuck before it runs.
+    let mut pull = vm("kv-lab", "pull-01", Error, Always, 2, "4Gi");
+    pull.guest.start_problem = Some(StartProblem::ErrImagePull);
+    // A short grace period: a paused guest ignores ACPI, so its stop is forced at the deadline.
+    let mut pausable = vm("kv-lab", "pause-01", Running, Manual, 1, "2Gi");
+    pausable.grace_period_seconds = Some(5);
     vec![
         vm("team-a", "web-01", Running, Manual, 2, "4Gi"),
         vm("team-a", "web-02", Running, Manual, 2, "4Gi"),
@@ -78,6 +87,9 @@ pub fn sandbox_seed() -> Vec<SeedVm> {
         vm("ml-lab", "scratch-01", Stopped, Manual, 1, "1Gi"),
         vm("ml-lab", "scratch-02", Running, Manual, 1, "1Gi"),
         vm("ml-lab", "infer-01", Running, Always, 8, "32Gi"),
+        import,
+        pull,
+        pausable,
     ]
 }
 
@@ -98,13 +110,12 @@ pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
             lifecycle_action: None,
         },
     );
-    let mut annotations = BTreeMap::new();
-    if vm.guest.ignores_acpi {
-        annotations.insert(IGNORE_ACPI_ANNOTATION.to_owned(), "true".to_owned());
-    }
-    if vm.guest.fails_boot {
-        annotations.insert(FAIL_BOOT_ANNOTATION.to_owned(), "true".to_owned());
-    }
+    let annotations: BTreeMap<String, String> = vm
+        .guest
+        .to_annotations()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
     wukong.metadata = ObjectMeta {
         namespace: Some(vm.namespace.to_owned()),
         name: Some(vm.name.to_owned()),
@@ -152,13 +163,13 @@ mod tests {
     use std::collections::{BTreeSet, HashSet};
 
     #[test]
-    fn at_least_24_unique_vms_in_3_namespaces_in_mixed_states() {
+    fn at_least_24_unique_vms_in_4_namespaces_in_mixed_states() {
         let seed = sandbox_seed();
         assert!(seed.len() >= 24);
         let keys: HashSet<_> = seed.iter().map(|v| (v.namespace, v.name)).collect();
         assert_eq!(keys.len(), seed.len(), "names are unique");
         let namespaces: BTreeSet<_> = seed.iter().map(|v| v.namespace).collect();
-        assert_eq!(namespaces.len(), 3);
+        assert_eq!(namespaces.len(), 4);
         let states: BTreeSet<_> = seed.iter().map(|v| v.state).collect();
         assert!(states.len() >= 4, "{states:?}");
     }

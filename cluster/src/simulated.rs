@@ -11,8 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, settle, settled_message, Call, Observed, ObservedVmi,
-    FORCED_MESSAGE,
+    accepted_message, call_for, next_message, settle, Call, Observed, ObservedVmi, FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState,
@@ -216,12 +215,10 @@ impl SimulatedVm {
         let observed = self.observed();
         let settled = settle(shown, observed.state(), since_ms, same_vmi);
         let problem = observed.problem();
-        if settled != shown && !settled.is_transitional() {
-            next.message = Some(settled_message(
-                next.message.as_deref(),
-                settled,
-                problem.as_deref(),
-            ));
+        if let Some(message) =
+            next_message(next.message.as_deref(), shown, settled, problem.as_deref())
+        {
+            next.message = Some(message);
         }
         next.state = settled.as_str().to_owned();
 

@@ -34,8 +34,7 @@ use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus, FINALIZER};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, settle, settled_message, Call, Observed, ObservedVmi,
-    FORCED_MESSAGE,
+    accepted_message, call_for, next_message, settle, Call, Observed, ObservedVmi, FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState, Vmi,
@@ -282,15 +281,14 @@ impl Reconciler<'_> {
         next.state = settle(shown, seen.state, since_ms, same_vmi)
             .as_str()
             .to_owned();
-        if next.state != prev.state
-            && !VmState::parse(&next.state).is_some_and(|s| s.is_transitional())
-        {
-            let settled = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
-            next.message = Some(settled_message(
-                prev.message.as_deref(),
-                settled,
-                seen.problem.as_deref(),
-            ));
+        let settled = VmState::parse(&next.state).unwrap_or(VmState::Unknown);
+        if let Some(message) = next_message(
+            prev.message.as_deref(),
+            shown,
+            settled,
+            seen.problem.as_deref(),
+        ) {
+            next.message = Some(message);
             if next.state == VmState::Running.as_str() {
                 if let Ok(mut r) = self.ctx.restarts.lock() {
                     r.remove(&self.key());

@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { ACTIONS, STATES, badge, button, onRealCluster, row, rows } from './helpers';
 
-// Runs first (file order) so it sees the untouched sandbox seed: 26 VMs.
+// Runs early (file order; 00-kubevirt-states touches only kv-lab) so it sees the sandbox seed: 29 VMs.
 test.use({ javaScriptEnabled: false });
 
 test('the VM list is rendered server-side', async ({ page }) => {
@@ -20,15 +20,15 @@ test('the VM list is rendered server-side', async ({ page }) => {
     await expect(page.getByTestId('sandbox-banner')).toContainText('No sign-in');
   }
 
-  await expect(rows(page)).toHaveCount(26);
+  await expect(rows(page)).toHaveCount(29);
   const states = await rows(page).locator('[data-testid="vm-state"]').evaluateAll((els) =>
     els.map((el) => el.getAttribute('data-state')),
   );
-  expect(states).toHaveLength(26);
+  expect(states).toHaveLength(29);
   for (const s of states) expect(STATES).toContain(s);
 
   for (const action of ACTIONS) {
-    await expect(rows(page).locator(`button[data-action="${action}"]`)).toHaveCount(26);
+    await expect(rows(page).locator(`button[data-action="${action}"]`)).toHaveCount(29);
   }
 
   const web01 = row(page, 'team-a', 'web-01');

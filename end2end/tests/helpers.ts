@@ -2,7 +2,7 @@ import { expect, type Locator, type Page } from '@playwright/test';
 
 /**
  * `WUKONG_E2E_BACKEND=kubernetes`: the console runs against the local control plane with the same
- * 26 VMs seeded there by `wukong-seed` (the lifecycle controller and the KubeVirt simulator carry requests out), not the sandbox.
+ * 29 VMs seeded there by `wukong-seed` (the lifecycle controller and the KubeVirt simulator carry requests out), not the sandbox.
  */
 export const onRealCluster = process.env.WUKONG_E2E_BACKEND === 'kubernetes';
 

@@ -113,6 +113,23 @@ pub fn settled_message(
     }
 }
 
+/// The message after a step: a new one when the state settled somewhere else, KubeVirt's reason
+/// for an Error that has none yet (a seeded or adopted VM); `None` keeps the current message.
+pub fn next_message(
+    previous: Option<&str>,
+    shown: VmState,
+    settled: VmState,
+    kubevirt_says: Option<&str>,
+) -> Option<String> {
+    if settled != shown && !settled.is_transitional() {
+        return Some(settled_message(previous, settled, kubevirt_says));
+    }
+    match (previous, kubevirt_says) {
+        (None, Some(problem)) if settled == VmState::Error => Some(problem.to_owned()),
+        _ => None,
+    }
+}
+
 /// What KubeVirt shows: the VM's `status.printableStatus`, and its VMI if there is one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Observed<'a> {
@@ -134,12 +151,15 @@ pub struct ObservedVmi<'a> {
 
 impl Observed<'_> {
     /// The state for what KubeVirt shows. KubeVirt's own precedence (Stopping over Paused, ...)
-    /// is already in printableStatus; the one thing added is a guest that failed on its own: a
-    /// Failed VMI that nobody is deleting reads Stopped in KubeVirt, and Failed here. One being
-    /// deleted (a stop forced at its deadline) is Stopped.
+    /// is already in printableStatus. Two things are added:
+    /// - a final VMI that is still being deleted reads Stopped in KubeVirt, but its stop request
+    ///   is still pending (a start now would get "already underway"): Stopping until it is gone;
+    /// - a Failed VMI that nobody is deleting (the guest crashed) reads Stopped in KubeVirt, and
+    ///   Failed here.
     pub fn state(&self) -> VmState {
         match self.printable_status {
             None => VmState::Unknown,
+            Some("Stopped") if self.vmi.is_some_and(|vmi| vmi.deleting) => VmState::Stopping,
             Some("Stopped")
                 if self
                     .vmi
@@ -274,7 +294,8 @@ mod tests {
         );
         // A crash: Failed; a stop forced at its deadline (VMI being deleted): Stopped.
         assert_eq!(o("Stopped", Some(vmi("Failed", false))).state(), S::Failed);
-        assert_eq!(o("Stopped", Some(vmi("Failed", true))).state(), S::Stopped);
+        assert_eq!(o("Stopped", Some(vmi("Failed", true))).state(), S::Stopping);
+        assert_eq!(o("Stopped", None).state(), S::Stopped);
         assert_eq!(
             o("Stopped", Some(vmi("Succeeded", false))).state(),
             S::Stopped

@@ -147,7 +147,7 @@ async fn a_bulk_action_over_the_cap_is_refused_whole_with_400() {
     });
     let (status, _, body) = bulk(&app, &cookie, all).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("would write 26 VMs"), "{body}");
+    assert!(body.contains("would write 29 VMs"), "{body}");
     assert!(body.contains("at most 5"), "{body}");
 }
 

@@ -141,4 +141,58 @@ impl Guest {
             data_volume_error: flag(annotations::DATA_VOLUME_ERROR),
         }
     }
+
+    /// The annotations that make the simulator behave so (the inverse of
+    /// [`Guest::from_annotations`]; durations in whole seconds).
+    pub fn to_annotations(&self) -> Vec<(&'static str, String)> {
+        let seconds = |ms: Option<u64>| ms.map(|ms| (ms / 1000).to_string());
+        let flag = |on: bool| on.then(|| "true".to_owned());
+        [
+            (annotations::IGNORE_ACPI, flag(self.ignores_acpi)),
+            (annotations::FAIL_BOOT, flag(self.fails_boot)),
+            (annotations::POWEROFF_AFTER, seconds(self.poweroff_after_ms)),
+            (
+                annotations::START_PROBLEM,
+                self.start_problem.map(|p| p.printable_status().to_owned()),
+            ),
+            (annotations::MIGRATION, seconds(self.migration_ms)),
+            (annotations::LIVENESS_PROBE, flag(self.liveness_probe)),
+            (annotations::PROVISIONING, seconds(self.provisioning_ms)),
+            (annotations::UNBOUND_PVC, seconds(self.unbound_pvc_ms)),
+            (annotations::DATA_VOLUME_ERROR, flag(self.data_volume_error)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_round_trip() {
+        let guest = Guest {
+            ignores_acpi: true,
+            poweroff_after_ms: Some(5_000),
+            start_problem: Some(StartProblem::ImagePullBackOff),
+            migration_ms: Some(7_000),
+            provisioning_ms: Some(30_000),
+            data_volume_error: true,
+            ..Guest::default()
+        };
+        let written = guest.to_annotations();
+        let read = Guest::from_annotations(|name| {
+            written
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        });
+        assert_eq!(read, guest);
+        assert_eq!(
+            Guest::from_annotations(|_| Some("not a number")),
+            Guest::default()
+        );
+    }
 }

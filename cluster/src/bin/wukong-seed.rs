@@ -1,4 +1,4 @@
-//! `wukong-seed`: puts the sandbox's 26 VMs on a real cluster, the way a person would: it creates
+//! `wukong-seed`: puts the sandbox's 29 VMs on a real cluster, the way a person would: it creates
 //! the Wukongs (with `startStrategy.autoStart` for the ones meant to run) and asks for a suspend
 //! where the seed says Suspended; the lifecycle controller and KubeVirt (or its simulator) do the
 //! rest. Waits until every VM has reached its seeded state.

@@ -461,3 +461,22 @@ fn stopping_a_paused_vm_reads_stopping() {
     run_until(&mut v, 60_000);
     assert_eq!(v.printable_status(), "Stopped");
 }
+
+#[test]
+fn start_after_a_force_stop_runs_again_whenever_it_comes() {
+    // 3 500: killed (final, being released until 3 800); later: gone.
+    for start_at in [3_600, 3_900, 10_000] {
+        let mut v = running_vm(Manual, Guest::default());
+        v.request(stop_with(0), "vm", 3_000).unwrap();
+        run_until(&mut v, start_at);
+        let answer = v.request(START, "vm", start_at);
+        if start_at < 3_800 {
+            // KubeVirt's own window: the stop request stays until the VMI is gone.
+            assert_eq!(answer.map_err(|e| e.code), Err(500), "{start_at}");
+            continue;
+        }
+        assert_eq!(answer, Ok(202), "{start_at}");
+        run_until(&mut v, start_at + 10_000);
+        assert_eq!(v.printable_status(), "Running", "start at {start_at}");
+    }
+}
