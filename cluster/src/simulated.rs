@@ -11,7 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, next_message, settle, Call, Observed, ObservedVmi, FORCED_MESSAGE,
+    accepted_message, call_for, next_message, refused_message, settle, Call, Observed, ObservedVmi,
+    FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState,
@@ -288,12 +289,7 @@ impl SimulatedVm {
                             "Accepted"
                         }
                         Err(e) => {
-                            next.message = Some(format!(
-                                "KubeVirt refused {} ({}): {}",
-                                action.as_str(),
-                                e.code,
-                                e.message
-                            ));
+                            next.message = Some(refused_message(action, e.code, &e.message));
                             "KubeVirtRefused"
                         }
                     }

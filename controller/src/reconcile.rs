@@ -34,7 +34,8 @@ use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus, FINALIZER};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, next_message, settle, Call, Observed, ObservedVmi, FORCED_MESSAGE,
+    accepted_message, call_for, next_message, refused_message, settle, Call, Observed, ObservedVmi,
+    FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState, Vmi,
@@ -580,10 +581,7 @@ impl Reconciler<'_> {
                 Ok("Accepted")
             }
             Err(CallError::Refused { code, message }) => {
-                next.message = Some(format!(
-                    "KubeVirt refused {} ({code}): {message}",
-                    action.as_str()
-                ));
+                next.message = Some(refused_message(action, code, &message));
                 self.ctx
                     .metrics
                     .count_request(action.as_str(), "kubevirt_refused");

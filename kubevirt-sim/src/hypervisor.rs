@@ -509,9 +509,18 @@ impl Hypervisor {
             });
             json!({ "consecutiveFailCount": count, "retryAfterTimestamp": retry })
         });
+        // `kubectl get vms` reads READY from the Ready condition (syncReadyConditionFromVMI).
+        let ready = if view.ready {
+            json!({ "type": "Ready", "status": "True" })
+        } else if view.created {
+            json!({ "type": "Ready", "status": "False", "reason": "VMINotReady" })
+        } else {
+            json!({ "type": "Ready", "status": "False", "reason": "VMINotExists", "message": "VMI does not exist" })
+        };
         let status = json!({ "status": {
             "printableStatus": view.printable,
             "ready": view.ready,
+            "conditions": [ready],
             "created": view.created,
             "runStrategy": view.run_strategy.to_string(),
             "stateChangeRequests": requests,
@@ -608,8 +617,8 @@ impl Hypervisor {
             "conditions": conditions,
             "migrationState": migration,
         }});
-        api.patch_status(name, &params(), &Patch::Merge(&status))
-            .await?;
+        // KubeVirt's VMI CRD has no status subresource: virt-handler writes status on the object.
+        api.patch(name, &params(), &Patch::Merge(&status)).await?;
         if view.terminating && !written.is_some_and(|w| w.terminating && same) {
             // virt-controller deletes the VMI; the finalizer keeps it until the guest is gone.
             match api.delete(name, &DeleteParams::default()).await {

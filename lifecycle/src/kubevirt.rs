@@ -94,6 +94,21 @@ pub fn accepted_message(action: Action, force: bool, grace_seconds: u32) -> Stri
     }
 }
 
+/// The message when KubeVirt refused the call for `action` with `code` and its `Status` message.
+/// A 403 is told apart: the API server's RBAC names the aggregated resource
+/// (`virtualmachineinstances.subresources.kubevirt.io`), KubeVirt's own refusal (pausing a VM with
+/// a liveness probe) names `virtualmachineinstance.kubevirt.io`.
+pub fn refused_message(action: Action, code: u16, message: &str) -> String {
+    let action = action.as_str();
+    match code {
+        403 if message.contains(".subresources.kubevirt.io") => format!(
+            "{action} refused: the lifecycle controller is not allowed to call KubeVirt's {action} (RBAC): {message}"
+        ),
+        403 => format!("KubeVirt itself refused {action} (403, not a permission problem): {message}"),
+        _ => format!("KubeVirt refused {action} ({code}): {message}"),
+    }
+}
+
 /// The message when the controller forced a graceful stop at its deadline.
 pub const FORCED_MESSAGE: &str = "forced off: the guest was still up when the grace period ran out";
 
@@ -319,6 +334,29 @@ mod tests {
         assert_eq!(
             settled_message(None, S::Error, pull.problem().as_deref()),
             "ErrImagePull: rpc error: not found"
+        );
+    }
+
+    #[test]
+    fn kubevirts_own_403_reads_differently_from_rbac() {
+        let own = refused_message(
+            Action::Suspend,
+            403,
+            "virtualmachineinstance.kubevirt.io \"web\" is forbidden: Pausing VMIs with LivenessProbe is currently not supported",
+        );
+        assert!(
+            own.starts_with("KubeVirt itself refused suspend (403, not a permission problem)"),
+            "{own}"
+        );
+        let rbac = refused_message(
+            Action::Suspend,
+            403,
+            "virtualmachineinstances.subresources.kubevirt.io \"web\" is forbidden: User \"x\" cannot update resource \"virtualmachineinstances/pause\"",
+        );
+        assert!(rbac.contains("(RBAC)"), "{rbac}");
+        assert_eq!(
+            refused_message(Action::Start, 409, "VM is already running"),
+            "KubeVirt refused start (409): VM is already running"
         );
     }
 
