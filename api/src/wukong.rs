@@ -198,6 +198,21 @@ impl RequestRecord {
     }
 }
 
+impl RequestRecord {
+    /// The history's record of a change of state no request explains
+    /// (`wukong_lifecycle::kubevirt::unexplained_change`), seen at `at`.
+    pub fn unexplained(message: String, at: Time) -> RequestRecord {
+        RequestRecord {
+            request_id: format!("observed-{}", at.0.as_millisecond()),
+            action: wukong_lifecycle::kubevirt::UNEXPLAINED_ACTION.to_owned(),
+            requested_by: None,
+            at: Some(at),
+            outcome: wukong_lifecycle::kubevirt::UNEXPLAINED_OUTCOME.to_owned(),
+            message: Some(message),
+        }
+    }
+}
+
 impl WukongStatus {
     /// Remembers `record`, dropping the oldest beyond [`RECENT_REQUESTS`]. A record for a request
     /// id already remembered replaces it (a repeated take-up after a crash is one request).

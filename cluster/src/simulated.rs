@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, next_message, refused_message, settle, Call, Observed, ObservedVmi,
-    FORCED_MESSAGE,
+    accepted_message, call_for, next_message, refused_message, settle, unexplained_change, Call,
+    Observed, ObservedVmi, FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState,
@@ -220,6 +220,12 @@ impl SimulatedVm {
             next_message(next.message.as_deref(), shown, settled, problem.as_deref())
         {
             next.message = Some(message);
+        }
+        if let Some(change) = unexplained_change(shown, settled) {
+            self.wukong
+                .status
+                .get_or_insert_with(WukongStatus::default)
+                .remember(RequestRecord::unexplained(change, Time(wall)));
         }
         next.state = settled.as_str().to_owned();
 

@@ -456,3 +456,47 @@ async fn a_bulk_action_acts_only_on_the_objects_the_person_picked() {
         outcomes[1].message
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_poweroff_inside_the_guest_is_in_the_history_as_a_change_no_request_explains() {
+    let mut seed: Vec<_> = sandbox_seed()
+        .into_iter()
+        .filter(|vm| (vm.namespace, vm.name) == ("team-a", "web-01"))
+        .collect();
+    seed[0].guest.poweroff_after_ms = Some(5_000);
+    let sandbox = Sandbox::start(seed, Timings::default());
+    let store = LiveStore::spawn(&sandbox);
+    store.wait_ready().await;
+    // The adopted guest is running; it powers itself off 5 s after its next boot, so start one.
+    wait_for(&store, "team-a", "web-01", VmState::Running, Duration::from_secs(5)).await;
+    request_action(
+        &sandbox,
+        &OpenAccess,
+        &Identity::Console,
+        req("team-a", "web-01", Action::Restart, None),
+    )
+    .await
+    .expect("restart accepted");
+    wait_for(&store, "team-a", "web-01", VmState::Running, Duration::from_secs(30)).await;
+    wait_for(&store, "team-a", "web-01", VmState::Stopped, Duration::from_secs(30)).await;
+    let history = sandbox
+        .history(&Identity::Console, &VmKey::new("team-a", "web-01"))
+        .await
+        .expect("history");
+    let change = history
+        .iter()
+        .find(|e| e.outcome == "NoRequest")
+        .unwrap_or_else(|| panic!("no entry for the poweroff in {history:?}"));
+    assert_eq!(change.action, "state-change");
+    assert!(
+        change
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Running → Stopped with no request")),
+        "{change:?}"
+    );
+    assert!(
+        history.iter().any(|e| e.action == "restart"),
+        "the restart is there too: {history:?}"
+    );
+}

@@ -34,8 +34,8 @@ use tracing::{info, info_span, warn, Instrument};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleState, RequestRecord, Wukong, WukongStatus, FINALIZER};
 use wukong_lifecycle::kubevirt::{
-    accepted_message, call_for, next_message, refused_message, settle, Call, Observed, ObservedVmi,
-    FORCED_MESSAGE,
+    accepted_message, call_for, next_message, refused_message, settle, unexplained_change, Call,
+    Observed, ObservedVmi, FORCED_MESSAGE,
 };
 use wukong_lifecycle::{
     check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState, Vmi,
@@ -363,6 +363,10 @@ impl Reconciler<'_> {
             .as_ref()
             .map(|s| s.recent_requests.clone())
             .unwrap_or_default();
+        if let Some(change) = unexplained_change(shown, settled) {
+            info!(%change, "state changed with no request");
+            recent_requests.push(RequestRecord::unexplained(change, Time(now)));
+        }
         if let Some(request) = wukong.pending_request() {
             let action = request.action();
             let started = Instant::now();

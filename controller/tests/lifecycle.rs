@@ -1056,3 +1056,59 @@ async fn the_apiserver_refuses_writes_meant_for_an_older_object_of_the_same_name
     assert_eq!(s.code, 409);
     assert!(h.vms.get_opt("vm2").await.expect("get").is_some());
 }
+
+/// KubeVirt's other states, as the controller reports them from the real KubeVirt CRDs the
+/// simulator writes: an image that cannot be pulled is Error with KubeVirt's reason (and a start
+/// is refused as KubeVirt would), a disk import is Provisioning, a poweroff inside the guest is
+/// Stopped and recorded in the history as a change no request explains.
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn kubevirts_other_states_are_reported_as_kubevirt_shows_them() {
+    let mut h = Harness::new("states").await;
+    let _c = h.controller("a").await;
+    h.create(
+        "pull",
+        strategy("Always", false),
+        json!({ "sim.novasphere.dev/start-problem": "ErrImagePull" }),
+    )
+    .await;
+    h.create(
+        "import",
+        strategy("Halted", false),
+        json!({ "sim.novasphere.dev/provisioning-seconds": "600" }),
+    )
+    .await;
+    h.create(
+        "poweroff",
+        manual(true),
+        json!({ "sim.novasphere.dev/poweroff-after-seconds": "3" }),
+    )
+    .await;
+
+    let pull = h.wait_state("pull", VmState::Error, BOOT).await;
+    let message = Harness::message_of(&pull);
+    assert!(message.starts_with("ErrImagePull: "), "{message}");
+    let status = pull.status.as_ref().expect("a status");
+    assert_eq!(status.printable_status.as_deref(), Some("ErrImagePull"));
+    assert_eq!(status.vmi_phase.as_deref(), Some("Scheduling"));
+    let id = h.request("pull", Action::Start, None).await;
+    let w = h.wait_acked("pull", &id, SHORT).await;
+    let message = Harness::message_of(&w);
+    assert!(message.contains("start refused"), "{message}");
+
+    let import = h.wait_state("import", VmState::Provisioning, BOOT).await;
+    assert_eq!(
+        import.status.as_ref().and_then(|s| s.vmi_phase.clone()),
+        None,
+        "no VMI while the disk imports"
+    );
+
+    h.wait_state("poweroff", VmState::Running, BOOT).await;
+    let stopped = h.wait_state("poweroff", VmState::Stopped, BOOT).await;
+    let records = &stopped.status.as_ref().expect("a status").recent_requests;
+    assert!(
+        records.iter().any(|r| r.outcome == "NoRequest"
+            && r.message.as_deref().is_some_and(|m| m.starts_with("Running → Stopped"))),
+        "the poweroff is in the history: {records:?}"
+    );
+}

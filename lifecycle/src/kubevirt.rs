@@ -109,6 +109,38 @@ pub fn refused_message(action: Action, code: u16, message: &str) -> String {
     }
 }
 
+/// The history's outcome for a change of state that no request explains.
+pub const UNEXPLAINED_OUTCOME: &str = "NoRequest";
+/// The history's action name for it.
+pub const UNEXPLAINED_ACTION: &str = "state-change";
+
+/// A change of state that no request explains, in words for the VM's history; `None` when the
+/// change is explained (a request is on its way: the shown state is transitional) or is KubeVirt's
+/// own doing (a migration, disks being prepared, a crash-looping VM trying again, first sight).
+/// A poweroff inside the guest (Running → Stopped), `virtctl stop` or `pause`, another client's
+/// start: each is recorded.
+pub fn unexplained_change(shown: VmState, settled: VmState) -> Option<String> {
+    use VmState as S;
+    let kubevirts_own = |s: VmState| {
+        matches!(
+            s,
+            S::Unknown | S::Deleting | S::Provisioning | S::Migrating | S::Failed | S::Error
+        )
+    };
+    if shown == settled || shown.is_transitional() || kubevirts_own(shown) {
+        return None;
+    }
+    if matches!(
+        settled,
+        S::Unknown | S::Deleting | S::Provisioning | S::Migrating
+    ) {
+        return None;
+    }
+    Some(format!(
+        "{shown} → {settled} with no request from the console: KubeVirt shows {settled} (a poweroff inside the guest, virtctl, or another client)"
+    ))
+}
+
 /// The message when the controller forced a graceful stop at its deadline.
 pub const FORCED_MESSAGE: &str = "forced off: the guest was still up when the grace period ran out";
 
@@ -358,6 +390,23 @@ mod tests {
             refused_message(Action::Start, 409, "VM is already running"),
             "KubeVirt refused start (409): VM is already running"
         );
+    }
+
+    #[test]
+    fn changes_no_request_explains_are_named() {
+        assert!(unexplained_change(S::Running, S::Stopped)
+            .is_some_and(|m| m.starts_with("Running → Stopped with no request")));
+        assert!(unexplained_change(S::Stopped, S::Starting).is_some());
+        assert!(unexplained_change(S::Running, S::Suspended).is_some());
+        assert!(unexplained_change(S::Running, S::Failed).is_some());
+        // A request on its way, KubeVirt's own doing, first sight: not recorded.
+        assert_eq!(unexplained_change(S::Stopping, S::Stopped), None);
+        assert_eq!(unexplained_change(S::Running, S::Migrating), None);
+        assert_eq!(unexplained_change(S::Migrating, S::Running), None);
+        assert_eq!(unexplained_change(S::Provisioning, S::Stopped), None);
+        assert_eq!(unexplained_change(S::Failed, S::Starting), None);
+        assert_eq!(unexplained_change(S::Unknown, S::Running), None);
+        assert_eq!(unexplained_change(S::Running, S::Running), None);
     }
 
     #[test]
