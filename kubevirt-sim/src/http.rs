@@ -145,12 +145,43 @@ fn int64_field(body: &Value, field: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// Whether a call is a dry run, as each handler reads `dryRun`: pause and unpause only when its
+/// first value is `All`; soft reboot ignores it; start, stop and restart hand it to the API server's
+/// `PatchOptions`, which takes only `All` (anything else fails the patch: a 500 from virt-api).
+fn dry_run_of(call: Call, body: &Value) -> Result<bool, ApiError> {
+    let values: Vec<&str> = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    match call {
+        Call::SoftReboot => Ok(false),
+        Call::Pause | Call::Unpause => Ok(values.first() == Some(&"All")),
+        Call::Start { .. } | Call::Stop { .. } | Call::Restart { .. } => {
+            match values.iter().find(|v| **v != "All") {
+                Some(other) => Err(ApiError::internal(format!(
+                    "dryRun: Unsupported value: \"{other}\": supported values: \"All\""
+                ))),
+                None => Ok(!values.is_empty()),
+            }
+        }
+    }
+}
+
 /// Reads the options body KubeVirt defines for each subresource.
 fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, ApiError> {
     let int = |field: &str| int64_field(body, field);
     match (resource, subresource) {
         ("virtualmachines", "start") => Ok(Call::Start {
-            paused: body.get("paused").and_then(Value::as_bool).unwrap_or(false),
+            paused: match body.get("paused") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(paused)) => *paused,
+                Some(v) => {
+                    return Err(unreadable_body(format!(
+                        "paused must be true or false, not {v}"
+                    )))
+                }
+            },
         }),
         ("virtualmachines", "stop") => Ok(Call::Stop {
             grace_period: int("gracePeriod")?,
@@ -185,10 +216,10 @@ async fn subresource(
         Ok(call) => call,
         Err(e) => return status(&e),
     };
-    let dry_run = body
-        .get("dryRun")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
+    let dry_run = match dry_run_of(call, &body) {
+        Ok(dry_run) => dry_run,
+        Err(e) => return status(&e),
+    };
     let user = headers
         .get("x-remote-user")
         .and_then(|v| v.to_str().ok())
@@ -246,7 +277,12 @@ mod tests {
             while let Some(call) = receiver.recv().await {
                 let mut m = model.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = m.now_ms;
-                let result = m.vm.request(call.call, &call.name, now);
+                // As the hypervisor does: a dry run is answered on a copy.
+                let result = if call.dry_run {
+                    m.vm.clone().request(call.call, &call.name, now)
+                } else {
+                    m.vm.request(call.call, &call.name, now)
+                };
                 let _ = call.reply.send(result);
             }
         });
@@ -351,5 +387,78 @@ mod tests {
         m.vm.tick(due);
         assert_eq!(m.vm.printable_status(), "Stopped");
         assert_eq!(m.vm.last_exit(), Some(Exit::Killed));
+    }
+
+    #[tokio::test]
+    async fn answers_have_kubevirts_codes_status_bodies_and_dry_run_rules() {
+        let mut vm = VirtVm::new(
+            KvRunStrategy::Manual,
+            None,
+            Guest::default(),
+            Timings::default(),
+        );
+        vm.tick(0);
+        let model = Arc::new(Mutex::new(Model { vm, now_ms: 0 }));
+        let router = serve_model(model.clone());
+
+        // No VMI: pause is a 404 with KubeVirt's Status body and details.
+        let (code, body) = put(&router, "pause", "{}").await;
+        assert_eq!(code, 404, "{body}");
+        let status: Value = serde_json::from_str(&body).expect("a JSON Status");
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["reason"], "NotFound");
+        assert_eq!(
+            status["message"],
+            "virtualmachineinstance.kubevirt.io \"vm\" not found"
+        );
+        assert_eq!(status["details"]["kind"], "virtualmachineinstance");
+        assert_eq!(status["details"]["group"], "kubevirt.io");
+
+        // A start's paused must be a boolean.
+        let (code, body) = put(&router, "start", r#"{"paused": "yes"}"#).await;
+        assert_eq!(code, 400, "{body}");
+        // start/stop/restart take only dryRun ["All"], as the API server does.
+        let (code, body) = put(&router, "start", r#"{"dryRun": ["Some"]}"#).await;
+        assert_eq!(code, 500, "{body}");
+        assert!(body.contains("Internal error occurred: dryRun"), "{body}");
+        let (code, _) = put(&router, "start", r#"{"dryRun": ["All"]}"#).await;
+        assert_eq!(code, 202);
+        assert!(
+            model
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .vm
+                .vmi()
+                .is_none(),
+            "a dry run changes nothing"
+        );
+        let (code, _) = put(&router, "start", "{}").await;
+        assert_eq!(code, 202);
+        {
+            let mut m = model.lock().unwrap_or_else(PoisonError::into_inner);
+            m.vm.tick(10_000);
+            m.now_ms = 10_000;
+        }
+        // Pause of a running VMI: 200 with no body; a second one: 409 with details.
+        let (code, body) = put(&router, "pause", "{}").await;
+        assert_eq!((code, body.as_str()), (200, ""));
+        let (code, body) = put(&router, "softreboot", "").await;
+        assert_eq!(code, 200, "{body}");
+
+        let version = router
+            .clone()
+            .oneshot(
+                Request::get("/apis/subresources.kubevirt.io/v1/version")
+                    .body(Body::empty())
+                    .expect("a valid request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(version.status().as_u16(), 200);
+        let bytes = axum::body::to_bytes(version.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        let info: Value = serde_json::from_slice(&bytes).expect("version info");
+        assert_eq!(info["gitVersion"], "v1.8.0");
     }
 }

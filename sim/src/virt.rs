@@ -79,6 +79,8 @@ pub struct Shutdown {
     /// The guest is killed at `ends_at_ms` (grace 0, or the grace period ran out) rather than
     /// powering itself off after the ACPI signal.
     pub killed: bool,
+    /// When a guest that honours the ACPI signal has powered itself off (`None`: it will not).
+    pub acpi_done_at_ms: Option<u64>,
 }
 
 /// How the last VMI ended.
@@ -331,10 +333,11 @@ impl VirtVm {
                 let kill_ms = self.timings.kill_ms;
                 if let Some(vmi) = self.vmi.as_mut() {
                     vmi.grace_period_seconds = Some(seconds);
-                    // virt-handler re-reads the grace period during a shutdown: a shorter one
-                    // brings the kill forward.
+                    // virt-handler re-reads the grace period on every pass of a shutdown
+                    // (`hasGracePeriodExpired`, counted from its start): a shorter one brings the
+                    // kill forward, a longer one puts it off.
                     if let Some(shutdown) = vmi.shutdown.as_mut() {
-                        if let Some(ends_at) = shutdown.ends_at_ms {
+                        if shutdown.ends_at_ms.is_some() {
                             let kill_at = if seconds <= 0 {
                                 now_ms.saturating_add(kill_ms)
                             } else {
@@ -343,16 +346,23 @@ impl VirtVm {
                                     .saturating_add(grace_ms(seconds))
                                     .max(now_ms)
                             };
-                            if kill_at < ends_at {
-                                shutdown.ends_at_ms = Some(kill_at);
-                                shutdown.killed = true;
-                            }
+                            let (ends_at, killed) = match shutdown.acpi_done_at_ms {
+                                Some(acpi) if acpi <= kill_at => (acpi, false),
+                                _ => (kill_at, true),
+                            };
+                            shutdown.ends_at_ms = Some(ends_at);
+                            shutdown.killed = killed;
                         }
                     }
                 }
             }
             Effect::DeleteLauncherPod { grace_seconds } => {
-                if let Some(vmi) = self.vmi.as_mut().filter(|vmi| !vmi.phase.is_final()) {
+                // `findPod` looks for the launcher pod in phase Running only.
+                if let Some(vmi) = self
+                    .vmi
+                    .as_mut()
+                    .filter(|vmi| vmi.phase == VmiPhase::Running)
+                {
                     let after = u64::try_from(grace_seconds).map_or(0, |s| s.saturating_mul(1000));
                     vmi.pod_gone_at_ms =
                         Some(now_ms.saturating_add(after.min(LAUNCHER_POD_GRACE_MS)));
@@ -713,6 +723,7 @@ impl VirtVm {
                 began_ms: now_ms,
                 ends_at_ms: None,
                 killed: false,
+                acpi_done_at_ms: None,
             });
             vmi.released_at_ms = Some(now_ms.saturating_add(t.release_ms));
             return;
@@ -733,6 +744,7 @@ impl VirtVm {
             // 584 million years of uptime).
             ends_at_ms: Some(now_ms.saturating_add(after_ms)),
             killed,
+            acpi_done_at_ms: cooperative.then(|| now_ms.saturating_add(t.acpi_shutdown_ms)),
         });
     }
 

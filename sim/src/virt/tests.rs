@@ -480,3 +480,19 @@ fn start_after_a_force_stop_runs_again_whenever_it_comes() {
         assert_eq!(v.printable_status(), "Running", "start at {start_at}");
     }
 }
+
+#[test]
+fn a_longer_grace_during_a_shutdown_puts_the_kill_off_as_virt_handler_does() {
+    let stubborn = Guest {
+        ignores_acpi: true,
+        ..Guest::default()
+    };
+    let mut v = VirtVm::new(Manual, Some(30), stubborn, T);
+    v.request(START, "vm", 0).unwrap();
+    run_until(&mut v, 5_000);
+    v.request(STOP, "vm", 5_000).unwrap();
+    assert_eq!(v.next_event_at(), Some(35_000));
+    // Manual: the stop is accepted; the VMI's grace becomes 600 s, counted from the shutdown's start.
+    v.request(stop_with(600), "vm", 6_000).unwrap();
+    assert_eq!(v.next_event_at(), Some(605_000));
+}
