@@ -254,9 +254,19 @@ pub async fn open_live(
             value.parse().expect("a header value"),
         );
     }
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(socket, _)| socket)
+    // Bounded: a handshake that never completes is a failure to report, not a hung CI run.
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    {
+        Ok(answer) => answer.map(|(socket, _)| socket),
+        Err(_) => Err(tungstenite::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no websocket handshake answer within 15 s",
+        ))),
+    }
 }
 
 // ---- Property tests -------------------------------------------------------------------------
