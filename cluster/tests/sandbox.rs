@@ -468,7 +468,14 @@ async fn a_poweroff_inside_the_guest_is_in_the_history_as_a_change_no_request_ex
     let store = LiveStore::spawn(&sandbox);
     store.wait_ready().await;
     // The adopted guest is running; it powers itself off 5 s after its next boot, so start one.
-    wait_for(&store, "team-a", "web-01", VmState::Running, Duration::from_secs(5)).await;
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Running,
+        Duration::from_secs(5),
+    )
+    .await;
     request_action(
         &sandbox,
         &OpenAccess,
@@ -477,8 +484,22 @@ async fn a_poweroff_inside_the_guest_is_in_the_history_as_a_change_no_request_ex
     )
     .await
     .expect("restart accepted");
-    wait_for(&store, "team-a", "web-01", VmState::Running, Duration::from_secs(30)).await;
-    wait_for(&store, "team-a", "web-01", VmState::Stopped, Duration::from_secs(30)).await;
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Running,
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Stopped,
+        Duration::from_secs(30),
+    )
+    .await;
     let history = sandbox
         .history(&Identity::Console, &VmKey::new("team-a", "web-01"))
         .await

@@ -1108,7 +1108,9 @@ async fn kubevirts_other_states_are_reported_as_kubevirt_shows_them() {
     let records = &stopped.status.as_ref().expect("a status").recent_requests;
     assert!(
         records.iter().any(|r| r.outcome == "NoRequest"
-            && r.message.as_deref().is_some_and(|m| m.starts_with("Running → Stopped"))),
+            && r.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Running → Stopped"))),
         "the poweroff is in the history: {records:?}"
     );
 }
