@@ -1114,3 +1114,50 @@ async fn kubevirts_other_states_are_reported_as_kubevirt_shows_them() {
         "the poweroff is in the history: {records:?}"
     );
 }
+
+/// `Once` is a run strategy of its own, as in KubeVirt: the VM runs once, a restart is refused
+/// (KubeVirt answers 409 for it), a stop halts it; a VM switched to Once outside the console is
+/// reported under Once.
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn once_runs_once_refuses_restart_and_stops_to_halted() {
+    let mut h = Harness::new("once").await;
+    let _c = h.controller("a").await;
+    h.create("once", strategy("Once", false), none()).await;
+    h.create("edited", manual(true), none()).await;
+    let w = h.wait_state("once", VmState::Running, BOOT).await;
+    assert_eq!(
+        w.status.as_ref().and_then(|s| s.run_strategy),
+        Some(wukong_lifecycle::RunStrategy::Once)
+    );
+    let id = h.request("once", Action::Restart, None).await;
+    let w = h.wait_acked("once", &id, SHORT).await;
+    let message = Harness::message_of(&w);
+    assert!(
+        message.contains("run strategy Once does not support manual restart requests"),
+        "{message}"
+    );
+    let id = h.request("once", Action::Stop, None).await;
+    h.wait_acked("once", &id, SHORT).await;
+    let w = h.wait_state("once", VmState::Stopped, BOOT).await;
+    assert_eq!(
+        w.status.as_ref().and_then(|s| s.run_strategy),
+        Some(wukong_lifecycle::RunStrategy::Halted),
+        "KubeVirt's stop switches Once to Halted"
+    );
+
+    h.wait_state("edited", VmState::Running, BOOT).await;
+    let patch = json!({ "spec": { "runStrategy": "Once" } });
+    h.vms
+        .patch(
+            "edited",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("edit the VM");
+    h.wait_until("edited", BOOT, "reporting Once", |w| {
+        w.status.as_ref().and_then(|s| s.run_strategy) == Some(wukong_lifecycle::RunStrategy::Once)
+    })
+    .await;
+}
