@@ -25,7 +25,7 @@ test('namespace filter shows only that namespace', async ({ page }) => {
     .toEqual(['ml-lab']);
 
   await page.getByTestId('namespace-filter').selectOption('');
-  await expect.poll(async () => new Set((await visibleRows(page)).map((r) => r.ns)).size).toBe(3);
+  await expect.poll(async () => new Set((await visibleRows(page)).map((r) => r.ns)).size).toBe(4);
 });
 
 test('search filters by name', async ({ page }) => {
