@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 use wukong_lifecycle::kubevirt::Call;
-use wukong_sim::kubevirt::ApiError;
+use wukong_sim::kubevirt::{ApiError, Handler, Received};
 
 const GROUP: &str = "subresources.kubevirt.io";
 const GROUP_VERSION: &str = "subresources.kubevirt.io/v1";
@@ -148,16 +148,16 @@ fn int64_field(body: &Value, field: &str) -> Result<Option<i64>, ApiError> {
 /// Whether a call is a dry run, as each handler reads `dryRun`: pause and unpause only when its
 /// first value is `All`; soft reboot ignores it; start, stop and restart hand it to the API server's
 /// `PatchOptions`, which takes only `All` (anything else fails the patch: a 500 from virt-api).
-fn dry_run_of(call: Call, body: &Value) -> Result<bool, ApiError> {
+fn dry_run_of(handler: Handler, body: &Value) -> Result<bool, ApiError> {
     let values: Vec<&str> = body
         .get("dryRun")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    match call {
-        Call::SoftReboot => Ok(false),
-        Call::Pause | Call::Unpause => Ok(values.first() == Some(&"All")),
-        Call::Start { .. } | Call::Stop { .. } | Call::Restart { .. } => {
+    match handler {
+        Handler::SoftReboot => Ok(false),
+        Handler::Pause | Handler::Unpause => Ok(values.first() == Some(&"All")),
+        Handler::Start | Handler::Stop | Handler::Restart => {
             match values.iter().find(|v| **v != "All") {
                 Some(other) => Err(ApiError::internal(format!(
                     "dryRun: Unsupported value: \"{other}\": supported values: \"All\""
@@ -168,11 +168,24 @@ fn dry_run_of(call: Call, body: &Value) -> Result<bool, ApiError> {
     }
 }
 
-/// Reads the options body KubeVirt defines for each subresource.
-fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, ApiError> {
+/// The handler a path reaches, `None` for a path virt-api does not serve.
+fn handler_of(resource: &str, subresource: &str) -> Option<Handler> {
+    Some(match (resource, subresource) {
+        ("virtualmachines", "start") => Handler::Start,
+        ("virtualmachines", "stop") => Handler::Stop,
+        ("virtualmachines", "restart") => Handler::Restart,
+        ("virtualmachineinstances", "pause") => Handler::Pause,
+        ("virtualmachineinstances", "unpause") => Handler::Unpause,
+        ("virtualmachineinstances", "softreboot") => Handler::SoftReboot,
+        _ => return None,
+    })
+}
+
+/// Reads the options body KubeVirt defines for each handler.
+fn parse_call(handler: Handler, body: &Value) -> Result<Call, ApiError> {
     let int = |field: &str| int64_field(body, field);
-    match (resource, subresource) {
-        ("virtualmachines", "start") => Ok(Call::Start {
+    match handler {
+        Handler::Start => Ok(Call::Start {
             paused: match body.get("paused") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(paused)) => *paused,
@@ -183,18 +196,15 @@ fn parse_call(resource: &str, subresource: &str, body: &Value) -> Result<Call, A
                 }
             },
         }),
-        ("virtualmachines", "stop") => Ok(Call::Stop {
+        Handler::Stop => Ok(Call::Stop {
             grace_period: int("gracePeriod")?,
         }),
-        ("virtualmachines", "restart") => Ok(Call::Restart {
+        Handler::Restart => Ok(Call::Restart {
             grace_period_seconds: int("gracePeriodSeconds")?,
         }),
-        ("virtualmachineinstances", "pause") => Ok(Call::Pause),
-        ("virtualmachineinstances", "unpause") => Ok(Call::Unpause),
-        ("virtualmachineinstances", "softreboot") => Ok(Call::SoftReboot),
-        _ => Err(not_found_route(format!(
-            "the server could not find the requested resource ({resource}/{subresource})"
-        ))),
+        Handler::Pause => Ok(Call::Pause),
+        Handler::Unpause => Ok(Call::Unpause),
+        Handler::SoftReboot => Ok(Call::SoftReboot),
     }
 }
 
@@ -204,21 +214,27 @@ async fn subresource(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
+    let Some(handler) = handler_of(&resource, &subresource) else {
+        return status(&not_found_route(format!(
+            "the server could not find the requested resource ({resource}/{subresource})"
+        )));
+    };
+    // Decoded here, judged by the model in the handler's own order (a start on a running VM says
+    // "already running" before it looks at the body).
+    let body: Result<Value, ApiError> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(json!({}))
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return status(&unreadable_body(e)),
-        }
+        serde_json::from_slice(&body).map_err(unreadable_body)
     };
-    let call = match parse_call(&resource, &subresource, &body) {
-        Ok(call) => call,
-        Err(e) => return status(&e),
-    };
-    let dry_run = match dry_run_of(call, &body) {
-        Ok(dry_run) => dry_run,
-        Err(e) => return status(&e),
+    let received = Received {
+        handler,
+        body: body
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|body| parse_call(handler, body)),
+        dry_run: body
+            .as_ref()
+            .map_or(Ok(false), |body| dry_run_of(handler, body)),
     };
     let user = headers
         .get("x-remote-user")
@@ -229,8 +245,7 @@ async fn subresource(
     let request = CallRequest {
         namespace,
         name,
-        call,
-        dry_run,
+        received,
         reply,
     };
     if calls.send(request).await.is_err() {
@@ -278,10 +293,10 @@ mod tests {
                 let mut m = model.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = m.now_ms;
                 // As the hypervisor does: a dry run is answered on a copy.
-                let result = if call.dry_run {
-                    m.vm.clone().request(call.call, &call.name, now)
+                let result = if call.received.dry_run == Ok(true) {
+                    m.vm.clone().receive(call.received, &call.name, now)
                 } else {
-                    m.vm.request(call.call, &call.name, now)
+                    m.vm.receive(call.received, &call.name, now)
                 };
                 let _ = call.reply.send(result);
             }

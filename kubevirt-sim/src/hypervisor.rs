@@ -17,8 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
-use wukong_lifecycle::kubevirt::Call;
-use wukong_sim::kubevirt::{ApiError, KvRunStrategy, StateChange, VmiPhase, VM, VMI};
+use wukong_sim::kubevirt::{
+    answer_received, ApiError, KvRunStrategy, Received, StateChange, VmiPhase,
+};
 use wukong_sim::virt::VirtVm;
 use wukong_sim::{Guest, Timings};
 
@@ -36,8 +37,8 @@ type Key = (String, String);
 pub struct CallRequest {
     pub namespace: String,
     pub name: String,
-    pub call: Call,
-    pub dry_run: bool,
+    /// The handler and the body as virt-api received them.
+    pub received: Received,
     /// KubeVirt's status code (202 or 200), or its refusal.
     pub reply: oneshot::Sender<Result<u16, ApiError>>,
 }
@@ -287,27 +288,25 @@ impl Hypervisor {
             }
         }
         let now = self.now_ms();
+        let handler = request.received.handler;
+        let dry_run = request.received.dry_run == Ok(true);
         let result = match self.vms.get_mut(&key) {
-            // virt-api reads the VM first for VM calls, the VMI for VMI calls.
-            None if request.call.resource() == "virtualmachines" => {
-                Err(ApiError::not_found(VM, &key.1))
-            }
-            None => Err(ApiError::not_found(VMI, &key.1)),
-            Some(entry) if request.dry_run => {
+            None => answer_received(None, &key.1, request.received).outcome,
+            Some(entry) if dry_run => {
                 let mut copy = entry.vm.clone();
-                copy.request(request.call, &key.1, now)
+                copy.receive(request.received, &key.1, now)
             }
-            Some(entry) => entry.vm.request(request.call, &key.1, now),
+            Some(entry) => entry.vm.receive(request.received, &key.1, now),
         };
         match &result {
             Ok(_) => {
-                info!(namespace = %key.0, name = %key.1, call = ?request.call, dry_run = request.dry_run, "accepted");
-                if !request.dry_run {
+                info!(namespace = %key.0, name = %key.1, ?handler, dry_run, "accepted");
+                if !dry_run {
                     self.persist(&key).await;
                 }
             }
             Err(e) => {
-                info!(namespace = %key.0, name = %key.1, call = ?request.call, code = e.code, message = %e.message, "refused")
+                info!(namespace = %key.0, name = %key.1, ?handler, code = e.code, message = %e.message, "refused")
             }
         }
         let _ = request.reply.send(result);

@@ -880,6 +880,13 @@ async fn an_unknown_vm_is_not_found() {
         )
         .await;
     }
+    // RestartVMRequestHandler checks gracePeriodSeconds before it reads the VM: 400, not 404.
+    e.refused(
+        &["restart", "--force", "--grace-period=5", "nope"],
+        "error force restarting VirtualMachine: For force restart, only gracePeriod=0 is supported for now",
+        "answers 400 before it reads the VM (RestartVMRequestHandler's first check)",
+    )
+    .await;
     // SoftRebootVMIRequestHandler -> putRequestHandler: FetchVirtualMachineInstance 404.
     e.refused(
         &["soft-reboot", "nope"],

@@ -456,6 +456,74 @@ pub fn answer(vm: &VmFacts, name: &str, request: Request) -> Reply {
     }
 }
 
+/// Which virt-api handler a request reached (from its path), whatever its body says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Unpause,
+    SoftReboot,
+}
+
+/// A request as virt-api received it: the handler, its body decoded into the call (or `decodeBody`'s
+/// 400), and its `dryRun` (`Ok(true)` for `["All"]`; an `Err` for a value the API server refuses
+/// when virt-api patches with it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub handler: Handler,
+    pub body: Result<Request, ApiError>,
+    pub dry_run: Result<bool, ApiError>,
+}
+
+/// KubeVirt's answer to a request on the VM `name` (`vm`: `None` when there is no such VM), in
+/// each handler's own order of reading the VM, the VMI and the body: start reads the VM and
+/// refuses "already running" before it decodes; stop, restart, pause and unpause decode first
+/// (restart also checks its grace period before it reads the VM); soft reboot never reads a body.
+/// A `dryRun` the API server refuses fails the first patch (a 500), so only answers that would
+/// write something.
+pub fn answer_received(vm: Option<&VmFacts>, name: &str, received: Received) -> Reply {
+    let reply = match (received.handler, vm) {
+        (Handler::Start, None) => refused(ApiError::not_found(VM, name)),
+        (Handler::Start, Some(vm)) => match received.body {
+            Ok(request) => answer(vm, name, request),
+            Err(e) => {
+                let running = start(vm, name, false);
+                match running.outcome {
+                    Err(already) if already.message.ends_with("VM is already running") => {
+                        refused(already)
+                    }
+                    _ => refused(e),
+                }
+            }
+        },
+        (Handler::SoftReboot, None) => refused(ApiError::not_found(VMI, name)),
+        (Handler::SoftReboot, Some(vm)) => answer(vm, name, Request::SoftReboot),
+        (_, vm) => match (received.body, vm) {
+            (Err(e), _) => refused(e),
+            (Ok(request), Some(vm)) => answer(vm, name, request),
+            (
+                Ok(Request::Restart {
+                    grace_period_seconds,
+                }),
+                None,
+            ) => match restart_grace_refusal(grace_period_seconds) {
+                Some(e) => refused(e),
+                None => refused(ApiError::not_found(VM, name)),
+            },
+            (Ok(request), None) if request.resource() == "virtualmachines" => {
+                refused(ApiError::not_found(VM, name))
+            }
+            (Ok(_), None) => refused(ApiError::not_found(VMI, name)),
+        },
+    };
+    match received.dry_run {
+        Err(e) if !reply.effects.is_empty() => refused(e),
+        _ => reply,
+    }
+}
+
 /// `putRequestHandler`: the VMI must exist (404), then `validate`; success is a 200 with no body.
 fn vmi_call(
     vm: &VmFacts,
@@ -557,21 +625,24 @@ fn stop_request(vm: &VmFacts, vmi: Option<&VmiFacts>) -> Result<Vec<Effect>, Api
     }])
 }
 
+/// The restart handler's first check: only no grace period, or 0 (force).
+fn restart_grace_refusal(grace_period_seconds: Option<i64>) -> Option<ApiError> {
+    match grace_period_seconds {
+        Some(g) if g > 0 => Some(ApiError::bad_request(
+            "For force restart, only gracePeriod=0 is supported for now",
+        )),
+        Some(g) if g < 0 => Some(ApiError::bad_request(
+            "gracePeriod has to be greater or equal to 0",
+        )),
+        _ => None,
+    }
+}
+
 /// `RestartVMRequestHandler`.
 fn restart(vm: &VmFacts, name: &str, grace_period_seconds: Option<i64>) -> Reply {
     use KvRunStrategy::*;
-    match grace_period_seconds {
-        Some(g) if g > 0 => {
-            return refused(ApiError::bad_request(
-                "For force restart, only gracePeriod=0 is supported for now",
-            ))
-        }
-        Some(g) if g < 0 => {
-            return refused(ApiError::bad_request(
-                "gracePeriod has to be greater or equal to 0",
-            ))
-        }
-        _ => {}
+    if let Some(e) = restart_grace_refusal(grace_period_seconds) {
+        return refused(e);
     }
     if matches!(vm.run_strategy, Halted | Once) {
         // "RunStategy" is KubeVirt's own spelling.

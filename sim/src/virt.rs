@@ -15,8 +15,8 @@
 //! VirtualMachine/VirtualMachineInstance objects; the sandbox drives it in memory.
 
 use crate::kubevirt::{
-    answer, is_set_to_start, printable_status, ApiError, Effect, KvRunStrategy, Request,
-    StartProblem, StateChange, VmFacts, VmiFacts, VmiPhase, VolumeFacts,
+    answer, answer_received, is_set_to_start, printable_status, ApiError, Effect, KvRunStrategy,
+    Received, Request, StartProblem, StateChange, VmFacts, VmiFacts, VmiPhase, VolumeFacts,
 };
 use crate::{Guest, Timings};
 
@@ -304,6 +304,24 @@ impl VirtVm {
         self.seen_ms = self.seen_ms.max(now_ms);
         self.created_ms.get_or_insert(now_ms);
         let reply = answer(&self.facts_at(now_ms), name, request);
+        self.carry_out(reply, now_ms)
+    }
+
+    /// A request as virt-api received it (its body possibly unreadable): answered in the handler's
+    /// own order ([`answer_received`]), then carried out like [`VirtVm::request`].
+    pub fn receive(
+        &mut self,
+        received: Received,
+        name: &str,
+        now_ms: u64,
+    ) -> Result<u16, ApiError> {
+        self.seen_ms = self.seen_ms.max(now_ms);
+        self.created_ms.get_or_insert(now_ms);
+        let reply = answer_received(Some(&self.facts_at(now_ms)), name, received);
+        self.carry_out(reply, now_ms)
+    }
+
+    fn carry_out(&mut self, reply: crate::kubevirt::Reply, now_ms: u64) -> Result<u16, ApiError> {
         for effect in reply.effects {
             self.apply(effect, now_ms);
         }

@@ -449,3 +449,105 @@ fn printable_status_follows_setprintablestatus_order() {
         "Unknown"
     );
 }
+
+#[test]
+fn each_handler_reads_the_vm_the_vmi_and_the_body_in_its_own_order() {
+    let bad = || ApiError::bad_request("Can not unmarshal Request body to struct, error: x");
+    let received = |handler, body: Result<Request, ApiError>| Received {
+        handler,
+        body,
+        dry_run: Ok(false),
+    };
+    let running = vm(Manual, Some(VmiPhase::Running));
+    // start: the VM and "already running" before the body.
+    assert_eq!(
+        no(answer_received(
+            None,
+            "web",
+            received(Handler::Start, Err(bad()))
+        ))
+        .0,
+        404
+    );
+    assert_eq!(
+        no(answer_received(
+            Some(&running),
+            "web",
+            received(Handler::Start, Err(bad()))
+        ))
+        .0,
+        409
+    );
+    assert_eq!(
+        no(answer_received(
+            Some(&vm(Manual, None)),
+            "web",
+            received(Handler::Start, Err(bad()))
+        ))
+        .0,
+        400
+    );
+    // stop, pause, unpause: the body first.
+    for handler in [Handler::Stop, Handler::Pause, Handler::Unpause] {
+        assert_eq!(
+            no(answer_received(None, "web", received(handler, Err(bad())))).0,
+            400,
+            "{handler:?}"
+        );
+    }
+    // restart: its grace period before the VM.
+    let force5 = Request::Restart {
+        grace_period_seconds: Some(5),
+    };
+    assert_eq!(
+        no(answer_received(
+            None,
+            "web",
+            received(Handler::Restart, Ok(force5))
+        ))
+        .0,
+        400
+    );
+    assert_eq!(
+        no(answer_received(
+            None,
+            "web",
+            received(Handler::Restart, Ok(RESTART))
+        )),
+        (404, "virtualmachine.kubevirt.io \"web\" not found".into())
+    );
+    // soft reboot never reads a body.
+    assert_eq!(
+        ok(answer_received(
+            Some(&running),
+            "web",
+            received(Handler::SoftReboot, Err(bad()))
+        ))
+        .0,
+        200
+    );
+    // A dryRun the API server refuses fails the first patch, not a refusal before it.
+    let bad_dry_run = |handler, body| Received {
+        handler,
+        body: Ok(body),
+        dry_run: Err(ApiError::internal("dryRun: Unsupported value")),
+    };
+    assert_eq!(
+        no(answer_received(
+            Some(&running),
+            "web",
+            bad_dry_run(Handler::Start, START)
+        ))
+        .0,
+        409
+    );
+    assert_eq!(
+        no(answer_received(
+            Some(&running),
+            "web",
+            bad_dry_run(Handler::Stop, STOP)
+        ))
+        .0,
+        500
+    );
+}
