@@ -258,7 +258,8 @@ pub fn settle(
     let keep = match (shown, observed) {
         (S::Restarting, S::Stopping | S::Starting | S::Stopped) => true,
         (S::Restarting, S::Running) => early && same_vmi == Some(true),
-        (S::Starting, S::Stopped) => early,
+        // A start on a VM whose last VMI ended first has KubeVirt delete that VMI (Stopping).
+        (S::Starting, S::Stopped | S::Stopping) => early,
         (S::Stopping, S::Running | S::Suspended) => early,
         (S::Suspending, S::Running) => early,
         (S::Resuming, S::Suspended) => early,
@@ -424,6 +425,7 @@ mod tests {
             S::Running
         );
         assert_eq!(settle(S::Suspending, S::Suspended, 100, None), S::Suspended);
+        assert_eq!(settle(S::Starting, S::Stopping, 100, None), S::Starting);
         assert_eq!(settle(S::Starting, S::Failed, 100, None), S::Failed);
         assert_eq!(settle(S::Running, S::Stopped, 100, None), S::Stopped);
     }
