@@ -121,7 +121,8 @@ async fn requests_not_allowed_now_are_refused_acknowledged_and_change_nothing() 
         // KubeVirt looks at the VMI before the run strategy: "VM is already running".
         ("always", Action::Start, VmState::Running, "already running"),
         ("halted", Action::Restart, VmState::Stopped, "Halted"),
-        ("halted", Action::Stop, VmState::Stopped, "Halted"),
+        // KubeVirt: Halted without a VMI is "VM is not running" (lifecycle.go:234).
+        ("halted", Action::Stop, VmState::Stopped, "not running"),
     ] {
         let vmi_before = h.vmi_uid(name).await;
         let id = h.request(name, action, None).await;
