@@ -46,7 +46,6 @@ pub struct Harness {
     pub wukongs: Api<Wukong>,
     pub vms: Api<VirtualMachine>,
     pub vmis: Api<VirtualMachineInstance>,
-    next_port: u16,
 }
 
 /// A controller process of the test's own.
@@ -106,24 +105,23 @@ impl Harness {
             .create(&PostParams::default(), &namespace)
             .await
             .expect("create the test namespace");
-        // Ports per test, spread by a hash of the namespace so parallel tests do not collide.
-        let hash = ns
-            .bytes()
-            .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
         Harness {
             wukongs: Api::namespaced(client.clone(), &ns),
             vms: Api::namespaced(client.clone(), &ns),
             vmis: Api::namespaced(client.clone(), &ns),
             client,
             ns,
-            next_port: 42000 + (hash % 2000) as u16 * 8,
         }
     }
 
     /// Starts a controller replica for this namespace (its Lease lives there too).
     pub async fn controller(&mut self, identity: &str) -> Controller {
-        let port = self.next_port;
-        self.next_port += 1;
+        // A port the kernel has just handed out and nobody holds: a fixed range collided with
+        // other tests' controllers and with ephemeral ports ("controller not ready").
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
         // WUKONG_CONTROLLER_BIN: the release build (./dev/test), for realistic timings.
         let exe = std::env::var_os("WUKONG_CONTROLLER_BIN")
             .map(PathBuf::from)
