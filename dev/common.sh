@@ -51,6 +51,8 @@ ensure_chromium() {
 build_release() {
   say "building the console (release: server + hydrated wasm)"
   cargo leptos build --release
+  # The console serves these gzip files when the browser takes gzip (server/src/lib.rs pkg_service).
+  gzip -k -9 -f "$LEPTOS_SITE_ROOT/pkg"/*.wasm "$LEPTOS_SITE_ROOT/pkg"/*.js "$LEPTOS_SITE_ROOT/pkg"/*.css
 }
 
 # Gzipped size of what the browser downloads for the app (wasm + js), in bytes.

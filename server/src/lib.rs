@@ -1,7 +1,8 @@
 //! The `wukong-console` server: configuration and axum wiring around the `app` crate.
 //!
 //! Routes: the SSR page and its server functions (`/api/*`), the live websocket (`/live`),
-//! `/healthz`, and the static site (`/pkg/*`) as the fallback. Requests for a host the console does
+//! `/healthz`, the site's WASM/JS/CSS (`/pkg/*`, gzip written by the release build, revalidated on
+//! every visit: `pkg_service`), and the other static files as the fallback. Requests for a host the console does
 //! not answer to are refused first (`host`), then cross-origin writes and websocket handshakes
 //! (`origin`), then requests without an identity (`auth`).
 
@@ -77,10 +78,27 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// The whole HTTP surface of the console.
+/// The site's WASM, JS and CSS (`/pkg`): the gzip file the release build writes beside each one
+/// when the browser takes gzip (a third of the bytes), compressed on the fly otherwise; revalidated on
+/// every visit (`no-cache` with `Last-Modified`: a repeat visit gets a 304, and an upgraded console
+/// never runs an old WASM, since the names are not hashed yet).
+fn pkg_service(options: &LeptosOptions) -> axum::routing::MethodRouter {
+    let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let files = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .service(tower_http::services::ServeDir::new(dir).precompressed_gzip());
+    axum::routing::get_service(files)
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let console = state.console.clone();
     let options = state.leptos_options.clone();
+    let pkg = pkg_service(&state.leptos_options);
     let sign_in = state.gate.sign_in();
     let gate = state.gate.clone();
     let edge = state.edge.clone();
@@ -89,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/live", get(live::upgrade))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .leptos_routes_with_context(
             &state,
             routes,
@@ -142,5 +161,67 @@ pub fn router(state: AppState) -> Router {
         ))
     } else {
         app
+    }
+}
+
+#[cfg(test)]
+mod pkg_tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn site_files_go_gzipped_when_the_browser_takes_gzip_and_are_revalidated() {
+        let root = std::env::temp_dir().join(format!("wukong-pkg-{}", uuid::Uuid::new_v4()));
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(&pkg).expect("a temp dir");
+        std::fs::write(pkg.join("app.wasm"), vec![7u8; 4096]).expect("write");
+        std::fs::write(pkg.join("app.wasm.gz"), b"gzipped").expect("write");
+        let options = LeptosOptions::builder()
+            .output_name("app")
+            .site_root(root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .build();
+        let app = Router::new().nest_service("/pkg", pkg_service(&options));
+        let get = |encoding: Option<&str>| {
+            let mut request = Request::get("/pkg/app.wasm");
+            if let Some(encoding) = encoding {
+                request = request.header(header::ACCEPT_ENCODING, encoding);
+            }
+            app.clone()
+                .oneshot(request.body(Body::empty()).expect("a request"))
+        };
+        let plain = get(None).await.expect("infallible");
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert_eq!(plain.headers()[header::CACHE_CONTROL], "no-cache");
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let gzipped = get(Some("gzip, br")).await.expect("infallible");
+        assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+        let body = axum::body::to_bytes(gzipped.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        assert_eq!(
+            &body[..],
+            b"gzipped",
+            "the file the build wrote, not a fresh compression"
+        );
+        let modified = plain.headers()[header::LAST_MODIFIED].clone();
+        let again = app
+            .clone()
+            .oneshot(
+                Request::get("/pkg/app.wasm")
+                    .header(header::IF_MODIFIED_SINCE, modified)
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(
+            again.status(),
+            StatusCode::NOT_MODIFIED,
+            "a repeat visit downloads nothing"
+        );
+        let _ = std::fs::remove_dir_all(root);
     }
 }
