@@ -32,20 +32,23 @@ pub struct Timings {
 
 impl Default for Timings {
     fn default() -> Self {
-        Timings {
-            boot_ms: 3_000,
-            acpi_shutdown_ms: 4_000,
-            kill_ms: 500,
-            pause_ms: 1_000,
-            unpause_ms: 1_000,
-            release_ms: 300,
-            backoff_unit_ms: 10_000,
-            backoff_max_ms: 300_000,
-        }
+        Timings::DEFAULT
     }
 }
 
 impl Timings {
+    /// The defaults.
+    pub const DEFAULT: Timings = Timings {
+        boot_ms: 3_000,
+        acpi_shutdown_ms: 4_000,
+        kill_ms: 500,
+        pause_ms: 1_000,
+        unpause_ms: 1_000,
+        release_ms: 300,
+        backoff_unit_ms: 10_000,
+        backoff_max_ms: 300_000,
+    };
+
     /// All durations divided by `factor` (tests and demos that want a faster cluster).
     pub fn scaled(self, factor: f64) -> Timings {
         // `as` from f64 saturates (NaN becomes 0), so no factor can overflow a duration.
