@@ -10,6 +10,7 @@
 //! stop may replace a pending request.
 
 mod action;
+pub mod decide;
 mod grace;
 pub mod kubevirt;
 mod rules;

@@ -1,0 +1,584 @@
+use super::*;
+use crate::kubevirt::ObservedVmi;
+use crate::{offered_actions, Vmi};
+use VmState as S;
+
+const NOW: i64 = 1_800_000_000_000;
+
+/// What KubeVirt shows for a VM in each state this build reports from KubeVirt: printableStatus
+/// and the VMI's phase (None: no VMI).
+fn kubevirt_showing(state: VmState) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match state {
+        S::Running => ("Running", Some("Running")),
+        S::Stopped => ("Stopped", None),
+        S::Starting => ("Starting", Some("Scheduling")),
+        S::Stopping => ("Stopping", Some("Running")),
+        S::Suspended => ("Paused", Some("Running")),
+        S::Provisioning => ("Provisioning", None),
+        S::Migrating => ("Migrating", Some("Running")),
+        S::Failed => ("CrashLoopBackOff", None),
+        S::Error => ("ErrImagePull", Some("Scheduling")),
+        S::Deleting => ("Terminating", Some("Running")),
+        S::Unknown => ("Unknown", Some("Unknown")),
+        // The console's own transitional states: KubeVirt never shows them.
+        S::Restarting | S::Suspending | S::Resuming => return None,
+    })
+}
+
+fn vm(printable: &'static str, phase: Option<&'static str>, rs: RunStrategy) -> Vm<'static> {
+    Vm {
+        observed: Observed {
+            printable_status: Some(printable),
+            vmi: phase.map(|phase| ObservedVmi {
+                phase,
+                deleting: false,
+                problem: None,
+            }),
+        },
+        run_strategy: rs,
+        pending: false,
+        vmi_uid: phase.map(|_| "vmi-1"),
+        grace_seconds: 30,
+    }
+}
+
+fn input(reported: Reported<'static>, vm: Vm<'static>) -> Input<'static> {
+    Input {
+        now_ms: NOW,
+        deleting: false,
+        auto_start: false,
+        grace_seconds: None,
+        reported,
+        request: None,
+        backing: Backing::Ours(vm),
+    }
+}
+
+fn steady(state: VmState) -> Reported<'static> {
+    Reported {
+        state: Some(state),
+        ..Reported::default()
+    }
+}
+
+fn request(action: Action) -> Request<'static> {
+    Request {
+        id: "r1",
+        action,
+        force: action == Action::ForceStop,
+        grace_period_seconds: None,
+    }
+}
+
+const ACTIONS: [Action; 6] = [
+    Action::Start,
+    Action::Stop,
+    Action::ForceStop,
+    Action::Restart,
+    Action::Suspend,
+    Action::Resume,
+];
+
+const STRATEGIES: [RunStrategy; 5] = [
+    RunStrategy::Always,
+    RunStrategy::RerunOnFailure,
+    RunStrategy::Manual,
+    RunStrategy::Halted,
+    RunStrategy::Once,
+];
+
+fn taken_up(outcome: &Outcome) -> Vec<RequestOutcome> {
+    outcome
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::TakenUp { outcome, .. } => Some(*outcome),
+            Record::Unexplained { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_state_request_and_answer_is_acknowledged_exactly_once_as_the_rules_say() {
+    let answers = [
+        Answer::Done,
+        Answer::Refused {
+            code: 409,
+            message: "VM is already running",
+        },
+    ];
+    let mut cases = 0;
+    for state in VmState::ALL {
+        let Some((printable, phase)) = kubevirt_showing(state) else {
+            continue;
+        };
+        for rs in STRATEGIES {
+            for action in ACTIONS {
+                for answer in &answers {
+                    cases += 1;
+                    let mut i = input(steady(state), vm(printable, phase, rs));
+                    i.request = Some(request(action));
+                    let d = decide(&i, "ns", "vm");
+                    let situation = Situation {
+                        state: Vm::observed_state(&i),
+                        run_strategy: rs,
+                        pending: false,
+                        vmi: Vmi::from_phase(phase),
+                    };
+                    let allowed = check(action, &situation).is_ok();
+                    let what = format!("{state} {rs:?} {action:?} {answer:?}");
+                    match d.work {
+                        Work::Call(call, Purpose::Request { action: a, grace }) => {
+                            assert!(allowed, "{what}: called though the rules refuse");
+                            assert_eq!(a, action, "{what}");
+                            assert_eq!(
+                                Some(call),
+                                call_for(action, i.request.unwrap().force, grace, 30)
+                            );
+                        }
+                        Work::Report => assert!(!allowed, "{what}: allowed but not called"),
+                        other => panic!("{what}: {other:?}"),
+                    }
+                    let o = d.conclude(answer.clone());
+                    assert_eq!(
+                        o.report.observed_request_id.as_deref(),
+                        Some("r1"),
+                        "{what}"
+                    );
+                    let expected = match (allowed, answer) {
+                        (false, _) => RequestOutcome::Refused,
+                        (true, Answer::Done) => RequestOutcome::Accepted,
+                        (true, Answer::Refused { .. }) => RequestOutcome::KubeVirtRefused,
+                    };
+                    assert_eq!(taken_up(&o), vec![expected], "{what}");
+                    let reasons: Vec<EventReason> = o.notes.iter().map(|n| n.reason).collect();
+                    assert_eq!(reasons, vec![EventReason::Request(expected)], "{what}");
+                    match expected {
+                        RequestOutcome::Accepted => {
+                            assert_eq!(o.report.state, plan(action, rs).passes_through, "{what}");
+                            assert_eq!(o.report.last_action.as_deref(), Some(action.as_str()));
+                            assert_eq!(o.report.last_action_at_ms, Some(NOW));
+                            assert_eq!(
+                                o.report.stop_deadline_ms.is_some(),
+                                action == Action::Stop,
+                                "{what}: only a graceful stop has a deadline"
+                            );
+                            assert_eq!(
+                                o.report.restarted_vmi.is_some(),
+                                action == Action::Restart && phase.is_some(),
+                                "{what}"
+                            );
+                        }
+                        RequestOutcome::Refused | RequestOutcome::KubeVirtRefused => {
+                            assert_eq!(o.report.last_action, None, "{what}");
+                            assert_eq!(o.report.stop_deadline_ms, None, "{what}");
+                            let message = o.report.message.unwrap_or_default();
+                            assert!(message.contains(action.as_str()), "{what}: {message}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 11 * 5 * 6 * 2);
+}
+
+impl Vm<'_> {
+    /// The state a steady report settles to: what KubeVirt shows.
+    fn observed_state(input: &Input<'_>) -> VmState {
+        match input.backing {
+            Backing::Ours(vm) => vm.observed.state(),
+            _ => VmState::Unknown,
+        }
+    }
+}
+
+#[test]
+fn what_the_console_offers_is_what_decide_calls() {
+    // The console ships `offered_actions`; a request for one of them is called, never refused.
+    for state in [S::Running, S::Stopped, S::Suspended, S::Failed, S::Error] {
+        let (printable, phase) = kubevirt_showing(state).unwrap();
+        for rs in STRATEGIES {
+            let situation = Situation {
+                state,
+                run_strategy: rs,
+                pending: false,
+                vmi: Vmi::from_phase(phase),
+            };
+            for action in offered_actions(&situation) {
+                if action == Action::Delete {
+                    continue;
+                }
+                let mut i = input(steady(state), vm(printable, phase, rs));
+                i.request = Some(request(action));
+                assert!(
+                    matches!(decide(&i, "ns", "vm").work, Work::Call(..)),
+                    "{state} {rs:?} {action:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_graceful_stop_records_its_deadline_and_is_forced_once_past_it() {
+    let mut i = input(
+        steady(S::Running),
+        vm("Running", Some("Running"), RunStrategy::Manual),
+    );
+    i.request = Some(Request {
+        grace_period_seconds: Some(10),
+        ..request(Action::Stop)
+    });
+    let d = decide(&i, "ns", "vm");
+    assert_eq!(
+        d.work,
+        Work::Call(
+            Call::Stop { grace_period: None },
+            Purpose::Request {
+                action: Action::Stop,
+                grace: 10
+            }
+        ),
+        "a grace shorter than the VM's is the controller's deadline, not KubeVirt's"
+    );
+    let o = d.conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Stopping);
+    assert_eq!(
+        o.report.message.as_deref(),
+        Some("ACPI shutdown sent; forced off after 10 s if still running")
+    );
+    assert_eq!(o.report.stop_deadline_ms, Some(NOW + 10_000));
+    assert_eq!(o.wake_at_ms, Some(NOW + 10_000));
+    assert_eq!(o.recheck_after_ms, 1_000);
+
+    // Next turns: the guest ignores ACPI. Before the deadline, wait for it.
+    let deadline = NOW + 10_000;
+    let reported = Reported {
+        state: Some(S::Stopping),
+        message: Some("ACPI shutdown sent; forced off after 10 s if still running"),
+        last_action: Some("stop"),
+        last_action_at_ms: Some(NOW),
+        observed_request_id: Some("r1"),
+        stop_deadline_ms: Some(deadline),
+        restarted_vmi: None,
+    };
+    let mut stopping = vm("Stopping", Some("Running"), RunStrategy::Halted);
+    stopping.observed.vmi = Some(ObservedVmi {
+        phase: "Running",
+        deleting: true,
+        problem: None,
+    });
+    let mut later = input(reported, stopping);
+    later.now_ms = NOW + 4_000;
+    let o = decide(&later, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Stopping);
+    assert_eq!(o.report.stop_deadline_ms, Some(deadline));
+    assert_eq!(o.recheck_after_ms, 2_000, "transitional: looked at again");
+    assert_eq!(o.wake_at_ms, Some(deadline));
+
+    // At the deadline: forced, once (the deadline is cleared in the same write).
+    later.now_ms = deadline;
+    let d = decide(&later, "ns", "vm");
+    assert_eq!(
+        d.work,
+        Work::Call(
+            Call::Stop {
+                grace_period: Some(0)
+            },
+            Purpose::ForceAtDeadline
+        )
+    );
+    // KubeVirt refusing the forced stop (already going) is as good as done.
+    let o = d.conclude(Answer::Refused {
+        code: 409,
+        message: "already stopping",
+    });
+    assert_eq!(o.report.stop_deadline_ms, None);
+    assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
+    assert_eq!(o.notes[0].reason, EventReason::ForcedStop);
+    assert!(
+        taken_up(&o).is_empty(),
+        "the request was acknowledged before"
+    );
+
+    // The guest is gone: Stopped, and the forced message stays.
+    let gone = Reported {
+        state: Some(S::Stopping),
+        message: Some(FORCED_MESSAGE),
+        stop_deadline_ms: None,
+        ..reported
+    };
+    let mut after = input(gone, vm("Stopped", None, RunStrategy::Halted));
+    after.now_ms = deadline + 2_000;
+    let o = decide(&after, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Stopped);
+    assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
+}
+
+#[test]
+fn a_guest_killed_by_kubevirt_at_the_deadline_reads_as_forced() {
+    let deadline = NOW;
+    let reported = Reported {
+        state: Some(S::Stopping),
+        message: Some("ACPI shutdown sent; forced off after 30 s if still running"),
+        last_action_at_ms: Some(NOW - 30_000),
+        stop_deadline_ms: Some(deadline),
+        ..Reported::default()
+    };
+    let mut i = input(reported, vm("Stopped", None, RunStrategy::Halted));
+    i.now_ms = deadline + 1_000;
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Stopped);
+    assert_eq!(o.report.stop_deadline_ms, None);
+    assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
+    // Long before the deadline: the guest shut down by itself.
+    i.now_ms = deadline - 20_000;
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.message.as_deref(), Some("the VM is Stopped"));
+}
+
+#[test]
+fn a_deadline_due_and_a_new_request_take_two_turns_one_call_each() {
+    let reported = Reported {
+        state: Some(S::Stopping),
+        last_action_at_ms: Some(NOW - 40_000),
+        stop_deadline_ms: Some(NOW - 1),
+        ..Reported::default()
+    };
+    let mut i = input(
+        reported,
+        vm("Stopping", Some("Running"), RunStrategy::Halted),
+    );
+    i.request = Some(request(Action::ForceStop));
+    let d = decide(&i, "ns", "vm");
+    assert!(matches!(d.work, Work::Call(_, Purpose::ForceAtDeadline)));
+    let o = d.conclude(Answer::Done);
+    assert_eq!(
+        o.report.observed_request_id, None,
+        "the request waits a turn"
+    );
+    assert_eq!(o.recheck_after_ms, 0, "and that turn comes at once");
+}
+
+#[test]
+fn a_restart_holds_restarting_until_a_new_vmi_runs() {
+    let mut i = input(
+        steady(S::Running),
+        vm("Running", Some("Running"), RunStrategy::Always),
+    );
+    i.request = Some(request(Action::Restart));
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Restarting);
+    assert_eq!(o.report.restarted_vmi.as_deref(), Some("vmi-1"));
+
+    let reported = Reported {
+        state: Some(S::Restarting),
+        message: Some("restarting"),
+        last_action: Some("restart"),
+        last_action_at_ms: Some(NOW),
+        observed_request_id: Some("r1"),
+        stop_deadline_ms: None,
+        restarted_vmi: Some("vmi-1"),
+    };
+    // The old VMI still runs: Restarting (from any process: the uid is in status).
+    let mut same = input(
+        reported,
+        vm("Running", Some("Running"), RunStrategy::Always),
+    );
+    same.now_ms = NOW + 1_000;
+    let o = decide(&same, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Restarting);
+    assert_eq!(o.report.restarted_vmi.as_deref(), Some("vmi-1"));
+    // A new VMI runs: Running, and the restart is forgotten.
+    let mut new = vm("Running", Some("Running"), RunStrategy::Always);
+    new.vmi_uid = Some("vmi-2");
+    let mut fresh = input(reported, new);
+    fresh.now_ms = NOW + 5_000;
+    let o = decide(&fresh, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Running);
+    assert_eq!(o.report.restarted_vmi, None);
+    assert_eq!(o.report.message.as_deref(), Some("the VM is Running"));
+}
+
+#[test]
+fn a_change_no_request_explains_goes_to_the_history() {
+    let i = input(steady(S::Running), vm("Stopped", None, RunStrategy::Halted));
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Stopped);
+    assert!(
+        matches!(&o.records[..], [Record::Unexplained { message }] if message.starts_with("Running → Stopped"))
+    );
+    assert!(o.notes.is_empty());
+    assert_eq!(o.recheck_after_ms, STEADY_RECHECK_MS);
+}
+
+#[test]
+fn a_new_wukong_reports_kubevirts_state_and_auto_starts_once() {
+    let mut i = input(
+        Reported::default(),
+        vm("Stopped", None, RunStrategy::Manual),
+    );
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Stopped);
+    assert_eq!(o.report.message.as_deref(), Some("the VM is Stopped"));
+
+    i.auto_start = true;
+    let d = decide(&i, "ns", "vm");
+    assert_eq!(
+        d.work,
+        Work::Call(Call::Start { paused: false }, Purpose::AutoStart)
+    );
+    let o = d.clone().conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Starting);
+    assert_eq!(o.report.message.as_deref(), Some(AUTO_STARTED_MESSAGE));
+    assert!(o.records.is_empty(), "nobody asked: no history line");
+    let o = d.conclude(Answer::Refused {
+        code: 500,
+        message: "boom",
+    });
+    assert_eq!(o.notes[0].reason, EventReason::AutoStartRefused);
+    assert_eq!(
+        o.report.message.as_deref(),
+        Some("auto-start refused by KubeVirt: boom")
+    );
+
+    // Once something was reported, never again; and Always starts by itself.
+    i.reported = steady(S::Stopped);
+    assert_eq!(decide(&i, "ns", "vm").work, Work::Report);
+    let mut always = input(
+        Reported::default(),
+        vm("Stopped", None, RunStrategy::Always),
+    );
+    always.auto_start = true;
+    assert_eq!(decide(&always, "ns", "vm").work, Work::Report);
+}
+
+#[test]
+fn deletion_stops_gracefully_forces_at_the_deadline_then_deletes_the_vm() {
+    let mut i = input(
+        steady(S::Running),
+        vm("Running", Some("Running"), RunStrategy::Manual),
+    );
+    i.deleting = true;
+    i.grace_seconds = Some(20);
+    let d = decide(&i, "ns", "vm");
+    assert_eq!(
+        d.work,
+        Work::Call(
+            Call::Stop { grace_period: None },
+            Purpose::DeleteStop { grace: 20 }
+        )
+    );
+    let o = d.conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Deleting);
+    assert_eq!(o.report.stop_deadline_ms, Some(NOW + 20_000));
+    assert_eq!(
+        o.report.message.as_deref(),
+        Some("deleting: shutting the guest down (forced after 20 s)")
+    );
+    assert_eq!(o.recheck_after_ms, WORK_RECHECK_MS);
+
+    let reported = Reported {
+        state: Some(S::Deleting),
+        stop_deadline_ms: Some(NOW + 20_000),
+        ..Reported::default()
+    };
+    let mut waiting = input(
+        reported,
+        vm("Stopping", Some("Running"), RunStrategy::Halted),
+    );
+    waiting.deleting = true;
+    waiting.now_ms = NOW + 5_000;
+    assert_eq!(decide(&waiting, "ns", "vm").work, Work::Report);
+    waiting.now_ms = NOW + 20_000;
+    let d = decide(&waiting, "ns", "vm");
+    assert_eq!(
+        d.work,
+        Work::Call(
+            Call::Stop {
+                grace_period: Some(0)
+            },
+            Purpose::DeleteForce
+        )
+    );
+    assert_eq!(d.report().message.as_deref(), Some(DELETING_FORCED_MESSAGE));
+
+    let mut off = input(reported, vm("Stopped", None, RunStrategy::Halted));
+    off.deleting = true;
+    let d = decide(&off, "ns", "vm");
+    assert_eq!(d.work, Work::DeleteVm);
+    assert_eq!(d.report().message.as_deref(), Some(DELETING_VM_MESSAGE));
+
+    // A request written during deletion is never carried out.
+    off.request = Some(request(Action::Start));
+    assert_eq!(decide(&off, "ns", "vm").work, Work::DeleteVm);
+
+    for backing in [Backing::Nothing, Backing::NotOurs] {
+        let mut gone = input(reported, vm("Stopped", None, RunStrategy::Halted));
+        gone.deleting = true;
+        gone.backing = backing;
+        assert_eq!(decide(&gone, "ns", "vm").work, Work::Release, "{backing:?}");
+    }
+}
+
+#[test]
+fn no_vm_is_created_and_someone_elses_vm_is_reported_never_touched() {
+    let mut i = input(
+        Reported::default(),
+        vm("Running", Some("Running"), RunStrategy::Always),
+    );
+    i.backing = Backing::Nothing;
+    assert_eq!(decide(&i, "ns", "vm").work, Work::CreateVm);
+
+    i.backing = Backing::NotOurs;
+    let o = decide(&i, "team-a", "web-01").conclude(Answer::Done);
+    assert_eq!(o.report.state, S::Unknown);
+    assert!(!o.report_vm);
+    let message = "VirtualMachine team-a/web-01 exists and is not managed by this Wukong";
+    assert_eq!(o.report.message.as_deref(), Some(message));
+    assert_eq!(o.notes.len(), 1, "reported once when found");
+    assert_eq!(o.notes[0].action, "create");
+
+    // Found before: no new Event on a resync; a request is refused and acknowledged.
+    i.reported = Reported {
+        state: Some(S::Unknown),
+        message: Some(message),
+        ..Reported::default()
+    };
+    assert!(decide(&i, "team-a", "web-01")
+        .conclude(Answer::Done)
+        .notes
+        .is_empty());
+    i.request = Some(request(Action::Stop));
+    let d = decide(&i, "team-a", "web-01");
+    assert_eq!(d.work, Work::Report, "never called on someone else's VM");
+    let o = d.conclude(Answer::Done);
+    assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
+    assert_eq!(taken_up(&o), vec![RequestOutcome::Refused]);
+    assert_eq!(o.notes[0].reason, EventReason::VirtualMachineNotOwned);
+}
+
+#[test]
+fn a_request_already_pending_at_kubevirt_is_refused() {
+    let mut running = vm("Running", Some("Running"), RunStrategy::Manual);
+    running.pending = true;
+    let mut i = input(steady(S::Running), running);
+    i.request = Some(request(Action::Restart));
+    let d = decide(&i, "ns", "vm");
+    assert_eq!(d.work, Work::Report);
+    assert_eq!(
+        taken_up(&d.conclude(Answer::Done)),
+        vec![RequestOutcome::Refused]
+    );
+}
+
+#[test]
+fn outcomes_and_reasons_have_one_name_each() {
+    for outcome in RequestOutcome::ALL {
+        assert_eq!(RequestOutcome::parse(outcome.as_str()), Some(outcome));
+        assert_eq!(EventReason::Request(outcome).as_str(), outcome.as_str());
+    }
+    assert!(!EventReason::ForcedStop.is_warning());
+    assert!(EventReason::Request(RequestOutcome::KubeVirtRefused).is_warning());
+}
