@@ -114,6 +114,18 @@ impl VirtualMachine {
         self.status.as_ref()?.printable_status.as_deref()
     }
 
+    /// KubeVirt's `vm.RunStrategy()`: spec.runStrategy, else spec.running (true: Always, false or
+    /// unset: Halted). A run strategy this build does not know reads as Manual (nothing starts or
+    /// stops by itself).
+    pub fn run_strategy(&self) -> wukong_lifecycle::RunStrategy {
+        use wukong_lifecycle::RunStrategy;
+        match (self.spec.run_strategy.as_deref(), self.spec.running) {
+            (Some(rs), _) => RunStrategy::parse(rs).unwrap_or(RunStrategy::Manual),
+            (None, Some(true)) => RunStrategy::Always,
+            (None, _) => RunStrategy::Halted,
+        }
+    }
+
     /// KubeVirt has state change requests it has not carried out yet.
     pub fn has_pending_requests(&self) -> bool {
         self.status

@@ -2,7 +2,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wukong_lifecycle::{Action, RunStrategy, VmState};
+use wukong_lifecycle::{decide, Action, RunStrategy, VmState};
 
 /// A virtual machine as a team declares it; a KubeVirt `VirtualMachine` of the same name backs it.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -183,7 +183,7 @@ impl RequestRecord {
     /// The record of `request`, taken up at `at` with `outcome` (and the status message then).
     pub fn taken_up(
         request: &LifecycleAction,
-        outcome: &str,
+        outcome: decide::RequestOutcome,
         message: Option<String>,
         at: Time,
     ) -> RequestRecord {
@@ -192,7 +192,7 @@ impl RequestRecord {
             action: request.action().as_str().to_owned(),
             requested_by: request.requested_by.clone(),
             at: Some(at),
-            outcome: outcome.to_owned(),
+            outcome: outcome.as_str().to_owned(),
             message,
         }
     }
@@ -243,6 +243,81 @@ pub struct LifecycleState {
     /// When a graceful stop in progress will be forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_deadline: Option<Time>,
+    /// The uid of the VirtualMachineInstance a restart was sent for: a VMI with another uid tells
+    /// that the restart has happened (kept here so any controller replica can tell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_vmi: Option<String>,
+}
+
+fn millis(t: &Time) -> i64 {
+    t.0.as_millisecond()
+}
+
+fn time(ms: i64) -> Option<Time> {
+    k8s_openapi::jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .map(Time)
+}
+
+impl LifecycleState {
+    /// What `wukong_lifecycle::decide` reads of it.
+    pub fn reported(&self) -> decide::Reported<'_> {
+        decide::Reported {
+            state: VmState::parse(&self.state),
+            message: self.message.as_deref(),
+            last_action: self.last_action.as_deref(),
+            last_action_at_ms: self.last_action_time.as_ref().map(millis),
+            observed_request_id: self.observed_request_id.as_deref(),
+            stop_deadline_ms: self.stop_deadline.as_ref().map(millis),
+            restarted_vmi: self.restarted_vmi.as_deref(),
+        }
+    }
+
+    /// The status field for what `decide` reports.
+    pub fn from_report(report: decide::Report) -> LifecycleState {
+        LifecycleState {
+            state: report.state.as_str().to_owned(),
+            last_action: report.last_action,
+            last_action_time: report.last_action_at_ms.and_then(time),
+            message: report.message,
+            observed_request_id: report.observed_request_id,
+            stop_deadline: report.stop_deadline_ms.and_then(time),
+            restarted_vmi: report.restarted_vmi,
+        }
+    }
+}
+
+impl Wukong {
+    /// The pending request as `decide` reads it.
+    pub fn decision_request(&self) -> Option<decide::Request<'_>> {
+        self.pending_request().map(|r| decide::Request {
+            id: &r.request_id,
+            action: r.action(),
+            force: r.force,
+            grace_period_seconds: r.grace_period_seconds,
+        })
+    }
+
+    /// Adds to `status` the history lines of one turn (`decide::Outcome::records`), at `now`.
+    pub fn record(&self, status: &mut WukongStatus, records: Vec<decide::Record>, now: Time) {
+        for record in records {
+            match record {
+                decide::Record::Unexplained { message } => {
+                    status.remember(RequestRecord::unexplained(message, now.clone()));
+                }
+                decide::Record::TakenUp { outcome, message } => {
+                    if let Some(request) = self.pending_request() {
+                        status.remember(RequestRecord::taken_up(
+                            request,
+                            outcome,
+                            message,
+                            now.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `lifecycleState.state` is one of [`VmState::ALL`]'s names.

@@ -157,9 +157,6 @@ const PERSONAL_CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs
 /// Who reports the lifecycle controller's Events (its kube `Reporter`).
 const CONTROLLER: &str = "wukong-controller";
 
-/// The outcomes of requests, which the Wukong's status records (and a forged Event could fake).
-const REQUEST_OUTCOMES: [&str; 3] = ["Accepted", "Refused", "KubeVirtRefused"];
-
 /// A History line from an Event the lifecycle controller reported that is not a request's outcome
 /// (a stop forced at its deadline, a VM that is not the Wukong's, ...). Anyone who may create
 /// Events can write one that claims to come from the controller, so Events never name a
@@ -173,7 +170,9 @@ fn controller_event(event: Event) -> Option<HistoryEntry> {
         return None;
     }
     let reason = event.reason.unwrap_or_default();
-    if REQUEST_OUTCOMES.contains(&reason.as_str()) {
+    // Requests' outcomes come from status, which the controller alone writes (a forged Event
+    // could fake one).
+    if wukong_lifecycle::decide::RequestOutcome::parse(&reason).is_some() {
         return None;
     }
     let at = event

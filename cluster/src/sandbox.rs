@@ -34,6 +34,9 @@ struct Shared {
     events: broadcast::Sender<WatchEvent>,
     wake: Notify,
     origin: Instant,
+    /// The wall-clock time at `origin`: the sandbox's wall clock runs on its own (Tokio's) clock,
+    /// so deadlines written in status pass as its simulated seconds do.
+    wall_origin: Timestamp,
 }
 
 struct State {
@@ -79,6 +82,7 @@ impl Sandbox {
             events,
             wake: Notify::new(),
             origin: Instant::now(),
+            wall_origin: now,
         });
         tokio::spawn(drive(shared.clone()));
         Sandbox { shared }
@@ -95,6 +99,16 @@ impl Shared {
 
     fn now_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64
+    }
+
+    /// The wall-clock time `now_ms` after `origin`.
+    fn wall_now(&self, now_ms: u64) -> Timestamp {
+        let elapsed = k8s_openapi::jiff::SignedDuration::from_millis(
+            i64::try_from(now_ms).unwrap_or(i64::MAX),
+        );
+        self.wall_origin
+            .checked_add(elapsed)
+            .unwrap_or(self.wall_origin)
     }
 
     fn list(state: &State) -> Vec<Wukong> {
@@ -115,7 +129,7 @@ impl Shared {
     /// One pass of the simulated controller and hypervisor; returns when to look again.
     fn step(&self) -> Option<u64> {
         let now_ms = self.now_ms();
-        let wall = Timestamp::now();
+        let wall = self.wall_now(now_ms);
         let mut state = self.lock();
         let keys: Vec<VmKey> = state.vms.keys().cloned().collect();
         for key in keys {
@@ -210,7 +224,7 @@ impl Cluster for Sandbox {
             let vm = state.vm_mut(key)?;
             request
                 .requested_at
-                .get_or_insert_with(|| Time(Timestamp::now()));
+                .get_or_insert_with(|| Time(shared.wall_now(shared.now_ms())));
             // The very patch the Kubernetes backend sends, applied with the apiserver's rules.
             let patched =
                 apiserver::merge_patch(key, vm.wukong(), &request.merge_patch(&preconditions))?;
@@ -239,7 +253,7 @@ impl Cluster for Sandbox {
                 apiserver::Write::Delete,
             )?;
             if vm.wukong().metadata.deletion_timestamp.is_none() {
-                vm.metadata_mut().deletion_timestamp = Some(Time(Timestamp::now()));
+                vm.metadata_mut().deletion_timestamp = Some(Time(shared.wall_now(shared.now_ms())));
                 shared.publish(&mut state, key);
             }
             drop(state);

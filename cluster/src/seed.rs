@@ -144,6 +144,7 @@ pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
                 .then(|| "guest failed to boot (CrashLoopBackOff)".to_owned()),
             observed_request_id: None,
             stop_deadline: None,
+            restarted_vmi: None,
         }),
         printable_status: None,
         vmi_phase: None,

@@ -57,6 +57,9 @@ struct Args {
         value_parser = annotation_prefix
     )]
     copy_annotation_prefixes: Vec<String>,
+    /// How many Wukongs are reconciled at once (why 64: `reconcile::DEFAULT_CONCURRENCY`).
+    #[arg(long, env = "WUKONG_CONCURRENCY", default_value_t = reconcile::DEFAULT_CONCURRENCY)]
+    concurrency: u16,
 }
 
 /// An empty prefix would copy every annotation: refuse it rather than guess.
@@ -165,6 +168,7 @@ async fn main() -> ExitCode {
         recorder,
         metrics.clone(),
         args.copy_annotation_prefixes.clone(),
+        args.concurrency.max(1),
     ));
     // Act only while holding the Lease. Losing it (another replica took over, or it could not be
     // renewed for a whole lease duration, e.g. while the API server was down) stops the controller

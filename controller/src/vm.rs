@@ -29,10 +29,7 @@ pub fn is_controlled_by<K: Resource>(object: &K, owner_uid: &str) -> bool {
             .any(|o| o.controller == Some(true) && o.uid == owner_uid)
 }
 
-/// What a Wukong reports when a VM of its name exists that it does not control.
-pub fn not_owned_message(namespace: &str, name: &str) -> String {
-    format!("VirtualMachine {namespace}/{name} exists and is not managed by this Wukong")
-}
+pub use wukong_lifecycle::decide::not_owned_message;
 
 /// The Wukong's annotations that may reach its VM: those whose key starts with one of
 /// `prefixes` (matched literally, so `sim.novasphere.dev/` names one domain, and an operator who

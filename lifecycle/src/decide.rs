@@ -198,11 +198,6 @@ impl EventReason {
             EventReason::Request(RequestOutcome::Accepted) | EventReason::ForcedStop
         )
     }
-
-    /// Whether the Event is about a person's request (its note names who asked).
-    pub const fn is_about_request(self) -> bool {
-        matches!(self, EventReason::Request(_))
-    }
 }
 
 /// An Event to record.
@@ -212,6 +207,18 @@ pub struct Note {
     /// The action's name (`stop`, `force-stop`, ...), or `create` for what was found on its own.
     pub action: &'static str,
     pub message: Option<String>,
+}
+
+impl Note {
+    /// Whether the Event is about a person's request, so its note names who asked (a stop forced
+    /// at its deadline, a refused auto-start or a VM found to be someone else's were asked by nobody).
+    pub fn names_requester(&self) -> bool {
+        match self.reason {
+            EventReason::Request(_) => true,
+            EventReason::VirtualMachineNotOwned => self.action != "create",
+            EventReason::ForcedStop | EventReason::AutoStartRefused => false,
+        }
+    }
 }
 
 /// A line for the history (`status.recentRequests`).
