@@ -17,7 +17,7 @@ use crate::act::{Created, Target, VmDeleted};
 use crate::kubevirt::{CallError, KubevirtClient};
 use crate::metrics::{ActionLabels, Metrics};
 use crate::observe::{Observer, Seen};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
@@ -165,9 +165,6 @@ pub async fn run(
             Some(ObjectRef::<Wukong>::new(&vmi.name_any()).within(&vmi.namespace()?))
         })
         .graceful_shutdown_on(shutdown);
-    // Decide on nothing before the stores hold the cluster: an empty store would read as "no VM"
-    // and make us create one that exists. (The streams only run inside the controller, so wait
-    // alongside it: each reconcile waits for both stores first.)
     controller
         .run(reconcile, error_policy, shared)
         .for_each(|_| futures::future::ready(()))
@@ -215,15 +212,18 @@ async fn reconcile(wukong: Arc<Wukong>, shared: Arc<Shared>) -> Result<Requeue, 
         uid,
     };
     async {
-        let (vms_ready, vmis_ready) = (
-            shared.observer.vms.wait_until_ready(),
-            shared.observer.vmis.wait_until_ready(),
-        );
-        if futures::try_join!(vms_ready, vmis_ready).is_err() {
+        // Decide on nothing before the stores hold the cluster: an empty store reads as "no VM"
+        // and would make us create one that exists. Not awaited: the stores' readiness signal
+        // wakes only the last of several waiting reconciles (a oneshot holds one waker), so a
+        // reconcile that finds them not ready yet comes back shortly instead.
+        let vms = shared.observer.vms.wait_until_ready().now_or_never();
+        let vmis = shared.observer.vmis.wait_until_ready().now_or_never();
+        match (vms, vmis) {
+            (Some(Ok(())), Some(Ok(()))) => turn(&target, &shared.observer, wukong).await,
             // The stores' writers are gone: the controller is shutting down.
-            return Ok(Requeue::await_change());
+            (Some(Err(_)), _) | (_, Some(Err(_))) => Ok(Requeue::await_change()),
+            _ => Ok(Requeue::requeue(Duration::from_millis(100))),
         }
-        turn(&target, &shared.observer, wukong).await
     }
     .instrument(span)
     .await
