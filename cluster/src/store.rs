@@ -3,13 +3,14 @@
 use crate::{row_from_wukong, Access, AccessUnknown, Cluster, Grants, Identity, WatchEvent};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
-use tokio::time::Instant;
+mod client;
+
 use wukong_view::{
-    ClusterInfo, Filter, LiveMessage, Snapshot, SortBy, Upstream, View, Viewer, VmKey, VmRow,
+    ClusterInfo, Filter, LiveMessage, Snapshot, Upstream, View, Viewer, VmKey, VmRow,
 };
 
 /// How many deltas a slow browser may fall behind before it is sent a fresh snapshot instead.
@@ -340,202 +341,10 @@ impl LiveStore {
         heartbeat: Duration,
         views: BoxStream<'static, View>,
     ) -> BoxStream<'static, Arc<str>> {
-        struct Client {
-            store: Arc<LiveStore>,
-            audience: Audience,
-            view: View,
-            views: Option<BoxStream<'static, View>>,
-            /// The keys on the page last sent.
-            on_page: HashSet<VmKey>,
-            frames: Option<broadcast::Receiver<LiveFrame>>,
-            seq: u64,
-            heartbeat: Duration,
-            last_sent: Instant,
-            grants: BTreeMap<String, Answer>,
-            checked: Instant,
-            /// When a fresh page is due, after a change to the page's make-up.
-            recompute_at: Option<Instant>,
-        }
-        impl Client {
-            /// A fresh page. The page knows who its viewer is (it was rendered for them), so
-            /// socket snapshots carry the default viewer.
-            async fn resync(&mut self) -> Option<Arc<str>> {
-                if self.frames.is_none() {
-                    // Subscribe before computing, so no delta after the page is missed (and
-                    // those before it are skipped by `seq`).
-                    self.frames = Some(self.store.frames.subscribe());
-                }
-                // Namespaces not asked yet, and those whose answer was unknown: ask again.
-                let mut fresh = self.store.namespaces();
-                fresh.retain(|ns| !matches!(self.grants.get(ns), Some(Ok(_))));
-                self.audience.ask(fresh, &mut self.grants).await;
-                self.checked = Instant::now();
-                let snapshot = self
-                    .store
-                    .page_asking(&self.audience, &self.view, &mut self.grants)
-                    .await;
-                self.recompute_at = None;
-                self.seq = snapshot.seq;
-                self.on_page = snapshot.rows.iter().map(|r| r.key.clone()).collect();
-                self.sent(serde_json::to_string(&LiveMessage::Snapshot(snapshot)).ok()?)
-            }
-
-            fn sent(&mut self, text: impl Into<Arc<str>>) -> Option<Arc<str>> {
-                self.last_sent = Instant::now();
-                Some(text.into())
-            }
-
-            /// True when the person's grants changed since they were last asked.
-            async fn grants_changed(&mut self) -> bool {
-                let mut namespaces: BTreeSet<String> = self.grants.keys().cloned().collect();
-                namespaces.extend(self.store.namespaces());
-                let mut fresh = BTreeMap::new();
-                self.audience.ask(namespaces, &mut fresh).await;
-                self.checked = Instant::now();
-                // An answer that became known or unknown counts as a change, so the page says so.
-                let changed = fresh.iter().any(|(ns, g)| {
-                    self.grants
-                        .get(ns)
-                        .is_some_and(|old| old.as_ref().ok() != g.as_ref().ok())
-                });
-                self.grants = fresh;
-                changed
-            }
-
-            /// Grants in `namespace`; an unknown answer is kept until the next recheck (so a
-            /// throttled apiserver is not asked again for every delta) and shows nothing.
-            async fn grants_for(&mut self, namespace: &str) -> Grants {
-                if let Some(g) = self.grants.get(namespace) {
-                    return g.as_ref().copied().unwrap_or(Grants::NONE);
-                }
-                let g = self
-                    .audience
-                    .access
-                    .grants(&self.audience.who, namespace)
-                    .await;
-                let known = g.as_ref().copied().unwrap_or(Grants::NONE);
-                self.grants.insert(namespace.to_owned(), g);
-                known
-            }
-
-            /// What `frame` means for this person's page.
-            async fn effect(&mut self, frame: &LiveFrame) -> (Effect, Grants) {
-                let Some(key) = frame.key.as_deref() else {
-                    return (Effect::Forward, Grants::ALL);
-                };
-                let grants = self.grants_for(&key.namespace).await;
-                if !grants.list {
-                    return (Effect::Skip, grants);
-                }
-                let effect = match frame.change {
-                    Change::Upstream => Effect::Forward,
-                    Change::Added | Change::Removed => Effect::Recompute,
-                    Change::Updated { moved: true }
-                        if self.view.sort == SortBy::State && self.view.filter.matches(key) =>
-                    {
-                        Effect::Recompute
-                    }
-                    Change::Updated { .. } if self.on_page.contains(key) => Effect::Forward,
-                    Change::Updated { .. } => Effect::Skip,
-                };
-                (effect, grants)
-            }
-
-            /// The frame as this person may see it, if it concerns their page.
-            async fn filter(&mut self, frame: LiveFrame) -> Option<Arc<str>> {
-                match self.effect(&frame).await {
-                    (Effect::Skip, _) => None,
-                    (Effect::Recompute, _) => {
-                        let due = Instant::now() + RECOMPUTE_AFTER;
-                        self.recompute_at.get_or_insert(due);
-                        None
-                    }
-                    (Effect::Forward, grants) => match &frame.row {
-                        Some(row) if !(grants.patch && grants.delete) => {
-                            let row = grants.mask(VmRow::clone(row));
-                            let message = LiveMessage::Upsert {
-                                seq: frame.seq,
-                                row,
-                            };
-                            serde_json::to_string(&message).ok().map(Into::into)
-                        }
-                        _ => Some(frame.json),
-                    },
-                }
-            }
-        }
-        let recheck = audience.access.lifetime();
-        let client = Client {
-            store: self.clone(),
-            audience,
-            view: view.normalized(),
-            views: Some(views),
-            on_page: HashSet::new(),
-            frames: None,
-            seq: 0,
-            heartbeat,
-            last_sent: Instant::now(),
-            grants: BTreeMap::new(),
-            checked: Instant::now(),
-            recompute_at: None,
-        };
-        futures::stream::unfold(client, move |mut client| async move {
-            loop {
-                if client.frames.is_none()
-                    || client.recompute_at.is_some_and(|at| at <= Instant::now())
-                    || (client.checked.elapsed() >= recheck && client.grants_changed().await)
-                {
-                    let snapshot = client.resync().await?;
-                    return Some((snapshot, client));
-                }
-                let until_beat = client.heartbeat.saturating_sub(client.last_sent.elapsed());
-                let until_check = recheck.saturating_sub(client.checked.elapsed());
-                let until_recompute = client.recompute_at.map_or(Duration::MAX, |at| {
-                    at.saturating_duration_since(Instant::now())
-                });
-                let wait = until_beat.min(until_check).min(until_recompute);
-                let frames = client.frames.as_mut()?;
-                let next_view = async {
-                    match client.views.as_mut() {
-                        Some(views) => views.next().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let received = tokio::select! {
-                    biased;
-                    view = next_view => Err(view),
-                    received = tokio::time::timeout(wait, frames.recv()) => Ok(received),
-                };
-                match received {
-                    Err(Some(view)) => {
-                        client.view = view.normalized();
-                        let snapshot = client.resync().await?;
-                        return Some((snapshot, client));
-                    }
-                    // The browser will send no more views; keep serving the last one.
-                    Err(None) => client.views = None,
-                    Ok(Err(_silence)) => {
-                        if client.last_sent.elapsed() >= client.heartbeat {
-                            let beat = serde_json::to_string(&LiveMessage::Heartbeat).ok()?;
-                            let beat = client.sent(beat)?;
-                            return Some((beat, client));
-                        }
-                    }
-                    Ok(Ok(Ok(frame))) if frame.seq <= client.seq => {}
-                    Ok(Ok(Ok(frame))) => {
-                        client.seq = frame.seq;
-                        if let Some(text) = client.filter(frame).await {
-                            let text = client.sent(text)?;
-                            return Some((text, client));
-                        }
-                    }
-                    Ok(Ok(Err(broadcast::error::RecvError::Lagged(_)))) => {
-                        let snapshot = client.resync().await?;
-                        return Some((snapshot, client));
-                    }
-                    Ok(Ok(Err(broadcast::error::RecvError::Closed))) => return None,
-                }
-            }
+        let feed = client::ClientFeed::new(self.clone(), audience, view, heartbeat, views);
+        futures::stream::unfold(feed, |mut feed| async move {
+            let frame = feed.next_frame().await?;
+            Some((frame, feed))
         })
         .boxed()
     }
