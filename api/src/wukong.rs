@@ -247,6 +247,11 @@ pub struct LifecycleState {
     /// that the restart has happened (kept here so any controller replica can tell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_vmi: Option<String>,
+    /// A request whose restart the controller is about to send (written before the call): a
+    /// controller that finds it set looks at KubeVirt before calling again, so a crash between
+    /// KubeVirt's answer and the acknowledgement never restarts a VM twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_request_id: Option<String>,
 }
 
 fn millis(t: &Time) -> i64 {
@@ -270,6 +275,7 @@ impl LifecycleState {
             observed_request_id: self.observed_request_id.as_deref(),
             stop_deadline_ms: self.stop_deadline.as_ref().map(millis),
             restarted_vmi: self.restarted_vmi.as_deref(),
+            in_flight_request_id: self.in_flight_request_id.as_deref(),
         }
     }
 
@@ -283,6 +289,7 @@ impl LifecycleState {
             observed_request_id: report.observed_request_id,
             stop_deadline: report.stop_deadline_ms.and_then(time),
             restarted_vmi: report.restarted_vmi,
+            in_flight_request_id: report.in_flight_request_id,
         }
     }
 }

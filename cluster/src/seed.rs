@@ -145,6 +145,7 @@ pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
             observed_request_id: None,
             stop_deadline: None,
             restarted_vmi: None,
+            in_flight_request_id: None,
         }),
         printable_status: None,
         vmi_phase: None,

@@ -185,7 +185,7 @@ impl SimulatedVm {
             // The guest is off: the VM goes, and with it the finalizer and the object.
             Work::DeleteVm | Work::Release => return Step::Gone,
             // The sandbox's VM always exists.
-            Work::Report | Work::CreateVm => None,
+            Work::Report | Work::CreateVm | Work::AlreadyDone(_) => None,
             Work::Call(call, _) => self.kubevirt.request(call, &name, now_ms).err(),
         };
         let outcome = decision.conclude(match &refused {

@@ -168,9 +168,14 @@ impl Target<'_> {
     /// changed; only to the Wukong this reconcile is for. A JSON patch whose `test` of the uid
     /// fails is refused whole, while server-side apply to the status subresource ignores a
     /// `metadata.uid` in its body (kube-apiserver 1.37 applied it to a Wukong with another uid).
-    pub async fn write_status(&self, wukong: &Wukong, status: &WukongStatus) -> Result<(), Error> {
+    /// Returns the Wukong as stored, or `None` when nothing was written.
+    pub async fn write_status(
+        &self,
+        wukong: &Wukong,
+        status: &WukongStatus,
+    ) -> Result<Option<Wukong>, Error> {
         if wukong.status.as_ref() == Some(status) {
-            return Ok(());
+            return Ok(None);
         }
         let status =
             serde_json::to_value(status).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
@@ -182,8 +187,7 @@ impl Target<'_> {
             .wukongs
             .patch_status(&self.name, &params(), &Patch::<()>::Json(patch))
             .await;
-        self.landed(result).await?;
-        Ok(())
+        self.landed(result).await.map(Some)
     }
 
     /// Records an Event on the Wukong without holding up the reconcile (the status write, which

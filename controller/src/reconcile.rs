@@ -249,12 +249,19 @@ async fn turn(
         wukong
     };
     let mut seen = observer.seen(&target.namespace, &target.name);
-    // At most twice: a create answered 409 looks again, afresh.
-    for _ in 0..2 {
-        let reported = wukong
+    let mut wukong = wukong;
+    // An intent the installed CRD dropped (see below), kept for this reconcile only.
+    let mut dropped_intent: Option<String> = None;
+    // A few turns at most: a create answered 409 looks again afresh; a turn that asks to be
+    // looked at again at once (an intent written, a deadline forced before a request) goes on here.
+    for _ in 0..3 {
+        let mut reported = wukong
             .lifecycle_state()
             .map(LifecycleState::reported)
             .unwrap_or_default();
+        if reported.in_flight_request_id.is_none() {
+            reported.in_flight_request_id = dropped_intent.as_deref();
+        }
         let input = Input {
             now_ms: Timestamp::now().as_millisecond(),
             deleting,
@@ -295,7 +302,8 @@ async fn turn(
                     }
                 }
             }
-            Work::Report => None,
+            // A previous leader's call that KubeVirt took: acknowledged, not repeated.
+            Work::Report | Work::AlreadyDone(_) => None,
             Work::Call(call, purpose) => {
                 let started = Instant::now();
                 let result = target
@@ -333,14 +341,31 @@ async fn turn(
             },
         });
         let status = status_for(&wukong, &seen, &target.uid, &outcome);
-        target.write_status(&wukong, &status).await?;
+        let stored = target.write_status(&wukong, &status).await?;
         count(target, &wukong, &outcome, purpose);
         for note in outcome.notes {
             target.event(&wukong, note);
         }
-        return Ok(Requeue::requeue(ms(outcome.recheck_after_ms)));
+        if outcome.recheck_after_ms > 0 {
+            return Ok(Requeue::requeue(ms(outcome.recheck_after_ms)));
+        }
+        let Some(stored) = stored else {
+            return Ok(Requeue::requeue(ms(0)));
+        };
+        let intent = outcome.report.in_flight_request_id;
+        let kept = stored
+            .lifecycle_state()
+            .and_then(|s| s.in_flight_request_id.clone());
+        if intent.is_some() && kept.is_none() {
+            // An older CRD prunes the field: the restart still goes out (this reconcile keeps the
+            // intent), without its guard against a crash before the acknowledgement.
+            warn!("the installed Wukong CRD drops status.lifecycleState.inFlightRequestId (older than this controller): apply deploy/crd.yaml");
+            dropped_intent = intent;
+        }
+        wukong = Arc::new(stored);
+        seen = observer.seen(&target.namespace, &target.name);
     }
-    Ok(Requeue::requeue(ms(decide::WORK_RECHECK_MS)))
+    Ok(Requeue::requeue(ms(0)))
 }
 
 /// The whole status for one turn's outcome: the report, the history, and what KubeVirt shows of

@@ -1162,3 +1162,70 @@ async fn once_runs_once_refuses_restart_and_stops_to_halted() {
     })
     .await;
 }
+
+/// The window a crash opens: a leader writes its intent, KubeVirt takes the restart, and the leader
+/// dies before acknowledging it. The next leader sees the restart underway in KubeVirt and
+/// acknowledges the request as accepted without sending it again: the guest reboots once.
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn a_restart_sent_by_a_leader_that_died_before_acknowledging_is_not_sent_again() {
+    use kube::api::{Patch, PatchParams};
+    use wukong_controller::kubevirt::{KubevirtClient, DEFAULT_BASE_PATH};
+    use wukong_lifecycle::kubevirt::Call;
+
+    let mut h = Harness::new("crash").await;
+    let mut a = h.controller("a").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    a.kill().await;
+    let first = h.vmi_uid("vm").await.expect("a running VMI");
+
+    // What leader "a" did before it died: the request, its intent in status, the call.
+    let id = "crash-restart-0001";
+    h.request_with_id("vm", Action::Restart, None, id).await;
+    let intent = json!({ "status": { "lifecycleState": {
+        "state": "Running", "inFlightRequestId": id, "restartedVmi": first,
+    } } });
+    h.wukongs
+        .patch_status("vm", &PatchParams::default(), &Patch::Merge(&intent))
+        .await
+        .expect("write the intent");
+    KubevirtClient::new(h.client.clone(), DEFAULT_BASE_PATH)
+        .call(
+            &h.ns,
+            "vm",
+            Call::Restart {
+                grace_period_seconds: None,
+            },
+        )
+        .await
+        .expect("KubeVirt takes the restart");
+
+    // Leader "b" takes over: it must not restart again.
+    let _b = h.controller("b").await;
+    // b waits out a's Lease (6 s) first.
+    let w = h.wait_acked("vm", id, Duration::from_secs(20)).await;
+    let records = &w.status.as_ref().expect("status").recent_requests;
+    let record = records
+        .iter()
+        .find(|r| r.request_id == id)
+        .expect("in the history");
+    assert_eq!(record.outcome, "Accepted", "{record:?}");
+    let mut vmis = std::collections::BTreeSet::from([first.clone()]);
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        if let Some(uid) = h.vmi_uid("vm").await {
+            vmis.insert(uid);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        vmis.len(),
+        2,
+        "one restart: the first VMI and one new one, saw {vmis:?}"
+    );
+    let w = h.wait_state("vm", VmState::Running, BOOT).await;
+    let state = w.lifecycle_state().expect("a state");
+    assert_eq!(state.in_flight_request_id, None);
+    assert_eq!(state.last_action.as_deref(), Some("restart"));
+}

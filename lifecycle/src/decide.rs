@@ -76,6 +76,8 @@ pub struct Reported<'a> {
     pub observed_request_id: Option<&'a str>,
     pub stop_deadline_ms: Option<i64>,
     pub restarted_vmi: Option<&'a str>,
+    /// A request whose KubeVirt call a leader was about to make (see [`Work::AlreadyDone`]).
+    pub in_flight_request_id: Option<&'a str>,
 }
 
 /// A request written to `spec.lifecycleAction` and not acknowledged yet.
@@ -113,6 +115,10 @@ pub struct Report {
     pub stop_deadline_ms: Option<i64>,
     /// The uid of the VMI a restart was sent for: a new VMI tells that it has happened.
     pub restarted_vmi: Option<String>,
+    /// The request whose non-repeatable KubeVirt call (a restart) is about to be made: written
+    /// before the call, so a leader that crashes between KubeVirt's answer and the acknowledgement
+    /// leaves a trace, and the next one looks at KubeVirt before calling again.
+    pub in_flight_request_id: Option<String>,
 }
 
 impl Report {
@@ -125,6 +131,7 @@ impl Report {
             observed_request_id: r.observed_request_id.map(str::to_owned),
             stop_deadline_ms: r.stop_deadline_ms,
             restarted_vmi: r.restarted_vmi.map(str::to_owned),
+            in_flight_request_id: r.in_flight_request_id.map(str::to_owned),
         }
     }
 }
@@ -265,6 +272,11 @@ pub enum Work {
     DeleteVm,
     /// Deleting and nothing of the Wukong's is left (no VM, or someone else's): drop the finalizer.
     Release,
+    /// The pending request's call was made by a leader that crashed before acknowledging it, and
+    /// KubeVirt shows that it took it (a restart: its stop/start requests are pending, or the VMI
+    /// it was sent for is gone): acknowledge it as accepted, call nothing (a second restart would
+    /// reboot the guest twice).
+    AlreadyDone(Purpose),
 }
 
 /// KubeVirt's answer to the call (an unanswered call is an error for the caller to retry: no
@@ -386,7 +398,9 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     ) {
         d.report.message = Some(message);
     }
-    if settled != VmState::Restarting {
+    let intent_pending = input.reported.in_flight_request_id.is_some()
+        && input.reported.in_flight_request_id == input.request.map(|r| r.id);
+    if settled != VmState::Restarting && !intent_pending {
         d.report.restarted_vmi = None;
     }
     if let Some(message) = unexplained_change(shown, settled) {
@@ -440,10 +454,23 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     }
 
     let Some(request) = input.request else {
+        d.report.in_flight_request_id = None;
         return d;
     };
     let action = request.action;
+    let vm_grace = vm_grace(input, &vm);
+    let grace = effective_grace_period(request.force, request.grace_period_seconds, Some(vm_grace));
+    let intended = input.reported.in_flight_request_id == Some(request.id);
     d.taking_up = Some((action, request.force));
+    if intended {
+        // The VMI the restart was sent for, as recorded with the intent.
+        d.vmi_uid = input.reported.restarted_vmi.map(str::to_owned);
+        if vm.pending || vm.vmi_uid != input.reported.restarted_vmi {
+            d.report.observed_request_id = Some(request.id.to_owned());
+            d.work = Work::AlreadyDone(Purpose::Request { action, grace });
+            return d;
+        }
+    }
     d.report.observed_request_id = Some(request.id.to_owned());
     let situation = Situation {
         state: settled,
@@ -454,6 +481,10 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     if let Err(refusal) = check(action, &situation) {
         let message = format!("{} refused: {refusal}", action.as_str());
         d.report.message = Some(message.clone());
+        d.report.in_flight_request_id = None;
+        if intended {
+            d.report.restarted_vmi = None;
+        }
         d.records.push(Record::TakenUp {
             outcome: RequestOutcome::Refused,
             message: Some(message.clone()),
@@ -465,8 +496,16 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         });
         return d;
     }
-    let vm_grace = vm_grace(input, &vm);
-    let grace = effective_grace_period(request.force, request.grace_period_seconds, Some(vm_grace));
+    if action == Action::Restart && !intended {
+        // Not repeatable (a second restart reboots the guest again): say so in status first, and
+        // call on the next turn, which comes at once. The request is not acknowledged yet.
+        d.taking_up = None;
+        d.report.observed_request_id = input.reported.observed_request_id.map(str::to_owned);
+        d.report.in_flight_request_id = Some(request.id.to_owned());
+        d.report.restarted_vmi = vm.vmi_uid.map(str::to_owned);
+        d.wake_at_ms = Some(input.now_ms);
+        return d;
+    }
     match call_for(action, request.force, grace, vm_grace) {
         Some(call) => d.work = Work::Call(call, Purpose::Request { action, grace }),
         // Delete is not a lifecycleAction the console writes; nothing to call.
@@ -549,8 +588,16 @@ impl Decision {
     /// The second half of a turn: what to report now that KubeVirt answered `answer` (`Done` when
     /// there was no call).
     pub fn conclude(mut self, answer: Answer<'_>) -> Outcome {
+        let answer = match self.work {
+            Work::AlreadyDone(_) => Answer::Done,
+            _ => answer,
+        };
         match (self.work, answer) {
-            (Work::Call(_, Purpose::Request { action, grace }), Answer::Done) => {
+            (
+                Work::Call(_, Purpose::Request { action, grace })
+                | Work::AlreadyDone(Purpose::Request { action, grace }),
+                Answer::Done,
+            ) => {
                 let force = self.taking_up.is_some_and(|(_, force)| force);
                 let now = self.now_ms;
                 let r = &mut self.report;
@@ -568,10 +615,13 @@ impl Decision {
                 if let Some(deadline) = r.stop_deadline_ms {
                     self.wake_at_ms = Some(deadline);
                 }
+                r.in_flight_request_id = None;
                 self.taken_up(RequestOutcome::Accepted, action);
             }
             (Work::Call(_, Purpose::Request { action, .. }), Answer::Refused { code, message }) => {
                 self.report.message = Some(refused_message(action, code, message));
+                self.report.in_flight_request_id = None;
+                self.report.restarted_vmi = None;
                 self.taken_up(RequestOutcome::KubeVirtRefused, action);
             }
             (Work::Call(_, Purpose::AutoStart), Answer::Done) => {

@@ -118,7 +118,7 @@ fn every_state_request_and_answer_is_acknowledged_exactly_once_as_the_rules_say(
                     cases += 1;
                     let mut i = input(steady(state), vm(printable, phase, rs));
                     i.request = Some(request(action));
-                    let d = decide(&i, "ns", "vm");
+                    let d = through_intent(&mut i);
                     let situation = Situation {
                         state: Vm::observed_state(&i),
                         run_strategy: rs,
@@ -183,6 +183,30 @@ fn every_state_request_and_answer_is_acknowledged_exactly_once_as_the_rules_say(
     assert_eq!(cases, 11 * 5 * 6 * 2);
 }
 
+/// Decides; a restart first writes its intent (nothing called, nothing acknowledged), so decide
+/// again on that report, as the next turn does.
+fn through_intent(i: &mut Input<'static>) -> Decision {
+    let d = decide(i, "ns", "vm");
+    if d.report().in_flight_request_id.is_none() {
+        return d;
+    }
+    assert_eq!(d.work, Work::Report, "no call with the intent");
+    assert_eq!(d.report().observed_request_id, None, "not acknowledged yet");
+    let o = d.conclude(Answer::Done);
+    assert_eq!(
+        o.recheck_after_ms, 0,
+        "the call comes on the next turn, at once"
+    );
+    assert!(o.records.is_empty() && o.notes.is_empty());
+    let vmi: Option<&'static str> = o
+        .report
+        .restarted_vmi
+        .map(|v| &*Box::leak(v.into_boxed_str()));
+    i.reported.in_flight_request_id = Some("r1");
+    i.reported.restarted_vmi = vmi;
+    decide(i, "ns", "vm")
+}
+
 impl Vm<'_> {
     /// The state a steady report settles to: what KubeVirt shows.
     fn observed_state(input: &Input<'_>) -> VmState {
@@ -212,7 +236,7 @@ fn what_the_console_offers_is_what_decide_calls() {
                 let mut i = input(steady(state), vm(printable, phase, rs));
                 i.request = Some(request(action));
                 assert!(
-                    matches!(decide(&i, "ns", "vm").work, Work::Call(..)),
+                    matches!(through_intent(&mut i).work, Work::Call(..)),
                     "{state} {rs:?} {action:?}"
                 );
             }
@@ -262,6 +286,7 @@ fn a_graceful_stop_records_its_deadline_and_is_forced_once_past_it() {
         observed_request_id: Some("r1"),
         stop_deadline_ms: Some(deadline),
         restarted_vmi: None,
+        in_flight_request_id: None,
     };
     let mut stopping = vm("Stopping", Some("Running"), RunStrategy::Halted);
     stopping.observed.vmi = Some(ObservedVmi {
@@ -368,7 +393,11 @@ fn a_restart_holds_restarting_until_a_new_vmi_runs() {
         vm("Running", Some("Running"), RunStrategy::Always),
     );
     i.request = Some(request(Action::Restart));
-    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    let o = through_intent(&mut i).conclude(Answer::Done);
+    assert_eq!(
+        o.report.in_flight_request_id, None,
+        "acknowledged: no longer in flight"
+    );
     assert_eq!(o.report.state, S::Restarting);
     assert_eq!(o.report.restarted_vmi.as_deref(), Some("vmi-1"));
 
@@ -380,6 +409,7 @@ fn a_restart_holds_restarting_until_a_new_vmi_runs() {
         observed_request_id: Some("r1"),
         stop_deadline_ms: None,
         restarted_vmi: Some("vmi-1"),
+        in_flight_request_id: None,
     };
     // The old VMI still runs: Restarting (from any process: the uid is in status).
     let mut same = input(
@@ -581,4 +611,84 @@ fn outcomes_and_reasons_have_one_name_each() {
     }
     assert!(!EventReason::ForcedStop.is_warning());
     assert!(EventReason::Request(RequestOutcome::KubeVirtRefused).is_warning());
+}
+
+/// The window a crash could open: a leader sends the restart, KubeVirt takes it, and the leader
+/// dies before its status write. The intent it wrote first tells the next leader to look.
+#[test]
+fn a_restart_is_never_sent_twice_across_a_crash_between_call_and_acknowledgement() {
+    let intent = Reported {
+        state: Some(S::Running),
+        in_flight_request_id: Some("r1"),
+        restarted_vmi: Some("vmi-1"),
+        ..Reported::default()
+    };
+    let turn = |vm: Vm<'static>| {
+        let mut i = input(intent, vm);
+        i.request = Some(request(Action::Restart));
+        decide(&i, "ns", "vm")
+    };
+    let restart = Purpose::Request {
+        action: Action::Restart,
+        grace: 30,
+    };
+    // KubeVirt shows the restart underway (its stop/start requests pending): acknowledged as
+    // accepted, not called again.
+    let mut underway = vm("Running", Some("Running"), RunStrategy::Always);
+    underway.pending = true;
+    let d = turn(underway);
+    assert_eq!(d.work, Work::AlreadyDone(restart));
+    let o = d.conclude(Answer::Done);
+    assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted]);
+    assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
+    assert_eq!(o.report.state, S::Restarting);
+    assert_eq!(
+        o.report.restarted_vmi.as_deref(),
+        Some("vmi-1"),
+        "the old VMI, not the new"
+    );
+    assert_eq!(o.report.in_flight_request_id, None);
+
+    // A new VMI already runs, or none is there between the two: the restart happened.
+    let mut new_vmi = vm("Running", Some("Running"), RunStrategy::Always);
+    new_vmi.vmi_uid = Some("vmi-2");
+    assert_eq!(turn(new_vmi).work, Work::AlreadyDone(restart));
+    assert_eq!(
+        turn(vm("Starting", None, RunStrategy::Always)).work,
+        Work::AlreadyDone(restart)
+    );
+
+    // Nothing shows it (the crash came before the call reached KubeVirt): called now, once.
+    let d = turn(vm("Running", Some("Running"), RunStrategy::Always));
+    assert!(
+        matches!(d.work, Work::Call(Call::Restart { .. }, _)),
+        "{:?}",
+        d.work
+    );
+
+    // KubeVirt refuses it: refused, and the intent is dropped.
+    let o = d.conclude(Answer::Refused {
+        code: 409,
+        message: "Halted does not support manual restart requests",
+    });
+    assert_eq!(taken_up(&o), vec![RequestOutcome::KubeVirtRefused]);
+    assert_eq!(o.report.in_flight_request_id, None);
+    assert_eq!(o.report.restarted_vmi, None);
+}
+
+#[test]
+fn only_a_restart_writes_an_intent_first() {
+    for action in ACTIONS {
+        let mut i = input(
+            steady(S::Running),
+            vm("Running", Some("Running"), RunStrategy::Manual),
+        );
+        i.request = Some(request(action));
+        let d = decide(&i, "ns", "vm");
+        assert_eq!(
+            d.report().in_flight_request_id.is_some(),
+            action == Action::Restart,
+            "{action:?}"
+        );
+    }
 }
