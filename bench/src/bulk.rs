@@ -51,7 +51,8 @@ pub async fn run(
     // The floor for comparison: the same number of plain merge patches (an annotation), 32 in
     // flight, straight to the apiserver from this process.
     let floor_seconds = plain_patches(client, &targets).await?;
-    let start = phase(console, &seen, &targets, &filter, "start").await?;
+    let mut start = phase(client, console, &seen, &targets, &filter, "start").await?;
+    path_floor(client, &targets, &mut start).await?;
     // Stop needs running VMs: wait for them (bounded), then stop them all.
     let running_since = Instant::now();
     let all_running = wait_until(&seen, &targets, RUNNING_LIMIT, |(_, _, state)| {
@@ -59,7 +60,8 @@ pub async fn run(
     })
     .await;
     let running_seconds = running_since.elapsed().as_secs_f64();
-    let stop = phase(console, &seen, &targets, &filter, "stop").await?;
+    let mut stop = phase(client, console, &seen, &targets, &filter, "stop").await?;
+    path_floor(client, &targets, &mut stop).await?;
     Ok(json!({
         "label": label,
         "date": jiff::Timestamp::now().to_string(),
@@ -143,8 +145,82 @@ async fn watch(client: &Client, seen: Seen) -> Result<(), String> {
         .map_err(|_| "the watch stopped".to_owned())
 }
 
-/// One bulk action: POST it, time the answer, then time until every request is acknowledged.
+/// The floor the controller's pace is compared with: as many plain writes as the whole path made
+/// per accepted request (`apiserver_writes_per_request`, rounded), for every target, timed the
+/// same way as `floor_plain_patches_seconds` (32 in flight). Added to the phase's result.
+async fn path_floor(
+    client: &Client,
+    targets: &[(String, String)],
+    phase: &mut Value,
+) -> Result<(), String> {
+    let per_request = phase["apiserver_writes_per_request"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let rounds = per_request.round().clamp(1.0, 20.0) as usize;
+    let mut seconds = 0.0;
+    for _ in 0..rounds {
+        seconds += plain_patches(client, targets).await?;
+    }
+    phase["path_writes_counted"] = json!(rounds);
+    phase["floor_path_writes_seconds"] = json!(crate::round(seconds));
+    if let Some(acked) = phase["seconds_until_all_acknowledged"].as_f64() {
+        phase["acknowledged_over_floor"] = json!(crate::round(acked / seconds.max(0.001)));
+    }
+    Ok(())
+}
+
+/// Successful writes the apiserver has served (`apiserver_request_total`, mutating verbs),
+/// by resource and subresource; Leases are left out (leader election, not the path).
+async fn apiserver_writes(client: &Client) -> Result<HashMap<String, f64>, String> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(|e| format!("apiserver /metrics: {e}"))?;
+    let label = |line: &str, name: &str| -> String {
+        let key = format!("{name}=\"");
+        line.split(&key)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut writes = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let verb = label(line, "verb");
+        let code = label(line, "code");
+        let resource = label(line, "resource");
+        if !matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "APPLY")
+            || !code.starts_with('2')
+            || resource == "leases"
+        {
+            continue;
+        }
+        let subresource = label(line, "subresource");
+        let key = if subresource.is_empty() {
+            resource
+        } else {
+            format!("{resource}/{subresource}")
+        };
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *writes.entry(key).or_insert(0.0) += value;
+    }
+    Ok(writes)
+}
+
+/// One bulk action: POST it, time the answer, then time until every request is acknowledged;
+/// the apiserver's writes meanwhile, by resource.
 async fn phase(
+    client: &Client,
     console: &str,
     seen: &Seen,
     targets: &[(String, String)],
@@ -159,6 +235,7 @@ async fn phase(
             .collect()
     };
     let body = json!({ "target": { "Matching": filter }, "action": action });
+    let writes_before = apiserver_writes(client).await?;
     let started = Instant::now();
     let (status, answer) = post(console, "/api/bulk_action", &body.to_string()).await?;
     let answered = started.elapsed().as_secs_f64();
@@ -202,7 +279,21 @@ async fn phase(
         }
     };
     let acknowledged_after = started.elapsed().as_secs_f64();
+    let writes_after = apiserver_writes(client).await?;
+    let mut writes: Vec<(String, f64)> = writes_after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - writes_before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    writes.sort_by(|a, b| a.0.cmp(&b.0));
+    let total: f64 = writes.iter().map(|(_, v)| v).sum();
+    let per_request = total / (accepted.len().max(1) as f64);
     Ok(json!({
+        "apiserver_writes_until_acknowledged": writes
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect::<serde_json::Map<String, Value>>(),
+        "apiserver_writes_per_request": crate::round(per_request),
         "action": action,
         "requested": outcomes.len(),
         "accepted": accepted.len(),

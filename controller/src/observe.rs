@@ -41,6 +41,20 @@ impl Observer {
         }
     }
 
+    /// Waits (briefly) until the VM store holds the VM this controller just created, so the next
+    /// reconcile of the Wukong (already queued by the finalizer write) finds it there instead of
+    /// creating it again and reading afresh after the 409. Returns whether it arrived.
+    pub async fn created(&self, namespace: &str, name: &str) -> bool {
+        let key = ObjectRef::new(name).within(namespace);
+        for _ in 0..40 {
+            if self.vms.get(&key).is_some() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        false
+    }
+
     /// The VM and VMI read from the API server, both at once (after a create answered 409).
     pub async fn fresh(
         vms: &Api<VirtualMachine>,

@@ -282,7 +282,12 @@ async fn turn(
         let decision = decide::decide(&input, &target.namespace, &target.name);
         let answer = match decision.work {
             Work::CreateVm => match target.create_vm(&wukong).await? {
-                Created::New => return Ok(Requeue::requeue(ms(decide::WORK_RECHECK_MS))),
+                Created::New => {
+                    // Its watch event wakes the Wukong again; until the store has it, a turn would
+                    // read "no VM" and create it again (a 409 and two reads wasted).
+                    observer.created(&target.namespace, &target.name).await;
+                    return Ok(Requeue::requeue(ms(decide::WORK_RECHECK_MS)));
+                }
                 Created::NameTaken => {
                     seen = Observer::fresh(&target.vms, &target.vmis, &target.name).await?;
                     continue;

@@ -2,8 +2,11 @@
 //! onto the VM's `spec.runStrategy` and `status`, and onto a VirtualMachineInstance object.
 //!
 //! One task owns all state (an actor): it takes VM watch events, subresource calls from the HTTP
-//! side and timer ticks in turn, and writes what changed before it answers a call, so a client that
-//! gets `202 Accepted` and then reads the VM sees the call's effect, as with KubeVirt.
+//! side and timer ticks in turn. What changed is written to the API server by a task per VM (one
+//! write at a time per VM, at most [`WRITERS`] at once over all VMs, like virt-api's and
+//! virt-controller's many goroutines), and a call is answered once its effect is written, so a
+//! client that gets `202 Accepted` and then reads the VM sees the call's effect, as with KubeVirt.
+//! The actor itself never waits for a write: one VM's slow write holds up no other VM.
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -12,8 +15,9 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
@@ -32,6 +36,16 @@ const GENERATION_LABEL: &str = "sim.novasphere.dev/generation";
 const NODE_NAME: &str = "sim-node-1";
 
 type Key = (String, String);
+
+/// How many VMs' writes to the API server may be in flight at once (a bulk action of 1,000 VMs
+/// must not become 1,000 concurrent requests, which the API server would answer 429).
+pub const WRITERS: usize = 32;
+
+/// A call's answer, sent once its effect is written.
+type Reply = (
+    oneshot::Sender<Result<u16, ApiError>>,
+    Result<u16, ApiError>,
+);
 
 /// A subresource call from virt-api's side.
 pub struct CallRequest {
@@ -80,6 +94,67 @@ struct Entry {
     vmi_uids: HashMap<u64, String>,
     /// KubeVirt's finalizer is on the VM.
     finalized: bool,
+    /// A write for this VM is in flight.
+    writing: bool,
+    /// The model changed while a write was in flight: write again when it is done.
+    dirty: bool,
+    /// Calls answered once the next write is done.
+    replies: Vec<Reply>,
+}
+
+impl Entry {
+    fn new(vm: VirtVm, uid: String, generation: i64, finalized: bool) -> Entry {
+        Entry {
+            vm,
+            uid,
+            written_vm: None,
+            written_vmi: None,
+            retry_at_ms: None,
+            generation,
+            vmi_uids: HashMap::new(),
+            finalized,
+            writing: false,
+            dirty: false,
+            replies: Vec::new(),
+        }
+    }
+}
+
+/// One VM's write: what to write, what was written before, and the calls waiting for it.
+struct Job {
+    vm_view: VmView,
+    vmi_view: Option<VmiView>,
+    gone: bool,
+    finalized: bool,
+    written_vm: Option<VmView>,
+    written_vmi: Option<VmiView>,
+    uid: String,
+    vmi_uids: HashMap<u64, String>,
+    replies: Vec<Reply>,
+}
+
+/// What a VM's write did: the VM's new `metadata.generation`, and the VMI created (number, uid).
+type Written = (Option<i64>, Option<(u64, String)>);
+
+/// A write finished.
+struct Done {
+    key: Key,
+    job: Job,
+    result: Result<Written, kube::Error>,
+}
+
+/// Writes to the API server; cheap to clone into a VM's write task.
+#[derive(Clone)]
+struct Writer {
+    client: Client,
+    epoch: Instant,
+    permits: Arc<Semaphore>,
+}
+
+impl Writer {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 pub struct Hypervisor {
@@ -87,15 +162,27 @@ pub struct Hypervisor {
     timings: Timings,
     epoch: Instant,
     vms: HashMap<Key, Entry>,
+    writer: Writer,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: Option<mpsc::UnboundedReceiver<Done>>,
 }
 
 impl Hypervisor {
     pub fn new(client: Client, timings: Timings) -> Hypervisor {
+        let epoch = Instant::now();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
         Hypervisor {
+            writer: Writer {
+                client: client.clone(),
+                epoch,
+                permits: Arc::new(Semaphore::new(WRITERS)),
+            },
             client,
             timings,
-            epoch: Instant::now(),
+            epoch,
             vms: HashMap::new(),
+            done_tx,
+            done_rx: Some(done_rx),
         }
     }
 
@@ -107,6 +194,9 @@ impl Hypervisor {
         let vms: Api<VirtualMachine> = Api::all(self.client.clone());
         let events = watcher(vms, watcher::Config::default()).default_backoff();
         let mut events = std::pin::pin!(events);
+        let Some(mut done) = self.done_rx.take() else {
+            return;
+        };
         loop {
             let next = self
                 .vms
@@ -136,6 +226,10 @@ impl Hypervisor {
                     None => return,
                 },
                 () = tokio::time::sleep(sleep) => self.on_tick().await,
+                finished = done.recv() => match finished {
+                    Some(finished) => self.on_written(finished),
+                    None => return,
+                },
             }
         }
     }
@@ -147,7 +241,7 @@ impl Hypervisor {
                 let key = key_of(&vm);
                 if self.vms.remove(&key).is_some() {
                     info!(namespace = %key.0, name = %key.1, "VirtualMachine deleted; removing its VMI");
-                    self.remove_vmi(&key).await;
+                    self.writer.remove_vmi(&key).await;
                 }
             }
             watcher::Event::Init | watcher::Event::InitDone => {}
@@ -167,7 +261,7 @@ impl Hypervisor {
             entry.finalized = finalized;
             if deleting {
                 entry.vm.set_deleting(now);
-                self.persist(&key).await;
+                self.persist(&key, None);
                 return;
             }
             if generation < entry.generation {
@@ -177,7 +271,7 @@ impl Hypervisor {
             entry.vm.set_template_grace(grace);
             if entry.vm.guest() != guest {
                 entry.vm.set_guest(guest, now);
-                self.persist(&key).await;
+                self.persist(&key, None);
             }
             let Some(entry) = self.vms.get_mut(&key) else {
                 return;
@@ -185,7 +279,7 @@ impl Hypervisor {
             if entry.vm.run_strategy() != run_strategy {
                 // An edit of spec.runStrategy (our own patches arrive here already applied).
                 entry.vm.set_run_strategy(run_strategy, now);
-                self.persist(&key).await;
+                self.persist(&key, None);
             }
             return;
         }
@@ -193,16 +287,12 @@ impl Hypervisor {
             self.adopt(&vm, run_strategy, guest, grace).await
         } else {
             info!(namespace = %key.0, name = %key.1, %run_strategy, "new VirtualMachine");
-            Entry {
-                vm: VirtVm::new(run_strategy, grace, guest, self.timings),
-                uid: vm.uid().unwrap_or_default(),
-                written_vm: None,
-                written_vmi: None,
-                retry_at_ms: None,
+            Entry::new(
+                VirtVm::new(run_strategy, grace, guest, self.timings),
+                vm.uid().unwrap_or_default(),
                 generation,
-                vmi_uids: HashMap::new(),
                 finalized,
-            }
+            )
         };
         entry.vm = entry.vm.clone().with_running_field(uses_running_field);
         if deleting {
@@ -212,7 +302,7 @@ impl Hypervisor {
         if let Some(entry) = self.vms.get_mut(&key) {
             entry.vm.tick(now);
         }
-        self.persist(&key).await;
+        self.persist(&key, None);
     }
 
     /// A VM that already has a status (this simulator restarted, or a seed wrote one): its running
@@ -266,16 +356,15 @@ impl Hypervisor {
             release_vmi(&vmis, &name).await;
         }
         info!(namespace = %ns, %name, %run_strategy, running = running.is_some(), "adopted VirtualMachine");
-        Entry {
-            vm: adopted,
-            uid: vm.uid().unwrap_or_default(),
-            written_vm: None,
-            written_vmi,
-            retry_at_ms: None,
-            generation: vm.metadata.generation.unwrap_or(0),
-            vmi_uids,
-            finalized: vm.finalizers().iter().any(|f| f == FINALIZER),
-        }
+        let mut entry = Entry::new(
+            adopted,
+            vm.uid().unwrap_or_default(),
+            vm.metadata.generation.unwrap_or(0),
+            vm.finalizers().iter().any(|f| f == FINALIZER),
+        );
+        entry.written_vmi = written_vmi;
+        entry.vmi_uids = vmi_uids;
+        entry
     }
 
     async fn on_call(&mut self, request: CallRequest) {
@@ -301,8 +390,10 @@ impl Hypervisor {
         match &result {
             Ok(_) => {
                 info!(namespace = %key.0, name = %key.1, ?handler, dry_run, "accepted");
-                if !dry_run {
-                    self.persist(&key).await;
+                if !dry_run && self.vms.contains_key(&key) {
+                    // Answered once its effect is written.
+                    self.persist(&key, Some((request.reply, result)));
+                    return;
                 }
             }
             Err(e) => {
@@ -327,72 +418,76 @@ impl Hypervisor {
             }
         }
         for key in due {
-            self.persist(&key).await;
+            self.persist(&key, None);
         }
     }
 
-    /// Writes whatever differs between the model and what was last written.
-    async fn persist(&mut self, key: &Key) {
-        let Some(entry) = self.vms.get(key) else {
+    /// Writes whatever differs between the model and what was last written, in a task of its own
+    /// (one at a time per VM: a change while a write is in flight is written after it), then
+    /// answers `reply`.
+    fn persist(&mut self, key: &Key, reply: Option<Reply>) {
+        let Some(entry) = self.vms.get_mut(key) else {
+            if let Some((tx, result)) = reply {
+                let _ = tx.send(result);
+            }
             return;
         };
-        let vm_view = VmView {
-            run_strategy: entry.vm.run_strategy(),
-            uses_running_field: entry.vm.uses_running_field(),
-            printable: entry.vm.printable_status(),
-            ready: entry.vm.ready(),
-            requests: entry.vm.state_change_requests().to_vec(),
-            created: entry.vm.vmi().is_some(),
-            start_failure: entry.vm.start_failure(),
-        };
-        let vmi_view = entry.vm.vmi().map(|vmi| VmiView {
-            generation: vmi.generation,
-            phase: vmi.phase,
-            paused: vmi.paused,
-            grace: vmi.grace_period_seconds,
-            terminating: vmi.shutdown.is_some(),
-            migrating: vmi.migrating,
-            problem: vmi.problem,
-            liveness_probe: vmi.liveness_probe,
-        });
-        let gone = entry.vm.gone();
-        let finalized = entry.finalized;
-        let written_vm = entry.written_vm.clone();
-        let written_vmi = entry.written_vmi.clone();
-        let uid = entry.uid.clone();
-        let vmi_uids = entry.vmi_uids.clone();
-        let result = async {
-            let mut created_uid = None;
-            if written_vmi != vmi_view {
-                created_uid = self
-                    .write_vmi(key, &uid, written_vmi.as_ref(), vmi_view.as_ref())
-                    .await?;
-            }
-            if gone {
-                // Deleted and its VMI gone: KubeVirt lets the VM go.
-                self.set_finalizer(key, false).await?;
-                return Ok((None, created_uid));
-            }
-            if !finalized && vm_view.printable != "Terminating" {
-                self.set_finalizer(key, true).await?;
-            }
-            if written_vm.as_ref() != Some(&vm_view) {
-                let generation = self
-                    .write_vm(
-                        key,
-                        written_vm.as_ref(),
-                        &vm_view,
-                        &vmi_uids,
-                        created_uid.as_ref(),
-                    )
-                    .await?;
-                return Ok((generation, created_uid));
-            }
-            Ok::<(Option<i64>, Option<(u64, String)>), kube::Error>((None, created_uid))
+        entry.replies.extend(reply);
+        if entry.writing {
+            entry.dirty = true;
+            return;
         }
-        .await;
+        let job = Job {
+            vm_view: VmView {
+                run_strategy: entry.vm.run_strategy(),
+                uses_running_field: entry.vm.uses_running_field(),
+                printable: entry.vm.printable_status(),
+                ready: entry.vm.ready(),
+                requests: entry.vm.state_change_requests().to_vec(),
+                created: entry.vm.vmi().is_some(),
+                start_failure: entry.vm.start_failure(),
+            },
+            vmi_view: entry.vm.vmi().map(|vmi| VmiView {
+                generation: vmi.generation,
+                phase: vmi.phase,
+                paused: vmi.paused,
+                grace: vmi.grace_period_seconds,
+                terminating: vmi.shutdown.is_some(),
+                migrating: vmi.migrating,
+                problem: vmi.problem,
+                liveness_probe: vmi.liveness_probe,
+            }),
+            gone: entry.vm.gone(),
+            finalized: entry.finalized,
+            written_vm: entry.written_vm.clone(),
+            written_vmi: entry.written_vmi.clone(),
+            uid: entry.uid.clone(),
+            vmi_uids: entry.vmi_uids.clone(),
+            replies: std::mem::take(&mut entry.replies),
+        };
+        entry.writing = true;
+        entry.dirty = false;
+        let writer = self.writer.clone();
+        let done = self.done_tx.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let result = match writer.permits.clone().acquire_owned().await {
+                Ok(_permit) => writer.write(&key, &job).await,
+                // Never closed; if it were, writing without a permit beats never writing.
+                Err(_) => writer.write(&key, &job).await,
+            };
+            let _ = done.send(Done { key, job, result });
+        });
+    }
+
+    /// A VM's write finished: remember what was written, answer the calls waiting for it, and
+    /// write again if the model changed meanwhile.
+    fn on_written(&mut self, done: Done) {
+        let Done { key, job, result } = done;
         let now = self.now_ms();
-        if let Some(entry) = self.vms.get_mut(key) {
+        let mut again = false;
+        if let Some(entry) = self.vms.get_mut(&key).filter(|e| e.uid == job.uid) {
+            entry.writing = false;
             match result {
                 Ok((generation, created_uid)) => {
                     if let Some(generation) = generation {
@@ -401,11 +496,11 @@ impl Hypervisor {
                     if let Some((number, vmi_uid)) = created_uid {
                         entry.vmi_uids.insert(number, vmi_uid);
                     }
-                    if !gone {
+                    if !job.gone {
                         entry.finalized = true;
                     }
-                    entry.written_vm = Some(vm_view);
-                    entry.written_vmi = vmi_view;
+                    entry.written_vm = Some(job.vm_view);
+                    entry.written_vmi = job.vmi_view;
                 }
                 Err(e) => {
                     warn!(namespace = %key.0, name = %key.1, error = %e, "write failed; retrying in 1 s");
@@ -414,7 +509,56 @@ impl Hypervisor {
                     entry.retry_at_ms = Some(now.saturating_add(1_000));
                 }
             }
+            again = entry.dirty;
         }
+        for (tx, result) in job.replies {
+            let _ = tx.send(result);
+        }
+        if again {
+            self.persist(&key, None);
+        }
+    }
+}
+
+impl Writer {
+    /// One VM's writes: its VMI, KubeVirt's finalizer, the VM's spec and status.
+    async fn write(
+        &self,
+        key: &Key,
+        job: &Job,
+    ) -> Result<Written, kube::Error> {
+        let mut created_uid = None;
+        if job.written_vmi != job.vmi_view {
+            created_uid = self
+                .write_vmi(
+                    key,
+                    &job.uid,
+                    job.written_vmi.as_ref(),
+                    job.vmi_view.as_ref(),
+                )
+                .await?;
+        }
+        if job.gone {
+            // Deleted and its VMI gone: KubeVirt lets the VM go.
+            self.set_finalizer(key, false).await?;
+            return Ok((None, created_uid));
+        }
+        if !job.finalized && job.vm_view.printable != "Terminating" {
+            self.set_finalizer(key, true).await?;
+        }
+        if job.written_vm.as_ref() != Some(&job.vm_view) {
+            let generation = self
+                .write_vm(
+                    key,
+                    job.written_vm.as_ref(),
+                    &job.vm_view,
+                    &job.vmi_uids,
+                    created_uid.as_ref(),
+                )
+                .await?;
+            return Ok((generation, created_uid));
+        }
+        Ok((None, created_uid))
     }
 
     /// Adds or removes KubeVirt's finalizer on the VM (a JSON patch that tests the list it read,
