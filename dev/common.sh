@@ -13,6 +13,7 @@ export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
 CARGO_LEPTOS_VERSION=0.3.10
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 ensure_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -51,12 +52,27 @@ ensure_chromium() {
 build_release() {
   say "building the console (release: server + hydrated wasm)"
   cargo leptos build --release
-  # The console serves these gzip files when the browser takes gzip (server/src/lib.rs pkg_service).
-  gzip -k -9 -f "$LEPTOS_SITE_ROOT/pkg"/*.wasm "$LEPTOS_SITE_ROOT/pkg"/*.js "$LEPTOS_SITE_ROOT/pkg"/*.css
+  # The site's file names carry their content's hash (hash-files in Cargo.toml), listed in
+  # hash.txt beside the binary; names from earlier builds are removed, the current ones gzipped
+  # (the console serves the gzip file when the browser takes gzip: server/src/lib.rs pkg_service).
+  local pkg="$LEPTOS_SITE_ROOT/pkg" f keep
+  keep="$(site_files)" || die "the release build wrote no $CARGO_TARGET_DIR/release/hash.txt"
+  for f in "$pkg"/*; do
+    case " $keep " in *" $(basename "$f") "*) ;; *) [ -f "$f" ] && rm -f "$f" ;; esac
+  done
+  for f in $keep; do gzip -k -9 -f "$pkg/$f"; done
+}
+
+# The site's current file names (wasm, js, css), from the release build's hash.txt.
+site_files() {
+  local hashes="$CARGO_TARGET_DIR/release/hash.txt"
+  [ -f "$hashes" ] || return 1
+  awk -F': *' '$1 == "wasm" || $1 == "js" || $1 == "css" { printf "wukong-console.%s.%s ", $2, $1 }' "$hashes"
 }
 
 # Gzipped size of what the browser downloads for the app (wasm + js), in bytes.
 bundle_size() {
-  local pkg="$LEPTOS_SITE_ROOT/pkg"
-  cat "$pkg"/wukong-console.wasm "$pkg"/wukong-console.js | gzip -9 | wc -c
+  local pkg="$LEPTOS_SITE_ROOT/pkg" f files=()
+  for f in $(site_files); do case "$f" in *.wasm | *.js) files+=("$pkg/$f") ;; esac; done
+  cat "${files[@]}" | gzip -9 | wc -c
 }

@@ -1,8 +1,9 @@
 //! The `wukong-console` server: configuration and axum wiring around the `app` crate.
 //!
 //! Routes: the SSR page and its server functions (`/api/*`), the live websocket (`/live`),
-//! `/healthz`, the site's WASM/JS/CSS (`/pkg/*`, gzip written by the release build, revalidated on
-//! every visit: `pkg_service`), and the other static files as the fallback. Requests for a host the console does
+//! `/healthz`, the site's WASM/JS/CSS (`/pkg/*`, hashed names cached for a year, gzip written by
+//! the release build: `pkg_service`), and the other static files as the fallback. Everything but
+//! the websocket is gzipped when the browser takes it. Requests for a host the console does
 //! not answer to are refused first (`host`), then cross-origin writes and websocket handshakes
 //! (`origin`), then requests without an identity (`auth`).
 
@@ -78,20 +79,62 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// The whole HTTP surface of the console.
+/// The hash file (`hash.txt`) the release build writes beside the binary when it hashes the
+/// site's file names, if it is there.
+pub fn hash_file_beside_exe(options: &LeptosOptions) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.join(options.hash_file.as_ref());
+    path.is_file().then_some(path)
+}
+
+/// How long a browser keeps a file whose name carries its content's hash: a year, unchanged
+/// (a new build is a new name).
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Whether a `/pkg` file name carries a content hash as cargo-leptos writes it:
+/// `name.<22 characters of URL-safe base64 (an MD5)>.ext`, maybe with `.gz`.
+fn is_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    let mut parts = name.rsplit('.');
+    let (Some(_ext), Some(hash), Some(_stem)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    hash.len() == 22
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The site's WASM, JS and CSS (`/pkg`): the gzip file the release build writes beside each one
-/// when the browser takes gzip (a third of the bytes), compressed on the fly otherwise; revalidated on
-/// every visit (`no-cache` with `Last-Modified`: a repeat visit gets a 304, and an upgraded console
-/// never runs an old WASM, since the names are not hashed yet).
+/// when the browser takes gzip (a third of the bytes), compressed on the fly otherwise. A file
+/// whose name carries its hash (the release build's) is cached for a year, immutable: a repeat
+/// visit downloads nothing, and an upgraded console is new names, never an old WASM. Any other
+/// name is revalidated on every visit (`no-cache` with `Last-Modified`: a 304).
 fn pkg_service(options: &LeptosOptions) -> axum::routing::MethodRouter {
     let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let files = tower::ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
         .layer(tower_http::compression::CompressionLayer::new())
         .service(tower_http::services::ServeDir::new(dir).precompressed_gzip());
-    axum::routing::get_service(files)
+    axum::routing::get_service(files).layer(axum::middleware::from_fn(cache_control))
+}
+
+/// `Cache-Control` for a `/pkg` answer (see [`pkg_service`]).
+async fn cache_control(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let hashed = is_hashed(request.uri().path());
+    let mut response = next.run(request).await;
+    let value = if hashed && response.status().is_success() {
+        IMMUTABLE
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    response
 }
 
 pub fn router(state: AppState) -> Router {
@@ -104,7 +147,6 @@ pub fn router(state: AppState) -> Router {
     let edge = state.edge.clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/live", get(live::upgrade))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
@@ -125,6 +167,11 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // HTML, server functions' JSON and the other files, gzipped when the browser takes it
+        // (the `/pkg` files come gzipped already and are left alone). Not the websocket: it is
+        // added after this layer.
+        .layer(tower_http::compression::CompressionLayer::new())
+        .route("/live", get(live::upgrade))
         .layer(axum::middleware::from_fn(status::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(gate, auth::identify))
         .layer(axum::middleware::from_fn_with_state(
@@ -221,6 +268,61 @@ mod pkg_tests {
             again.status(),
             StatusCode::NOT_MODIFIED,
             "a repeat visit downloads nothing"
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_hashed_name_is_what_cargo_leptos_writes() {
+        assert!(is_hashed("/pkg/wukong-console.Q2xhdWRlIHdhcyBoZXJlIQ.wasm"));
+        assert!(is_hashed(
+            "/pkg/wukong-console.Q2xhdWRlIHdhcyBoZXJlIQ.wasm.gz"
+        ));
+        assert!(is_hashed("/pkg/wukong-console.a-b_c0123456789ABCDEFG.css"));
+        assert!(!is_hashed("/pkg/wukong-console.wasm"));
+        assert!(!is_hashed("/pkg/snippets/x.js"));
+        assert!(!is_hashed("/pkg/wukong-console.tooshort.js"));
+    }
+
+    #[tokio::test]
+    async fn hashed_site_files_are_cached_for_a_year_and_others_revalidated() {
+        let root = std::env::temp_dir().join(format!("wukong-pkg-{}", uuid::Uuid::new_v4()));
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(&pkg).expect("a temp dir");
+        let hashed = "app.Q2xhdWRlIHdhcyBoZXJlIQ.wasm";
+        std::fs::write(pkg.join(hashed), vec![7u8; 4096]).expect("write");
+        std::fs::write(pkg.join("app.wasm"), vec![7u8; 4096]).expect("write");
+        let options = LeptosOptions::builder()
+            .output_name("app")
+            .site_root(root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .build();
+        let app = Router::new().nest_service("/pkg", pkg_service(&options));
+        let cache = |path: String| {
+            let app = app.clone();
+            async move {
+                let answer = app
+                    .oneshot(Request::get(path).body(Body::empty()).expect("a request"))
+                    .await
+                    .expect("infallible");
+                (
+                    answer.status(),
+                    answer.headers()[header::CACHE_CONTROL].clone(),
+                )
+            }
+        };
+        assert_eq!(
+            cache(format!("/pkg/{hashed}")).await,
+            (StatusCode::OK, HeaderValue::from_static(IMMUTABLE))
+        );
+        assert_eq!(
+            cache("/pkg/app.wasm".into()).await,
+            (StatusCode::OK, HeaderValue::from_static("no-cache"))
+        );
+        // A name that is not there is never cached (a console upgraded meanwhile has new names).
+        assert_eq!(
+            cache("/pkg/app.Q2xhdWRlIHdhcyBoZXJlIR.wasm".into()).await,
+            (StatusCode::NOT_FOUND, HeaderValue::from_static("no-cache"))
         );
         let _ = std::fs::remove_dir_all(root);
     }

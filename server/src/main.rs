@@ -34,6 +34,11 @@ async fn run(config: Config) -> Result<(), String> {
     let leptos_config =
         get_configuration(None).map_err(|e| format!("leptos configuration: {e}"))?;
     let mut leptos_options = leptos_config.leptos_options;
+    // The release build hashes the site's file names and writes them to hash.txt beside the
+    // binary; serve those names unless LEPTOS_HASH_FILES says otherwise.
+    if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+        leptos_options.hash_files = server::hash_file_beside_exe(&leptos_options).is_some();
+    }
     if let Some(addr) = config.addr {
         leptos_options.site_addr = addr;
     }

@@ -360,3 +360,64 @@ async fn a_bulk_action_reports_every_vm_and_all_matching_uses_the_filter() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("at most 500"), "{body}");
 }
+
+/// Issue 14: what goes over the wire. The page and server functions' answers are gzipped for a
+/// browser that takes gzip; the live websocket, whose handshake a browser sends with
+/// `Accept-Encoding` too, still opens and delivers its page.
+#[tokio::test]
+async fn pages_and_answers_go_gzipped_and_the_live_socket_is_left_alone() {
+    let (app, _console) = console().await;
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut request = Request::get(path);
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        app.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    let plain = get("/", None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.into_body().collect().await.unwrap().to_bytes();
+    let gzipped = get("/", Some("gzip, deflate, br")).await.unwrap();
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let gzipped = gzipped.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        gzipped.len() * 3 < plain.len(),
+        "the page is {} bytes, {} gzipped",
+        plain.len(),
+        gzipped.len()
+    );
+
+    let answer = app
+        .clone()
+        .oneshot(
+            Request::post("/api/list_vms")
+                .header("accept-encoding", "gzip")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(""))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["content-encoding"], "gzip");
+
+    let (listener, addr) = common::listen().await;
+    let gate = Gate::new(Mode::None, Arc::new(OpenAccess));
+    let served = console_router(
+        Console::open(fast_sandbox()),
+        gate,
+        loopback(Some(addr.port())),
+    );
+    common::serve_in_background(listener, served);
+    let mut socket = open_live(addr, "", &[("accept-encoding", "gzip, deflate, br")])
+        .await
+        .expect("the websocket opens");
+    let first = tokio::time::timeout(Duration::from_secs(15), socket.next())
+        .await
+        .expect("a first frame")
+        .expect("a frame")
+        .expect("a text frame");
+    let message: LiveMessage = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert!(matches!(message, LiveMessage::Snapshot(_)), "{message:?}");
+}
