@@ -52,7 +52,6 @@ pub async fn run(
     // flight, straight to the apiserver from this process.
     let floor_seconds = plain_patches(client, &targets).await?;
     let mut start = phase(client, console, &seen, &targets, &filter, "start").await?;
-    path_floor(client, &targets, &mut start).await?;
     // Stop needs running VMs: wait for them (bounded), then stop them all.
     let running_since = Instant::now();
     let all_running = wait_until(&seen, &targets, RUNNING_LIMIT, |(_, _, state)| {
@@ -60,7 +59,14 @@ pub async fn run(
     })
     .await;
     let running_seconds = running_since.elapsed().as_secs_f64();
+    // Each path floor is taken once the VMs have settled, so it is the apiserver's own pace, not
+    // the pace left over while the simulator and the controller still move VMs.
+    path_floor(client, &targets, &mut start).await?;
     let mut stop = phase(client, console, &seen, &targets, &filter, "stop").await?;
+    let all_stopped = wait_until(&seen, &targets, RUNNING_LIMIT, |(_, _, state)| {
+        state == "Stopped"
+    })
+    .await;
     path_floor(client, &targets, &mut stop).await?;
     Ok(json!({
         "label": label,
@@ -72,6 +78,7 @@ pub async fn run(
         "all_running": all_running,
         "seconds_until_running": crate::round(running_seconds),
         "stop": stop,
+        "all_stopped_before_its_floor": all_stopped,
     }))
 }
 
