@@ -200,8 +200,10 @@ async fn load(
         )
         .await?;
     let created_after = started.elapsed().as_secs_f64();
-    // Measure a settled system: wait until the controller has taken up every bench Wukong (it
-    // has a state), or it would be creating VMs through every measurement.
+    // Measure a settled system: wait until KubeVirt (the simulator) has reported every bench VM
+    // and the controller has passed it on (a state other than Unknown), or they would still be
+    // creating VMs through every measurement. ("Has a state" was not enough: the controller
+    // reports Unknown at once for a VM KubeVirt has not got to yet.)
     let settled = settle(client, vms, Duration::from_secs(1800)).await;
     println!(
         "{{\"created\": {created}, \"total\": {vms}, \"seconds\": {created_after:.1}, \"settled_after_seconds\": {:.1}, \"settled\": {settled}}}",
@@ -210,7 +212,7 @@ async fn load(
     Ok(())
 }
 
-/// Waits (bounded) until at least `vms` bench Wukongs have a lifecycle state.
+/// Waits (bounded) until at least `vms` bench Wukongs have KubeVirt's state (not Unknown).
 async fn settle(client: &Client, vms: usize, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     let api: Api<Wukong> = Api::all(client.clone());
@@ -230,7 +232,10 @@ async fn settle(client: &Client, vms: usize, limit: Duration) -> bool {
                         .as_deref()
                         .is_some_and(|ns| ns.starts_with("bench-"))
                 })
-                .filter(|w| w.lifecycle_state().is_some_and(|s| !s.state.is_empty()))
+                .filter(|w| {
+                    w.lifecycle_state()
+                        .is_some_and(|s| !s.state.is_empty() && s.state != "Unknown")
+                })
                 .count();
             match page.metadata.continue_ {
                 Some(token) if !token.is_empty() => params = params.continue_token(&token),
@@ -240,7 +245,7 @@ async fn settle(client: &Client, vms: usize, limit: Duration) -> bool {
         if with_state >= vms {
             return true;
         }
-        eprintln!("waiting for the controller: {with_state} of {vms} Wukongs have a state");
+        eprintln!("waiting for KubeVirt and the controller: {with_state} of {vms} Wukongs have KubeVirt's state");
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     false
