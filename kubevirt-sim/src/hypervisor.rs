@@ -522,11 +522,7 @@ impl Hypervisor {
 
 impl Writer {
     /// One VM's writes: its VMI, KubeVirt's finalizer, the VM's spec and status.
-    async fn write(
-        &self,
-        key: &Key,
-        job: &Job,
-    ) -> Result<Written, kube::Error> {
+    async fn write(&self, key: &Key, job: &Job) -> Result<Written, kube::Error> {
         let mut created_uid = None;
         if job.written_vmi != job.vmi_view {
             created_uid = self
