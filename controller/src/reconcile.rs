@@ -263,96 +263,26 @@ async fn turn(
     if !deleting && !has_finalizer {
         target.add_finalizer(&wukong).await?;
     }
-    let wukong = if !deleting && wukong.pending_request().is_some() {
+    let mut wukong = if !deleting && wukong.pending_request().is_some() {
         Arc::new(target.fresh().await?)
     } else {
         wukong
     };
     let mut seen = observer.seen(&target.namespace, &target.name);
-    let mut wukong = wukong;
-    // An intent the installed CRD dropped (see below), kept for this reconcile only.
+    // An intent the installed CRD dropped (see `carried_on`), kept for this reconcile only.
     let mut dropped_intent: Option<String> = None;
     // A few turns at most: a create answered 409 looks again afresh; a turn that asks to be
     // looked at again at once (an intent written, a deadline forced before a request) goes on here.
     for _ in 0..3 {
-        let mut reported = wukong
-            .lifecycle_state()
-            .map(LifecycleState::reported)
-            .unwrap_or_default();
-        if reported.in_flight_request_id.is_none() {
-            reported.in_flight_request_id = dropped_intent.as_deref();
-        }
-        let input = Input {
-            now_ms: Timestamp::now().as_millisecond(),
-            deleting,
-            auto_start: wukong
-                .spec
-                .start_strategy
-                .as_ref()
-                .is_some_and(|s| s.auto_start),
-            grace_seconds: wukong.spec.termination_grace_period_seconds,
-            reported,
-            request: if deleting {
-                None
-            } else {
-                wukong.decision_request()
-            },
-            backing: seen.backing(&wukong, &target.uid),
-        };
+        let input = input(target, &wukong, &seen, dropped_intent.as_deref());
         let decision = decide::decide(&input, &target.namespace, &target.name);
-        let answer = match decision.work {
-            Work::CreateVm => match target.create_vm(&wukong).await? {
-                Created::New => {
-                    // Its watch event wakes the Wukong again; until the store has it, a turn would
-                    // read "no VM" and create it again (a 409 and two reads wasted).
-                    observer.created(&target.namespace, &target.name).await;
-                    return Ok(Requeue::requeue(ms(decide::WORK_RECHECK_MS)));
-                }
-                Created::NameTaken => {
-                    seen = Observer::fresh(&target.vms, &target.vmis, &target.name).await?;
-                    continue;
-                }
-            },
-            Work::Release => {
-                target.remove_finalizer(&wukong).await?;
-                info!("nothing of this Wukong's is left in KubeVirt; released it");
-                return Ok(Requeue::await_change());
+        let answer = match carry_out(target, observer, &wukong, &seen, decision.work).await? {
+            Carried::Answer(answer) => answer,
+            Carried::LookAgain(fresh) => {
+                seen = fresh;
+                continue;
             }
-            Work::DeleteVm => {
-                let vm_uid = seen.vm.as_ref().and_then(|vm| vm.uid());
-                match target.delete_vm(vm_uid).await? {
-                    VmDeleted::Gone => None,
-                    VmDeleted::Replaced => {
-                        return Ok(Requeue::requeue(ms(decide::WORK_RECHECK_MS)))
-                    }
-                }
-            }
-            // A previous leader's call that KubeVirt took: acknowledged, not repeated.
-            Work::Report | Work::AlreadyDone(_) => None,
-            Work::Call(call, purpose) => {
-                let started = Instant::now();
-                let result = target
-                    .ctx
-                    .kubevirt
-                    .call(&target.namespace, &target.name, call)
-                    .await;
-                if let Purpose::Request { action, .. } = purpose {
-                    target
-                        .ctx
-                        .metrics
-                        .action_duration
-                        .get_or_create(&ActionLabels {
-                            action: action.as_str().to_owned(),
-                        })
-                        .observe(started.elapsed().as_secs_f64());
-                }
-                match result {
-                    Ok(()) => None,
-                    Err(CallError::Refused { code, message }) => Some((code, message)),
-                    // No answer: nothing is acknowledged; the error policy retries.
-                    Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
-                }
-            }
+            Carried::Done(requeue) => return Ok(requeue),
         };
         let purpose = match decision.work {
             Work::Call(_, purpose) => Some(purpose),
@@ -368,7 +298,7 @@ async fn turn(
         let status = status_for(&wukong, &seen, &target.uid, &outcome);
         let stored = target.write_status(&wukong, &status).await?;
         count(target, &wukong, &outcome, purpose);
-        for note in outcome.notes {
+        for note in outcome.notes.iter().cloned() {
             target.event(&wukong, note);
         }
         if outcome.recheck_after_ms > 0 {
@@ -377,20 +307,132 @@ async fn turn(
         let Some(stored) = stored else {
             return Ok(Requeue::requeue(ms(0)));
         };
-        let intent = outcome.report.in_flight_request_id;
-        let kept = stored
-            .lifecycle_state()
-            .and_then(|s| s.in_flight_request_id.clone());
-        if intent.is_some() && kept.is_none() {
-            // An older CRD prunes the field: the restart still goes out (this reconcile keeps the
-            // intent), without its guard against a crash before the acknowledgement.
-            warn!("the installed Wukong CRD drops status.lifecycleState.inFlightRequestId (older than this controller): apply deploy/crd.yaml");
-            dropped_intent = intent;
-        }
+        dropped_intent = carried_on(&outcome, &stored);
         wukong = Arc::new(stored);
         seen = observer.seen(&target.namespace, &target.name);
     }
     Ok(Requeue::requeue(ms(0)))
+}
+
+/// What `decide` reads: the Wukong, what KubeVirt shows of it, the clock.
+fn input<'a>(
+    target: &Target<'_>,
+    wukong: &'a Wukong,
+    seen: &'a Seen,
+    dropped_intent: Option<&'a str>,
+) -> Input<'a> {
+    let deleting = wukong.metadata.deletion_timestamp.is_some();
+    let mut reported = wukong
+        .lifecycle_state()
+        .map(LifecycleState::reported)
+        .unwrap_or_default();
+    if reported.in_flight_request_id.is_none() {
+        reported.in_flight_request_id = dropped_intent;
+    }
+    Input {
+        now_ms: Timestamp::now().as_millisecond(),
+        deleting,
+        auto_start: wukong
+            .spec
+            .start_strategy
+            .as_ref()
+            .is_some_and(|s| s.auto_start),
+        grace_seconds: wukong.spec.termination_grace_period_seconds,
+        reported,
+        request: if deleting {
+            None
+        } else {
+            wukong.decision_request()
+        },
+        backing: seen.backing(wukong, &target.uid),
+    }
+}
+
+/// How carrying out a decision's work went.
+enum Carried {
+    /// KubeVirt's refusal (code, message), or `None`: done (or nothing to call). Conclude with it.
+    Answer(Option<(u16, String)>),
+    /// Decide again on what was read afresh (a create answered 409).
+    LookAgain(Seen),
+    /// The turn ends here (a VM created, the finalizer released, a VM replaced under us).
+    Done(Requeue),
+}
+
+/// Carries out `work`: the KubeVirt call, or the VM's create or delete, or the finalizer.
+async fn carry_out(
+    target: &Target<'_>,
+    observer: &Observer,
+    wukong: &Wukong,
+    seen: &Seen,
+    work: Work,
+) -> Result<Carried, Error> {
+    let again = Requeue::requeue(ms(decide::WORK_RECHECK_MS));
+    Ok(match work {
+        Work::CreateVm => match target.create_vm(wukong).await? {
+            Created::New => {
+                // Its watch event wakes the Wukong again; until the store has it, a turn would
+                // read "no VM" and create it again (a 409 and two reads wasted).
+                observer.created(&target.namespace, &target.name).await;
+                Carried::Done(again)
+            }
+            Created::NameTaken => {
+                Carried::LookAgain(Observer::fresh(&target.vms, &target.vmis, &target.name).await?)
+            }
+        },
+        Work::Release => {
+            target.remove_finalizer(wukong).await?;
+            info!("nothing of this Wukong's is left in KubeVirt; released it");
+            Carried::Done(Requeue::await_change())
+        }
+        Work::DeleteVm => {
+            let vm_uid = seen.vm.as_ref().and_then(|vm| vm.uid());
+            match target.delete_vm(vm_uid).await? {
+                VmDeleted::Gone => Carried::Answer(None),
+                VmDeleted::Replaced => Carried::Done(again),
+            }
+        }
+        // A previous leader's call that KubeVirt took: acknowledged, not repeated.
+        Work::Report | Work::AlreadyDone(_) => Carried::Answer(None),
+        Work::Call(call, purpose) => {
+            let started = Instant::now();
+            let result = target
+                .ctx
+                .kubevirt
+                .call(&target.namespace, &target.name, call)
+                .await;
+            if let Purpose::Request { action, .. } = purpose {
+                target
+                    .ctx
+                    .metrics
+                    .action_duration
+                    .get_or_create(&ActionLabels {
+                        action: action.as_str().to_owned(),
+                    })
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            match result {
+                Ok(()) => Carried::Answer(None),
+                Err(CallError::Refused { code, message }) => Carried::Answer(Some((code, message))),
+                // No answer: nothing is acknowledged; the error policy retries.
+                Err(CallError::Unanswered(e)) => return Err(Error::Kubevirt(e)),
+            }
+        }
+    })
+}
+
+/// After a turn that goes on at once: the intent it wrote, if the stored object lost it. An older
+/// CRD prunes the field; the restart still goes out (this reconcile keeps the intent), without its
+/// guard against a crash before the acknowledgement.
+fn carried_on(outcome: &decide::Outcome, stored: &Wukong) -> Option<String> {
+    let intent = outcome.report.in_flight_request_id.clone()?;
+    let kept = stored
+        .lifecycle_state()
+        .is_some_and(|s| s.in_flight_request_id.is_some());
+    if kept {
+        return None;
+    }
+    warn!("the installed Wukong CRD drops status.lifecycleState.inFlightRequestId (older than this controller): apply deploy/crd.yaml");
+    Some(intent)
 }
 
 /// The whole status for one turn's outcome: the report, the history, and what KubeVirt shows of
