@@ -12,7 +12,6 @@ use wukong_api::{LifecycleState, Wukong};
 use wukong_lifecycle::decide::{decide, Answer, Backing, Input, Vm, Work};
 use wukong_lifecycle::kubevirt::{Observed, ObservedVmi};
 use wukong_lifecycle::{RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS};
-use wukong_sim::kubevirt::KvRunStrategy;
 use wukong_sim::virt::VirtVm;
 use wukong_sim::{Guest, Timings};
 use wukong_view::HistoryEntry;
@@ -33,26 +32,6 @@ pub struct SimulatedVm {
     wake_at_ms: Option<u64>,
 }
 
-fn kv_run_strategy(rs: RunStrategy) -> KvRunStrategy {
-    match rs {
-        RunStrategy::Always => KvRunStrategy::Always,
-        RunStrategy::RerunOnFailure => KvRunStrategy::RerunOnFailure,
-        RunStrategy::Manual => KvRunStrategy::Manual,
-        RunStrategy::Halted => KvRunStrategy::Halted,
-        RunStrategy::Once => KvRunStrategy::Once,
-    }
-}
-
-fn run_strategy(rs: KvRunStrategy) -> RunStrategy {
-    match rs {
-        KvRunStrategy::Always => RunStrategy::Always,
-        KvRunStrategy::Once => RunStrategy::Once,
-        KvRunStrategy::RerunOnFailure => RunStrategy::RerunOnFailure,
-        KvRunStrategy::Manual => RunStrategy::Manual,
-        KvRunStrategy::Halted => RunStrategy::Halted,
-    }
-}
-
 impl SimulatedVm {
     /// Picks up a Wukong as it is: a VM that is Running or Suspended gets a running (paused) VMI,
     /// any other state none; the run strategy from status (else spec); the guest's behaviour from
@@ -71,7 +50,7 @@ impl SimulatedVm {
             _ => None,
         };
         let kubevirt = VirtVm::adopt(
-            kv_run_strategy(run_strategy),
+            run_strategy.into(),
             wukong.spec.termination_grace_period_seconds,
             guest,
             timings,
@@ -148,7 +127,7 @@ impl SimulatedVm {
                         problem: v.problem.map(|p| p.condition().2),
                     }),
                 },
-                run_strategy: run_strategy(self.kubevirt.run_strategy()),
+                run_strategy: RunStrategy::from(self.kubevirt.run_strategy()),
                 pending: !self.kubevirt.state_change_requests().is_empty(),
                 vmi_uid: vmi_uid.as_deref(),
                 grace_seconds: self
@@ -202,7 +181,7 @@ impl SimulatedVm {
         self.wukong.record(&mut status, outcome.records, Time(wall));
         let live = self.kubevirt.vmi().is_some_and(|vmi| !vmi.phase.is_final());
         status.node_name = live.then(|| node_for(&self.wukong));
-        status.run_strategy = Some(run_strategy(self.kubevirt.run_strategy()));
+        status.run_strategy = Some(RunStrategy::from(self.kubevirt.run_strategy()));
         status.printable_status = Some(self.kubevirt.printable_status().to_owned());
         status.vmi_phase = self.kubevirt.vmi().map(|vmi| vmi.phase.as_str().to_owned());
         status.lifecycle_state = Some(LifecycleState::from_report(outcome.report));

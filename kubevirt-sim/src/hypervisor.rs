@@ -797,18 +797,11 @@ fn key_of<K: ResourceExt>(obj: &K) -> Key {
     (obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// The VM's run strategy (`vm.RunStrategy()`), and whether it says so with `spec.running`.
+/// The VM's run strategy (`vm.RunStrategy()`, read as everywhere by `VirtualMachine::run_strategy`),
+/// and whether it says so with `spec.running`.
 fn run_strategy_of(vm: &VirtualMachine) -> (KvRunStrategy, bool) {
-    match (vm.spec.run_strategy.as_deref(), vm.spec.running) {
-        (Some(rs), _) => (
-            KvRunStrategy::parse(rs).unwrap_or(KvRunStrategy::Manual),
-            false,
-        ),
-        (None, Some(true)) => (KvRunStrategy::Always, true),
-        (None, Some(false)) => (KvRunStrategy::Halted, true),
-        // KubeVirt requires one of them; its webhook would refuse this VM.
-        (None, None) => (KvRunStrategy::Halted, false),
-    }
+    let uses_running_field = vm.spec.run_strategy.is_none() && vm.spec.running.is_some();
+    (vm.run_strategy().into(), uses_running_field)
 }
 
 fn guest_of(vm: &VirtualMachine) -> Guest {

@@ -37,6 +37,33 @@ impl KvRunStrategy {
     }
 }
 
+/// The lifecycle rules' name for the same run strategy (one to one).
+impl From<KvRunStrategy> for wukong_lifecycle::RunStrategy {
+    fn from(rs: KvRunStrategy) -> Self {
+        use wukong_lifecycle::RunStrategy as R;
+        match rs {
+            KvRunStrategy::Always => R::Always,
+            KvRunStrategy::RerunOnFailure => R::RerunOnFailure,
+            KvRunStrategy::Manual => R::Manual,
+            KvRunStrategy::Halted => R::Halted,
+            KvRunStrategy::Once => R::Once,
+        }
+    }
+}
+
+impl From<wukong_lifecycle::RunStrategy> for KvRunStrategy {
+    fn from(rs: wukong_lifecycle::RunStrategy) -> Self {
+        use wukong_lifecycle::RunStrategy as R;
+        match rs {
+            R::Always => KvRunStrategy::Always,
+            R::RerunOnFailure => KvRunStrategy::RerunOnFailure,
+            R::Manual => KvRunStrategy::Manual,
+            R::Halted => KvRunStrategy::Halted,
+            R::Once => KvRunStrategy::Once,
+        }
+    }
+}
+
 impl fmt::Display for KvRunStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
