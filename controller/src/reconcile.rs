@@ -372,7 +372,9 @@ async fn carry_out(
             Created::New => {
                 // Its watch event wakes the Wukong again; until the store has it, a turn would
                 // read "no VM" and create it again (a 409 and two reads wasted).
-                observer.created(&target.namespace, &target.name).await;
+                if !observer.created(&target.namespace, &target.name).await {
+                    warn!("the VirtualMachine created 1 s ago is not in the watch yet (a slow watch); the next turn may find its name taken and read afresh");
+                }
                 Carried::Done(again)
             }
             Created::NameTaken => {

@@ -218,19 +218,28 @@ mod pkg_tests {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
-    #[tokio::test]
-    async fn site_files_go_gzipped_when_the_browser_takes_gzip_and_are_revalidated() {
+    /// A site root with `pkg/` holding `files`, and the `/pkg` service over it.
+    fn site(files: &[(&str, &[u8])]) -> (std::path::PathBuf, Router) {
         let root = std::env::temp_dir().join(format!("wukong-pkg-{}", uuid::Uuid::new_v4()));
         let pkg = root.join("pkg");
         std::fs::create_dir_all(&pkg).expect("a temp dir");
-        std::fs::write(pkg.join("app.wasm"), vec![7u8; 4096]).expect("write");
-        std::fs::write(pkg.join("app.wasm.gz"), b"gzipped").expect("write");
+        for (name, bytes) in files {
+            std::fs::write(pkg.join(name), bytes).expect("write");
+        }
         let options = LeptosOptions::builder()
             .output_name("app")
             .site_root(root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .build();
-        let app = Router::new().nest_service("/pkg", pkg_service(&options));
+        (
+            root,
+            Router::new().nest_service("/pkg", pkg_service(&options)),
+        )
+    }
+
+    #[tokio::test]
+    async fn site_files_go_gzipped_when_the_browser_takes_gzip_and_are_revalidated() {
+        let (root, app) = site(&[("app.wasm", &[7u8; 4096]), ("app.wasm.gz", b"gzipped")]);
         let get = |encoding: Option<&str>| {
             let mut request = Request::get("/pkg/app.wasm");
             if let Some(encoding) = encoding {
@@ -286,18 +295,8 @@ mod pkg_tests {
 
     #[tokio::test]
     async fn hashed_site_files_are_cached_for_a_year_and_others_revalidated() {
-        let root = std::env::temp_dir().join(format!("wukong-pkg-{}", uuid::Uuid::new_v4()));
-        let pkg = root.join("pkg");
-        std::fs::create_dir_all(&pkg).expect("a temp dir");
         let hashed = "app.Q2xhdWRlIHdhcyBoZXJlIQ.wasm";
-        std::fs::write(pkg.join(hashed), vec![7u8; 4096]).expect("write");
-        std::fs::write(pkg.join("app.wasm"), vec![7u8; 4096]).expect("write");
-        let options = LeptosOptions::builder()
-            .output_name("app")
-            .site_root(root.to_string_lossy().into_owned())
-            .site_pkg_dir("pkg")
-            .build();
-        let app = Router::new().nest_service("/pkg", pkg_service(&options));
+        let (root, app) = site(&[(hashed, &[7u8; 4096]), ("app.wasm", &[7u8; 4096])]);
         let cache = |path: String| {
             let app = app.clone();
             async move {

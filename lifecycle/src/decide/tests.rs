@@ -70,14 +70,20 @@ fn request(action: Action) -> Request<'static> {
     }
 }
 
-const ACTIONS: [Action; 6] = [
-    Action::Start,
-    Action::Stop,
-    Action::ForceStop,
-    Action::Restart,
-    Action::Suspend,
-    Action::Resume,
-];
+/// Every action a request can carry (delete is the Wukong's deletion, not a request).
+const ACTIONS: [Action; 6] = {
+    let all = Action::ALL;
+    [all[0], all[1], all[2], all[3], all[4], all[5]]
+};
+
+#[test]
+fn the_requests_are_every_action_but_delete() {
+    let requests: Vec<Action> = Action::ALL
+        .into_iter()
+        .filter(|a| *a != Action::Delete)
+        .collect();
+    assert_eq!(requests, ACTIONS);
+}
 
 const STRATEGIES: [RunStrategy; 5] = [
     RunStrategy::Always,
