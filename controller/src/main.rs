@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use kube::runtime::events::{Recorder, Reporter};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,7 +84,10 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,kube=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a person at a terminal: a pod's log or a file gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     if args.log_json {
         builder.json().with_current_span(true).init();
     } else {
@@ -114,6 +118,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The address actually bound (`--addr 127.0.0.1:0` picks a free port: the tests read it here).
+    let addr = listener.local_addr().unwrap_or(args.addr);
     let router = Router::new()
         .route(
             "/metrics",
@@ -139,7 +145,7 @@ async fn main() -> ExitCode {
             error!(error = %e, "the metrics server stopped");
         }
     });
-    info!(addr = %args.addr, %identity, copy_annotation_prefixes = ?args.copy_annotation_prefixes, "serving /metrics, /healthz, /readyz");
+    info!(%addr, %identity, copy_annotation_prefixes = ?args.copy_annotation_prefixes, "serving /metrics, /healthz, /readyz");
 
     // Ready once the API server answers; standby replicas are ready too.
     if let Err(e) = client.apiserver_version().await {

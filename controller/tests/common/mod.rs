@@ -80,6 +80,15 @@ pub async fn metric_sum(port: u16, name: &str, contains: &str) -> f64 {
         .sum()
 }
 
+/// The port in the controller's "serving /metrics" log line (`addr=127.0.0.1:PORT`).
+fn serving_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("serving /metrics"))?;
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
 /// A bare HTTP/1.0 GET on loopback (no client library needed for three endpoints).
 pub async fn fetch(port: u16, path: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,6 +101,33 @@ pub async fn fetch(port: u16, path: &str) -> std::io::Result<String> {
 }
 
 impl Harness {
+    /// Where the test's controller `identity` writes its log.
+    pub fn log_path(&self, identity: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{identity}.log", self.ns))
+    }
+
+    /// The last lines of every controller log of this test, for a failure message.
+    pub fn log_tails(&self) -> String {
+        let Ok(dir) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(&format!("{}-", self.ns)) {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!(
+                "\n--- {} (last 40 lines) ---\n",
+                entry.path().display()
+            ));
+            out.push_str(&lines[lines.len().saturating_sub(40)..].join("\n"));
+        }
+        out
+    }
+
     /// A fresh namespace `it-<prefix>-<random>` (namespaces never finish deleting here).
     pub async fn new(prefix: &str) -> Harness {
         let client = client().await;
@@ -116,17 +152,12 @@ impl Harness {
 
     /// Starts a controller replica for this namespace (its Lease lives there too).
     pub async fn controller(&mut self, identity: &str) -> Controller {
-        // A port the kernel has just handed out and nobody holds: a fixed range collided with
-        // other tests' controllers and with ephemeral ports ("controller not ready").
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
         // WUKONG_CONTROLLER_BIN: the release build (./dev/test), for realistic timings.
         let exe = std::env::var_os("WUKONG_CONTROLLER_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wukong-controller")));
-        let child = Command::new(exe)
+        let log = std::fs::File::create(self.log_path(identity)).expect("a controller log file");
+        let mut child = Command::new(exe)
             .args([
                 "--namespace",
                 &self.ns,
@@ -136,8 +167,11 @@ impl Harness {
                 "6",
                 "--identity",
                 identity,
+                // A port of its own choosing, read back from its log: a port picked here and
+                // handed over could be taken by another test's controller in between, and then
+                // that one would answer this one's readiness check.
                 "--addr",
-                &format!("127.0.0.1:{port}"),
+                "127.0.0.1:0",
                 // The simulator reads these from the VM (a guest that ignores ACPI or never
                 // boots); nothing else reaches it.
                 "--copy-annotation-prefix",
@@ -148,24 +182,43 @@ impl Harness {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
             )
-            .stdout(
-                if std::env::var_os("WUKONG_TEST_CONTROLLER_LOGS").is_some() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                },
-            )
+            // Its log goes to a file of the test's own, quoted when a wait fails.
+            .stdout(Stdio::from(log.try_clone().expect("the controller log")))
+            .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .spawn()
             .expect("start wukong-controller");
+        let log_path = self.log_path(identity);
         let started = Instant::now();
+        let port = loop {
+            if let Some(port) = std::fs::read_to_string(&log_path)
+                .ok()
+                .as_deref()
+                .and_then(serving_port)
+            {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "the controller exited ({status}) before serving{}",
+                    self.log_tails()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "controller not serving{}",
+                self.log_tails()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         while fetch(port, "/readyz")
             .await
             .map_or(true, |r| !r.contains("200 OK"))
         {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "controller not ready"
+                "controller not ready{}",
+                self.log_tails()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -248,10 +301,11 @@ impl Harness {
             }
             assert!(
                 started.elapsed() < within,
-                "{}/{name}: not {what} within {within:?}; state {} ({:?})",
+                "{}/{name}: not {what} within {within:?}; state {} ({:?}){}",
                 self.ns,
                 w.vm_state(),
-                w.lifecycle_state()
+                w.lifecycle_state(),
+                self.log_tails()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
