@@ -8,6 +8,7 @@
 //! Only server-side crates depend on this one; the browser gets small view types from `app`.
 
 pub mod kubevirt;
+pub mod lease;
 mod write;
 mod wukong;
 

@@ -55,6 +55,10 @@ pub struct Texts {
     /// Followed by the namespaces, comma-separated.
     pub unchecked: &'static str,
     pub unchecked_hint: &'static str,
+    pub controller_absent: &'static str,
+    /// Followed by how many rows of the page wait.
+    pub controller_unanswered: &'static str,
+    pub waiting_for_controller: &'static str,
     pub login_title: &'static str,
     pub login_intro: &'static str,
     pub login_token: &'static str,
@@ -137,6 +141,9 @@ pub const EN: Texts = Texts {
     open_banner: "No sign-in: everyone who can open this page acts with the console's own Kubernetes account. Start the console with --auth=token or --auth=proxy before sharing it.",
     unchecked: "Your permissions could not be checked in namespace(s): ",
     unchecked_hint: "The cluster did not answer the access check, so their virtual machines are not shown (this is not a refusal). The page updates by itself when the check succeeds; reload to try now.",
+    controller_absent: "No lifecycle controller is running. Requests are kept and carried out once one starts; until then nothing changes on the VMs.",
+    controller_unanswered: "The lifecycle controller has not taken up these requests for over 15 seconds (it may be busy, stopped, or not allowed in their namespace). Waiting on this page: ",
+    waiting_for_controller: "waiting for the controller",
     empty_no_access: "Your Kubernetes roles let you see no virtual machines here. Ask an administrator of your team's namespace for a role that can list wukongs (vm.novasphere.dev).",
     login_title: "Sign in to Wukong Console",
     login_intro: "Paste a Kubernetes bearer token: a ServiceAccount token (kubectl create token NAME) or your OIDC ID token. The cluster checks it; the console keeps it only in its memory and never shows it again.",

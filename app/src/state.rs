@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use wukong_view::{
-    Action, BulkOutcome, BulkTarget, ClusterInfo, LiveMessage, Snapshot, Upstream, View, Viewer,
-    VmKey, VmRow,
+    Action, BulkOutcome, BulkTarget, ClusterInfo, ControllerPresence, LiveMessage, Snapshot,
+    Upstream, View, Viewer, VmKey, VmRow,
 };
 
 /// A row and the stream position at which it last changed (the `For` key, so a changed row
@@ -79,6 +79,10 @@ pub struct ConsoleState {
     pub seq: RwSignal<u64>,
     pub socket_open: RwSignal<bool>,
     pub upstream: RwSignal<Upstream>,
+    /// Whether a lifecycle controller is there to carry out requests.
+    pub controller: RwSignal<ControllerPresence>,
+    /// The server's clock as of the last page, and the browser's when it arrived.
+    server_clock: StoredValue<ServerClock>,
     pub cluster: StoredValue<ClusterInfo>,
     /// Who is looking (fixed for the page's life: signing in or out loads a new page).
     pub viewer: StoredValue<Viewer>,
@@ -115,6 +119,11 @@ impl ConsoleState {
             // The snapshot was fresh when rendered; the socket flips this off if it cannot connect.
             socket_open: RwSignal::new(true),
             upstream: RwSignal::new(snapshot.upstream),
+            controller: RwSignal::new(snapshot.controller),
+            server_clock: StoredValue::new(ServerClock {
+                server_ms: snapshot.server_time_ms,
+                local_ms: None,
+            }),
             cluster: StoredValue::new(snapshot.cluster),
             viewer: StoredValue::new(snapshot.viewer),
             clicks: RwSignal::new(HashMap::new()),
@@ -134,6 +143,30 @@ impl ConsoleState {
     /// Live only when both the browser's socket and the server's watch on the cluster are up.
     pub fn is_live(&self) -> bool {
         self.socket_open.get() && self.upstream.with(|u| *u == Upstream::Connected)
+    }
+
+    /// The server's clock now (Unix ms), ticking with the browser's: how long a request has
+    /// waited is measured on the clock it was written with. Before the browser's clock runs (and
+    /// on the server), the time the page was computed.
+    pub fn server_now_ms(&self) -> i64 {
+        let now = self.now_ms.get();
+        let clock = self.server_clock.get_value();
+        match (now, clock.local_ms) {
+            (Some(now), Some(at)) => clock.server_ms + (now - at),
+            _ => clock.server_ms,
+        }
+    }
+
+    /// Starts reading the server's clock on the browser's (its first tick).
+    pub fn clock_started(&self, local_ms: i64) {
+        self.server_clock.update_value(|c| {
+            c.local_ms.get_or_insert(local_ms);
+        });
+    }
+
+    /// Whether this row's request waits for a controller that is not carrying it out.
+    pub fn waiting_for_controller(&self, row: &VmRow) -> bool {
+        row.waiting_for_controller(self.controller.get(), self.server_now_ms())
     }
 
     pub fn busy(&self, key: &VmKey) -> bool {
@@ -185,6 +218,14 @@ impl ConsoleState {
                     self.namespaces.set(snapshot.namespaces);
                 }
                 self.upstream.set(snapshot.upstream);
+                self.controller.set(snapshot.controller);
+                if snapshot.server_time_ms > 0 {
+                    let local_ms = self.now_ms.get_untracked();
+                    self.server_clock.set_value(ServerClock {
+                        server_ms: snapshot.server_time_ms,
+                        local_ms,
+                    });
+                }
                 self.settle_clicks(None);
             }
             LiveMessage::Upsert { seq, row } => {
@@ -220,6 +261,12 @@ impl ConsoleState {
                     self.seq.set(seq);
                 }
                 self.upstream.set(upstream);
+            }
+            LiveMessage::Controller { seq, controller } => {
+                if seq > self.seq.get_untracked() {
+                    self.seq.set(seq);
+                }
+                self.controller.set(controller);
             }
             LiveMessage::Heartbeat => {}
         }
@@ -264,6 +311,13 @@ impl ConsoleState {
             self.toast(error);
         }
     }
+}
+
+/// The server's clock at one moment, and the browser's at the same moment (once it runs).
+#[derive(Clone, Copy)]
+struct ServerClock {
+    server_ms: i64,
+    local_ms: Option<i64>,
 }
 
 fn entries(rev: u64, rows: Vec<VmRow>) -> Vec<Entry> {

@@ -2,7 +2,7 @@ use crate::{ClusterError, Identity};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use wukong_api::{LifecycleAction, Preconditions, Wukong};
-use wukong_view::{ClusterInfo, HistoryEntry, VmKey};
+use wukong_view::{ClusterInfo, ControllerPresence, HistoryEntry, VmKey};
 
 /// One change seen on the cluster's Wukongs, in the order the cluster reports them.
 #[derive(Clone, Debug)]
@@ -25,6 +25,13 @@ pub trait Cluster: Send + Sync + 'static {
     /// An endless stream: `Restarted` first, then changes; on trouble `Interrupted` and, once
     /// healthy again, a fresh `Restarted`.
     fn watch(&self) -> WatchStream;
+
+    /// Whether a lifecycle controller is there to carry out requests: its current presence at
+    /// once, then every change. Without a way to tell (the default), nothing: the console then
+    /// says `Unknown` and only unanswered requests show that no controller acts.
+    fn controller(&self) -> BoxStream<'static, ControllerPresence> {
+        Box::pin(futures::stream::pending())
+    }
 
     /// A fresh read of one Wukong as `who`, straight from the cluster (not the watch cache).
     ///

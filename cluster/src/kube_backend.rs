@@ -19,7 +19,7 @@ use kube::{Client, Config, Resource};
 use std::path::Path;
 use std::sync::Arc;
 use wukong_api::{LifecycleAction, Preconditions, Wukong, CONSOLE_FIELD_MANAGER};
-use wukong_view::{Action, ClusterInfo, ClusterKind, HistoryEntry, VmKey};
+use wukong_view::{Action, ClusterInfo, ClusterKind, ControllerPresence, HistoryEntry, VmKey};
 
 #[derive(Clone)]
 pub struct KubeCluster {
@@ -32,6 +32,8 @@ pub struct KubeCluster {
     info: ClusterInfo,
     /// Who the cluster says the console itself is (asked once, on first need).
     own_name: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// The controller's Lease, whose holder tells whether requests are being carried out.
+    controller_lease: Option<crate::presence::LeaseRef>,
 }
 
 impl KubeCluster {
@@ -78,7 +80,15 @@ impl KubeCluster {
                 .build(),
             info,
             own_name: Default::default(),
+            controller_lease: Some(crate::presence::LeaseRef::default()),
         })
+    }
+
+    /// Where to read whether a controller runs (`None`: nowhere; the console then says it cannot
+    /// tell, and only requests left unanswered show that none acts).
+    pub fn with_controller_lease(mut self, lease: Option<crate::presence::LeaseRef>) -> Self {
+        self.controller_lease = lease;
+        self
     }
 
     /// The console's own client (its ServiceAccount): the shared watch and access reviews.
@@ -246,6 +256,13 @@ impl Cluster for KubeCluster {
             })
             .filter_map(futures::future::ready)
             .boxed()
+    }
+
+    fn controller(&self) -> futures::stream::BoxStream<'static, ControllerPresence> {
+        match &self.controller_lease {
+            Some(lease) => crate::presence::presence(self.client.clone(), lease.clone()),
+            None => Box::pin(futures::stream::pending()),
+        }
     }
 
     fn get<'a>(

@@ -15,6 +15,7 @@ mod budget;
 mod cluster;
 mod error;
 mod kube_backend;
+pub mod presence;
 mod row;
 mod sandbox;
 mod seed;

@@ -33,7 +33,8 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
     let run_strategy = status
         .and_then(|s| s.run_strategy)
         .unwrap_or(wukong.spec.run_strategy);
-    let pending = wukong.pending_request().map(|request| request.action());
+    let request = wukong.pending_request();
+    let pending = request.map(|request| request.action());
     let vmi = status.map_or(Vmi::assumed(state), |s| s.vmi(state));
     let stop_deadline_ms = lifecycle
         .and_then(|l| l.stop_deadline.as_ref())
@@ -67,6 +68,9 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
             vmi,
         }),
         pending,
+        pending_since_ms: request
+            .and_then(|r| r.requested_at.as_ref())
+            .map(|t| t.0.as_millisecond()),
         stop_deadline_ms,
     })
 }

@@ -172,6 +172,13 @@ impl Cluster for Sandbox {
         }
     }
 
+    /// Its controller is built in: always there.
+    fn controller(&self) -> futures::stream::BoxStream<'static, wukong_view::ControllerPresence> {
+        futures::stream::once(async { wukong_view::ControllerPresence::Leading })
+            .chain(futures::stream::pending())
+            .boxed()
+    }
+
     fn watch(&self) -> WatchStream {
         let shared = self.shared.clone();
         // Each turn either forwards an event or, after falling behind, lists and resubscribes

@@ -10,7 +10,8 @@ use tokio::sync::{broadcast, watch};
 mod client;
 
 use wukong_view::{
-    ClusterInfo, Filter, LiveMessage, Snapshot, Upstream, View, Viewer, VmKey, VmRow,
+    ClusterInfo, ControllerPresence, Filter, LiveMessage, Snapshot, Upstream, View, Viewer, VmKey,
+    VmRow,
 };
 
 /// How many deltas a slow browser may fall behind before it is sent a fresh snapshot instead.
@@ -19,7 +20,8 @@ const DELTA_BUFFER: usize = 4096;
 /// What a delta does to the table, so each browser can tell whether its page is touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
-    /// News about the store itself (the cluster connection): everyone gets it.
+    /// News about the store itself (the cluster connection, the controller's presence): everyone
+    /// gets it.
     Upstream,
     /// A row appeared: counts and page make-up may change.
     Added,
@@ -73,6 +75,13 @@ impl Audience {
     }
 }
 
+/// This process's wall clock (Unix ms), the one `requestedAt` is written with.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn version_of(wukong: &wukong_api::Wukong) -> Option<String> {
     wukong.metadata.resource_version.clone()
 }
@@ -117,6 +126,7 @@ struct Inner {
     versions: HashMap<VmKey, String>,
     seq: u64,
     upstream: Upstream,
+    controller: ControllerPresence,
 }
 
 /// Several deltas that change a page's make-up within this long bring one fresh page, not many.
@@ -134,6 +144,7 @@ impl LiveStore {
                 upstream: Upstream::Reconnecting {
                     reason: "connecting to the cluster".to_owned(),
                 },
+                controller: ControllerPresence::Unknown,
             }),
             frames: broadcast::channel(DELTA_BUFFER).0,
             ready: watch::channel(false).0,
@@ -154,7 +165,25 @@ impl LiveStore {
                 "the cluster's change stream ended".to_owned(),
             ));
         });
+        let mut presence = cluster.controller();
+        let feeder = store.clone();
+        tokio::spawn(async move {
+            while let Some(controller) = presence.next().await {
+                feeder.set_controller(controller);
+            }
+        });
         store
+    }
+
+    /// Whether a lifecycle controller is there; browsers are told when it changes.
+    pub fn set_controller(&self, controller: ControllerPresence) {
+        let mut inner = self.write();
+        if inner.controller != controller {
+            inner.controller = controller;
+            self.emit(&mut inner, Change::Upstream, None, None, |seq| {
+                LiveMessage::Controller { seq, controller }
+            });
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -185,6 +214,8 @@ impl LiveStore {
             namespaces: namespaces_in(&inner.rows).into_iter().collect(),
             rows,
             upstream: inner.upstream.clone(),
+            controller: inner.controller,
+            server_time_ms: wall_clock_ms(),
             cluster: self.cluster.clone(),
             viewer: Viewer::default(),
             view: View::default(),
@@ -303,6 +334,8 @@ impl LiveStore {
                 seq: inner.seq,
                 rows,
                 upstream: inner.upstream.clone(),
+                controller: inner.controller,
+                server_time_ms: wall_clock_ms(),
                 cluster: self.cluster.clone(),
                 viewer: Viewer::default(),
                 view: view.clone(),
@@ -414,7 +447,17 @@ impl LiveStore {
         }
     }
 
-    fn upsert(&self, inner: &mut Inner, row: VmRow) {
+    fn upsert(&self, inner: &mut Inner, mut row: VmRow) {
+        // A request written without `requestedAt` (not by a console) has waited since this
+        // store first saw it.
+        if row.pending.is_some() && row.pending_since_ms.is_none() {
+            row.pending_since_ms = inner
+                .rows
+                .get(&row.key)
+                .filter(|old| old.pending.is_some())
+                .and_then(|old| old.pending_since_ms)
+                .or_else(|| Some(wall_clock_ms()));
+        }
         let change = match inner.rows.get(&row.key) {
             Some(old) if *old == row => return,
             Some(old) => Change::Updated {

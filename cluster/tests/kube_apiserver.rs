@@ -662,3 +662,59 @@ async fn history_comes_from_status_and_the_controllers_own_events_for_this_wukon
         "{history:?}"
     );
 }
+
+/// The console tells whether a controller runs from its Lease: there and renewed, run out, given
+/// up; and its store tells every browser.
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn the_controllers_lease_says_whether_a_controller_runs() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    use k8s_openapi::jiff::Timestamp;
+    use wukong_cluster::presence::LeaseRef;
+    use wukong_view::ControllerPresence::{Absent, Leading};
+
+    let (client, cluster) = admin().await;
+    let ns = fresh_namespace(&client, "lease").await;
+    let cluster = cluster.with_controller_lease(Some(LeaseRef {
+        namespace: ns.clone(),
+        name: "wukong-controller".into(),
+    }));
+    let store = started_store(&cluster).await;
+    let presence = || store.snapshot().controller;
+    eventually_30s("no Lease: no controller", || presence() == Absent).await;
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let spec = |holder: Option<&str>| LeaseSpec {
+        holder_identity: holder.map(str::to_owned),
+        lease_duration_seconds: Some(3),
+        renew_time: Some(MicroTime(Timestamp::now())),
+        ..LeaseSpec::default()
+    };
+    let mut lease = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some("wukong-controller".into()),
+            ..Default::default()
+        },
+        spec: Some(spec(Some("replica-a"))),
+    };
+    lease = leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create the Lease");
+    eventually_30s("a holder: a controller", || presence() == Leading).await;
+    // Not renewed: it runs out after its 3 s, with no event to say so.
+    eventually("run out", 10, || presence() == Absent).await;
+    lease.spec = Some(spec(Some("replica-b")));
+    lease = leases
+        .replace("wukong-controller", &PostParams::default(), &lease)
+        .await
+        .expect("renew");
+    eventually_30s("taken over", || presence() == Leading).await;
+    lease.spec = Some(spec(None));
+    leases
+        .replace("wukong-controller", &PostParams::default(), &lease)
+        .await
+        .expect("release");
+    eventually_30s("given up on shutdown", || presence() == Absent).await;
+}

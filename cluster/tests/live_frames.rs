@@ -377,3 +377,65 @@ async fn a_namespace_whose_rights_are_unknown_is_named_not_shown_and_not_acted_o
         .expect("known");
     assert_eq!(keys.len(), 1);
 }
+
+#[tokio::test]
+async fn every_browser_is_told_when_the_controller_comes_and_goes() {
+    use wukong_view::ControllerPresence;
+    let store = store();
+    assert_eq!(store.snapshot().controller, ControllerPresence::Unknown);
+    let mut a = frames(&store, View::default(), Duration::from_secs(60));
+    let first = snapshot(&mut a).await;
+    assert!(
+        first.server_time_ms > 1_700_000_000_000,
+        "the server's clock"
+    );
+
+    store.set_controller(ControllerPresence::Absent);
+    store.set_controller(ControllerPresence::Absent); // no change: no frame
+    store.set_controller(ControllerPresence::Leading);
+    let seq = |m: &LiveMessage| match m {
+        LiveMessage::Controller { seq, controller } => (*seq, *controller),
+        other => panic!("expected the controller's presence, got {other:?}"),
+    };
+    let (s1, c1) = seq(&next(&mut a).await);
+    let (s2, c2) = seq(&next(&mut a).await);
+    assert_eq!(
+        (c1, c2),
+        (ControllerPresence::Absent, ControllerPresence::Leading)
+    );
+    assert!(first.seq < s1 && s1 < s2, "in order, after the page");
+    // A page opened now says so from its first frame.
+    let mut b = frames(&store, View::default(), Duration::from_secs(60));
+    assert_eq!(
+        snapshot(&mut b).await.controller,
+        ControllerPresence::Leading
+    );
+}
+
+#[tokio::test]
+async fn a_request_written_without_requested_at_waits_from_when_it_was_first_seen() {
+    use wukong_api::LifecycleAction;
+    use wukong_lifecycle::Action;
+    let store = store();
+    let mut w = wukong("vm-a", "Running");
+    w.spec.lifecycle_action = LifecycleAction::for_action(Action::Stop, None, "r1".into());
+    store.apply(WatchEvent::Applied(w.clone()));
+    let since = store.snapshot().rows[0]
+        .pending_since_ms
+        .expect("seen pending");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Another change while still pending keeps the first sighting.
+    w.metadata.labels = Some([("x".to_owned(), "y".to_owned())].into());
+    store.apply(WatchEvent::Applied(w.clone()));
+    assert_eq!(store.snapshot().rows[0].pending_since_ms, Some(since));
+    // A console's request carries its own time.
+    let at = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).expect("a time");
+    if let Some(a) = w.spec.lifecycle_action.as_mut() {
+        a.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at));
+    }
+    store.apply(WatchEvent::Applied(w));
+    assert_eq!(
+        store.snapshot().rows[0].pending_since_ms,
+        Some(1_800_000_000_000)
+    );
+}

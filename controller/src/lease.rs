@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::Client;
 use std::time::Duration;
@@ -121,17 +121,9 @@ impl LeaderElector {
                 Err(e) => Err(e),
             };
         };
+        let expired = !wukong_api::lease::is_held(&lease, self.duration, now);
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let mine = spec.holder_identity.as_deref() == Some(self.identity.as_str());
-        let held_for = spec.lease_duration_seconds.map_or(self.duration, |s| {
-            Duration::from_secs(u64::try_from(s).unwrap_or(0))
-        });
-        let expired = match (&spec.holder_identity, &spec.renew_time) {
-            (None, _) | (_, None) => true,
-            (Some(_), Some(renewed)) => {
-                renewed.0 + SignedDuration::try_from(held_for).unwrap_or(SignedDuration::MAX) < now
-            }
-        };
         if !mine && !expired {
             return Ok(false);
         }

@@ -27,9 +27,9 @@ struct Args {
     #[arg(long, env = "WUKONG_CONTROLLER_ADDR", default_value = "127.0.0.1:8090")]
     addr: SocketAddr,
     /// Namespace of the leader-election Lease (in a cluster: the controller's own namespace).
-    #[arg(long, env = "WUKONG_LEASE_NAMESPACE", default_value = "default")]
+    #[arg(long, env = "WUKONG_LEASE_NAMESPACE", default_value = wukong_api::lease::CONTROLLER_NAMESPACE)]
     lease_namespace: String,
-    #[arg(long, env = "WUKONG_LEASE_NAME", default_value = "wukong-controller")]
+    #[arg(long, env = "WUKONG_LEASE_NAME", default_value = wukong_api::lease::CONTROLLER_LEASE_NAME)]
     lease_name: String,
     /// Seconds without renewal after which another replica takes over.
     #[arg(long, default_value_t = 15)]

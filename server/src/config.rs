@@ -156,6 +156,24 @@ pub struct Config {
     /// stops receiving changes.
     #[arg(long, env = "WUKONG_SOCKET_MAX_MINUTES", default_value_t = 60)]
     pub socket_max_minutes: u64,
+
+    /// The lifecycle controller's leader-election Lease, `NAMESPACE/NAME`: while nobody holds it
+    /// the page says that no controller is running and requests wait. `none`: do not look (rows
+    /// then read "waiting for the controller" only after a request has gone unanswered for 15 s).
+    /// The console's ServiceAccount needs get/list/watch on that Lease (deploy/rbac/console.yaml).
+    #[arg(long, env = "WUKONG_CONTROLLER_LEASE", default_value = "wukong-system/wukong-controller", value_parser = parse_lease)]
+    pub controller_lease: LeaseChoice,
+}
+
+/// `--controller-lease`: a Lease, or `none`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaseChoice(pub Option<wukong_cluster::presence::LeaseRef>);
+
+fn parse_lease(text: &str) -> Result<LeaseChoice, String> {
+    if text == "none" {
+        return Ok(LeaseChoice(None));
+    }
+    wukong_cluster::presence::LeaseRef::parse(text).map(|l| LeaseChoice(Some(l)))
 }
 
 /// Which cluster the console talks to, and why.

@@ -64,7 +64,8 @@ async fn run(config: Config) -> Result<(), String> {
             tracing::info!(%source, "connecting to Kubernetes");
             let cluster = KubeCluster::connect(config.kubeconfig.as_deref())
                 .await
-                .map_err(|e| format!("cannot use the cluster from {source}: {e} (start with --sandbox to use the simulated cluster instead)"))?;
+                .map_err(|e| format!("cannot use the cluster from {source}: {e} (start with --sandbox to use the simulated cluster instead)"))?
+                .with_controller_lease(config.controller_lease.0.clone());
             let access = KubeAccess::new(
                 cluster.client(),
                 Duration::from_secs(config.rbac_cache_seconds.max(1)),

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::AuthInfo;
 use kube::Client;
@@ -68,6 +68,14 @@ async fn apply_rbac(client: &Client, file: &str) {
                 .await
                 .map(drop),
             "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(client.clone())
+                .patch(&name, &params, &patch)
+                .await
+                .map(drop),
+            "Role" => Api::<Role>::namespaced(client.clone(), ns.as_deref().unwrap())
+                .patch(&name, &params, &patch)
+                .await
+                .map(drop),
+            "RoleBinding" => Api::<RoleBinding>::namespaced(client.clone(), ns.as_deref().unwrap())
                 .patch(&name, &params, &patch)
                 .await
                 .map(drop),
@@ -357,6 +365,12 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
     tokio::time::timeout(Duration::from_secs(30), console.store.wait_ready())
         .await
         .expect("the console's ServiceAccount may list and watch wukongs");
+    // It may read the controller's Lease (held or not, depending on what else runs here).
+    eventually("the controller's presence is known", 15, || {
+        let known = console.store.snapshot().controller != wukong_view::ControllerPresence::Unknown;
+        async move { known }
+    })
+    .await;
     let app = router(state(&console, token_mode()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

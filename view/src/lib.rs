@@ -66,6 +66,9 @@ pub struct VmRow {
     pub actions: Vec<Action>,
     /// A request written but not yet taken up by the controller.
     pub pending: Option<Action>,
+    /// When that request was written (its `requestedAt`, Unix ms).
+    #[serde(default)]
+    pub pending_since_ms: Option<i64>,
     /// When a graceful stop in progress will be forced (Unix ms), for the countdown.
     pub stop_deadline_ms: Option<i64>,
 }
@@ -73,6 +76,16 @@ pub struct VmRow {
 impl VmRow {
     pub fn offers(&self, action: Action) -> bool {
         self.actions.contains(&action)
+    }
+
+    /// Whether this row's request waits for a controller that is not carrying it out: none leads,
+    /// or it has gone unanswered for [`WAITING_AFTER_MS`]. `now_ms` is the server's clock.
+    pub fn waiting_for_controller(&self, controller: ControllerPresence, now_ms: i64) -> bool {
+        self.pending.is_some()
+            && (controller == ControllerPresence::Absent
+                || self
+                    .pending_since_ms
+                    .is_some_and(|since| now_ms - since >= WAITING_AFTER_MS))
     }
 
     /// What the lifecycle rules look at for this row.
@@ -101,6 +114,25 @@ pub enum ClusterKind {
     Kubernetes,
 }
 
+/// Whether a lifecycle controller is there to carry out requests, as its Lease tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerPresence {
+    /// A replica holds the Lease and renews it (on the sandbox always: its controller is built in).
+    Leading,
+    /// Nobody holds the Lease, or its holder stopped renewing it: requests are kept and wait.
+    Absent,
+    /// The console cannot tell (no Lease configured, or not allowed to read it): only a request
+    /// left unanswered for [`WAITING_AFTER_MS`] says so.
+    #[default]
+    Unknown,
+}
+
+/// A request unanswered this long reads "waiting for the controller" even while one leads (it
+/// may be stuck, overloaded, or not allowed into the namespace). A controller at its usual pace
+/// answers within a second; a bulk action of hundreds queues for longer, and then the rows are
+/// indeed waiting for it.
+pub const WAITING_AFTER_MS: i64 = 15_000;
+
 /// Whether the server's own change stream from the cluster is healthy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Upstream {
@@ -117,6 +149,13 @@ pub struct Snapshot {
     /// The rows of the page, in the view's order.
     pub rows: Vec<VmRow>,
     pub upstream: Upstream,
+    /// Whether a lifecycle controller is there to carry out requests.
+    #[serde(default)]
+    pub controller: ControllerPresence,
+    /// The server's clock when it computed this page (Unix ms): the browser measures how long a
+    /// request has waited on this clock, not on its own (which may be off).
+    #[serde(default)]
+    pub server_time_ms: i64,
     pub cluster: ClusterInfo,
     #[serde(default)]
     pub viewer: Viewer,
@@ -332,6 +371,11 @@ pub enum LiveMessage {
         seq: u64,
         upstream: Upstream,
     },
+    /// The controller came or went.
+    Controller {
+        seq: u64,
+        controller: ControllerPresence,
+    },
     /// Sent every few seconds so a silent, dead connection is noticed.
     Heartbeat,
 }
@@ -412,4 +456,54 @@ pub struct Accepted {
     pub action: Action,
     /// Empty for delete, which is not a lifecycle request.
     pub request_id: String,
+}
+
+#[cfg(test)]
+mod waiting_tests {
+    use super::*;
+
+    fn row(pending: Option<Action>, since: Option<i64>) -> VmRow {
+        VmRow {
+            key: VmKey::new("team-a", "web-01"),
+            uid: String::new(),
+            state: VmState::Running,
+            run_strategy: RunStrategy::Manual,
+            vmi: Vmi::Alive,
+            last_action: None,
+            last_action_time_ms: None,
+            message: None,
+            cpu_cores: None,
+            memory: None,
+            node: None,
+            default_grace_period_seconds: 30,
+            actions: Vec::new(),
+            pending,
+            pending_since_ms: since,
+            stop_deadline_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_request_waits_for_the_controller_when_none_leads_or_after_15_s_unanswered() {
+        use ControllerPresence::*;
+        let now = 1_000_000;
+        let fresh = row(Some(Action::Stop), Some(now - 1_000));
+        let old = row(Some(Action::Stop), Some(now - WAITING_AFTER_MS));
+        let unknown_age = row(Some(Action::Stop), None);
+        let none = row(None, Some(now - 60_000));
+        for c in [Leading, Unknown] {
+            assert!(!fresh.waiting_for_controller(c, now), "{c:?}: just asked");
+            assert!(
+                old.waiting_for_controller(c, now),
+                "{c:?}: unanswered for 15 s"
+            );
+            assert!(!unknown_age.waiting_for_controller(c, now));
+        }
+        for r in [&fresh, &old, &unknown_age] {
+            assert!(r.waiting_for_controller(Absent, now), "nobody leads");
+        }
+        for c in [Leading, Unknown, Absent] {
+            assert!(!none.waiting_for_controller(c, now), "nothing asked");
+        }
+    }
 }

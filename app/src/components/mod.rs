@@ -84,6 +84,7 @@ fn Console(snapshot: Snapshot) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn start_clock(state: ConsoleState) {
     let tick = move || state.now_ms.set(Some(js_sys::Date::now() as i64));
+    state.clock_started(js_sys::Date::now() as i64);
     tick();
     // The interval lives as long as the page.
     let _ = set_interval_with_handle(tick, std::time::Duration::from_secs(1));

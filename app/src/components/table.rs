@@ -56,6 +56,11 @@ fn VmRowView(entry: Entry) -> impl IntoView {
         move |_| state.busy(&key)
     });
     let server_pending = row.pending.is_some();
+    // A request no controller is taking up reads so, rather than looking in progress forever.
+    let waiting = {
+        let row = row.clone();
+        Memo::new(move |_| state.waiting_for_controller(&row))
+    };
     let error = {
         let key = key.clone();
         move || state.row_errors.with(|e| e.get(&key).cloned())
@@ -103,6 +108,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             data-namespace=key.namespace.clone()
             data-name=key.name.clone()
             data-pending=move || (server_pending || busy.get()).then_some("true")
+            data-waiting=move || waiting.get().then_some("true")
         >
             <td class="select">
                 <input type="checkbox" data-testid="select-row" aria-label=t.select_row
@@ -127,6 +133,9 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                     {t.state(row.state)}
                 </span>
                 {move || busy.get().then(|| view! { <span class="spinner" aria-label=t.working></span> })}
+                {move || waiting.get().then(|| view! {
+                    <span class="waiting" data-testid="waiting-for-controller">{t.waiting_for_controller}</span>
+                })}
                 {countdown}
             </td>
             <td class="last-action">

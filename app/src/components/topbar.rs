@@ -1,7 +1,7 @@
 use crate::i18n::texts;
 use crate::state::ConsoleState;
 use leptos::prelude::*;
-use wukong_view::{ClusterKind, SignIn};
+use wukong_view::{ClusterKind, ControllerPresence, SignIn};
 
 /// Title, which cluster, the live indicator, and the sandbox banner when it applies.
 #[component]
@@ -50,5 +50,37 @@ pub fn TopBar() -> impl IntoView {
         {open_cluster.then(|| view! {
             <div class="banner open" data-testid="open-banner" role="status">{t.open_banner}</div>
         })}
+        <ControllerBanner/>
+    }
+}
+
+/// Says so when no controller carries out requests: none holds the Lease, or requests on this
+/// page have gone unanswered for too long.
+#[component]
+fn ControllerBanner() -> impl IntoView {
+    let state = expect_context::<ConsoleState>();
+    let t = texts();
+    let waiting = move || {
+        state.rows.with(|rows| {
+            rows.iter()
+                .filter(|e| state.waiting_for_controller(&e.row))
+                .count()
+        })
+    };
+    move || {
+        if state.controller.get() == ControllerPresence::Absent {
+            Some(view! {
+                <div class="banner controller" data-testid="controller-banner" data-reason="absent" role="status">
+                    {t.controller_absent}
+                </div>
+            }.into_any())
+        } else {
+            let n = waiting();
+            (n > 0).then(|| view! {
+                <div class="banner controller" data-testid="controller-banner" data-reason="unanswered" role="status">
+                    {t.controller_unanswered}{n}
+                </div>
+            }.into_any())
+        }
     }
 }
