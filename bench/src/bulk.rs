@@ -334,7 +334,7 @@ async fn wait_until(
 }
 
 /// A plain HTTP/1.1 POST of JSON to the console on loopback: (status, body).
-async fn post(console: &str, path: &str, json: &str) -> Result<(u16, String), String> {
+pub(crate) async fn post(console: &str, path: &str, json: &str) -> Result<(u16, String), String> {
     let mut stream = tokio::net::TcpStream::connect(console)
         .await
         .map_err(|e| format!("{console}: {e}"))?;

@@ -13,6 +13,9 @@
 //! - `bulk --console HOST:PORT --count 1000`: a bulk start, then a bulk stop, of `count` Wukongs
 //!   through the console's `bulk_action` ("all matching the filter"), timing until the console
 //!   has accepted every request and until the controller has acknowledged every one.
+//! - `faults --console HOST:PORT --clients C --cluster-script ./dev/cluster`: bulk stops with C
+//!   websocket clients watching, each with one process killed (`kill -9`) midway: the controller
+//!   leader, kube-apiserver, etcd, the KubeVirt simulator (see `faults`).
 //!
 //! Every loop is bounded in count and time; everything talks to loopback only.
 
@@ -29,6 +32,7 @@ use tokio::sync::mpsc;
 use wukong_api::{Wukong, WukongSpec};
 
 mod bulk;
+mod faults;
 
 /// What the bench's browsers look at: the first page of the bench VMs (default page size).
 const VIEW_QUERY: &str = "q=bench-";
@@ -78,6 +82,26 @@ enum Command {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Faults during bulk stops: for each fault, the VMs of one bench namespace (bench-00, -01,
+    /// ...) are stopped through the console with CLIENTS websocket clients watching, and one
+    /// process is killed with kill -9 (`CLUSTER_SCRIPT kill NAME`) while the controller works.
+    Faults {
+        /// The console's address (loopback), e.g. 127.0.0.1:3400.
+        #[arg(long)]
+        console: String,
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// `./dev/cluster` (its `kill` and `start` commands).
+        #[arg(long)]
+        cluster_script: String,
+        /// Which faults, in order (default all four).
+        #[arg(long, value_delimiter = ',', default_values_t = faults::FAULTS.map(String::from))]
+        faults: Vec<String>,
+        #[arg(long)]
+        out: Option<String>,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
     /// Bulk start, then bulk stop, of COUNT Wukongs through the console.
     Bulk {
         /// The console's address (loopback), e.g. 127.0.0.1:3400.
@@ -123,6 +147,32 @@ async fn main() -> Result<(), String> {
                 label,
             )
             .await?;
+            write_result(&result, out)
+        }
+        Command::Faults {
+            console,
+            clients,
+            cluster_script,
+            faults,
+            out,
+            label,
+        } => {
+            for fault in &faults {
+                if !faults::FAULTS.contains(&fault.as_str()) {
+                    return Err(format!(
+                        "unknown fault {fault:?}: one of {:?}",
+                        faults::FAULTS
+                    ));
+                }
+            }
+            let options = faults::Options {
+                console,
+                clients: clients.clamp(1, 5000),
+                cluster_script,
+                faults,
+            };
+            let mut result = faults::run(&client, &options).await?;
+            result["label"] = json!(label);
             write_result(&result, out)
         }
         Command::Bulk {
