@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wukong_api::Wukong;
 
 /// The latest seen of each Wukong: (request id in spec, observed request id, state).
-type Seen = Arc<Mutex<HashMap<(String, String), (Option<String>, Option<String>, String)>>>;
+pub(crate) type Seen =
+    Arc<Mutex<HashMap<(String, String), (Option<String>, Option<String>, String)>>>;
 
 /// How long the controller may take to acknowledge a whole bulk action.
 const ACK_LIMIT: Duration = Duration::from_secs(300);
@@ -110,7 +111,7 @@ async fn plain_patches(client: &Client, targets: &[(String, String)]) -> Result<
 }
 
 /// Keeps `seen` up to date from a watch on every Wukong; returns once the first list is in.
-async fn watch(client: &Client, seen: Seen) -> Result<(), String> {
+pub(crate) async fn watch(client: &Client, seen: Seen) -> Result<(), String> {
     let (listed_tx, listed_rx) = tokio::sync::oneshot::channel::<()>();
     let api: Api<Wukong> = Api::all(client.clone());
     tokio::spawn(async move {
@@ -335,11 +336,22 @@ async fn wait_until(
 
 /// A plain HTTP/1.1 POST of JSON to the console on loopback: (status, body).
 pub(crate) async fn post(console: &str, path: &str, json: &str) -> Result<(u16, String), String> {
+    post_with(console, path, "application/json", json).await
+}
+
+/// A plain HTTP/1.1 POST of `body` (of `content_type`) to the console on loopback.
+pub(crate) async fn post_with(
+    console: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let json = body;
     let mut stream = tokio::net::TcpStream::connect(console)
         .await
         .map_err(|e| format!("{console}: {e}"))?;
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {console}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        "POST {path} HTTP/1.1\r\nHost: {console}\r\nContent-Type: {content_type}\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
         json.len()
     );
     stream

@@ -217,16 +217,16 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
 }
 
 /// One browser's page, as its live stream has built it.
-struct Page {
+pub(crate) struct Page {
     view: View,
     rows: BTreeMap<VmKey, VmRow>,
     seq: u64,
     connected: bool,
-    reconnects: u64,
+    pub(crate) reconnects: u64,
 }
 
 impl Page {
-    fn new(view: View) -> Page {
+    pub(crate) fn new(view: View) -> Page {
         Page {
             view,
             rows: BTreeMap::new(),
@@ -266,7 +266,7 @@ impl Page {
 }
 
 /// A browser tab: its socket, and a new one a second after it drops (no page reload).
-async fn browser(console: String, page: Arc<Mutex<Page>>, deadline: Instant) {
+pub(crate) async fn browser(console: String, page: Arc<Mutex<Page>>, deadline: Instant) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
     let query = page.lock().map(|p| p.view.to_query()).unwrap_or_default();
@@ -306,7 +306,7 @@ async fn browser(console: String, page: Arc<Mutex<Page>>, deadline: Instant) {
     }
 }
 
-async fn wait_connected(clients: &[Arc<Mutex<Page>>]) -> Result<(), String> {
+pub(crate) async fn wait_connected(clients: &[Arc<Mutex<Page>>]) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let connected = clients

@@ -13,6 +13,8 @@
 //! - `bulk --console HOST:PORT --count 1000`: a bulk start, then a bulk stop, of `count` Wukongs
 //!   through the console's `bulk_action` ("all matching the filter"), timing until the console
 //!   has accepted every request and until the controller has acknowledged every one.
+//! - `soak --console HOST:PORT --console-pid P --clients C --minutes M`: C clients and a steady
+//!   stream of actions for M minutes; memory, sockets, tasks and watches sampled (see `soak`).
 //! - `faults --console HOST:PORT --clients C --cluster-script ./dev/cluster`: bulk stops with C
 //!   websocket clients watching, each with one process killed (`kill -9`) midway: the controller
 //!   leader, kube-apiserver, etcd, the KubeVirt simulator (see `faults`).
@@ -33,6 +35,7 @@ use wukong_api::{Wukong, WukongSpec};
 
 mod bulk;
 mod faults;
+mod soak;
 
 /// What the bench's browsers look at: the first page of the bench VMs (default page size).
 const VIEW_QUERY: &str = "q=bench-";
@@ -97,6 +100,31 @@ enum Command {
         /// Which faults, in order (default all four).
         #[arg(long, value_delimiter = ',', default_values_t = faults::FAULTS.map(String::from))]
         faults: Vec<String>,
+        #[arg(long)]
+        out: Option<String>,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// A soak: CLIENTS websocket clients and a steady stream of actions for MINUTES, sampling
+    /// memory, sockets, tasks and watches.
+    Soak {
+        #[arg(long)]
+        console: String,
+        #[arg(long)]
+        console_pid: u32,
+        #[arg(long)]
+        controller_pid: Option<u32>,
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+        #[arg(long, default_value_t = 5)]
+        warmup_minutes: u64,
+        #[arg(long, default_value_t = 2.0)]
+        actions_per_second: f64,
+        /// The bench namespace whose VMs are started and stopped (and watched).
+        #[arg(long, default_value = "bench-00")]
+        namespace: String,
         #[arg(long)]
         out: Option<String>,
         #[arg(long, default_value = "")]
@@ -172,6 +200,32 @@ async fn main() -> Result<(), String> {
                 faults,
             };
             let mut result = faults::run(&client, &options).await?;
+            result["label"] = json!(label);
+            write_result(&result, out)
+        }
+        Command::Soak {
+            console,
+            console_pid,
+            controller_pid,
+            clients,
+            minutes,
+            warmup_minutes,
+            actions_per_second,
+            namespace,
+            out,
+            label,
+        } => {
+            let options = soak::Options {
+                console,
+                console_pid,
+                controller_pid,
+                clients: clients.clamp(1, 5000),
+                minutes: minutes.clamp(1, 24 * 60),
+                warmup_minutes: warmup_minutes.min(minutes.saturating_sub(1)),
+                actions_per_second,
+                namespace,
+            };
+            let mut result = soak::run(&client, &options).await?;
             result["label"] = json!(label);
             write_result(&result, out)
         }

@@ -32,7 +32,7 @@ pub use kube_backend::{api_error, KubeCluster};
 pub use row::{history_from_status, row_from_wukong};
 pub use sandbox::Sandbox;
 pub use seed::{sandbox_seed, seed_wukong, SeedVm};
-pub use store::{Audience, Change, LiveFrame, LiveStore};
+pub use store::{Audience, Change, LiveFrame, LiveStore, StoreStats};
 
 use std::sync::Arc;
 

@@ -106,6 +106,17 @@ enum Effect {
     Skip,
 }
 
+/// What `/metrics` reports about the store.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreStats {
+    pub rows: usize,
+    pub seq: u64,
+    pub connected: bool,
+    pub controller: ControllerPresence,
+    /// Live streams subscribed to its deltas.
+    pub browsers: usize,
+}
+
 /// A page and what was needed to compute it.
 struct Page {
     snapshot: Snapshot,
@@ -202,6 +213,19 @@ impl LiveStore {
     pub async fn wait_ready(&self) {
         let mut ready = self.ready.subscribe();
         let _ = ready.wait_for(|ready| *ready).await;
+    }
+
+    /// Counts for `/metrics`: rows, the stream position, whether the watch is connected, and
+    /// whether a controller leads.
+    pub fn stats(&self) -> StoreStats {
+        let inner = self.read();
+        StoreStats {
+            rows: inner.rows.len(),
+            seq: inner.seq,
+            connected: inner.upstream == Upstream::Connected,
+            controller: inner.controller,
+            browsers: self.frames.receiver_count(),
+        }
     }
 
     /// Every row, unfiltered and in key order (for tests and the console's own use).

@@ -472,9 +472,10 @@ fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Paths anyone may fetch: health, the static site, and the sign-in page and its form.
+/// Paths anyone may fetch: health and metrics (counts only, nothing about any VM), the static site, and the sign-in page and its form.
 fn is_public(path: &str) -> bool {
     path == "/healthz"
+        || path == "/metrics"
         || path == "/login"
         || path == "/auth/login"
         || path == "/auth/logout"

@@ -1,7 +1,7 @@
 //! The `wukong-console` server: configuration and axum wiring around the `app` crate.
 //!
 //! Routes: the SSR page and its server functions (`/api/*`), the live websocket (`/live`),
-//! `/healthz`, the site's WASM/JS/CSS (`/pkg/*`, hashed names cached for a year, gzip written by
+//! `/healthz`, `/metrics` (counts for Prometheus: `metrics`), the site's WASM/JS/CSS (`/pkg/*`, hashed names cached for a year, gzip written by
 //! the release build: `pkg_service`), and the other static files as the fallback. Everything but
 //! the websocket is gzipped when the browser takes it. Requests for a host the console does
 //! not answer to are refused first (`host`), then cross-origin writes and websocket handshakes
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod host;
 mod live;
+mod metrics;
 mod origin;
 pub mod sockets;
 mod status;
@@ -147,6 +148,7 @@ pub fn router(state: AppState) -> Router {
     let edge = state.edge.clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::metrics))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)

@@ -35,6 +35,8 @@ impl Default for SocketLimits {
 pub struct Sockets {
     pub limits: SocketLimits,
     open: Mutex<HashMap<String, usize>>,
+    /// Every open socket, counted or not (`/metrics`).
+    total: std::sync::atomic::AtomicUsize,
 }
 
 /// One admitted socket; dropping it frees its place.
@@ -49,13 +51,21 @@ impl Sockets {
         Arc::new(Sockets {
             limits,
             open: Mutex::new(HashMap::new()),
+            total: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// How many live sockets are open now.
+    pub fn open_total(&self) -> usize {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A place for one more socket of `who`, or why not. Without sign-in (`--auth=none`,
     /// loopback or sandbox only) everyone is the console and nobody is counted.
     pub fn admit(self: &Arc<Self>, who: &Identity) -> Result<Admitted, String> {
         let Identity::Person(person) = who else {
+            self.total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Admitted {
                 sockets: self.clone(),
                 person: None,
@@ -70,6 +80,8 @@ impl Sockets {
             ));
         }
         *count += 1;
+        self.total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Admitted {
             sockets: self.clone(),
             person: Some(person.user.clone()),
@@ -79,6 +91,9 @@ impl Sockets {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        self.sockets
+            .total
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let Some(person) = self.person.take() else {
             return;
         };

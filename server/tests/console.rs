@@ -421,3 +421,61 @@ async fn pages_and_answers_go_gzipped_and_the_live_socket_is_left_alone() {
     let message: LiveMessage = serde_json::from_str(first.to_text().unwrap()).unwrap();
     assert!(matches!(message, LiveMessage::Snapshot(_)), "{message:?}");
 }
+
+/// `/metrics` counts what an operator watches: open live connections (up and down again), the
+/// rows of the one watch, that it is connected and that the (built-in) controller leads.
+#[tokio::test]
+async fn metrics_count_live_connections_rows_and_the_controller() {
+    let (app, _console) = console().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let gauge = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let metrics = || async move { http_get(addr, "/metrics").await };
+    let text = metrics().await;
+    assert_eq!(gauge(&text, "wukong_console_live_connections"), 0.0);
+    assert_eq!(
+        gauge(&text, "wukong_console_rows"),
+        sandbox_seed().len() as f64
+    );
+    assert_eq!(gauge(&text, "wukong_console_watch_connected"), 1.0);
+    assert_eq!(gauge(&text, "wukong_console_controller_leading"), 1.0);
+    assert!(gauge(&text, "wukong_console_tasks") > 0.0);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/live"))
+        .await
+        .unwrap();
+    let _ = next(&mut socket).await;
+    assert_eq!(
+        gauge(&metrics().await, "wukong_console_live_connections"),
+        1.0
+    );
+    drop(socket);
+    let mut closed = false;
+    for _ in 0..50 {
+        if gauge(&metrics().await, "wukong_console_live_connections") == 0.0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(closed, "a closed connection is no longer counted");
+}
+
+/// A bare HTTP/1.0 GET on loopback; the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
