@@ -1,5 +1,5 @@
 //! Prometheus metrics: reconciles, errors by kind, requests by outcome, KubeVirt call durations by
-//! action.
+//! action, and the stages of a request (requestedAt to taken up and to acknowledged; status writes).
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -31,6 +31,11 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub requests: Family<OutcomeLabels, Counter>,
     pub action_duration: Family<ActionLabels, Histogram>,
+    /// From a request's `requestedAt` (the console's clock) to its acknowledgement written.
+    pub request_acknowledged: Histogram,
+    /// From `requestedAt` to this controller reading the request afresh to act on it.
+    pub request_taken_up: Histogram,
+    pub status_write: Histogram,
     pub leader: Gauge,
 }
 
@@ -65,6 +70,24 @@ impl Default for Metrics {
             "Duration of KubeVirt subresource calls by action",
             action_duration.clone(),
         );
+        let request_acknowledged = Histogram::new(buckets());
+        registry.register(
+            "request_acknowledged_seconds",
+            "From a request's requestedAt to its acknowledgement written in status",
+            request_acknowledged.clone(),
+        );
+        let request_taken_up = Histogram::new(buckets());
+        registry.register(
+            "request_taken_up_seconds",
+            "From a request's requestedAt to the controller reading it afresh to act on it",
+            request_taken_up.clone(),
+        );
+        let status_write = Histogram::new(buckets());
+        registry.register(
+            "status_write_seconds",
+            "Duration of the Wukong status writes",
+            status_write.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -77,6 +100,9 @@ impl Default for Metrics {
             errors,
             requests,
             action_duration,
+            request_acknowledged,
+            request_taken_up,
+            status_write,
             leader,
         }
     }
@@ -90,6 +116,15 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Seconds since a request's `requestedAt` (none when it has none, or the clocks disagree).
+    pub fn since_requested(request: Option<&wukong_api::LifecycleAction>) -> Option<f64> {
+        let at = request?.requested_at.as_ref()?.0;
+        let seconds = k8s_openapi::jiff::Timestamp::now()
+            .duration_since(at)
+            .as_secs_f64();
+        (seconds >= 0.0).then_some(seconds)
     }
 
     pub fn count_error(&self, kind: &str) {

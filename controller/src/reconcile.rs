@@ -264,7 +264,11 @@ async fn turn(
         target.add_finalizer(&wukong).await?;
     }
     let mut wukong = if !deleting && wukong.pending_request().is_some() {
-        Arc::new(target.fresh().await?)
+        let fresh = target.fresh().await?;
+        if let Some(s) = Metrics::since_requested(fresh.pending_request()) {
+            target.ctx.metrics.request_taken_up.observe(s);
+        }
+        Arc::new(fresh)
     } else {
         wukong
     };
@@ -296,7 +300,13 @@ async fn turn(
             },
         });
         let status = status_for(&wukong, &seen, &target.uid, &outcome);
+        let writing = Instant::now();
         let stored = target.write_status(&wukong, &status).await?;
+        target
+            .ctx
+            .metrics
+            .status_write
+            .observe(writing.elapsed().as_secs_f64());
         count(target, &wukong, &outcome, purpose);
         for note in outcome.notes.iter().cloned() {
             target.event(&wukong, note);
@@ -481,6 +491,9 @@ fn count(
                     .map(|r| r.action().as_str())
                     .unwrap_or_default();
                 metrics.count_request(action, taken.label());
+                if let Some(s) = Metrics::since_requested(wukong.pending_request()) {
+                    metrics.request_acknowledged.observe(s);
+                }
                 info!(
                     action,
                     outcome = taken.as_str(),
