@@ -8,14 +8,49 @@ import { expect, test } from '@playwright/test';
 // - click: a Start click until the row's badge leaves Stopped (server function, the patch, the
 //   controller, the watch and the push on the socket, and the re-render).
 // Times are taken inside the page (performance.now() and a MutationObserver), not by polling.
+// Each click is split into stages: the server function's round trip (resource timing), the wait
+// from its answer until the socket frame with the row's new state arrives (a wrapped WebSocket),
+// and the render from that frame to the badge. With WUKONG_BENCH_CONTROLLER_METRICS (the
+// controller's /metrics URL) the wait is split further by the controller's own histograms, read
+// before and after the clicks: requestedAt to taken up, the KubeVirt call, the status write, and
+// requestedAt to acknowledged; what is left of the wait is the watch and the push.
 // Settings: WUKONG_BENCH_CLICKS (200), WUKONG_BENCH_LOADS (20), WUKONG_BENCH_FILTERS (30),
-// WUKONG_BENCH_UI_OUT (a JSON file), WUKONG_BENCH_LABEL.
+// WUKONG_BENCH_UI_OUT (a JSON file), WUKONG_BENCH_LABEL, WUKONG_BENCH_CONTROLLER_METRICS.
 
 const CLICKS = Number(process.env.WUKONG_BENCH_CLICKS ?? 200);
 const LOADS = Number(process.env.WUKONG_BENCH_LOADS ?? 20);
 const FILTERS = Number(process.env.WUKONG_BENCH_FILTERS ?? 30);
 /** The bench VMs, as many per page as there are clicks (at most 500, the largest page). */
 const VIEW = `/?q=bench-&size=${Math.min(500, Math.max(5, CLICKS))}`;
+
+/** Sum and count of a Prometheus histogram (all its label sets) in `text`. */
+function histogram(text: string, name: string) {
+  let sum = 0;
+  let count = 0;
+  for (const line of text.split('\n')) {
+    const value = Number(line.split(' ').pop());
+    if (line.startsWith(`${name}_sum`)) sum += value;
+    if (line.startsWith(`${name}_count`)) count += value;
+  }
+  return { sum, count };
+}
+
+const STAGES = [
+  'wukong_controller_request_taken_up_seconds',
+  'wukong_controller_action_duration_seconds',
+  'wukong_controller_status_write_seconds',
+  'wukong_controller_request_acknowledged_seconds',
+];
+
+async function controllerMetrics(): Promise<string | null> {
+  const url = process.env.WUKONG_BENCH_CONTROLLER_METRICS;
+  if (!url) return null;
+  try {
+    return await (await fetch(url)).text();
+  } catch {
+    return null;
+  }
+}
 
 function summary(ms: number[]) {
   const sorted = [...ms].sort((a, b) => a - b);
@@ -97,25 +132,60 @@ test('console UI timings', async ({ page, request }) => {
   result.filter_rerender_ms = summary(filters);
 
   // 3. Clicks: Start on Stopped VMs, until each badge leaves Stopped.
+  // Every frame's arrival time, for the rows a click is waiting on.
+  await page.addInitScript(() => {
+    const w = window as unknown as { __watch: string | null; __frameAt: number | null };
+    w.__watch = null;
+    w.__frameAt = null;
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        this.addEventListener('message', (e: MessageEvent) => {
+          const name = w.__watch;
+          if (name && w.__frameAt === null && typeof e.data === 'string' && e.data.includes(`"name":"${name}"`)
+            && !e.data.includes('"state":"Stopped"')) {
+            w.__frameAt = performance.now();
+          }
+        });
+      }
+    } as typeof WebSocket;
+  });
+  const before = await controllerMetrics();
   await page.goto(VIEW);
   await page.waitForSelector('body[data-hydrated="true"]');
   const stopped = await page
     .locator('tr[data-testid="vm-row"]:has([data-state="Stopped"])')
     .evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-namespace')!, r.getAttribute('data-name')!]));
   const clicks: number[] = [];
+  const serverFn: number[] = [];
+  const waitForFrame: number[] = [];
+  const render: number[] = [];
   let failed = 0;
   for (const [ns, name] of stopped.slice(0, CLICKS)) {
-    const ms = await page.evaluate(async ([ns, name]) => {
+    const t = await page.evaluate(async ([ns, name]) => {
+      const w = window as unknown as { __watch: string | null; __frameAt: number | null };
       const selector = `tr[data-namespace="${ns}"][data-name="${name}"]`;
       const body = document.querySelector('tbody')!;
       const state = () => document.querySelector(`${selector} [data-testid="vm-state"]`)?.getAttribute('data-state');
+      w.__watch = name;
+      w.__frameAt = null;
+      performance.clearResourceTimings();
       const t0 = performance.now();
-      return await new Promise<number | null>((resolve) => {
+      return await new Promise<{ total: number; fn: number; fnEnd: number; frame: number } | null>((resolve) => {
         const done = new MutationObserver(() => {
           const s = state();
           if (s && s !== 'Stopped') {
             done.disconnect();
-            resolve(performance.now() - t0);
+            const end = performance.now();
+            const call = performance.getEntriesByType('resource')
+              .find((r) => r.name.includes('/api/request_action')) as PerformanceResourceTiming | undefined;
+            resolve({
+              total: end - t0,
+              fn: call ? call.responseEnd - call.startTime : NaN,
+              fnEnd: call ? call.responseEnd - t0 : NaN,
+              frame: w.__frameAt === null ? NaN : w.__frameAt - t0,
+            });
           }
         });
         done.observe(body, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-state'] });
@@ -123,10 +193,34 @@ test('console UI timings', async ({ page, request }) => {
         setTimeout(() => resolve(null), 15_000);
       });
     }, [ns, name]);
-    if (ms === null) failed += 1;
-    else clicks.push(ms);
+    if (t === null) {
+      failed += 1;
+      continue;
+    }
+    clicks.push(t.total);
+    if (!Number.isNaN(t.fn)) serverFn.push(t.fn);
+    if (!Number.isNaN(t.frame) && !Number.isNaN(t.fnEnd)) waitForFrame.push(t.frame - t.fnEnd);
+    if (!Number.isNaN(t.frame)) render.push(t.total - t.frame);
   }
   result.click_to_badge_ms = summary(clicks);
+  const mean = (xs: number[]) => (xs.length ? Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10 : null);
+  const stages: Record<string, unknown> = {
+    click_to_badge_mean_ms: mean(clicks),
+    server_function_ms: { mean: mean(serverFn), ...summary(serverFn) },
+    answer_to_frame_ms: { mean: mean(waitForFrame), ...summary(waitForFrame) },
+    frame_to_badge_ms: { mean: mean(render), ...summary(render) },
+  };
+  const after = await controllerMetrics();
+  if (before !== null && after !== null) {
+    for (const name of STAGES) {
+      const a = histogram(before, name);
+      const b = histogram(after, name);
+      const n = b.count - a.count;
+      stages[name.replace('wukong_controller_', 'controller_').replace('_seconds', '_mean_ms')] =
+        n > 0 ? Math.round(((b.sum - a.sum) / n) * 10000) / 10 : null;
+    }
+  }
+  result.click_stages = stages;
   result.clicks = { stopped_on_page: stopped.length, made: Math.min(CLICKS, stopped.length), no_change_within_15s: failed };
 
   console.log(JSON.stringify(result));
