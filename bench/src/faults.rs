@@ -71,6 +71,31 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         namespace: ns.to_owned(),
         search: String::new(),
     };
+    let vms = list(&api).await?.len();
+
+    // The clients: pages of 500 of this namespace, as many browsers would hold them.
+    let pages = u32::try_from(vms.div_ceil(PAGE_SIZE as usize).max(1)).unwrap_or(1);
+    // Outlives every bounded wait of the round.
+    let deadline = Instant::now() + LIMIT * 5;
+    let clients: Vec<Arc<Mutex<Page>>> = (0..options.clients)
+        .map(|i| {
+            let view = View {
+                filter: filter.clone(),
+                page: u32::try_from(i).unwrap_or(0) % pages,
+                page_size: PAGE_SIZE,
+                ..View::default()
+            }
+            .normalized();
+            Arc::new(Mutex::new(Page::new(view)))
+        })
+        .collect();
+    let tasks: Vec<_> = clients
+        .iter()
+        .map(|page| tokio::spawn(browser(options.console.clone(), page.clone(), deadline)))
+        .collect();
+    wait_connected(&clients).await?;
+    // Also waits for the console's first list (a console just started at N = 10,000 takes seconds).
+    converge(&api, &clients, Instant::now()).await?;
     // The VMs must be running for a stop: start them first (no fault), and wait.
     let listed = list(&api).await?;
     if listed
@@ -89,29 +114,6 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         .iter()
         .map(|w| (name_of(w), request_id(w)))
         .collect();
-    let vms = before.len();
-
-    // The clients: pages of 500 of this namespace, as many browsers would hold them.
-    let pages = u32::try_from(vms.div_ceil(PAGE_SIZE as usize).max(1)).unwrap_or(1);
-    let deadline = Instant::now() + LIMIT;
-    let clients: Vec<Arc<Mutex<Page>>> = (0..options.clients)
-        .map(|i| {
-            let view = View {
-                filter: filter.clone(),
-                page: u32::try_from(i).unwrap_or(0) % pages,
-                page_size: PAGE_SIZE,
-                ..View::default()
-            }
-            .normalized();
-            Arc::new(Mutex::new(Page::new(view)))
-        })
-        .collect();
-    let tasks: Vec<_> = clients
-        .iter()
-        .map(|page| tokio::spawn(browser(options.console.clone(), page.clone(), deadline)))
-        .collect();
-    wait_connected(&clients).await?;
-    converge(&api, &clients, Instant::now()).await?;
 
     // The bulk stop, then the fault once a third of it is acknowledged.
     let started = Instant::now();
