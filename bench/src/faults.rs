@@ -13,7 +13,7 @@
 //! aggregated discovery), or for the controller, the other replica holds the Lease.
 //! Every loop here is bounded in time; everything is on loopback.
 
-use futures::StreamExt;
+use crate::browsers::{Browsers, Page};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube::Client;
@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wukong_api::Wukong;
-use wukong_view::{Filter, LiveMessage, View, VmKey, VmRow};
+use wukong_view::{Filter, VmKey, VmRow};
 
 /// The faults, in the order they are injected (`./dev/cluster kill NAME`).
 pub const FAULTS: [&str; 4] = [
@@ -73,29 +73,20 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     };
     let vms = list(&api).await?.len();
 
-    // The clients: pages of 500 of this namespace, as many browsers would hold them.
-    let pages = u32::try_from(vms.div_ceil(PAGE_SIZE as usize).max(1)).unwrap_or(1);
-    // Outlives every bounded wait of the round.
-    let deadline = Instant::now() + LIMIT * 5;
-    let clients: Vec<Arc<Mutex<Page>>> = (0..options.clients)
-        .map(|i| {
-            let view = View {
-                filter: filter.clone(),
-                page: u32::try_from(i).unwrap_or(0) % pages,
-                page_size: PAGE_SIZE,
-                ..View::default()
-            }
-            .normalized();
-            Arc::new(Mutex::new(Page::new(view)))
-        })
-        .collect();
-    let tasks: Vec<_> = clients
-        .iter()
-        .map(|page| tokio::spawn(browser(options.console.clone(), page.clone(), deadline)))
-        .collect();
-    wait_connected(&clients).await?;
+    // The clients: pages of 500 of this namespace, as many browsers would hold them; they outlive
+    // every bounded wait of the round.
+    let browsers = Browsers::open(
+        &options.console,
+        options.clients,
+        &filter,
+        vms,
+        PAGE_SIZE,
+        Instant::now() + LIMIT * 5,
+    )
+    .await?;
+    let clients = &browsers.pages;
     // Also waits for the console's first list (a console just started at N = 10,000 takes seconds).
-    converge(&api, &clients, Instant::now()).await?;
+    converge(&api, clients, Instant::now()).await?;
     // The VMs must be running for a stop: start them first (no fault), and wait.
     let listed = list(&api).await?;
     if listed
@@ -143,7 +134,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     restart
         .await
         .map_err(|e| format!("restarting {killed}: {e}"))??;
-    let converged = converge(&api, &clients, recovered_at).await;
+    let converged = converge(&api, clients, recovered_at).await;
     if killed.starts_with("wukong-controller") {
         // The killed replica comes back as the standby.
         start(&options.cluster_script, &killed).await?;
@@ -186,14 +177,9 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         }
     }
     // The clients once more, on the settled namespace: nothing left behind.
-    let final_check = converge(&api, &clients, Instant::now()).await;
-    let reconnects: u64 = clients
-        .iter()
-        .filter_map(|c| c.lock().ok().map(|p| p.reconnects))
-        .sum();
-    for task in tasks {
-        task.abort();
-    }
+    let final_check = converge(&api, clients, Instant::now()).await;
+    let reconnects = browsers.reconnects();
+    drop(browsers);
     unrecorded.truncate(5);
     Ok(json!({
         "fault": fault,
@@ -216,116 +202,6 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         "all_stopped": settled,
         "clients_match_after_settling": final_check.is_ok(),
     }))
-}
-
-/// One browser's page, as its live stream has built it.
-pub(crate) struct Page {
-    view: View,
-    rows: BTreeMap<VmKey, VmRow>,
-    seq: u64,
-    connected: bool,
-    pub(crate) reconnects: u64,
-}
-
-impl Page {
-    pub(crate) fn new(view: View) -> Page {
-        Page {
-            view,
-            rows: BTreeMap::new(),
-            seq: 0,
-            connected: false,
-            reconnects: 0,
-        }
-    }
-
-    /// What the browser does with a frame (`app::state::ConsoleState::apply`).
-    fn apply(&mut self, message: LiveMessage) {
-        match message {
-            LiveMessage::Snapshot(s) => {
-                if s.view != self.view {
-                    return;
-                }
-                self.seq = s.seq;
-                self.rows = s.rows.into_iter().map(|r| (r.key.clone(), r)).collect();
-                self.connected = true;
-            }
-            LiveMessage::Upsert { seq, row } if seq > self.seq => {
-                self.seq = seq;
-                if let Some(old) = self.rows.get_mut(&row.key) {
-                    *old = row;
-                }
-            }
-            LiveMessage::Remove { seq, key } if seq > self.seq => {
-                self.seq = seq;
-                self.rows.remove(&key);
-            }
-            LiveMessage::Upstream { seq, .. } | LiveMessage::Controller { seq, .. } => {
-                self.seq = self.seq.max(seq);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A browser tab: its socket, and a new one a second after it drops (no page reload).
-pub(crate) async fn browser(console: String, page: Arc<Mutex<Page>>, deadline: Instant) {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Message;
-    let query = page.lock().map(|p| p.view.to_query()).unwrap_or_default();
-    while Instant::now() < deadline {
-        let Ok(mut request) = format!("ws://{console}/live?{query}").into_client_request() else {
-            return;
-        };
-        if let Ok(origin) = format!("http://{console}").parse() {
-            request.headers_mut().insert("origin", origin);
-        }
-        let connected = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_tungstenite::connect_async(request),
-        )
-        .await;
-        if let Ok(Ok((mut socket, _))) = connected {
-            loop {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let Ok(Some(Ok(frame))) = tokio::time::timeout(remaining, socket.next()).await
-                else {
-                    break;
-                };
-                if let Message::Text(text) = frame {
-                    if let Ok(message) = serde_json::from_str::<LiveMessage>(&text) {
-                        if let Ok(mut p) = page.lock() {
-                            p.apply(message);
-                        }
-                    }
-                }
-            }
-        }
-        if let Ok(mut p) = page.lock() {
-            p.connected = false;
-            p.reconnects += 1;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-pub(crate) async fn wait_connected(clients: &[Arc<Mutex<Page>>]) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let connected = clients
-            .iter()
-            .filter(|c| c.lock().is_ok_and(|p| p.connected))
-            .count();
-        if connected == clients.len() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{connected} of {} clients connected within 120 s",
-                clients.len()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Waits until every client's page is what the apiserver holds: the same rows, in the same

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wukong_api::{Wukong, WukongSpec};
 
+mod browsers;
 mod bulk;
 mod faults;
 mod soak;

@@ -7,11 +7,11 @@
 //! warm-up. At the end every action must be acknowledged.
 //! Every loop is bounded in time; everything is on loopback.
 
-use crate::faults::{browser, wait_connected, Page};
+use crate::browsers::Browsers;
 use kube::Client;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wukong_view::{Filter, View};
 
@@ -67,26 +67,19 @@ pub async fn run(client: &Client, options: &Options) -> Result<Value, String> {
     let deadline = started + length + Duration::from_secs(300);
 
     // The clients: the namespace's pages of 100, spread over them.
-    let pages = u32::try_from(vms.len().div_ceil(100).max(1)).unwrap_or(1);
-    let clients: Vec<Arc<Mutex<Page>>> = (0..options.clients)
-        .map(|i| {
-            let view = View {
-                filter: Filter {
-                    namespace: options.namespace.clone(),
-                    search: String::new(),
-                },
-                page: u32::try_from(i).unwrap_or(0) % pages,
-                ..View::default()
-            }
-            .normalized();
-            Arc::new(Mutex::new(Page::new(view)))
-        })
-        .collect();
-    let tasks: Vec<_> = clients
-        .iter()
-        .map(|page| tokio::spawn(browser(options.console.clone(), page.clone(), deadline)))
-        .collect();
-    wait_connected(&clients).await?;
+    let filter = Filter {
+        namespace: options.namespace.clone(),
+        search: String::new(),
+    };
+    let browsers = Browsers::open(
+        &options.console,
+        options.clients,
+        &filter,
+        vms.len(),
+        View::default().page_size,
+        deadline,
+    )
+    .await?;
 
     let interval = Duration::from_secs_f64(1.0 / options.actions_per_second.clamp(0.01, 100.0));
     let mut next_action = Instant::now();
@@ -164,13 +157,8 @@ pub async fn run(client: &Client, options: &Options) -> Result<Value, String> {
         left = unacknowledged(&seen, &options.namespace, &vms);
     }
     samples.push(sample(client, options, started, &seen, &vms, sent).await);
-    let reconnects: u64 = clients
-        .iter()
-        .filter_map(|c| c.lock().ok().map(|p| p.reconnects))
-        .sum();
-    for task in tasks {
-        task.abort();
-    }
+    let reconnects = browsers.reconnects();
+    drop(browsers);
 
     let warm = Duration::from_secs(options.warmup_minutes * 60);
     let growth = |pick: &dyn Fn(&Sample) -> Option<f64>| -> Value {

@@ -353,7 +353,9 @@ impl Hypervisor {
             vmi_uids.insert(generation, vmi.uid().unwrap_or_default());
         }
         if vmi.is_some() && written_vmi.is_none() {
-            release_vmi(&vmis, &name).await;
+            if let Err(e) = release_vmi(&vmis, &name).await {
+                warn!(namespace = %ns, %name, error = %e, "could not remove a VMI left from before");
+            }
         }
         info!(namespace = %ns, %name, %run_strategy, running = running.is_some(), "adopted VirtualMachine");
         let mut entry = Entry::new(
@@ -682,7 +684,7 @@ impl Writer {
         let api: Api<VirtualMachineInstance> = Api::namespaced(self.client.clone(), ns);
         let same = matches!((written, view), (Some(w), Some(v)) if w.generation == v.generation);
         if !same && written.is_some() {
-            release_vmi(&api, name).await;
+            release_vmi(&api, name).await?;
         }
         let Some(view) = view else {
             return Ok(None);
@@ -721,7 +723,7 @@ impl Writer {
                 Ok(made) => made,
                 Err(kube::Error::Api(e)) if e.code == 409 => {
                     // A leftover from before: take it over.
-                    release_vmi(&api, name).await;
+                    release_vmi(&api, name).await?;
                     api.create(&PostParams::default(), &vmi).await?
                 }
                 Err(e) => return Err(e),
@@ -769,9 +771,13 @@ impl Writer {
         Ok(created)
     }
 
+    /// Best effort: the VM is gone, so there is nothing left to retry from (a cluster's garbage
+    /// collector removes a VMI left behind through its owner reference).
     async fn remove_vmi(&self, (ns, name): &Key) {
         let api: Api<VirtualMachineInstance> = Api::namespaced(self.client.clone(), ns);
-        release_vmi(&api, name).await;
+        if let Err(e) = release_vmi(&api, name).await {
+            warn!(namespace = %ns, %name, error = %e, "could not remove the deleted VM's VMI");
+        }
     }
 }
 
@@ -782,14 +788,20 @@ fn params() -> PatchParams {
     }
 }
 
-/// Removes the finalizer and deletes: the VMI is gone.
-async fn release_vmi(api: &Api<VirtualMachineInstance>, name: &str) {
+/// Removes the finalizer and deletes: the VMI is gone. A failure is returned, not swallowed: a
+/// VMI left behind with its finalizer would show a guest running forever (seen when etcd was
+/// killed mid-stop), so the VM's write fails and is retried until it is gone.
+async fn release_vmi(api: &Api<VirtualMachineInstance>, name: &str) -> Result<(), kube::Error> {
     let release = json!({ "metadata": { "finalizers": null } });
-    let _ = api.patch(name, &params(), &Patch::Merge(&release)).await;
-    match api.delete(name, &DeleteParams::default()).await {
+    match api.patch(name, &params(), &Patch::Merge(&release)).await {
         Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => warn!(%name, error = %e, "could not delete VMI"),
+        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
