@@ -9,6 +9,8 @@
 
 pub mod kubevirt;
 pub mod lease;
+#[cfg(feature = "runtime")]
+pub mod watch;
 mod write;
 mod wukong;
 

@@ -265,7 +265,7 @@ impl KubeAccess {
             let api: Api<K> = Api::all(access.client.clone());
             tokio::spawn(async move {
                 let mut changes = watcher(api, watcher::Config::default())
-                    .default_backoff()
+                    .backoff(wukong_api::watch::backoff())
                     .boxed();
                 let mut warned = false;
                 while let Some(change) = changes.next().await {

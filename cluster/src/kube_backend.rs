@@ -232,7 +232,7 @@ impl Cluster for KubeCluster {
         // Buffers a (re)list between Init and InitDone so the store sees one complete list; a
         // 410 Gone or a dropped connection restarts the watcher with backoff, ending in a relist.
         watcher(api, watcher::Config::default())
-            .default_backoff()
+            .backoff(wukong_api::watch::backoff())
             .scan(Vec::new(), |buffer: &mut Vec<Wukong>, event| {
                 let out = match event {
                     Ok(watcher::Event::Init) => {

@@ -54,7 +54,9 @@ const REJUDGE: Duration = Duration::from_secs(1);
 pub fn presence(client: Client, lease: LeaseRef) -> BoxStream<'static, ControllerPresence> {
     let api: Api<Lease> = Api::namespaced(client, &lease.namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={}", lease.name));
-    let events = watcher(api, config).default_backoff().boxed();
+    let events = watcher(api, config)
+        .backoff(wukong_api::watch::backoff())
+        .boxed();
     let state = Watching {
         events,
         listing: None,

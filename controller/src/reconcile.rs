@@ -145,21 +145,21 @@ pub async fn run(
     let (relisted, relists) = futures::channel::mpsc::unbounded::<()>();
     let wukong_events = settled(
         watcher(wukongs, watcher::Config::default())
-            .default_backoff()
+            .backoff(wukong_api::watch::backoff())
             .modify(lean)
             .reflect(wukong_writer),
         relisted.clone(),
     );
     let vm_events = settled(
         watcher(vms, watcher::Config::default())
-            .default_backoff()
+            .backoff(wukong_api::watch::backoff())
             .modify(lean)
             .reflect(vm_writer),
         relisted.clone(),
     );
     let vmi_events = settled(
         watcher(vmis, watcher::Config::default())
-            .default_backoff()
+            .backoff(wukong_api::watch::backoff())
             .modify(lean)
             .reflect(vmi_writer),
         relisted,

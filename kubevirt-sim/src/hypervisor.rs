@@ -192,7 +192,7 @@ impl Hypervisor {
 
     pub async fn run(mut self, mut calls: mpsc::Receiver<CallRequest>) {
         let vms: Api<VirtualMachine> = Api::all(self.client.clone());
-        let events = watcher(vms, watcher::Config::default()).default_backoff();
+        let events = watcher(vms, watcher::Config::default()).backoff(wukong_api::watch::backoff());
         let mut events = std::pin::pin!(events);
         let Some(mut done) = self.done_rx.take() else {
             return;
