@@ -411,6 +411,13 @@ async fn stored_request(client: &Client, ns: &str, name: &str) -> serde_json::Va
         // Fresh every time; compared separately where it matters.
         fields.remove("requestId");
         fields.remove("requestedBy");
+        // The console stamps every request with the time it was written.
+        assert!(
+            fields
+                .remove("requestedAt")
+                .is_some_and(|at| at.is_string()),
+            "every request carries requestedAt"
+        );
     }
     request
 }
