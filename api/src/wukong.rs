@@ -1,4 +1,4 @@
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -81,8 +81,11 @@ pub struct LifecycleAction {
     /// Who asked (the console fills it in; audit trails read it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// When the request was written (the console fills it in), to the microsecond: the controller's
+    /// take-up and acknowledgement histograms are measured from it, and a whole-second time would
+    /// add half a second to their means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_at: Option<Time>,
+    pub requested_at: Option<MicroTime>,
 }
 
 impl LifecycleAction {

@@ -124,9 +124,10 @@ pub async fn request_action_known(
         };
         lifecycle_action.requested_by = Some(cluster.requester(who).await);
         // On this process's clock: how long a request has waited is measured on it.
-        lifecycle_action.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::now(),
-        ));
+        lifecycle_action.requested_at =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
         let preconditions = Preconditions {
             uid: uid.clone(),
             resource_version: (!version.is_empty()).then_some(version),

@@ -10,7 +10,7 @@ use crate::simulated::{SimulatedVm, Step};
 use crate::{seed_wukong, Cluster, ClusterError, Identity, SeedVm, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -231,7 +231,7 @@ impl Cluster for Sandbox {
             let vm = state.vm_mut(key)?;
             request
                 .requested_at
-                .get_or_insert_with(|| Time(shared.wall_now(shared.now_ms())));
+                .get_or_insert_with(|| MicroTime(shared.wall_now(shared.now_ms())));
             // The very patch the Kubernetes backend sends, applied with the apiserver's rules.
             let patched =
                 apiserver::merge_patch(key, vm.wukong(), &request.merge_patch(&preconditions))?;

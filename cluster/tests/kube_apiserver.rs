@@ -411,12 +411,14 @@ async fn stored_request(client: &Client, ns: &str, name: &str) -> serde_json::Va
         // Fresh every time; compared separately where it matters.
         fields.remove("requestId");
         fields.remove("requestedBy");
-        // The console stamps every request with the time it was written.
+        // The console stamps every request with the time it was written, to the microsecond (the
+        // controller's take-up histogram is measured from it).
+        let at = fields.remove("requestedAt");
         assert!(
-            fields
-                .remove("requestedAt")
-                .is_some_and(|at| at.is_string()),
-            "every request carries requestedAt"
+            at.as_ref()
+                .and_then(|at| at.as_str())
+                .is_some_and(|at| at.len() == "2026-12-02T02:08:17.123456Z".len()),
+            "every request carries requestedAt, to the microsecond: {at:?}"
         );
     }
     request

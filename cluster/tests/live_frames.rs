@@ -431,7 +431,9 @@ async fn a_request_written_without_requested_at_waits_from_when_it_was_first_see
     // A console's request carries its own time.
     let at = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).expect("a time");
     if let Some(a) = w.spec.lifecycle_action.as_mut() {
-        a.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at));
+        a.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            at,
+        ));
     }
     store.apply(WatchEvent::Applied(w));
     assert_eq!(

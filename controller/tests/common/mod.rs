@@ -253,7 +253,7 @@ impl Harness {
     pub async fn request_with_id(&self, name: &str, action: Action, grace: Option<u32>, id: &str) {
         let mut request =
             LifecycleAction::for_action(action, grace, id.to_owned()).expect("not delete");
-        request.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        request.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
             k8s_openapi::jiff::Timestamp::now(),
         ));
         // Exactly the console's write: the whole request replaces the previous one.
