@@ -3,6 +3,7 @@ use leptos::config::get_configuration;
 use server::auth::{Gate, Mode};
 use server::config::{BackendChoice, Config};
 use server::{router, AppState};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ async fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // Plain text, no colour codes, when the log goes to a file or a collector.
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     match run(Config::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
