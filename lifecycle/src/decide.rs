@@ -400,7 +400,7 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     }
     let intent_pending = input.reported.in_flight_request_id.is_some()
         && input.reported.in_flight_request_id == input.request.map(|r| r.id);
-    if settled != VmState::Restarting && !intent_pending {
+    if !matches!(settled, VmState::Restarting | VmState::Starting) && !intent_pending {
         d.report.restarted_vmi = None;
     }
     if let Some(message) = unexplained_change(shown, settled) {
@@ -607,7 +607,9 @@ impl Decision {
                 r.message = Some(accepted_message(action, force, grace));
                 r.stop_deadline_ms =
                     (action == Action::Stop && grace > 0).then(|| now + secs_ms(grace));
-                r.restarted_vmi = if action == Action::Restart {
+                // The VMI a restart replaces, or the ended one a start replaces: until another
+                // VMI is there, what KubeVirt shows is about the old one (see `settle`).
+                r.restarted_vmi = if matches!(action, Action::Restart | Action::Start) {
                     self.vmi_uid.clone()
                 } else {
                     None
