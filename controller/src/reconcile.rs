@@ -301,7 +301,16 @@ async fn turn(
     if !deleting && !has_finalizer {
         target.add_finalizer(&wukong).await?;
     }
-    let mut wukong = if !deleting && wukong.pending_request().is_some() {
+    // A request, or an auto-start not yet reported, is decided on a fresh read: decided on a
+    // cached Wukong that does not show our last write yet, an auto-start goes out twice (KubeVirt
+    // refuses the second, and its report overwrote the first's Starting with Stopped).
+    let auto_start_due = wukong
+        .spec
+        .start_strategy
+        .as_ref()
+        .is_some_and(|s| s.auto_start)
+        && wukong.lifecycle_state().is_none();
+    let mut wukong = if !deleting && (wukong.pending_request().is_some() || auto_start_due) {
         let fresh = target.fresh().await?;
         if let Some(s) = Metrics::since_requested(fresh.pending_request()) {
             target.ctx.metrics.request_taken_up.observe(s);
