@@ -322,6 +322,8 @@ async fn turn(
     let mut seen = observer.seen(&target.namespace, &target.name);
     // An intent the installed CRD dropped (see `carried_on`), kept for this reconcile only.
     let mut dropped_intent: Option<String> = None;
+    // Whether a refusal already made this reconcile read KubeVirt afresh (once at most).
+    let mut refusal_rechecked = false;
     // A few turns at most: a create answered 409 looks again afresh; a turn that asks to be
     // looked at again at once (an intent written, a deadline forced before a request) goes on here.
     for _ in 0..3 {
@@ -339,6 +341,21 @@ async fn turn(
             Work::Call(_, purpose) => Some(purpose),
             _ => None,
         };
+        // KubeVirt refused a request's call as in conflict with the VM's state, which the watch
+        // may show late: after a crash or a KubeVirt restart, our own earlier call may be what
+        // changed it. Decide once more on a fresh read, where `decide` recognises a VM already on
+        // the request's way (accepted, not refused); the same VM as before means a real refusal.
+        if let (Some((409, _)), Some(Purpose::Request { .. }), false) =
+            (&answer, purpose, refusal_rechecked)
+        {
+            refusal_rechecked = true;
+            let fresh = Observer::fresh(&target.vms, &target.vmis, &target.name).await?;
+            let version = |s: &Seen| s.vm.as_ref().and_then(|vm| vm.resource_version());
+            if version(&fresh) != version(&seen) {
+                seen = fresh;
+                continue;
+            }
+        }
         let outcome = decision.conclude(match &answer {
             None => Answer::Done,
             Some((code, message)) => Answer::Refused {

@@ -403,7 +403,10 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     if !matches!(settled, VmState::Restarting | VmState::Starting) && !intent_pending {
         d.report.restarted_vmi = None;
     }
-    if let Some(message) = unexplained_change(shown, settled) {
+    let carried_out = input
+        .request
+        .is_some_and(|r| carried_out(r.action, shown, settled, vm.run_strategy));
+    if let Some(message) = unexplained_change(shown, settled).filter(|_| !carried_out) {
         d.records.push(Record::Unexplained { message });
     }
     d.report.state = settled;
@@ -472,6 +475,12 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         }
     }
     d.report.observed_request_id = Some(request.id.to_owned());
+    if carried_out {
+        // No VMI to remember: the one the call replaced is gone or unknown.
+        d.vmi_uid = None;
+        d.work = Work::AlreadyDone(Purpose::Request { action, grace });
+        return d;
+    }
     let situation = Situation {
         state: settled,
         run_strategy: vm.run_strategy,
@@ -515,6 +524,32 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         }),
     }
     d
+}
+
+/// Whether KubeVirt has carried out `action` already, with nothing reported about it: since the
+/// last report the VM has moved from `shown`, a state the rules allowed the action in (under a run
+/// strategy the action turns into the one KubeVirt runs now), to the state the action passes
+/// through or ends in. That is the trace a leader leaves when it crashes between KubeVirt's answer
+/// and its status write (or someone asked KubeVirt for the same at that moment): the request is
+/// acknowledged as accepted instead of refused as "already Stopping", and KubeVirt is not called
+/// again. A restart ends where it began, so it leaves no such trace: it writes an intent first.
+fn carried_out(
+    action: Action,
+    shown: VmState,
+    settled: VmState,
+    run_strategy: RunStrategy,
+) -> bool {
+    let to = plan(action, run_strategy);
+    let moved_its_way = shown != settled
+        && shown != to.passes_through
+        && Some(shown) != to.ends_in
+        && (settled == to.passes_through || Some(settled) == to.ends_in);
+    moved_its_way
+        && action != Action::Restart
+        && RunStrategy::ALL.into_iter().any(|before| {
+            plan(action, before).run_strategy_after == run_strategy
+                && check(action, &Situation::new(shown, before, false)).is_ok()
+        })
 }
 
 fn not_ours(mut d: Decision, input: &Input<'_>, namespace: &str, name: &str) -> Decision {
