@@ -18,7 +18,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube::Client;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wukong_api::Wukong;
@@ -40,6 +40,9 @@ const LIMIT: Duration = Duration::from_secs(600);
 const PAGE_SIZE: u32 = 500;
 /// How close together two checks of the clients against the apiserver are.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How far behind the apiserver a client's row may be and still count as converged: a row the
+/// apiserver held this long ago at most (each check's list, and the one before it).
+const LAG: Duration = Duration::from_secs(1);
 /// Convergence is expected within this long of recovery (issue 14).
 const CONVERGE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -61,6 +64,7 @@ pub async fn run(client: &Client, options: &Options) -> Result<Value, String> {
         "date": jiff::Timestamp::now().to_string(),
         "clients": options.clients,
         "converge_within_seconds": CONVERGE_WITHIN.as_secs(),
+        "converged_means_rows_at_most_seconds_behind": LAG.as_secs_f64(),
         "rounds": rounds,
     }))
 }
@@ -206,17 +210,20 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
 
 /// Waits until every client's page is what the apiserver holds: the same rows, in the same
 /// window of the same order, each equal to what the console's own row function makes of the
-/// Wukong (or of its version one check earlier: a change may be on its way). Returns how long
-/// after `since` that first held.
+/// Wukong as the apiserver held it at most [`LAG`] ago (while a bulk is still being carried out,
+/// rows change every moment, and a push is never instant). Returns how long after `since` that
+/// first held.
 async fn converge(
     api: &Api<Wukong>,
     clients: &[Arc<Mutex<Page>>],
     since: Instant,
 ) -> Result<Duration, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut previous: BTreeMap<VmKey, VmRow> = BTreeMap::new();
+    // The apiserver's rows at each check, newest first, as long as they are within LAG.
+    let mut held: VecDeque<(Instant, BTreeMap<VmKey, VmRow>)> = VecDeque::new();
     let mut last_problem;
     loop {
+        let listed_at = Instant::now();
         match list(api).await {
             Ok(wukongs) => {
                 let now: BTreeMap<VmKey, VmRow> = wukongs
@@ -224,11 +231,17 @@ async fn converge(
                     .filter_map(wukong_cluster::row_from_wukong)
                     .map(|r| (r.key.clone(), r))
                     .collect();
-                match mismatch(clients, &now, &previous) {
+                held.push_front((listed_at, now));
+                // Keep what the apiserver held within LAG: the lists taken since, and the one
+                // before them (it was still what the apiserver held when LAG began).
+                while held.len() > 1 && held[held.len() - 2].0.elapsed() > LAG {
+                    held.pop_back();
+                }
+                let snapshots: Vec<&BTreeMap<VmKey, VmRow>> = held.iter().map(|(_, m)| m).collect();
+                match mismatch(clients, &snapshots) {
                     None => return Ok(since.elapsed()),
                     Some(problem) => last_problem = problem,
                 }
-                previous = now;
             }
             Err(e) => last_problem = e,
         }
@@ -239,12 +252,10 @@ async fn converge(
     }
 }
 
-/// The first client whose page differs from the apiserver's rows (`now`, or `previous` for a row).
-fn mismatch(
-    clients: &[Arc<Mutex<Page>>],
-    now: &BTreeMap<VmKey, VmRow>,
-    previous: &BTreeMap<VmKey, VmRow>,
-) -> Option<String> {
+/// The first client whose page differs from the apiserver's rows: its rows are not the newest
+/// list's page, or a row equals none of the `snapshots` (newest first).
+fn mismatch(clients: &[Arc<Mutex<Page>>], snapshots: &[&BTreeMap<VmKey, VmRow>]) -> Option<String> {
+    let now = snapshots.first()?;
     for (i, client) in clients.iter().enumerate() {
         let Ok(page) = client.lock() else {
             return Some(format!("client {i}: poisoned"));
@@ -268,7 +279,7 @@ fn mismatch(
             ));
         }
         for (key, row) in &page.rows {
-            if now.get(key) != Some(row) && previous.get(key) != Some(row) {
+            if !snapshots.iter().any(|s| s.get(key) == Some(row)) {
                 return Some(format!(
                     "client {i}: {key} shows {:?} (pending {:?}), the apiserver {:?}",
                     row.state,

@@ -344,13 +344,17 @@ async fn turn(
         // KubeVirt refused a request's call as in conflict with the VM's state, which the watch
         // may show late: after a crash or a KubeVirt restart, our own earlier call may be what
         // changed it. Decide once more on a fresh read, where `decide` recognises a VM already on
-        // the request's way (accepted, not refused); the same VM as before means a real refusal.
+        // the request's way (accepted, not refused); the same VM and VMI as before mean a real
+        // refusal.
         if let (Some((409, _)), Some(Purpose::Request { .. }), false) =
             (&answer, purpose, refusal_rechecked)
         {
             refusal_rechecked = true;
             let fresh = Observer::fresh(&target.vms, &target.vmis, &target.name).await?;
-            let version = |s: &Seen| s.vm.as_ref().and_then(|vm| vm.resource_version());
+            let version = |s: &Seen| {
+                let vm = s.vm.as_ref().and_then(|vm| vm.resource_version());
+                (vm, s.vmi.as_ref().and_then(|vmi| vmi.resource_version()))
+            };
             if version(&fresh) != version(&seen) {
                 seen = fresh;
                 continue;

@@ -50,6 +50,8 @@ pub struct Vm<'a> {
     pub run_strategy: RunStrategy,
     /// `status.stateChangeRequests` is not empty.
     pub pending: bool,
+    /// What those requests ask for, when it is one action ([`pending_action`]).
+    pub pending_action: Option<Action>,
     /// The uid of the VMI (KubeVirt's `VirtualMachineInstance`), when there is one.
     pub vmi_uid: Option<&'a str>,
     /// The VM's own `terminationGracePeriodSeconds` (KubeVirt's 30 when unset).
@@ -405,7 +407,7 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     }
     let carried_out = input
         .request
-        .is_some_and(|r| carried_out(r.action, shown, settled, vm.run_strategy));
+        .is_some_and(|r| carried_out(r.action, shown, settled, &vm));
     if let Some(message) = unexplained_change(shown, settled).filter(|_| !carried_out) {
         d.records.push(Record::Unexplained { message });
     }
@@ -533,23 +535,42 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
 /// and its status write (or someone asked KubeVirt for the same at that moment): the request is
 /// acknowledged as accepted instead of refused as "already Stopping", and KubeVirt is not called
 /// again. A restart ends where it began, so it leaves no such trace: it writes an intent first.
-fn carried_out(
-    action: Action,
-    shown: VmState,
-    settled: VmState,
-    run_strategy: RunStrategy,
-) -> bool {
+///
+/// The same holds before KubeVirt has moved, while the change request the call left is still
+/// pending (`[Stop]` for a stop or force stop, `[Start]` for a start): refusing the request as
+/// "an earlier request is still being carried out" would refuse it for its own call.
+fn carried_out(action: Action, shown: VmState, settled: VmState, vm: &Vm<'_>) -> bool {
+    let run_strategy = vm.run_strategy;
     let to = plan(action, run_strategy);
-    let moved_its_way = shown != settled
-        && shown != to.passes_through
-        && Some(shown) != to.ends_in
-        && (settled == to.passes_through || Some(settled) == to.ends_in);
-    moved_its_way
+    let off_its_way = shown != to.passes_through && Some(shown) != to.ends_in;
+    let moved_its_way =
+        shown != settled && (settled == to.passes_through || Some(settled) == to.ends_in);
+    let left_pending = vm.pending
+        && shown == settled
+        && vm.pending_action
+            == Some(match action {
+                Action::ForceStop => Action::Stop,
+                other => other,
+            });
+    off_its_way
+        && (moved_its_way || left_pending)
         && action != Action::Restart
         && RunStrategy::ALL.into_iter().any(|before| {
             plan(action, before).run_strategy_after == run_strategy
                 && check(action, &Situation::new(shown, before, false)).is_ok()
         })
+}
+
+/// What KubeVirt's `status.stateChangeRequests` (their `action`s, in order) ask for: `[Stop]` a
+/// stop, `[Start]` a start, `[Stop, Start]` a restart; `None` for none or any other mix.
+pub fn pending_action<'a>(actions: impl IntoIterator<Item = &'a str>) -> Option<Action> {
+    let mut actions = actions.into_iter();
+    match (actions.next(), actions.next(), actions.next()) {
+        (Some("Stop"), None, _) => Some(Action::Stop),
+        (Some("Start"), None, _) => Some(Action::Start),
+        (Some("Stop"), Some("Start"), None) => Some(Action::Restart),
+        _ => None,
+    }
 }
 
 fn not_ours(mut d: Decision, input: &Input<'_>, namespace: &str, name: &str) -> Decision {

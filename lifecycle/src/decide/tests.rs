@@ -37,6 +37,7 @@ fn vm(printable: &'static str, phase: Option<&'static str>, rs: RunStrategy) -> 
         },
         run_strategy: rs,
         pending: false,
+        pending_action: None,
         vmi_uid: phase.map(|_| "vmi-1"),
         grace_seconds: 30,
     }
@@ -752,6 +753,43 @@ fn a_call_taken_before_a_crash_is_acknowledged_as_accepted_not_refused() {
         assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
         assert_eq!(o.report.last_action.as_deref(), Some(action.as_str()));
     }
+
+    // KubeVirt has not moved yet, but the change request the call left is pending.
+    for (action, before, asked, rs) in [
+        (Action::Stop, S::Running, Action::Stop, RunStrategy::Manual),
+        (
+            Action::ForceStop,
+            S::Running,
+            Action::Stop,
+            RunStrategy::Manual,
+        ),
+        (
+            Action::Start,
+            S::Stopped,
+            Action::Start,
+            RunStrategy::Manual,
+        ),
+    ] {
+        let (printable, phase) = kubevirt_showing(before).unwrap();
+        let mut v = vm(printable, phase, rs);
+        v.pending = true;
+        v.pending_action = Some(asked);
+        let mut i = input(steady(before), v);
+        i.request = Some(request(action));
+        let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+        assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted], "{action:?}");
+    }
+    // Someone else's restart pending: a stop is refused, as the rules say.
+    let mut v = vm("Running", Some("Running"), RunStrategy::Manual);
+    v.pending = true;
+    v.pending_action = Some(Action::Restart);
+    let mut i = input(steady(S::Running), v);
+    i.request = Some(request(Action::Stop));
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(taken_up(&o), vec![RequestOutcome::Refused]);
+    assert_eq!(pending_action(["Stop", "Start"]), Some(Action::Restart));
+    assert_eq!(pending_action(["Start", "Stop"]), None);
+    assert_eq!(pending_action([]), None);
 
     // No movement, or a movement the request could not have caused: refused as the rules say.
     let refused = [
