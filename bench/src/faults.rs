@@ -43,6 +43,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How far behind the apiserver a client's row may be and still count as converged: a row the
 /// apiserver held this long ago at most (each check's list, and the one before it).
 const LAG: Duration = Duration::from_secs(1);
+/// How often a difference that keeps the clients from converging is written down.
+const TRACE_EVERY: Duration = Duration::from_secs(2);
 /// Convergence is expected within this long of recovery (issue 14).
 const CONVERGE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -90,7 +92,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     .await?;
     let clients = &browsers.pages;
     // Also waits for the console's first list (a console just started at N = 10,000 takes seconds).
-    converge(&api, clients, Instant::now()).await?;
+    converge(&api, clients, Instant::now(), &mut Vec::new()).await?;
     // The VMs must be running for a stop: start them first (no fault), and wait.
     let listed = list(&api).await?;
     if listed
@@ -138,7 +140,9 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     restart
         .await
         .map_err(|e| format!("restarting {killed}: {e}"))??;
-    let converged = converge(&api, clients, recovered_at).await;
+    // What kept the clients from matching, every 2 s or so until they did.
+    let mut differences = Vec::new();
+    let converged = converge(&api, clients, recovered_at, &mut differences).await;
     if killed.starts_with("wukong-controller") {
         // The killed replica comes back as the standby.
         start(&options.cluster_script, &killed).await?;
@@ -181,7 +185,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         }
     }
     // The clients once more, on the settled namespace: nothing left behind.
-    let final_check = converge(&api, clients, Instant::now()).await;
+    let final_check = converge(&api, clients, Instant::now(), &mut Vec::new()).await;
     let reconnects = browsers.reconnects();
     drop(browsers);
     unrecorded.truncate(5);
@@ -196,6 +200,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         "clients_converged_seconds_after_recovery": converged.as_ref().ok().map(|d| crate::round(d.as_secs_f64())),
         "clients_converged_within_5_s": converged.as_ref().is_ok_and(|d| *d <= CONVERGE_WITHIN),
         "clients_not_converged": converged.err(),
+        "differences_until_converged": differences,
         "client_reconnects": reconnects,
         "all_acknowledged": all_acknowledged,
         "seconds_until_all_acknowledged": crate::round(acknowledged_after.as_secs_f64()),
@@ -217,7 +222,9 @@ async fn converge(
     api: &Api<Wukong>,
     clients: &[Arc<Mutex<Page>>],
     since: Instant,
+    differences: &mut Vec<String>,
 ) -> Result<Duration, String> {
+    let mut noted = Instant::now() - TRACE_EVERY;
     let deadline = Instant::now() + Duration::from_secs(60);
     // The apiserver's rows at each check, newest first, as long as they are within LAG.
     let mut held: VecDeque<(Instant, BTreeMap<VmKey, VmRow>)> = VecDeque::new();
@@ -240,7 +247,14 @@ async fn converge(
                 let snapshots: Vec<&BTreeMap<VmKey, VmRow>> = held.iter().map(|(_, m)| m).collect();
                 match mismatch(clients, &snapshots) {
                     None => return Ok(since.elapsed()),
-                    Some(problem) => last_problem = problem,
+                    Some(problem) => {
+                        if noted.elapsed() >= TRACE_EVERY && differences.len() < 40 {
+                            noted = Instant::now();
+                            let at = since.elapsed().as_secs_f64();
+                            differences.push(format!("{at:.1} s: {problem}"));
+                        }
+                        last_problem = problem;
+                    }
                 }
             }
             Err(e) => last_problem = e,
@@ -280,11 +294,22 @@ fn mismatch(clients: &[Arc<Mutex<Page>>], snapshots: &[&BTreeMap<VmKey, VmRow>])
         }
         for (key, row) in &page.rows {
             if !snapshots.iter().any(|s| s.get(key) == Some(row)) {
+                // The fields that differ from the newest list, as the client and the apiserver
+                // have them.
+                let mine = serde_json::to_value(row).unwrap_or_default();
+                let theirs = now.get(key).map(serde_json::to_value);
+                let theirs = theirs.and_then(Result::ok).unwrap_or_default();
+                let differ: Vec<String> = mine
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(field, value)| theirs.get(field.as_str()) != Some(value))
+                    .map(|(field, value)| format!("{field}: {value} vs {}", theirs[field.as_str()]))
+                    .collect();
                 return Some(format!(
-                    "client {i}: {key} shows {:?} (pending {:?}), the apiserver {:?}",
-                    row.state,
-                    row.pending,
-                    now.get(key).map(|r| (r.state, r.pending))
+                    "client {i}: {key} differs from {} lists in {}",
+                    snapshots.len(),
+                    differ.join("; ")
                 ));
             }
         }
