@@ -215,9 +215,9 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
 
 /// Waits until every client's page is what the apiserver holds: the same rows, in the same
 /// window of the same order, each equal to what the console's own row function makes of the
-/// Wukong as the apiserver held it at most [`LAG`] ago (while a bulk is still being carried out,
-/// rows change every moment, and a push is never instant). Returns how long after `since` that
-/// first held.
+/// Wukong as the apiserver held it at most [`LAG`] before the check, or right after it (a list
+/// is read before the clients are looked at, and rows change all through a bulk: a client may be
+/// ahead of it). Returns how long after `since` that first held.
 async fn converge(
     api: &Api<Wukong>,
     clients: &[Arc<Mutex<Page>>],
@@ -230,15 +230,9 @@ async fn converge(
     let mut held: VecDeque<(Instant, BTreeMap<VmKey, VmRow>)> = VecDeque::new();
     let mut last_problem;
     loop {
-        let listed_at = Instant::now();
-        match list(api).await {
-            Ok(wukongs) => {
-                let now: BTreeMap<VmKey, VmRow> = wukongs
-                    .iter()
-                    .filter_map(wukong_cluster::row_from_wukong)
-                    .map(|r| (r.key.clone(), r))
-                    .collect();
-                held.push_front((listed_at, now));
+        let problem = match listed(api).await {
+            Ok(now) => {
+                held.push_front(now);
                 // Keep what the apiserver held within LAG: the lists taken since, and the one
                 // before them (it was still what the apiserver held when LAG began).
                 while held.len() > 1 && held[held.len() - 2].0.elapsed() > LAG {
@@ -246,18 +240,34 @@ async fn converge(
                 }
                 let snapshots: Vec<&BTreeMap<VmKey, VmRow>> = held.iter().map(|(_, m)| m).collect();
                 match mismatch(clients, &snapshots) {
-                    None => return Ok(since.elapsed()),
-                    Some(problem) => {
-                        if noted.elapsed() >= TRACE_EVERY && differences.len() < 40 {
-                            noted = Instant::now();
-                            let at = since.elapsed().as_secs_f64();
-                            differences.push(format!("{at:.1} s: {problem}"));
+                    Err(problem) => Some(problem),
+                    Ok(behind_or_ahead) if behind_or_ahead.is_empty() => None,
+                    // Rows none of those lists has: ahead of them, or behind by more than LAG.
+                    Ok(odd) => match listed(api).await {
+                        Ok(after) => {
+                            let problem = odd
+                                .iter()
+                                .find(|(_, key, row)| after.1.get(key) != Some(row))
+                                .map(|(i, key, row)| difference(*i, key, row, &after.1));
+                            held.push_front(after);
+                            problem
                         }
-                        last_problem = problem;
-                    }
+                        Err(e) => Some(e),
+                    },
                 }
             }
-            Err(e) => last_problem = e,
+            Err(e) => Some(e),
+        };
+        match problem {
+            None => return Ok(since.elapsed()),
+            Some(problem) => {
+                if noted.elapsed() >= TRACE_EVERY && differences.len() < 40 {
+                    noted = Instant::now();
+                    let at = since.elapsed().as_secs_f64();
+                    differences.push(format!("{at:.1} s: {problem}"));
+                }
+                last_problem = problem;
+            }
         }
         if Instant::now() > deadline {
             return Err(format!("not within 60 s: {last_problem}"));
@@ -266,13 +276,31 @@ async fn converge(
     }
 }
 
-/// The first client whose page differs from the apiserver's rows: its rows are not the newest
-/// list's page, or a row equals none of the `snapshots` (newest first).
-fn mismatch(clients: &[Arc<Mutex<Page>>], snapshots: &[&BTreeMap<VmKey, VmRow>]) -> Option<String> {
-    let now = snapshots.first()?;
+/// The namespace's rows as the console makes them, and when the list was asked for.
+async fn listed(api: &Api<Wukong>) -> Result<(Instant, BTreeMap<VmKey, VmRow>), String> {
+    let at = Instant::now();
+    let rows = list(api)
+        .await?
+        .iter()
+        .filter_map(wukong_cluster::row_from_wukong)
+        .map(|r| (r.key.clone(), r))
+        .collect();
+    Ok((at, rows))
+}
+
+/// A client whose page does not hold the apiserver's page of rows (`Err`), or the rows on the
+/// clients' pages that equal none of the `snapshots` (newest first): (client, key, row).
+fn mismatch(
+    clients: &[Arc<Mutex<Page>>],
+    snapshots: &[&BTreeMap<VmKey, VmRow>],
+) -> Result<Vec<(usize, VmKey, VmRow)>, String> {
+    let Some(now) = snapshots.first() else {
+        return Ok(Vec::new());
+    };
+    let mut odd = Vec::new();
     for (i, client) in clients.iter().enumerate() {
         let Ok(page) = client.lock() else {
-            return Some(format!("client {i}: poisoned"));
+            return Err(format!("client {i}: poisoned"));
         };
         let mut expected: Vec<&VmRow> = now.values().collect();
         expected.sort_by(|a, b| page.view.order(a, b));
@@ -286,35 +314,35 @@ fn mismatch(clients: &[Arc<Mutex<Page>>], snapshots: &[&BTreeMap<VmKey, VmRow>])
         let mut window_sorted = window.clone();
         window_sorted.sort();
         if held != window_sorted {
-            return Some(format!(
+            return Err(format!(
                 "client {i}: {} rows on its page, the apiserver's page has {}",
                 held.len(),
                 window.len()
             ));
         }
         for (key, row) in &page.rows {
-            if !snapshots.iter().any(|s| s.get(key) == Some(row)) {
-                // The fields that differ from the newest list, as the client and the apiserver
-                // have them.
-                let mine = serde_json::to_value(row).unwrap_or_default();
-                let theirs = now.get(key).map(serde_json::to_value);
-                let theirs = theirs.and_then(Result::ok).unwrap_or_default();
-                let differ: Vec<String> = mine
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(field, value)| theirs.get(field.as_str()) != Some(value))
-                    .map(|(field, value)| format!("{field}: {value} vs {}", theirs[field.as_str()]))
-                    .collect();
-                return Some(format!(
-                    "client {i}: {key} differs from {} lists in {}",
-                    snapshots.len(),
-                    differ.join("; ")
-                ));
+            if !snapshots.iter().any(|s| s.get(key) == Some(row)) && odd.len() < 10_000 {
+                odd.push((i, key.clone(), row.clone()));
             }
         }
     }
-    None
+    Ok(odd)
+}
+
+/// How client `i`'s `row` differs from the apiserver's: the fields, as the client and the
+/// apiserver have them.
+fn difference(i: usize, key: &VmKey, row: &VmRow, apiserver: &BTreeMap<VmKey, VmRow>) -> String {
+    let mine = serde_json::to_value(row).unwrap_or_default();
+    let theirs = apiserver.get(key).map(serde_json::to_value);
+    let theirs = theirs.and_then(Result::ok).unwrap_or_default();
+    let differ: Vec<String> = mine
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(field, value)| theirs.get(field.as_str()) != Some(value))
+        .map(|(field, value)| format!("{field}: {value} vs {}", theirs[field.as_str()]))
+        .collect();
+    format!("client {i}: {key}: {}", differ.join("; "))
 }
 
 /// How many of the bulk's requests are acknowledged: a new request id, observed.
