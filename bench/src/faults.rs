@@ -73,6 +73,8 @@ pub async fn run(client: &Client, options: &Options) -> Result<Value, String> {
 
 async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Result<Value, String> {
     let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    // Every version of each row, as the bench's own watch sees them (ended with the round).
+    let versions = Versions::follow(api.clone());
     let filter = Filter {
         namespace: ns.to_owned(),
         search: String::new(),
@@ -92,7 +94,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     .await?;
     let clients = &browsers.pages;
     // Also waits for the console's first list (a console just started at N = 10,000 takes seconds).
-    converge(&api, clients, Instant::now(), &mut Vec::new()).await?;
+    converge(&api, &versions, clients, Instant::now(), &mut Vec::new()).await?;
     // The VMs must be running for a stop: start them first (no fault), and wait.
     let listed = list(&api).await?;
     if listed
@@ -142,7 +144,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         .map_err(|e| format!("restarting {killed}: {e}"))??;
     // What kept the clients from matching, every 2 s or so until they did.
     let mut differences = Vec::new();
-    let converged = converge(&api, clients, recovered_at, &mut differences).await;
+    let converged = converge(&api, &versions, clients, recovered_at, &mut differences).await;
     if killed.starts_with("wukong-controller") {
         // The killed replica comes back as the standby.
         start(&options.cluster_script, &killed).await?;
@@ -185,7 +187,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         }
     }
     // The clients once more, on the settled namespace: nothing left behind.
-    let final_check = converge(&api, clients, Instant::now(), &mut Vec::new()).await;
+    let final_check = converge(&api, &versions, clients, Instant::now(), &mut Vec::new()).await;
     let reconnects = browsers.reconnects();
     drop(browsers);
     unrecorded.truncate(5);
@@ -217,9 +219,11 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
 /// window of the same order, each equal to what the console's own row function makes of the
 /// Wukong as the apiserver held it at most [`LAG`] before the check, or right after it (a list
 /// is read before the clients are looked at, and rows change all through a bulk: a client may be
-/// ahead of it). Returns how long after `since` that first held.
+/// ahead of it). A version that lived between two lists counts by the bench's own watch
+/// ([`Versions`]). Returns how long after `since` that first held.
 async fn converge(
     api: &Api<Wukong>,
+    versions: &Versions,
     clients: &[Arc<Mutex<Page>>],
     since: Instant,
     differences: &mut Vec<String>,
@@ -241,13 +245,15 @@ async fn converge(
                 let snapshots: Vec<&BTreeMap<VmKey, VmRow>> = held.iter().map(|(_, m)| m).collect();
                 match mismatch(clients, &snapshots) {
                     Err(problem) => Some(problem),
-                    Ok(behind_or_ahead) if behind_or_ahead.is_empty() => None,
+                    Ok(odd) if odd.iter().all(|(_, k, row)| versions.recent(k, row)) => None,
                     // Rows none of those lists has: ahead of them, or behind by more than LAG.
                     Ok(odd) => match listed(api).await {
                         Ok(after) => {
                             let problem = odd
                                 .iter()
-                                .find(|(_, key, row)| after.1.get(key) != Some(row))
+                                .find(|(_, key, row)| {
+                                    after.1.get(key) != Some(row) && !versions.recent(key, row)
+                                })
                                 .map(|(i, key, row)| difference(*i, key, row, &after.1));
                             held.push_front(after);
                             problem
@@ -273,6 +279,72 @@ async fn converge(
             return Err(format!("not within 60 s: {last_problem}"));
         }
         tokio::time::sleep(CHECK_EVERY).await;
+    }
+}
+
+/// Every version of each row of a namespace that the bench's own watch has seen, with when the
+/// next one replaced it: a client row between two lists is one of these.
+struct Versions {
+    seen: Arc<Mutex<HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Versions {
+    /// Versions kept per row (the newest).
+    const KEEP: usize = 16;
+
+    fn follow(api: Api<Wukong>) -> Versions {
+        use futures::StreamExt;
+        use kube::runtime::{watcher, WatchStreamExt};
+        let seen: Arc<Mutex<HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>>> = Arc::default();
+        let rows = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .applied_objects()
+                .boxed();
+            // Bounded by the round: the task is aborted when `Versions` is dropped.
+            while let Some(event) = events.next().await {
+                let Some(row) = event
+                    .ok()
+                    .as_ref()
+                    .and_then(wukong_cluster::row_from_wukong)
+                else {
+                    continue;
+                };
+                let Ok(mut rows) = rows.lock() else { return };
+                let versions = rows.entry(row.key.clone()).or_default();
+                if versions.back().is_some_and(|(last, _)| *last == row) {
+                    continue;
+                }
+                if let Some((_, replaced)) = versions.back_mut() {
+                    *replaced = Some(Instant::now());
+                }
+                versions.push_back((row, None));
+                if versions.len() > Self::KEEP {
+                    versions.pop_front();
+                }
+            }
+        });
+        Versions { seen, task }
+    }
+
+    /// Whether `row` is a version of `key` the apiserver held at most [`LAG`] ago.
+    fn recent(&self, key: &VmKey, row: &VmRow) -> bool {
+        let Ok(seen) = self.seen.lock() else {
+            return false;
+        };
+        seen.get(key).is_some_and(|versions| {
+            versions.iter().any(|(version, replaced)| {
+                version == row && replaced.is_none_or(|at| at.elapsed() <= LAG)
+            })
+        })
+    }
+}
+
+impl Drop for Versions {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
