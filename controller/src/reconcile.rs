@@ -26,6 +26,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
@@ -86,7 +87,16 @@ pub struct Context {
     pub copy_annotation_prefixes: Vec<String>,
     /// How many Wukongs are reconciled at once.
     pub concurrency: u16,
+    /// Requests whose last KubeVirt call got no answer (the connection broke), and when: KubeVirt
+    /// may have taken that call, and then refuses its retry 409 before its objects show why. A
+    /// hint for how long to wait before reporting such a refusal, nothing more: lost with the
+    /// process, the refusal is reported at once, as before.
+    pub unanswered: std::sync::Mutex<HashMap<String, Instant>>,
 }
+
+/// How long after a call that got no answer a 409 for its retry is not reported yet, while
+/// KubeVirt's objects do not show why (they catch up within seconds after an outage).
+const UNANSWERED_GRACE: Duration = Duration::from_secs(10);
 
 impl Context {
     pub fn new(
@@ -104,7 +114,24 @@ impl Context {
             metrics,
             copy_annotation_prefixes,
             concurrency,
+            unanswered: std::sync::Mutex::default(),
         }
+    }
+
+    /// Notes that `request`'s call got no answer (entries older than a minute go).
+    fn call_unanswered(&self, request: &str) {
+        if let Ok(mut unanswered) = self.unanswered.lock() {
+            unanswered.retain(|_, at| at.elapsed() < Duration::from_secs(60));
+            unanswered.insert(request.to_owned(), Instant::now());
+        }
+    }
+
+    /// Whether `request`'s last call got no answer less than [`UNANSWERED_GRACE`] ago.
+    fn recently_unanswered(&self, request: &str) -> bool {
+        self.unanswered.lock().is_ok_and(|u| {
+            u.get(request)
+                .is_some_and(|at| at.elapsed() < UNANSWERED_GRACE)
+        })
     }
 }
 
@@ -329,7 +356,12 @@ async fn turn(
     for _ in 0..3 {
         let input = input(target, &wukong, &seen, dropped_intent.as_deref());
         let decision = decide::decide(&input, &target.namespace, &target.name);
-        let answer = match carry_out(target, observer, &wukong, &seen, decision.work).await? {
+        let request_id = input.request.map(|r| r.id.to_owned());
+        let carried = carry_out(target, observer, &wukong, &seen, decision.work).await;
+        if let (Err(Error::Kubevirt(_)), Some(id)) = (&carried, &request_id) {
+            target.ctx.call_unanswered(id);
+        }
+        let answer = match carried? {
             Carried::Answer(answer) => answer,
             Carried::LookAgain(fresh) => {
                 seen = fresh;
@@ -358,6 +390,14 @@ async fn turn(
             if version(&fresh) != version(&seen) {
                 seen = fresh;
                 continue;
+            }
+            // Our own earlier call, whose answer was lost, may be what KubeVirt refuses for:
+            // look again shortly, before reporting a refusal its objects do not explain yet.
+            if request_id
+                .as_deref()
+                .is_some_and(|id| target.ctx.recently_unanswered(id))
+            {
+                return Ok(Requeue::requeue(Duration::from_secs(1)));
             }
         }
         let outcome = decision.conclude(match &answer {
