@@ -246,8 +246,9 @@ pub struct LifecycleState {
     /// When a graceful stop in progress will be forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_deadline: Option<Time>,
-    /// The uid of the VirtualMachineInstance a restart was sent for: a VMI with another uid tells
-    /// that the restart has happened (kept here so any controller replica can tell).
+    /// The uid of the VirtualMachineInstance a restart was sent for, or the ended one a start
+    /// replaces: a VMI with another uid tells that the restart or start has happened (kept here
+    /// so any controller replica can tell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_vmi: Option<String>,
     /// A request whose restart the controller is about to send (written before the call): a

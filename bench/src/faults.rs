@@ -18,7 +18,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube::Client;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wukong_api::Wukong;
@@ -40,6 +40,11 @@ const LIMIT: Duration = Duration::from_secs(600);
 const PAGE_SIZE: u32 = 500;
 /// How close together two checks of the clients against the apiserver are.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How far behind the apiserver a client's row may be and still count as converged: a row the
+/// apiserver held this long ago at most (each check's list, and the one before it).
+const LAG: Duration = Duration::from_secs(1);
+/// How often a difference that keeps the clients from converging is written down.
+const TRACE_EVERY: Duration = Duration::from_secs(2);
 /// Convergence is expected within this long of recovery (issue 14).
 const CONVERGE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -61,12 +66,15 @@ pub async fn run(client: &Client, options: &Options) -> Result<Value, String> {
         "date": jiff::Timestamp::now().to_string(),
         "clients": options.clients,
         "converge_within_seconds": CONVERGE_WITHIN.as_secs(),
+        "converged_means_rows_at_most_seconds_behind": LAG.as_secs_f64(),
         "rounds": rounds,
     }))
 }
 
 async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Result<Value, String> {
     let api: Api<Wukong> = Api::namespaced(client.clone(), ns);
+    // Every version of each row, as the bench's own watch sees them (ended with the round).
+    let versions = Versions::follow(api.clone());
     let filter = Filter {
         namespace: ns.to_owned(),
         search: String::new(),
@@ -86,7 +94,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     .await?;
     let clients = &browsers.pages;
     // Also waits for the console's first list (a console just started at N = 10,000 takes seconds).
-    converge(&api, clients, Instant::now()).await?;
+    converge(&api, &versions, clients, Instant::now(), &mut Vec::new()).await?;
     // The VMs must be running for a stop: start them first (no fault), and wait.
     let listed = list(&api).await?;
     if listed
@@ -134,7 +142,9 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     restart
         .await
         .map_err(|e| format!("restarting {killed}: {e}"))??;
-    let converged = converge(&api, clients, recovered_at).await;
+    // What kept the clients from matching, every 2 s or so until they did.
+    let mut differences = Vec::new();
+    let converged = converge(&api, &versions, clients, recovered_at, &mut differences).await;
     if killed.starts_with("wukong-controller") {
         // The killed replica comes back as the standby.
         start(&options.cluster_script, &killed).await?;
@@ -177,7 +187,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         }
     }
     // The clients once more, on the settled namespace: nothing left behind.
-    let final_check = converge(&api, clients, Instant::now()).await;
+    let final_check = converge(&api, &versions, clients, Instant::now(), &mut Vec::new()).await;
     let reconnects = browsers.reconnects();
     drop(browsers);
     unrecorded.truncate(5);
@@ -192,6 +202,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
         "clients_converged_seconds_after_recovery": converged.as_ref().ok().map(|d| crate::round(d.as_secs_f64())),
         "clients_converged_within_5_s": converged.as_ref().is_ok_and(|d| *d <= CONVERGE_WITHIN),
         "clients_not_converged": converged.err(),
+        "differences_until_converged": differences,
         "client_reconnects": reconnects,
         "all_acknowledged": all_acknowledged,
         "seconds_until_all_acknowledged": crate::round(acknowledged_after.as_secs_f64()),
@@ -206,31 +217,63 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
 
 /// Waits until every client's page is what the apiserver holds: the same rows, in the same
 /// window of the same order, each equal to what the console's own row function makes of the
-/// Wukong (or of its version one check earlier: a change may be on its way). Returns how long
-/// after `since` that first held.
+/// Wukong as the apiserver held it at most [`LAG`] before the check, or right after it (a list
+/// is read before the clients are looked at, and rows change all through a bulk: a client may be
+/// ahead of it). A version that lived between two lists counts by the bench's own watch
+/// ([`Versions`]). Returns how long after `since` that first held.
 async fn converge(
     api: &Api<Wukong>,
+    versions: &Versions,
     clients: &[Arc<Mutex<Page>>],
     since: Instant,
+    differences: &mut Vec<String>,
 ) -> Result<Duration, String> {
+    let mut noted = Instant::now() - TRACE_EVERY;
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut previous: BTreeMap<VmKey, VmRow> = BTreeMap::new();
+    // The apiserver's rows at each check, newest first, as long as they are within LAG.
+    let mut held: VecDeque<(Instant, BTreeMap<VmKey, VmRow>)> = VecDeque::new();
     let mut last_problem;
     loop {
-        match list(api).await {
-            Ok(wukongs) => {
-                let now: BTreeMap<VmKey, VmRow> = wukongs
-                    .iter()
-                    .filter_map(wukong_cluster::row_from_wukong)
-                    .map(|r| (r.key.clone(), r))
-                    .collect();
-                match mismatch(clients, &now, &previous) {
-                    None => return Ok(since.elapsed()),
-                    Some(problem) => last_problem = problem,
+        let problem = match listed(api).await {
+            Ok(now) => {
+                held.push_front(now);
+                // Keep what the apiserver held within LAG: the lists taken since, and the one
+                // before them (it was still what the apiserver held when LAG began).
+                while held.len() > 1 && held[held.len() - 2].0.elapsed() > LAG {
+                    held.pop_back();
                 }
-                previous = now;
+                let snapshots: Vec<&BTreeMap<VmKey, VmRow>> = held.iter().map(|(_, m)| m).collect();
+                match mismatch(clients, &snapshots) {
+                    Err(problem) => Some(problem),
+                    Ok(odd) if odd.iter().all(|(_, k, row)| versions.recent(k, row)) => None,
+                    // Rows none of those lists has: ahead of them, or behind by more than LAG.
+                    Ok(odd) => match listed(api).await {
+                        Ok(after) => {
+                            let problem = odd
+                                .iter()
+                                .find(|(_, key, row)| {
+                                    after.1.get(key) != Some(row) && !versions.recent(key, row)
+                                })
+                                .map(|(i, key, row)| difference(*i, key, row, &after.1));
+                            held.push_front(after);
+                            problem
+                        }
+                        Err(e) => Some(e),
+                    },
+                }
             }
-            Err(e) => last_problem = e,
+            Err(e) => Some(e),
+        };
+        match problem {
+            None => return Ok(since.elapsed()),
+            Some(problem) => {
+                if noted.elapsed() >= TRACE_EVERY && differences.len() < 40 {
+                    noted = Instant::now();
+                    let at = since.elapsed().as_secs_f64();
+                    differences.push(format!("{at:.1} s: {problem}"));
+                }
+                last_problem = problem;
+            }
         }
         if Instant::now() > deadline {
             return Err(format!("not within 60 s: {last_problem}"));
@@ -239,15 +282,97 @@ async fn converge(
     }
 }
 
-/// The first client whose page differs from the apiserver's rows (`now`, or `previous` for a row).
+/// Every version of each row of a namespace that the bench's own watch has seen, with when the
+/// next one replaced it: a client row between two lists is one of these.
+struct Versions {
+    seen: Arc<Mutex<HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Versions {
+    /// Versions kept per row (the newest).
+    const KEEP: usize = 16;
+
+    fn follow(api: Api<Wukong>) -> Versions {
+        use futures::StreamExt;
+        use kube::runtime::{watcher, WatchStreamExt};
+        let seen: Arc<Mutex<HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>>> = Arc::default();
+        let rows = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .applied_objects()
+                .boxed();
+            // Bounded by the round: the task is aborted when `Versions` is dropped.
+            while let Some(event) = events.next().await {
+                let Some(row) = event
+                    .ok()
+                    .as_ref()
+                    .and_then(wukong_cluster::row_from_wukong)
+                else {
+                    continue;
+                };
+                let Ok(mut rows) = rows.lock() else { return };
+                let versions = rows.entry(row.key.clone()).or_default();
+                if versions.back().is_some_and(|(last, _)| *last == row) {
+                    continue;
+                }
+                if let Some((_, replaced)) = versions.back_mut() {
+                    *replaced = Some(Instant::now());
+                }
+                versions.push_back((row, None));
+                if versions.len() > Self::KEEP {
+                    versions.pop_front();
+                }
+            }
+        });
+        Versions { seen, task }
+    }
+
+    /// Whether `row` is a version of `key` the apiserver held at most [`LAG`] ago.
+    fn recent(&self, key: &VmKey, row: &VmRow) -> bool {
+        let Ok(seen) = self.seen.lock() else {
+            return false;
+        };
+        seen.get(key).is_some_and(|versions| {
+            versions.iter().any(|(version, replaced)| {
+                version == row && replaced.is_none_or(|at| at.elapsed() <= LAG)
+            })
+        })
+    }
+}
+
+impl Drop for Versions {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The namespace's rows as the console makes them, and when the list was asked for.
+async fn listed(api: &Api<Wukong>) -> Result<(Instant, BTreeMap<VmKey, VmRow>), String> {
+    let at = Instant::now();
+    let rows = list(api)
+        .await?
+        .iter()
+        .filter_map(wukong_cluster::row_from_wukong)
+        .map(|r| (r.key.clone(), r))
+        .collect();
+    Ok((at, rows))
+}
+
+/// A client whose page does not hold the apiserver's page of rows (`Err`), or the rows on the
+/// clients' pages that equal none of the `snapshots` (newest first): (client, key, row).
 fn mismatch(
     clients: &[Arc<Mutex<Page>>],
-    now: &BTreeMap<VmKey, VmRow>,
-    previous: &BTreeMap<VmKey, VmRow>,
-) -> Option<String> {
+    snapshots: &[&BTreeMap<VmKey, VmRow>],
+) -> Result<Vec<(usize, VmKey, VmRow)>, String> {
+    let Some(now) = snapshots.first() else {
+        return Ok(Vec::new());
+    };
+    let mut odd = Vec::new();
     for (i, client) in clients.iter().enumerate() {
         let Ok(page) = client.lock() else {
-            return Some(format!("client {i}: poisoned"));
+            return Err(format!("client {i}: poisoned"));
         };
         let mut expected: Vec<&VmRow> = now.values().collect();
         expected.sort_by(|a, b| page.view.order(a, b));
@@ -261,24 +386,35 @@ fn mismatch(
         let mut window_sorted = window.clone();
         window_sorted.sort();
         if held != window_sorted {
-            return Some(format!(
+            return Err(format!(
                 "client {i}: {} rows on its page, the apiserver's page has {}",
                 held.len(),
                 window.len()
             ));
         }
         for (key, row) in &page.rows {
-            if now.get(key) != Some(row) && previous.get(key) != Some(row) {
-                return Some(format!(
-                    "client {i}: {key} shows {:?} (pending {:?}), the apiserver {:?}",
-                    row.state,
-                    row.pending,
-                    now.get(key).map(|r| (r.state, r.pending))
-                ));
+            if !snapshots.iter().any(|s| s.get(key) == Some(row)) && odd.len() < 10_000 {
+                odd.push((i, key.clone(), row.clone()));
             }
         }
     }
-    None
+    Ok(odd)
+}
+
+/// How client `i`'s `row` differs from the apiserver's: the fields, as the client and the
+/// apiserver have them.
+fn difference(i: usize, key: &VmKey, row: &VmRow, apiserver: &BTreeMap<VmKey, VmRow>) -> String {
+    let mine = serde_json::to_value(row).unwrap_or_default();
+    let theirs = apiserver.get(key).map(serde_json::to_value);
+    let theirs = theirs.and_then(Result::ok).unwrap_or_default();
+    let differ: Vec<String> = mine
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(field, value)| theirs.get(field.as_str()) != Some(value))
+        .map(|(field, value)| format!("{field}: {value} vs {}", theirs[field.as_str()]))
+        .collect();
+    format!("client {i}: {key}: {}", differ.join("; "))
 }
 
 /// How many of the bulk's requests are acknowledged: a new request id, observed.

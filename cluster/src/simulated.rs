@@ -9,9 +9,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use wukong_api::{LifecycleState, Wukong};
-use wukong_lifecycle::decide::{decide, Answer, Backing, Input, Vm, Work};
+use wukong_lifecycle::decide::{decide, pending_action, Answer, Backing, Input, Vm, Work};
 use wukong_lifecycle::kubevirt::{Observed, ObservedVmi};
 use wukong_lifecycle::{RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS};
+use wukong_sim::kubevirt::StateChange;
 use wukong_sim::virt::VirtVm;
 use wukong_sim::{Guest, Timings};
 use wukong_view::HistoryEntry;
@@ -129,6 +130,12 @@ impl SimulatedVm {
                 },
                 run_strategy: RunStrategy::from(self.kubevirt.run_strategy()),
                 pending: !self.kubevirt.state_change_requests().is_empty(),
+                pending_action: pending_action(self.kubevirt.state_change_requests().iter().map(
+                    |r| match r {
+                        StateChange::Start { .. } => "Start",
+                        StateChange::Stop { .. } => "Stop",
+                    },
+                )),
                 vmi_uid: vmi_uid.as_deref(),
                 grace_seconds: self
                     .wukong

@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use std::sync::Arc;
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::Wukong;
-use wukong_lifecycle::decide::{Backing, Vm};
+use wukong_lifecycle::decide::{self, Backing, Vm};
 use wukong_lifecycle::kubevirt::{Observed, ObservedVmi};
 use wukong_lifecycle::DEFAULT_GRACE_PERIOD_SECONDS;
 
@@ -106,6 +106,12 @@ impl Seen {
             },
             run_strategy: vm.run_strategy(),
             pending: vm.has_pending_requests(),
+            pending_action: decide::pending_action(
+                vm.status
+                    .iter()
+                    .flat_map(|s| &s.state_change_requests)
+                    .map(|r| r.action.as_str()),
+            ),
             vmi_uid: vmi.and_then(|v| v.metadata.uid.as_deref()),
             grace_seconds: wukong
                 .spec

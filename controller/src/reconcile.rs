@@ -26,6 +26,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Instrument};
@@ -86,7 +87,16 @@ pub struct Context {
     pub copy_annotation_prefixes: Vec<String>,
     /// How many Wukongs are reconciled at once.
     pub concurrency: u16,
+    /// Requests whose last KubeVirt call got no answer (the connection broke), and when: KubeVirt
+    /// may have taken that call, and then refuses its retry 409 before its objects show why. A
+    /// hint for how long to wait before reporting such a refusal, nothing more: lost with the
+    /// process, the refusal is reported at once, as before.
+    pub unanswered: std::sync::Mutex<HashMap<String, Instant>>,
 }
+
+/// How long after a call that got no answer a 409 for its retry is not reported yet, while
+/// KubeVirt's objects do not show why (they catch up within seconds after an outage).
+const UNANSWERED_GRACE: Duration = Duration::from_secs(10);
 
 impl Context {
     pub fn new(
@@ -104,7 +114,24 @@ impl Context {
             metrics,
             copy_annotation_prefixes,
             concurrency,
+            unanswered: std::sync::Mutex::default(),
         }
+    }
+
+    /// Notes that `request`'s call got no answer (entries older than a minute go).
+    fn call_unanswered(&self, request: &str) {
+        if let Ok(mut unanswered) = self.unanswered.lock() {
+            unanswered.retain(|_, at| at.elapsed() < Duration::from_secs(60));
+            unanswered.insert(request.to_owned(), Instant::now());
+        }
+    }
+
+    /// Whether `request`'s last call got no answer less than [`UNANSWERED_GRACE`] ago.
+    fn recently_unanswered(&self, request: &str) -> bool {
+        self.unanswered.lock().is_ok_and(|u| {
+            u.get(request)
+                .is_some_and(|at| at.elapsed() < UNANSWERED_GRACE)
+        })
     }
 }
 
@@ -301,7 +328,16 @@ async fn turn(
     if !deleting && !has_finalizer {
         target.add_finalizer(&wukong).await?;
     }
-    let mut wukong = if !deleting && wukong.pending_request().is_some() {
+    // A request, or an auto-start not yet reported, is decided on a fresh read: decided on a
+    // cached Wukong that does not show our last write yet, an auto-start goes out twice (KubeVirt
+    // refuses the second, and its report overwrote the first's Starting with Stopped).
+    let auto_start_due = wukong
+        .spec
+        .start_strategy
+        .as_ref()
+        .is_some_and(|s| s.auto_start)
+        && wukong.lifecycle_state().is_none();
+    let mut wukong = if !deleting && (wukong.pending_request().is_some() || auto_start_due) {
         let fresh = target.fresh().await?;
         if let Some(s) = Metrics::since_requested(fresh.pending_request()) {
             target.ctx.metrics.request_taken_up.observe(s);
@@ -313,12 +349,19 @@ async fn turn(
     let mut seen = observer.seen(&target.namespace, &target.name);
     // An intent the installed CRD dropped (see `carried_on`), kept for this reconcile only.
     let mut dropped_intent: Option<String> = None;
+    // Whether a refusal already made this reconcile read KubeVirt afresh (once at most).
+    let mut refusal_rechecked = false;
     // A few turns at most: a create answered 409 looks again afresh; a turn that asks to be
     // looked at again at once (an intent written, a deadline forced before a request) goes on here.
     for _ in 0..3 {
         let input = input(target, &wukong, &seen, dropped_intent.as_deref());
         let decision = decide::decide(&input, &target.namespace, &target.name);
-        let answer = match carry_out(target, observer, &wukong, &seen, decision.work).await? {
+        let request_id = input.request.map(|r| r.id.to_owned());
+        let carried = carry_out(target, observer, &wukong, &seen, decision.work).await;
+        if let (Err(Error::Kubevirt(_)), Some(id)) = (&carried, &request_id) {
+            target.ctx.call_unanswered(id);
+        }
+        let answer = match carried? {
             Carried::Answer(answer) => answer,
             Carried::LookAgain(fresh) => {
                 seen = fresh;
@@ -330,6 +373,33 @@ async fn turn(
             Work::Call(_, purpose) => Some(purpose),
             _ => None,
         };
+        // KubeVirt refused a request's call as in conflict with the VM's state, which the watch
+        // may show late: after a crash or a KubeVirt restart, our own earlier call may be what
+        // changed it. Decide once more on a fresh read, where `decide` recognises a VM already on
+        // the request's way (accepted, not refused); the same VM and VMI as before mean a real
+        // refusal.
+        if let (Some((409, _)), Some(Purpose::Request { .. }), false) =
+            (&answer, purpose, refusal_rechecked)
+        {
+            refusal_rechecked = true;
+            let fresh = Observer::fresh(&target.vms, &target.vmis, &target.name).await?;
+            let version = |s: &Seen| {
+                let vm = s.vm.as_ref().and_then(|vm| vm.resource_version());
+                (vm, s.vmi.as_ref().and_then(|vmi| vmi.resource_version()))
+            };
+            if version(&fresh) != version(&seen) {
+                seen = fresh;
+                continue;
+            }
+            // Our own earlier call, whose answer was lost, may be what KubeVirt refuses for:
+            // look again shortly, before reporting a refusal its objects do not explain yet.
+            if request_id
+                .as_deref()
+                .is_some_and(|id| target.ctx.recently_unanswered(id))
+            {
+                return Ok(Requeue::requeue(Duration::from_secs(1)));
+            }
+        }
         let outcome = decision.conclude(match &answer {
             None => Answer::Done,
             Some((code, message)) => Answer::Refused {

@@ -250,9 +250,22 @@ async fn kubevirt_answers_through_the_aggregation_layer_like_kubevirt() {
         put("virtualmachines", "always", "stop", json!({})).await.0,
         202
     );
+    // virt-api's own write is made before it answers; printableStatus is virt-controller's, after.
     let vm = h.vms.get("always").await.unwrap();
     assert_eq!(vm.spec.run_strategy.as_deref(), Some("Halted"));
-    assert_eq!(vm.printable_status(), Some("Stopping"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let vm = h.vms.get("always").await.unwrap();
+        if matches!(vm.printable_status(), Some("Stopping" | "Stopped")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "printableStatus still {:?} 5 s after the stop",
+            vm.printable_status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

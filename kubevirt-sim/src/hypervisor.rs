@@ -4,8 +4,10 @@
 //! One task owns all state (an actor): it takes VM watch events, subresource calls from the HTTP
 //! side and timer ticks in turn. What changed is written to the API server by a task per VM (one
 //! write at a time per VM, at most [`WRITERS`] at once over all VMs, like virt-api's and
-//! virt-controller's many goroutines), and a call is answered once its effect is written, so a
-//! client that gets `202 Accepted` and then reads the VM sees the call's effect, as with KubeVirt.
+//! virt-controller's many goroutines). A call is answered once virt-api's own write of it is
+//! made (the run strategy, or a state change request in the VM's status), so a client that gets
+//! `202 Accepted` and then reads the VM sees the call's effect, as with KubeVirt; what
+//! virt-controller does about it (the VMI created, stopped or replaced) is written after that.
 //! The actor itself never waits for a write: one VM's slow write holds up no other VM.
 
 use futures::StreamExt;
@@ -46,6 +48,13 @@ type Reply = (
     oneshot::Sender<Result<u16, ApiError>>,
     Result<u16, ApiError>,
 );
+
+/// Whose write of the model a job is (see [`Hypervisor::persist_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    VirtApi,
+    VirtController,
+}
 
 /// A subresource call from virt-api's side.
 pub struct CallRequest {
@@ -267,6 +276,10 @@ impl Hypervisor {
             if generation < entry.generation {
                 return;
             }
+            // Only a spec newer than any seen or written is someone's edit: an event of our own
+            // status write carries the spec as last written, which may lag the model (a call's
+            // VMI and run strategy are written after virt-api's part of it).
+            let newer_spec = generation > entry.generation;
             entry.generation = generation;
             entry.vm.set_template_grace(grace);
             if entry.vm.guest() != guest {
@@ -276,7 +289,7 @@ impl Hypervisor {
             let Some(entry) = self.vms.get_mut(&key) else {
                 return;
             };
-            if entry.vm.run_strategy() != run_strategy {
+            if newer_spec && entry.vm.run_strategy() != run_strategy {
                 // An edit of spec.runStrategy (our own patches arrive here already applied).
                 entry.vm.set_run_strategy(run_strategy, now);
                 self.persist(&key, None);
@@ -387,14 +400,17 @@ impl Hypervisor {
                 let mut copy = entry.vm.clone();
                 copy.receive(request.received, &key.1, now)
             }
-            Some(entry) => entry.vm.receive(request.received, &key.1, now),
+            Some(entry) => entry.vm.accept(request.received, &key.1, now),
         };
         match &result {
             Ok(_) => {
                 info!(namespace = %key.0, name = %key.1, ?handler, dry_run, "accepted");
                 if !dry_run && self.vms.contains_key(&key) {
-                    // Answered once its effect is written.
-                    self.persist(&key, Some((request.reply, result)));
+                    // Answered once virt-api's write is made (the run strategy or the state change
+                    // request); virt-controller's work on it (the VMI) is written after it.
+                    self.persist_as(&key, Some((request.reply, result)), Part::VirtApi);
+                    self.settle(&key, now);
+                    self.persist(&key, None);
                     return;
                 }
             }
@@ -402,7 +418,18 @@ impl Hypervisor {
                 info!(namespace = %key.0, name = %key.1, ?handler, code = e.code, message = %e.message, "refused")
             }
         }
+        // A refused call may still have changed the model (a stop's grace period).
+        if !dry_run {
+            self.settle(&key, now);
+        }
         let _ = request.reply.send(result);
+    }
+
+    /// virt-controller's turn on a VM right after a call ([`VirtVm::settle`]).
+    fn settle(&mut self, key: &Key, now: u64) {
+        if let Some(entry) = self.vms.get_mut(key) {
+            entry.vm.settle(now);
+        }
     }
 
     async fn on_tick(&mut self) {
@@ -428,6 +455,13 @@ impl Hypervisor {
     /// (one at a time per VM: a change while a write is in flight is written after it), then
     /// answers `reply`.
     fn persist(&mut self, key: &Key, reply: Option<Reply>) {
+        self.persist_as(key, reply, Part::VirtController);
+    }
+
+    /// [`Hypervisor::persist`], as `part` would write it: virt-api writes only the run strategy
+    /// and the state change requests of a call (and a stop's VMI grace period); the VM's other
+    /// status fields stay as last written until virt-controller's write.
+    fn persist_as(&mut self, key: &Key, reply: Option<Reply>, part: Part) {
         let Some(entry) = self.vms.get_mut(key) else {
             if let Some((tx, result)) = reply {
                 let _ = tx.send(result);
@@ -439,16 +473,25 @@ impl Hypervisor {
             entry.dirty = true;
             return;
         }
+        let mut vm_view = VmView {
+            run_strategy: entry.vm.run_strategy(),
+            uses_running_field: entry.vm.uses_running_field(),
+            printable: entry.vm.printable_status(),
+            ready: entry.vm.ready(),
+            requests: entry.vm.state_change_requests().to_vec(),
+            created: entry.vm.vmi().is_some(),
+            start_failure: entry.vm.start_failure(),
+        };
+        if let (Part::VirtApi, Some(written)) = (part, entry.written_vm.as_ref()) {
+            vm_view = VmView {
+                run_strategy: vm_view.run_strategy,
+                uses_running_field: vm_view.uses_running_field,
+                requests: vm_view.requests,
+                ..written.clone()
+            };
+        }
         let job = Job {
-            vm_view: VmView {
-                run_strategy: entry.vm.run_strategy(),
-                uses_running_field: entry.vm.uses_running_field(),
-                printable: entry.vm.printable_status(),
-                ready: entry.vm.ready(),
-                requests: entry.vm.state_change_requests().to_vec(),
-                created: entry.vm.vmi().is_some(),
-                start_failure: entry.vm.start_failure(),
-            },
+            vm_view,
             vmi_view: entry.vm.vmi().map(|vmi| VmiView {
                 generation: vmi.generation,
                 phase: vmi.phase,

@@ -50,6 +50,8 @@ pub struct Vm<'a> {
     pub run_strategy: RunStrategy,
     /// `status.stateChangeRequests` is not empty.
     pub pending: bool,
+    /// What those requests ask for, when it is one action ([`pending_action`]).
+    pub pending_action: Option<Action>,
     /// The uid of the VMI (KubeVirt's `VirtualMachineInstance`), when there is one.
     pub vmi_uid: Option<&'a str>,
     /// The VM's own `terminationGracePeriodSeconds` (KubeVirt's 30 when unset).
@@ -400,10 +402,13 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     }
     let intent_pending = input.reported.in_flight_request_id.is_some()
         && input.reported.in_flight_request_id == input.request.map(|r| r.id);
-    if settled != VmState::Restarting && !intent_pending {
+    if !matches!(settled, VmState::Restarting | VmState::Starting) && !intent_pending {
         d.report.restarted_vmi = None;
     }
-    if let Some(message) = unexplained_change(shown, settled) {
+    let carried_out = input
+        .request
+        .is_some_and(|r| carried_out(r.action, shown, settled, &vm));
+    if let Some(message) = unexplained_change(shown, settled).filter(|_| !carried_out) {
         d.records.push(Record::Unexplained { message });
     }
     d.report.state = settled;
@@ -472,6 +477,12 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         }
     }
     d.report.observed_request_id = Some(request.id.to_owned());
+    if carried_out {
+        // No VMI to remember: the one the call replaced is gone or unknown.
+        d.vmi_uid = None;
+        d.work = Work::AlreadyDone(Purpose::Request { action, grace });
+        return d;
+    }
     let situation = Situation {
         state: settled,
         run_strategy: vm.run_strategy,
@@ -515,6 +526,51 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         }),
     }
     d
+}
+
+/// Whether KubeVirt has carried out `action` already, with nothing reported about it: since the
+/// last report the VM has moved from `shown`, a state the rules allowed the action in (under a run
+/// strategy the action turns into the one KubeVirt runs now), to the state the action passes
+/// through or ends in. That is the trace a leader leaves when it crashes between KubeVirt's answer
+/// and its status write (or someone asked KubeVirt for the same at that moment): the request is
+/// acknowledged as accepted instead of refused as "already Stopping", and KubeVirt is not called
+/// again. A restart ends where it began, so it leaves no such trace: it writes an intent first.
+///
+/// The same holds before KubeVirt has moved, while the change request the call left is still
+/// pending (`[Stop]` for a stop or force stop, `[Start]` for a start): refusing the request as
+/// "an earlier request is still being carried out" would refuse it for its own call.
+fn carried_out(action: Action, shown: VmState, settled: VmState, vm: &Vm<'_>) -> bool {
+    let run_strategy = vm.run_strategy;
+    let to = plan(action, run_strategy);
+    let off_its_way = shown != to.passes_through && Some(shown) != to.ends_in;
+    let moved_its_way =
+        shown != settled && (settled == to.passes_through || Some(settled) == to.ends_in);
+    let left_pending = vm.pending
+        && shown == settled
+        && vm.pending_action
+            == Some(match action {
+                Action::ForceStop => Action::Stop,
+                other => other,
+            });
+    off_its_way
+        && (moved_its_way || left_pending)
+        && action != Action::Restart
+        && RunStrategy::ALL.into_iter().any(|before| {
+            plan(action, before).run_strategy_after == run_strategy
+                && check(action, &Situation::new(shown, before, false)).is_ok()
+        })
+}
+
+/// What KubeVirt's `status.stateChangeRequests` (their `action`s, in order) ask for: `[Stop]` a
+/// stop, `[Start]` a start, `[Stop, Start]` a restart; `None` for none or any other mix.
+pub fn pending_action<'a>(actions: impl IntoIterator<Item = &'a str>) -> Option<Action> {
+    let mut actions = actions.into_iter();
+    match (actions.next(), actions.next(), actions.next()) {
+        (Some("Stop"), None, _) => Some(Action::Stop),
+        (Some("Start"), None, _) => Some(Action::Start),
+        (Some("Stop"), Some("Start"), None) => Some(Action::Restart),
+        _ => None,
+    }
 }
 
 fn not_ours(mut d: Decision, input: &Input<'_>, namespace: &str, name: &str) -> Decision {
@@ -607,7 +663,9 @@ impl Decision {
                 r.message = Some(accepted_message(action, force, grace));
                 r.stop_deadline_ms =
                     (action == Action::Stop && grace > 0).then(|| now + secs_ms(grace));
-                r.restarted_vmi = if action == Action::Restart {
+                // The VMI a restart replaces, or the ended one a start replaces: until another
+                // VMI is there, what KubeVirt shows is about the old one (see `settle`).
+                r.restarted_vmi = if matches!(action, Action::Restart | Action::Start) {
                     self.vmi_uid.clone()
                 } else {
                     None

@@ -260,7 +260,12 @@ pub fn settle(
         (S::Restarting, S::Running) => early && same_vmi == Some(true),
         // A start on a VM whose last VMI ended first has KubeVirt delete that VMI (Stopping).
         (S::Starting, S::Stopped | S::Stopping) => early,
-        (S::Stopping, S::Running | S::Suspended) => early,
+        // ... and until virt-controller gets to it, the old VMI still reads Failed: only a new
+        // VMI's failure is the start's.
+        (S::Starting, S::Failed) => early && same_vmi == Some(true),
+        // A stop sent while the VM still starts: KubeVirt may show Starting until its controllers
+        // get to the stop.
+        (S::Stopping, S::Running | S::Suspended | S::Starting) => early,
         (S::Suspending, S::Running) => early,
         (S::Resuming, S::Suspended) => early,
         _ => false,
@@ -415,6 +420,8 @@ mod tests {
         assert_eq!(settle(S::Stopping, S::Running, 100, None), S::Stopping);
         assert_eq!(settle(S::Stopping, S::Running, 60_000, None), S::Running);
         assert_eq!(settle(S::Stopping, S::Stopped, 100, None), S::Stopped);
+        assert_eq!(settle(S::Stopping, S::Starting, 100, None), S::Stopping);
+        assert_eq!(settle(S::Stopping, S::Starting, 60_000, None), S::Starting);
         assert_eq!(settle(S::Restarting, S::Stopping, 100, None), S::Restarting);
         assert_eq!(
             settle(S::Restarting, S::Running, 100, Some(true)),
@@ -426,6 +433,15 @@ mod tests {
         );
         assert_eq!(settle(S::Suspending, S::Suspended, 100, None), S::Suspended);
         assert_eq!(settle(S::Starting, S::Stopping, 100, None), S::Starting);
+        // A start on a Failed VM: the old VMI still reads Failed until KubeVirt replaces it; a
+        // new VMI that fails is reported at once.
+        assert_eq!(settle(S::Starting, S::Failed, 100, Some(true)), S::Starting);
+        assert_eq!(settle(S::Starting, S::Failed, 100, Some(false)), S::Failed);
+        assert_eq!(settle(S::Starting, S::Failed, 100, None), S::Failed);
+        assert_eq!(
+            settle(S::Starting, S::Failed, 60_000, Some(true)),
+            S::Failed
+        );
         assert_eq!(settle(S::Starting, S::Failed, 100, None), S::Failed);
         assert_eq!(settle(S::Running, S::Stopped, 100, None), S::Stopped);
     }

@@ -315,10 +315,29 @@ impl VirtVm {
         name: &str,
         now_ms: u64,
     ) -> Result<u16, ApiError> {
+        let outcome = self.accept(received, name, now_ms);
+        self.settle(now_ms);
+        outcome
+    }
+
+    /// [`VirtVm::receive`]'s first step, virt-api's: the answer and what virt-api itself writes
+    /// (the run strategy, or a state change request in the VM's status). A server that writes the
+    /// model out answers the call once this is written, as virt-api answers once its patch lands;
+    /// [`VirtVm::settle`] must follow at once.
+    pub fn accept(&mut self, received: Received, name: &str, now_ms: u64) -> Result<u16, ApiError> {
         self.seen_ms = self.seen_ms.max(now_ms);
         self.created_ms.get_or_insert(now_ms);
         let reply = answer_received(Some(&self.facts_at(now_ms)), name, received);
-        self.carry_out(reply, now_ms)
+        for effect in reply.effects {
+            self.apply(effect, now_ms);
+        }
+        reply.outcome
+    }
+
+    /// [`VirtVm::receive`]'s second step, virt-controller's: what it does about the VM now (create,
+    /// stop or replace the VMI, trim the state change requests it carried out).
+    pub fn settle(&mut self, now_ms: u64) {
+        self.reconcile(now_ms);
     }
 
     fn carry_out(&mut self, reply: crate::kubevirt::Reply, now_ms: u64) -> Result<u16, ApiError> {

@@ -37,6 +37,7 @@ fn vm(printable: &'static str, phase: Option<&'static str>, rs: RunStrategy) -> 
         },
         run_strategy: rs,
         pending: false,
+        pending_action: None,
         vmi_uid: phase.map(|_| "vmi-1"),
         grace_seconds: 30,
     }
@@ -696,5 +697,120 @@ fn only_a_restart_writes_an_intent_first() {
             action == Action::Restart,
             "{action:?}"
         );
+    }
+}
+
+/// The same window for the calls that need no intent: a leader's call is taken and it dies before
+/// its status write. The next leader finds the VM on the request's way, not where the last report
+/// left it: the request is acknowledged once, as accepted, KubeVirt is not called again, and the
+/// history gets no "change no request explains".
+#[test]
+fn a_call_taken_before_a_crash_is_acknowledged_as_accepted_not_refused() {
+    let cases = [
+        (Action::Stop, S::Running, S::Stopping, RunStrategy::Halted),
+        (Action::Stop, S::Running, S::Stopped, RunStrategy::Manual),
+        (
+            Action::ForceStop,
+            S::Running,
+            S::Stopped,
+            RunStrategy::Halted,
+        ),
+        (
+            Action::ForceStop,
+            S::Suspended,
+            S::Stopping,
+            RunStrategy::Manual,
+        ),
+        (Action::Start, S::Stopped, S::Starting, RunStrategy::Always),
+        (Action::Start, S::Stopped, S::Running, RunStrategy::Manual),
+        (
+            Action::Suspend,
+            S::Running,
+            S::Suspended,
+            RunStrategy::Manual,
+        ),
+        (
+            Action::Resume,
+            S::Suspended,
+            S::Running,
+            RunStrategy::Always,
+        ),
+    ];
+    for (action, before, now, rs) in cases {
+        let what = format!("{action:?} {before} → {now} {rs:?}");
+        let (printable, phase) = kubevirt_showing(now).unwrap();
+        let mut i = input(steady(before), vm(printable, phase, rs));
+        i.request = Some(request(action));
+        let d = decide(&i, "ns", "vm");
+        assert!(
+            matches!(d.work, Work::AlreadyDone(_)),
+            "{what}: {:?}",
+            d.work
+        );
+        let o = d.conclude(Answer::Done);
+        assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted], "{what}");
+        assert_eq!(o.records.len(), 1, "{what}: {:?}", o.records);
+        assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
+        assert_eq!(o.report.last_action.as_deref(), Some(action.as_str()));
+    }
+
+    // KubeVirt has not moved yet, but the change request the call left is pending.
+    for (action, before, asked, rs) in [
+        (Action::Stop, S::Running, Action::Stop, RunStrategy::Manual),
+        (
+            Action::ForceStop,
+            S::Running,
+            Action::Stop,
+            RunStrategy::Manual,
+        ),
+        (
+            Action::Start,
+            S::Stopped,
+            Action::Start,
+            RunStrategy::Manual,
+        ),
+    ] {
+        let (printable, phase) = kubevirt_showing(before).unwrap();
+        let mut v = vm(printable, phase, rs);
+        v.pending = true;
+        v.pending_action = Some(asked);
+        let mut i = input(steady(before), v);
+        i.request = Some(request(action));
+        let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+        assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted], "{action:?}");
+    }
+    // Someone else's restart pending: a stop is refused, as the rules say.
+    let mut v = vm("Running", Some("Running"), RunStrategy::Manual);
+    v.pending = true;
+    v.pending_action = Some(Action::Restart);
+    let mut i = input(steady(S::Running), v);
+    i.request = Some(request(Action::Stop));
+    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    assert_eq!(taken_up(&o), vec![RequestOutcome::Refused]);
+    assert_eq!(pending_action(["Stop", "Start"]), Some(Action::Restart));
+    assert_eq!(pending_action(["Start", "Stop"]), None);
+    assert_eq!(pending_action([]), None);
+
+    // No movement, or a movement the request could not have caused: refused as the rules say.
+    let refused = [
+        // Stopped before the stop was asked for.
+        (Action::Stop, S::Stopped, S::Stopped, RunStrategy::Halted),
+        // The guest powered off while a suspend was on its way: not the suspend's doing.
+        (Action::Suspend, S::Running, S::Stopped, RunStrategy::Manual),
+        // A graceful stop already on its way that ended by itself is not a force stop.
+        (
+            Action::ForceStop,
+            S::Stopping,
+            S::Stopped,
+            RunStrategy::Halted,
+        ),
+    ];
+    for (action, before, now, rs) in refused {
+        let what = format!("{action:?} {before} → {now} {rs:?}");
+        let (printable, phase) = kubevirt_showing(now).unwrap();
+        let mut i = input(steady(before), vm(printable, phase, rs));
+        i.request = Some(request(action));
+        let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+        assert_eq!(taken_up(&o), vec![RequestOutcome::Refused], "{what}");
     }
 }
