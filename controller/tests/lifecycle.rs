@@ -1069,6 +1069,57 @@ async fn the_apiserver_refuses_writes_meant_for_an_older_object_of_the_same_name
     );
     assert_eq!(s.code, 409);
     assert!(h.vms.get_opt("vm2").await.expect("get").is_some());
+
+    // The controller's own cleanup (`Target::delete_vm`), handed the uid of a VM it looked at
+    // before the name was taken by another: it reports the VM replaced and deletes nothing; with
+    // the VM's own uid it deletes it.
+    use kube::runtime::events::{Recorder, Reporter};
+    use std::sync::Arc;
+    use wukong_controller::act::{Target, VmDeleted};
+    use wukong_controller::kubevirt::{KubevirtClient, DEFAULT_BASE_PATH};
+    use wukong_controller::metrics::Metrics;
+    use wukong_controller::reconcile::Context;
+    let ctx = Context::new(
+        h.client.clone(),
+        KubevirtClient::new(h.client.clone(), DEFAULT_BASE_PATH),
+        Recorder::new(
+            h.client.clone(),
+            Reporter {
+                controller: "wukong-controller-test".into(),
+                instance: None,
+            },
+        ),
+        Arc::new(Metrics::default()),
+        Vec::new(),
+        1,
+    );
+    let w = h.get("vm2").await;
+    let target = Target {
+        ctx: &ctx,
+        wukongs: h.wukongs.clone(),
+        vms: h.vms.clone(),
+        vmis: h.vmis.clone(),
+        namespace: h.ns.clone(),
+        name: "vm2".to_owned(),
+        uid: w.uid().expect("a uid"),
+    };
+    let deleted = target.delete_vm(Some(stale.to_owned())).await;
+    assert!(
+        matches!(deleted, Ok(VmDeleted::Replaced)),
+        "a delete for another VM's uid is reported as replaced"
+    );
+    let vm = h
+        .vms
+        .get_opt("vm2")
+        .await
+        .expect("get")
+        .expect("the VM is kept");
+    assert!(vm.metadata.deletion_timestamp.is_none(), "and not deleted");
+    let deleted = target.delete_vm(vm.uid()).await;
+    assert!(
+        matches!(deleted, Ok(VmDeleted::Gone)),
+        "its own uid deletes it"
+    );
 }
 
 /// KubeVirt's other states, as the controller reports them from the real KubeVirt CRDs the

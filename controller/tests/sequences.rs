@@ -114,6 +114,28 @@ async fn a_restart_after_a_force_restart_is_graceful() {
     );
     let w = h.wait_acked("vm", &id, SHORT).await;
     assert_eq!(w.vm_state(), VmState::Restarting);
-    h.wait_state("vm", VmState::Running, BOOT).await;
+    let w = h.wait_state("vm", VmState::Running, BOOT).await;
     assert_ne!(h.vmi_uid("vm").await, before, "a new VMI");
+    // What History shows of the two: the first forced, the second not.
+    let recorded: Vec<(String, String, String)> = w
+        .status
+        .as_ref()
+        .map(|s| s.recent_requests.iter())
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let message = r.message.clone().unwrap_or_default();
+            (r.request_id.clone(), r.outcome.clone(), message)
+        })
+        .collect();
+    let record =
+        |id: &str, message: &str| (id.to_owned(), "Accepted".to_owned(), message.to_owned());
+    assert_eq!(
+        recorded,
+        [
+            record("by-hand", "force restarting"),
+            record(&id, "restarting")
+        ],
+        "the second restart was sent without force"
+    );
 }

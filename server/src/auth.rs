@@ -8,7 +8,7 @@
 //!   again every `token_recheck`). The token is kept only in memory, only for those reviews.
 //! - `proxy`: an authenticating reverse proxy names the person in headers; they are believed only
 //!   from the configured source addresses, and a request from anywhere else carrying them is
-//!   refused outright. The user header must appear once; Kubernetes' reserved `system:` names are
+//!   refused outright. The user and groups headers must appear once at most; Kubernetes' reserved `system:` names are
 //!   refused (the user, `system:masters`) or dropped (other groups) unless allowed explicitly,
 //!   because the console's ServiceAccount may impersonate any of them.
 //! - `none`: everyone is the console itself (allowed only with the sandbox or on loopback).
@@ -413,12 +413,20 @@ fn from_proxy(
     })
 }
 
-/// The groups header, comma-separated, possibly repeated (each header adds its groups): as the
-/// proxy sent them, minus Kubernetes' reserved groups, plus `system:authenticated`.
+/// The groups header, once at most and comma-separated: as the proxy sent it, minus Kubernetes'
+/// reserved groups, plus `system:authenticated`. A repeated groups header is refused as a repeated
+/// user header is: a proxy that adds its header to one the browser sent would pass the browser's
+/// groups on.
 fn proxy_groups(
     policy: &ProxyPolicy,
     headers: axum::http::header::GetAll<'_, HeaderValue>,
 ) -> Result<Vec<String>, Refusal> {
+    if headers.iter().nth(1).is_some() {
+        return Err(Refusal::Malformed(format!(
+            "the request names its groups more than once ({} is repeated); the authenticating proxy must send them in one header, comma-separated, and remove any it receives from the browser",
+            policy.groups_header
+        )));
+    }
     let mut groups: Vec<String> = Vec::new();
     for value in headers {
         let text = value.to_str().map_err(|_| {

@@ -293,6 +293,27 @@ mod tests {
         Config::parse_from(std::iter::once("wukong-console").chain(args.iter().copied()))
     }
 
+    /// The defaults the trust issue names (issue 12), written out here so that changing one is a
+    /// deliberate act: a person who sets no flag gets exactly these.
+    #[test]
+    fn the_limits_default_to_what_the_documentation_promises() {
+        let c = config(&[]);
+        assert_eq!(c.sockets_per_person, 20);
+        assert_eq!(c.socket_views_per_second, 20);
+        assert_eq!(c.socket_max_minutes, 60);
+        assert_eq!(c.bulk_vms_per_minute, 2_000);
+        assert_eq!(c.bulk_max_vms, 5_000);
+        assert_eq!(c.actions_per_minute, 120);
+        assert_eq!(c.sign_in_attempts_per_minute, 10);
+        assert_eq!(c.token_recheck_seconds, 60);
+        assert_eq!(c.rbac_cache_seconds, 10);
+        assert!(!c.auth_proxy_allow_system_names);
+        assert!(!c.secure_cookie);
+        let limits = c.socket_limits();
+        assert_eq!(limits.per_person, 20);
+        assert_eq!(limits.max_age, Duration::from_secs(3600));
+    }
+
     #[test]
     fn sandbox_is_the_default_without_any_cluster_config() {
         let choice = config(&[]).backend(Some("/nonexistent-home".into()), false);

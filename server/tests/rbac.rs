@@ -956,4 +956,63 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         "renewed, so the proxy decides again"
     );
     assert!(opened.elapsed() < Duration::from_secs(5));
+
+    // The console may now impersonate anyone (console-proxy.yaml), system:masters included; the
+    // proxy's word is still not taken for that group, nor for a repeated groups header, and a
+    // group no role binds sees nothing.
+    let with_groups = |user: &str, groups: &[&str]| {
+        let mut request = from("127.0.0.2:5000", user);
+        for group in groups {
+            request
+                .headers_mut()
+                .append("x-forwarded-groups", group.parse().unwrap());
+        }
+        request
+    };
+    let answer = send(
+        &proxied,
+        with_groups("nobody@example.com", &["system:masters"]),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(answer.body.contains("system:masters"), "{}", answer.body);
+    let answer = send(
+        &proxied,
+        with_groups("nobody@example.com", &["ops", "system:masters"]),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    let answer = send(
+        &proxied,
+        with_groups("nobody@example.com", &["no-such-team"]),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen: Snapshot = serde_json::from_str(&answer.body).unwrap();
+    assert!(seen.rows.is_empty(), "{:?}", seen.rows);
+
+    // A role removed for a person the proxy names is gone from their view within the RBAC cache.
+    for binding in ["proxy-ann", "proxy-ann-lead"] {
+        Api::<RoleBinding>::namespaced(admin.clone(), &team_a)
+            .delete(binding, &DeleteParams::default())
+            .await
+            .expect("remove ann's roles");
+    }
+    let removed = tokio::time::Instant::now();
+    eventually(
+        "ann, named by the proxy, no longer sees team-a",
+        20,
+        || async {
+            let answer = send(&proxied, from("127.0.0.2:5000", "ann@example.com")).await;
+            answer.status == StatusCode::OK
+                && serde_json::from_str::<Snapshot>(&answer.body)
+                    .is_ok_and(|seen| in_namespace(&seen, &team_a).is_empty())
+        },
+    )
+    .await;
+    assert!(
+        removed.elapsed() <= RBAC_LIFETIME + Duration::from_secs(2),
+        "{:?}",
+        removed.elapsed()
+    );
 }

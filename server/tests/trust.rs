@@ -220,7 +220,7 @@ fn proxied(headers: &[(&str, &str)]) -> Request<Body> {
 }
 
 #[tokio::test]
-async fn a_repeated_user_header_is_refused_with_400() {
+async fn a_repeated_user_or_groups_header_is_refused_with_400() {
     let access = Arc::new(StandInAccess::asked_every_time());
     let app = console_app(proxy(false), access.clone(), loopback(Some(3000))).await;
     let answer = send(
@@ -239,8 +239,40 @@ async fn a_repeated_user_header_is_refused_with_400() {
         .unwrap_or_else(|p| p.into_inner())
         .is_empty());
 
-    // One user header: fine.
+    // Two groups headers: the same (a proxy that appends its header to the browser's would pass
+    // the browser's groups on).
+    let answer = send(
+        &app,
+        proxied(&[
+            ("x-forwarded-user", "ann@example.com"),
+            ("x-forwarded-groups", "team-a"),
+            ("x-forwarded-groups", "team-b"),
+        ]),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(
+        answer.body.contains("groups more than once"),
+        "{}",
+        answer.body
+    );
+    assert!(access
+        .asked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_empty());
+
+    // One user header and one groups header: fine.
     let answer = send(&app, proxied(&[("x-forwarded-user", "ann@example.com")])).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = send(
+        &app,
+        proxied(&[
+            ("x-forwarded-user", "ann@example.com"),
+            ("x-forwarded-groups", "team-a,team-b"),
+        ]),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 }
 
@@ -263,17 +295,23 @@ async fn system_masters_and_system_users_are_refused_unless_allowed() {
         "{}",
         answer.body
     );
-    // In a second groups header too.
-    let answer = send(
-        &app,
-        proxied(&[
-            ("x-forwarded-user", "nobody@example.com"),
-            ("x-forwarded-groups", "team-a"),
-            ("x-forwarded-groups", "system:masters"),
-        ]),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    // Alone, and in any case.
+    for groups in ["system:masters", "ops, SYSTEM:MASTERS"] {
+        let answer = send(
+            &app,
+            proxied(&[
+                ("x-forwarded-user", "nobody@example.com"),
+                ("x-forwarded-groups", groups),
+            ]),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{groups}: {}",
+            answer.body
+        );
+    }
     for user in ["system:admin", "system:serviceaccount:kube-system:default"] {
         let answer = send(&app, proxied(&[("x-forwarded-user", user)])).await;
         assert_eq!(
@@ -306,15 +344,17 @@ async fn system_masters_and_system_users_are_refused_unless_allowed() {
 }
 
 #[tokio::test]
-async fn other_system_groups_are_dropped_and_groups_read_the_same_either_way() {
+async fn other_system_groups_are_dropped_and_the_console_adds_system_authenticated() {
     let access = Arc::new(StandInAccess::asked_every_time());
     let app = console_app(proxy(false), access.clone(), loopback(Some(3000))).await;
     let answer = send(
         &app,
         proxied(&[
             ("x-forwarded-user", "ann@example.com"),
-            ("x-forwarded-groups", "team-a, system:foo"),
-            ("x-forwarded-groups", "system:serviceaccounts,ops"),
+            (
+                "x-forwarded-groups",
+                "team-a, system:foo,system:serviceaccounts,ops",
+            ),
         ]),
     )
     .await;
