@@ -761,15 +761,21 @@ mod tests {
     }
 
     #[test]
-    fn groups_come_from_every_groups_header_without_reserved_ones() {
+    fn groups_come_from_one_groups_header_without_reserved_ones() {
         let trusted = Some("127.0.0.2".parse().unwrap());
-        let mut h = headers(Some("ann"), Some("team-a, system:nodes,ops"));
-        h.append("x-forwarded-groups", "ops, team-b".parse().unwrap());
+        let h = headers(Some("ann"), Some("team-a, system:nodes,ops, ops,team-b"));
         let person = from_proxy(&policy(), trusted, &h).expect("trusted proxy");
         assert_eq!(
             person.groups,
             ["team-a", "ops", "team-b", "system:authenticated"]
         );
+        // A second groups header: refused whole, whatever it says.
+        let mut h = headers(Some("ann"), Some("team-a"));
+        h.append("x-forwarded-groups", "team-b".parse().unwrap());
+        assert!(matches!(
+            from_proxy(&policy(), trusted, &h),
+            Err(Refusal::Malformed(_))
+        ));
         assert!(matches!(
             from_proxy(
                 &policy(),
