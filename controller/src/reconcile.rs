@@ -63,7 +63,17 @@ pub enum Error {
     /// reconcile of its own from the watch).
     #[error("the Wukong is gone or was replaced by a new one of the same name")]
     Replaced,
+    /// A turn took longer than [`TURN_TIMEOUT`] (a request the API server never answered).
+    #[error("the API server did not answer within {0:?}; looking again")]
+    TimedOut(Duration),
 }
+
+/// The longest one turn may take. kube's client sets no read timeout, and the controller runs one
+/// turn per Wukong at a time, so a request the API server never answers (one sent as it shuts
+/// down) would stop that Wukong's every later turn. Past this the turn is dropped, which is safe
+/// for the same reason a crash is (what a turn is about to do is in status first), and tried again.
+/// Longer than the API server's own timeout for a proxied KubeVirt call (60 s).
+const TURN_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Error {
     pub fn kind(&self) -> &'static str {
@@ -73,6 +83,7 @@ impl Error {
             Error::Kubevirt(_) => "kubevirt",
             Error::NotNamespaced | Error::NoUid => "invalid",
             Error::Replaced => "replaced",
+            Error::TimedOut(_) => "timeout",
         }
     }
 }
@@ -304,7 +315,11 @@ async fn reconcile(wukong: Arc<Wukong>, shared: Arc<Shared>) -> Result<Requeue, 
         let vms = shared.observer.vms.wait_until_ready().now_or_never();
         let vmis = shared.observer.vmis.wait_until_ready().now_or_never();
         match (vms, vmis) {
-            (Some(Ok(())), Some(Ok(()))) => turn(&target, &shared.observer, wukong).await,
+            (Some(Ok(())), Some(Ok(()))) => {
+                tokio::time::timeout(TURN_TIMEOUT, turn(&target, &shared.observer, wukong))
+                    .await
+                    .unwrap_or(Err(Error::TimedOut(TURN_TIMEOUT)))
+            }
             // The stores' writers are gone: the controller is shutting down.
             (Some(Err(_)), _) | (_, Some(Err(_))) => Ok(Requeue::await_change()),
             _ => Ok(Requeue::requeue(Duration::from_millis(100))),

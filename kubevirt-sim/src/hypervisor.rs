@@ -43,6 +43,12 @@ type Key = (String, String);
 /// must not become 1,000 concurrent requests, which the API server would answer 429).
 pub const WRITERS: usize = 32;
 
+/// The longest one VM's write may take. kube's client sets no read timeout, and a request the
+/// API server never answers (one sent as it shuts down) would otherwise hold that VM's writes,
+/// and so every call on it waiting for its answer, forever; after this long it counts as failed
+/// and is written again.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A call's answer, sent once its effect is written.
 type Reply = (
     oneshot::Sender<Result<u16, ApiError>>,
@@ -516,10 +522,18 @@ impl Hypervisor {
         let done = self.done_tx.clone();
         let key = key.clone();
         tokio::spawn(async move {
+            let write = async {
+                match tokio::time::timeout(WRITE_TIMEOUT, writer.write(&key, &job)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(kube::Error::Service(
+                        format!("no answer from the API server within {WRITE_TIMEOUT:?}").into(),
+                    )),
+                }
+            };
             let result = match writer.permits.clone().acquire_owned().await {
-                Ok(_permit) => writer.write(&key, &job).await,
+                Ok(_permit) => write.await,
                 // Never closed; if it were, writing without a permit beats never writing.
-                Err(_) => writer.write(&key, &job).await,
+                Err(_) => write.await,
             };
             let _ = done.send(Done { key, job, result });
         });
