@@ -356,7 +356,9 @@ async fn the_same_request_id_twice_acts_once_and_two_replicas_act_once_with_fail
     let took = asked.elapsed().as_secs_f64();
     assert!(took < 15.0, "the standby took {took:.1} s to take over");
     assert_eq!(
-        standby.requests("accepted").await,
+        standby
+            .requests_reaching("accepted", 1.0, Duration::from_secs(5))
+            .await,
         1.0,
         "the standby carried it out"
     );

@@ -65,6 +65,20 @@ impl Controller {
         .await
     }
 
+    /// Waits up to `within` for the count of `outcome` to reach `want`, and returns the last count.
+    /// The controller counts a request after its status write returns, and a watcher can see that
+    /// write before the controller does, so a count read right after the acknowledgment can lag.
+    pub async fn requests_reaching(&self, outcome: &str, want: f64, within: Duration) -> f64 {
+        let started = Instant::now();
+        loop {
+            let n = self.requests(outcome).await;
+            if n >= want || started.elapsed() >= within {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
