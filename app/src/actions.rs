@@ -30,6 +30,7 @@ pub fn perform(
             },
         );
     });
+    let t = texts();
     leptos::task::spawn_local(async move {
         let (namespace, name) = (key.namespace.clone(), key.name.clone());
         let uid = (!uid.is_empty()).then_some(uid);
@@ -48,7 +49,7 @@ pub fn perform(
         };
         let error = result
             .err()
-            .map(|e| format!("{} {key}: {e}", texts().action(action)));
+            .map(|e| t.action_failed(action, &key, &e.to_string()));
         state.answered(&key, error);
     });
 }

@@ -1,12 +1,22 @@
-//! Every string the console shows, in one place. English now; zh-CN is a second `Texts` value.
+//! Every string the console shows, in one place: one `Texts` value per language. What a text
+//! says with numbers in it (plurals, counts) is a method, so each language words it its own way.
 //! `data-*` attributes (state and action names) stay English whatever the language.
+//!
+//! Why not leptos_i18n: two languages whose plural rules are "one/other" and "other" need no ICU
+//! data, and the WASM bundle has about 20 KiB left under its 400 KiB budget. A table is a few KiB.
 
-use wukong_view::{Action, VmState};
+use leptos::prelude::*;
+use wukong_view::{group_digits, Action, Lang, VmKey, VmState};
 
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Texts {
+    pub lang: Lang,
+    /// "Cluster: " before the cluster's name.
+    pub cluster: &'static str,
+    /// Ends a question (the dialogs' titles).
+    pub question: &'static str,
     pub title: &'static str,
     pub sandbox_banner: &'static str,
-    pub connected_to: &'static str,
     pub live: &'static str,
     pub reconnecting: &'static str,
     pub namespace: &'static str,
@@ -40,9 +50,7 @@ pub struct Texts {
     pub force_stop_body: &'static str,
     pub delete_title: &'static str,
     pub delete_body: &'static str,
-    pub forced_in: &'static str,
     pub working: &'static str,
-    pub vm_count: &'static str,
     pub vcpu: &'static str,
     pub not_known: &'static str,
     pub loading: &'static str,
@@ -71,14 +79,10 @@ pub struct Texts {
     pub login_revoked: &'static str,
     pub login_ended: &'static str,
     pub login_signed_out: &'static str,
-    pub bulk_selected: &'static str,
     pub bulk_all_matching: &'static str,
-    pub bulk_all_selected: &'static str,
     pub bulk_clear: &'static str,
     pub bulk_confirm_body: &'static str,
     pub bulk_running: &'static str,
-    pub bulk_accepted: &'static str,
-    pub bulk_refused: &'static str,
     pub select_row: &'static str,
     pub select_all_visible: &'static str,
     pub history: &'static str,
@@ -86,15 +90,16 @@ pub struct Texts {
     pub history_by: &'static str,
     pub page_previous: &'static str,
     pub page_next: &'static str,
-    pub page_of: &'static str,
     pub page_size: &'static str,
     pub page_empty: &'static str,
 }
 
 pub const EN: Texts = Texts {
+    lang: Lang::En,
+    cluster: "Cluster: ",
+    question: "?",
     title: "Wukong Console",
     sandbox_banner: "Sandbox: simulated cluster. Nothing here touches real VMs; changes vanish when the server restarts.",
-    connected_to: "Cluster",
     live: "Live",
     reconnecting: "Reconnecting…",
     namespace: "Namespace",
@@ -128,9 +133,7 @@ pub const EN: Texts = Texts {
     force_stop_body: "The VM is switched off at once. Unsaved data in the guest is lost.",
     delete_title: "Delete",
     delete_body: "The VM is stopped and its Wukong resource deleted. This cannot be undone.",
-    forced_in: "forced in",
     working: "working…",
-    vm_count: "VMs",
     vcpu: "vCPU",
     not_known: "—",
     loading: "Loading…",
@@ -157,14 +160,10 @@ pub const EN: Texts = Texts {
     login_revoked: "The cluster no longer accepts your token (it expired or was revoked); sign in with a new one.",
     login_ended: "Your session has ended; sign in again.",
     login_signed_out: "You are signed out.",
-    bulk_selected: "selected",
     bulk_all_matching: "Select all matching the filter",
-    bulk_all_selected: "all matching the filter",
     bulk_clear: "Clear selection",
     bulk_confirm_body: "Each VM is checked on its own: those whose state or your role does not allow it are refused and listed with the reason.",
     bulk_running: "Sending…",
-    bulk_accepted: "accepted",
-    bulk_refused: "refused",
     select_row: "Select",
     select_all_visible: "Select all shown",
     history: "History",
@@ -172,30 +171,386 @@ pub const EN: Texts = Texts {
     history_by: "by",
     page_previous: "Previous",
     page_next: "Next",
-    page_of: "of",
     page_size: "Rows per page",
     page_empty: "This page is past the end of the list.",
 };
 
+pub const ZH_CN: Texts = Texts {
+    lang: Lang::ZhCn,
+    cluster: "集群：",
+    question: "？",
+    title: "Wukong 控制台",
+    sandbox_banner: "沙箱：模拟的集群。这里的操作不会触及真实的虚拟机；服务器重启后，所有更改都会消失。",
+    live: "实时",
+    reconnecting: "正在重新连接…",
+    namespace: "命名空间",
+    all_namespaces: "全部命名空间",
+    search: "搜索",
+    search_placeholder: "虚拟机名称",
+    sort: "排序",
+    sort_by_name: "名称",
+    sort_by_state: "状态",
+    apply_filters: "应用",
+    col_name: "名称",
+    col_namespace: "命名空间",
+    col_state: "状态",
+    col_last_action: "上次操作",
+    col_message: "消息",
+    col_resources: "CPU / 内存",
+    col_node: "节点",
+    col_actions: "操作",
+    empty: "没有可显示的虚拟机。你有权查看的 Wukong 资源一经创建，就会出现在这里。",
+    no_match: "没有与筛选条件匹配的虚拟机。",
+    load_failed: "无法加载虚拟机列表",
+    cancel: "取消",
+    close: "关闭",
+    stop_title: "停止",
+    stop_body: "将请求客户机关机（ACPI）。如果宽限期结束时它仍在运行，就会被强制断电。",
+    grace_label: "宽限期（秒）",
+    grace_hint: "0–3600；0 表示立即停止",
+    grace_invalid: "请输入 0 到 3600 之间的整数秒数。",
+    force_label: "强制：立即断电，不等待客户机关机",
+    force_stop_title: "强制停止",
+    force_stop_body: "虚拟机将被立即断电，客户机中未保存的数据会丢失。",
+    delete_title: "删除",
+    delete_body: "虚拟机将被停止，其 Wukong 资源将被删除。此操作无法撤销。",
+    working: "处理中…",
+    vcpu: "vCPU",
+    not_known: "—",
+    loading: "加载中…",
+    not_found: "页面不存在。",
+    signed_in_as: "当前用户",
+    open_sandbox_note: "无需登录：打开此页面的任何人都可以执行所有操作。",
+    sign_out: "退出登录",
+    open_banner: "未启用登录：能打开此页面的任何人，都以控制台自身的 Kubernetes 账号执行操作。分享之前，请以 --auth=token 或 --auth=proxy 启动控制台。",
+    unchecked: "无法检查你在以下命名空间中的权限：",
+    unchecked_hint: "集群没有回应访问检查，因此未显示这些命名空间中的虚拟机（这不是拒绝）。检查成功后页面会自动更新；也可以刷新页面立即重试。",
+    controller_absent: "没有正在运行的生命周期控制器。请求会被保留，待控制器启动后执行；在此之前，虚拟机不会有任何变化。",
+    controller_unanswered: "生命周期控制器已超过 15 秒未处理这些请求（它可能正忙、已停止，或无权访问这些命名空间）。本页中等待的虚拟机：",
+    waiting_for_controller: "等待控制器",
+    empty_no_access: "你的 Kubernetes 角色不允许你在这里查看任何虚拟机。请联系团队命名空间的管理员，申请一个可以列出 wukongs（vm.novasphere.dev）的角色。",
+    login_title: "登录 Wukong 控制台",
+    login_intro: "粘贴一个 Kubernetes 持有者令牌：ServiceAccount 令牌（kubectl create token 名称）或你的 OIDC ID 令牌。令牌由集群校验；控制台只把它保存在内存中，不会再次显示。",
+    login_token: "令牌",
+    login_submit: "登录",
+    login_invalid: "集群不接受该令牌：令牌有误、已过期或已被吊销。",
+    login_unavailable: "集群暂时无法校验令牌，请稍后再试。",
+    login_required: "请登录以查看你的虚拟机。",
+    login_idle: "由于长时间未操作，你的会话已结束，请重新登录。",
+    login_expired: "你的会话已达到最长时限，请重新登录。",
+    login_revoked: "集群不再接受你的令牌（已过期或已被吊销），请使用新令牌登录。",
+    login_ended: "你的会话已结束，请重新登录。",
+    login_signed_out: "你已退出登录。",
+    bulk_all_matching: "选择所有匹配筛选条件的虚拟机",
+    bulk_clear: "清除选择",
+    bulk_confirm_body: "每台虚拟机单独检查：状态或你的角色不允许该操作的会被拒绝，并列出原因。",
+    bulk_running: "正在发送…",
+    select_row: "选择",
+    select_all_visible: "选择所有显示的虚拟机",
+    history: "历史",
+    history_empty: "尚无请求记录。",
+    history_by: "请求者",
+    page_previous: "上一页",
+    page_next: "下一页",
+    page_size: "每页行数",
+    page_empty: "此页已超出列表末尾。",
+};
+
 impl Texts {
+    /// A state's name (`data-state` keeps the English one).
     pub fn state(&self, state: VmState) -> &'static str {
-        state.as_str()
+        match self.lang {
+            Lang::En => state.as_str(),
+            Lang::ZhCn => match state {
+                VmState::Starting => "启动中",
+                VmState::Running => "运行中",
+                VmState::Stopping => "停止中",
+                VmState::Stopped => "已停止",
+                VmState::Restarting => "重启中",
+                VmState::Suspending => "暂停中",
+                VmState::Suspended => "已暂停",
+                VmState::Resuming => "恢复中",
+                VmState::Provisioning => "准备存储中",
+                VmState::Migrating => "迁移中",
+                VmState::Failed => "已失败",
+                VmState::Error => "错误",
+                VmState::Deleting => "删除中",
+                VmState::Unknown => "未知",
+            },
+        }
     }
 
+    /// An action's name, as on its button (`data-action` keeps the English one).
     pub fn action(&self, action: Action) -> &'static str {
-        match action {
-            Action::Start => "Start",
-            Action::Stop => "Stop",
-            Action::ForceStop => "Force stop",
-            Action::Restart => "Restart",
-            Action::Suspend => "Suspend",
-            Action::Resume => "Resume",
-            Action::Delete => "Delete",
+        match (self.lang, action) {
+            (Lang::En, Action::Start) => "Start",
+            (Lang::En, Action::Stop) => "Stop",
+            (Lang::En, Action::ForceStop) => "Force stop",
+            (Lang::En, Action::Restart) => "Restart",
+            (Lang::En, Action::Suspend) => "Suspend",
+            (Lang::En, Action::Resume) => "Resume",
+            (Lang::En, Action::Delete) => "Delete",
+            (Lang::ZhCn, Action::Start) => "启动",
+            (Lang::ZhCn, Action::Stop) => "停止",
+            (Lang::ZhCn, Action::ForceStop) => "强制停止",
+            (Lang::ZhCn, Action::Restart) => "重启",
+            (Lang::ZhCn, Action::Suspend) => "暂停",
+            (Lang::ZhCn, Action::Resume) => "恢复",
+            (Lang::ZhCn, Action::Delete) => "删除",
         }
+    }
+
+    /// A history line's action as the controller recorded it (`stop`, `create`, ...).
+    pub fn recorded_action(&self, recorded: &str) -> String {
+        match (recorded.parse::<Action>(), self.lang) {
+            (Ok(action), _) => self.action(action).to_owned(),
+            (Err(_), Lang::ZhCn) if recorded == "create" => "创建".to_owned(),
+            (Err(_), _) => recorded.to_owned(),
+        }
+    }
+
+    /// A history line's outcome: the controller's Event reason (`Accepted`, `ForcedStop`, ...).
+    pub fn outcome(&self, reason: &str) -> String {
+        let chinese = match reason {
+            "Accepted" => "已接受",
+            "Refused" => "已拒绝",
+            "KubeVirtRefused" => "KubeVirt 拒绝",
+            "ForcedStop" => "已强制断电",
+            "AutoStartRefused" => "自动启动被拒绝",
+            "VirtualMachineNotOwned" => "虚拟机不属于此 Wukong",
+            other => other,
+        };
+        match self.lang {
+            Lang::En => reason.to_owned(),
+            Lang::ZhCn => chinese.to_owned(),
+        }
+    }
+
+    /// "3 VMs" / "3 台虚拟机".
+    pub fn vms(&self, n: u64) -> String {
+        let count = group_digits(n);
+        match self.lang {
+            Lang::En if n == 1 => "1 VM".to_owned(),
+            Lang::En => format!("{count} VMs"),
+            Lang::ZhCn => format!("{count} 台虚拟机"),
+        }
+    }
+
+    /// The count beside the filters: how many match of how many there are.
+    pub fn matching_of_total(&self, matching: u64, total: u64) -> String {
+        format!("{} / {}", group_digits(matching), self.vms(total))
+    }
+
+    /// Where this page is in the list: "6–10 of 40".
+    pub fn page_range(&self, first: u64, last: u64, of: u64) -> String {
+        let (first, last, of) = (group_digits(first), group_digits(last), group_digits(of));
+        match self.lang {
+            Lang::En => format!("{first}–{last} of {of}"),
+            Lang::ZhCn => format!("第 {first}–{last} 台，共 {of} 台"),
+        }
+    }
+
+    /// The range of an empty page.
+    pub fn page_range_empty(&self, of: u64) -> String {
+        let of = group_digits(of);
+        match self.lang {
+            Lang::En => format!("0 of {of}"),
+            Lang::ZhCn => format!("0 台，共 {of} 台"),
+        }
+    }
+
+    /// The countdown of a graceful stop: "forced in 12 s".
+    pub fn forced_in(&self, seconds: i64) -> String {
+        match self.lang {
+            Lang::En => format!("forced in {seconds} s"),
+            Lang::ZhCn => format!("{seconds} 秒后强制断电"),
+        }
+    }
+
+    /// How many rows are ticked for a bulk action.
+    pub fn selected(&self, n: u64) -> String {
+        match self.lang {
+            Lang::En => format!("{} selected", group_digits(n)),
+            Lang::ZhCn => format!("已选择 {} 台", group_digits(n)),
+        }
+    }
+
+    /// "All matching the filter (40)".
+    pub fn all_matching(&self, n: u64) -> String {
+        match self.lang {
+            Lang::En => format!("all matching the filter ({})", group_digits(n)),
+            Lang::ZhCn => format!("所有匹配筛选条件的虚拟机（{} 台）", group_digits(n)),
+        }
+    }
+
+    /// The bulk confirmation's title: "Stop 3 VMs?".
+    pub fn bulk_question(&self, action: Action, n: u64) -> String {
+        format!("{} {}{}", self.action(action), self.vms(n), self.question)
+    }
+
+    /// The title while a bulk action is sent: "Stop 3 VMs".
+    pub fn bulk_sending(&self, action: Action, n: u64) -> String {
+        format!("{} {}", self.action(action), self.vms(n))
+    }
+
+    /// "2 accepted · 1 refused".
+    pub fn bulk_summary(&self, accepted: u64, refused: u64) -> String {
+        let (a, r) = (group_digits(accepted), group_digits(refused));
+        match self.lang {
+            Lang::En => format!("{a} accepted · {r} refused"),
+            Lang::ZhCn => format!("已接受 {a} 台 · 已拒绝 {r} 台"),
+        }
+    }
+
+    /// A failed request on screen: "Stop team-a/vm-1: <why>".
+    pub fn action_failed(&self, action: Action, key: &VmKey, why: &str) -> String {
+        let colon = match self.lang {
+            Lang::En => ": ",
+            Lang::ZhCn => "：",
+        };
+        format!("{} {key}{colon}{why}", self.action(action))
     }
 }
 
-/// The texts for the page. One language today; chosen here when the second arrives.
+/// The language of the page being rendered: on the server, the request's (its `wukong-lang`
+/// cookie, else `Accept-Language`, else English); in the browser, the one the server wrote in
+/// `<html lang>`. Both sides read the same answer, so hydration agrees.
+pub fn page_lang() -> Lang {
+    if let Some(lang) = use_context::<Lang>() {
+        return lang;
+    }
+    detect()
+}
+
+#[cfg(feature = "ssr")]
+fn detect() -> Lang {
+    use http::header;
+    let Some(parts) = use_context::<http::request::Parts>() else {
+        return Lang::default();
+    };
+    // A header may come more than once (HTTP/2 splits cookies): one list, as RFC 9110 allows.
+    let text = |name, separator| {
+        parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(separator)
+    };
+    let cookies = text(header::COOKIE, "; ");
+    let accept = text(header::ACCEPT_LANGUAGE, ", ");
+    Lang::negotiate(Some(&cookies), Some(&accept))
+}
+
+#[cfg(feature = "hydrate")]
+fn detect() -> Lang {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+        .and_then(|e| e.get_attribute("lang"))
+        .and_then(|tag| Lang::from_tag(&tag))
+        .unwrap_or_default()
+}
+
+#[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+fn detect() -> Lang {
+    Lang::default()
+}
+
+/// The texts of the page's language.
 pub fn texts() -> &'static Texts {
-    &EN
+    texts_for(page_lang())
+}
+
+pub fn texts_for(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::En => &EN,
+        Lang::ZhCn => &ZH_CN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The texts a language table may share with English: product and technical names.
+    const SAME_IN_BOTH: [&str; 2] = ["vcpu", "not_known"];
+
+    fn table(t: &Texts) -> BTreeMap<String, String> {
+        let value = serde_json::to_value(t).expect("the table serializes");
+        let serde_json::Value::Object(fields) = value else {
+            panic!("a table is an object")
+        };
+        fields
+            .into_iter()
+            .filter(|(k, _)| k != "lang")
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_text_is_translated() {
+        let (en, zh) = (table(&EN), table(&ZH_CN));
+        for (key, english) in &en {
+            let chinese = &zh[key];
+            assert!(!chinese.is_empty(), "{key} is empty in zh-CN");
+            if !SAME_IN_BOTH.contains(&key.as_str()) {
+                assert_ne!(english, chinese, "{key} is not translated");
+            }
+        }
+        for state in VmState::ALL {
+            assert_ne!(EN.state(state), ZH_CN.state(state));
+        }
+        for action in Action::ALL {
+            assert_ne!(EN.action(action), ZH_CN.action(action));
+        }
+    }
+
+    #[test]
+    fn counts_read_right_in_both_languages() {
+        assert_eq!(EN.vms(1), "1 VM");
+        assert_eq!(EN.vms(0), "0 VMs");
+        assert_eq!(EN.vms(10_000), "10,000 VMs");
+        assert_eq!(ZH_CN.vms(1), "1 台虚拟机");
+        assert_eq!(EN.bulk_question(Action::Stop, 1), "Stop 1 VM?");
+        assert_eq!(ZH_CN.bulk_question(Action::Stop, 3), "停止 3 台虚拟机？");
+        assert_eq!(EN.page_range(6, 10, 1200), "6–10 of 1,200");
+        assert_eq!(ZH_CN.forced_in(12), "12 秒后强制断电");
+    }
+
+    /// `end2end/strings.json` is what the Playwright tests check pages against (no English left
+    /// on a Chinese page). It is this table; `WUKONG_BLESS=1 cargo test -p app` rewrites it.
+    #[test]
+    fn the_string_table_for_the_browser_tests_is_current() {
+        let mut out = BTreeMap::new();
+        for lang in Lang::ALL {
+            let t = texts_for(lang);
+            let mut strings = table(t);
+            for state in VmState::ALL {
+                strings.insert(
+                    format!("state.{}", state.as_str()),
+                    t.state(state).to_owned(),
+                );
+            }
+            for action in Action::ALL {
+                strings.insert(
+                    format!("action.{}", action.as_str()),
+                    t.action(action).to_owned(),
+                );
+            }
+            out.insert(lang.tag(), strings);
+        }
+        let json = serde_json::to_string_pretty(&out).expect("json") + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end/strings.json");
+        if std::env::var_os("WUKONG_BLESS").is_some() {
+            std::fs::write(path, &json).expect("write end2end/strings.json");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == json,
+            "end2end/strings.json is out of date: run WUKONG_BLESS=1 cargo test -p app"
+        );
+    }
 }

@@ -23,9 +23,12 @@ use leptos_router::{SsrMode, StaticSegment};
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's language, from the request; the browser reads it back from `lang` on hydration.
+    let lang = i18n::page_lang();
+    provide_context(lang);
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=lang.tag()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -44,6 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(i18n::page_lang());
     view! {
         <Title text=i18n::texts().title/>
         <Router>

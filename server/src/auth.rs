@@ -473,20 +473,19 @@ fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == cookie_name)
-        .map(|(_, value)| value.to_owned())
+        .find_map(|v| wukong_view::cookie_value(v, cookie_name))
+        .map(str::to_owned)
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Paths anyone may fetch: health and metrics (counts only, nothing about any VM), the static site, and the sign-in page and its form.
+/// Paths anyone may fetch: health and metrics (counts only, nothing about any VM), the static site, the sign-in page and its form, and the language switch.
 fn is_public(path: &str) -> bool {
     path == "/healthz"
         || path == "/metrics"
         || path == "/login"
         || path == "/auth/login"
         || path == "/auth/logout"
+        || path == "/lang"
         || path.starts_with("/pkg/")
         || path == "/favicon.ico"
 }

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod config;
 pub mod host;
+mod lang;
 mod live;
 mod metrics;
 mod origin;
@@ -72,6 +73,12 @@ fn page_policy(nonce: &str) -> String {
 
 /// For every other response (files, server functions, errors).
 const BASE_POLICY: &str = "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+impl FromRef<AppState> for Edge {
+    fn from_ref(state: &AppState) -> Self {
+        state.edge.clone()
+    }
+}
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
@@ -151,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/lang", post(lang::choose))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .leptos_routes_with_context(
             &state,

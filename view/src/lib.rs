@@ -4,8 +4,11 @@
 //! nothing but serde and the pure lifecycle enums, so the WASM bundle stays small and the browser
 //! never sees a kube or k8s-openapi type.
 
+mod lang;
 mod time;
 mod validate;
+
+pub use lang::{cookie_value, group_digits, Lang};
 
 pub use time::format_utc;
 pub use validate::{

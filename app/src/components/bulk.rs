@@ -21,9 +21,9 @@ pub fn BulkBar() -> impl IntoView {
     };
     let label = move || {
         if state.all_matching.get() {
-            format!("{} ({})", t.bulk_all_selected, state.matching.get())
+            t.all_matching(u64::from(state.matching.get()))
         } else {
-            format!("{} {}", state.selected.with(|s| s.len()), t.bulk_selected)
+            t.selected(state.selected.with(|s| s.len()) as u64)
         }
     };
     let ask = move |action: Action| {
@@ -102,7 +102,7 @@ pub fn BulkDialog() -> impl IntoView {
                 action,
                 count,
             } => view! {
-                <h2>{format!("{} {count} VMs?", t.action(action))}</h2>
+                <h2>{t.bulk_question(action, count as u64)}</h2>
                 <p>{t.bulk_confirm_body}</p>
                 <div class="modal-actions">
                     <button type="button" class="secondary" data-testid="bulk-cancel" on:click=move |_| close()>{t.cancel}</button>
@@ -112,7 +112,7 @@ pub fn BulkDialog() -> impl IntoView {
             }
             .into_any(),
             Bulk::Running { action, count } => view! {
-                <h2>{format!("{} {count} VMs", t.action(action))}</h2>
+                <h2>{t.bulk_sending(action, count as u64)}</h2>
                 <p class="muted">{t.bulk_running}</p>
             }
             .into_any(),
@@ -129,14 +129,15 @@ pub fn BulkDialog() -> impl IntoView {
                 view! {
                     <h2>{t.action(action)}</h2>
                     <p data-testid="bulk-summary">
-                        {format!("{accepted} {} · {refused} {}", t.bulk_accepted, t.bulk_refused)}
+                        {t.bulk_summary(accepted as u64, refused as u64)}
                     </p>
                     <ol class="history">
                         {outcomes.into_iter().map(|o| view! {
                             <li data-testid="bulk-result" data-accepted=o.accepted.to_string()
                                 data-namespace=o.key.namespace.clone() data-name=o.key.name.clone()>
-                                <code>{o.key.to_string()}</code>" — "
-                                <span class=if o.accepted { "ok" } else { "row-error" }>{o.message}</span>
+                                <code translate="no">{o.key.to_string()}</code>" — "
+                                // The server's words (English until refusals are sent as codes).
+                                <span class=if o.accepted { "ok" } else { "row-error" } translate="no">{o.message}</span>
                             </li>
                         }).collect_view()}
                     </ol>

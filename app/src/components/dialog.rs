@@ -80,7 +80,7 @@ fn DialogBox(dialog: Dialog) -> impl IntoView {
             <div class="modal" role="dialog" aria-modal="true" aria-labelledby="dialog-title" data-testid="confirm"
                 on:click=|ev| ev.stop_propagation()
                 on:keydown=move |ev| if ev.key() == "Escape" { cancel() }>
-                <h2 id="dialog-title">{title}" "<code>{key.to_string()}</code>"?"</h2>
+                <h2 id="dialog-title">{title}" "<code translate="no">{key.to_string()}</code>{t.question}</h2>
                 <p>{body}</p>
                 {stop_fields}
                 <div class="modal-actions">

@@ -40,15 +40,9 @@ pub fn FilteredTable() -> impl IntoView {
         let shown = state.rows.with(Vec::len) as u64;
         let first = view.with(|v| v.offset() as u64);
         if shown == 0 {
-            format!("0 {} {}", t.page_of, matching.get())
+            t.page_range_empty(u64::from(matching.get()))
         } else {
-            format!(
-                "{}–{} {} {}",
-                first + 1,
-                first + shown,
-                t.page_of,
-                matching.get()
-            )
+            t.page_range(first + 1, first + shown, u64::from(matching.get()))
         }
     };
     let initial = view.get_untracked();
@@ -97,7 +91,7 @@ pub fn FilteredTable() -> impl IntoView {
                 </select>
             </label>
             <button type="submit" class="secondary" hidden=move || state.hydrated.get()>{t.apply_filters}</button>
-            <span class="count" data-testid="vm-count">{move || matching.get()}" / "{move || state.total.get()}" "{t.vm_count}</span>
+            <span class="count" data-testid="vm-count">{move || t.matching_of_total(u64::from(matching.get()), state.total.get() as u64)}</span>
             <span class="pager" data-testid="pager">
                 // Submit buttons carry the page without JavaScript; hydrated, they just switch it.
                 <button type="submit" name="page" class="secondary" data-testid="page-previous"

@@ -39,10 +39,11 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
                     view! {
                     <li data-testid="history-entry" data-outcome=outcome>
                         <time class="muted">{e.at_ms.map(format_utc).unwrap_or_default()}</time>" "
-                        <strong>{e.action}</strong>" "
-                        {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by">{by}</span></span> })}
-                        " — "<span class="outcome">{e.outcome}</span>
-                        {e.message.map(|m| view! { <div class="muted">{m}</div> })}
+                        <strong>{t.recorded_action(&e.action)}</strong>" "
+                        {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by" translate="no">{by}</span></span> })}
+                        " — "<span class="outcome">{t.outcome(&e.outcome)}</span>
+                        // The controller's own words (English until it sends reason codes).
+                        {e.message.map(|m| view! { <div class="muted" translate="no">{m}</div> })}
                     </li>
                     }
                 }).collect_view()}
@@ -55,7 +56,7 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
             <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="history-title" data-testid="history"
                 on:click=|ev| ev.stop_propagation()
                 on:keydown=move |ev| if ev.key() == "Escape" { close() }>
-                <h2 id="history-title">{t.history}" "<code>{key.to_string()}</code></h2>
+                <h2 id="history-title">{t.history}" "<code translate="no">{key.to_string()}</code></h2>
                 {body}
                 <div class="modal-actions">
                     <button type="button" class="secondary" data-testid="history-close" autofocus on:click=move |_| close()>{t.close}</button>

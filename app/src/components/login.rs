@@ -31,6 +31,7 @@ pub fn LoginPage() -> impl IntoView {
     };
     view! {
         <main class="login">
+            <div class="login-lang"><super::topbar::LangSwitch/></div>
             <h1>{t.login_title}</h1>
             {move || notice().map(|(text, is_error)| view! {
                 <p

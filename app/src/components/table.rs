@@ -71,7 +71,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
         let (deadline, now) = (deadline?, state.now_ms.get()?);
         let seconds = ((deadline - now).max(0) + 999) / 1000;
         Some(
-            view! { <span class="countdown" data-testid="stop-countdown">{format!("{} {seconds} s", t.forced_in)}</span> },
+            view! { <span class="countdown" data-testid="stop-countdown">{t.forced_in(seconds)}</span> },
         )
     };
     let last_action = row.last_action.clone().unwrap_or_default();
@@ -126,8 +126,8 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                         }
                     }/>
             </td>
-            <th scope="row" class="name">{key.name.clone()}</th>
-            <td>{key.namespace.clone()}</td>
+            <th scope="row" class="name" translate="no">{key.name.clone()}</th>
+            <td translate="no">{key.namespace.clone()}</td>
             <td class="state">
                 <span class=format!("badge state-{}", row.state.as_str().to_lowercase()) data-testid="vm-state" data-state=row.state.as_str()>
                     {t.state(row.state)}
@@ -139,15 +139,17 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                 {countdown}
             </td>
             <td class="last-action">
-                <span>{last_action}</span>
+                <span>{t.recorded_action(&last_action)}</span>
                 <time class="muted">{last_time}</time>
             </td>
             <td class="message" data-testid="vm-message">
                 {move || error().map(|e| view! { <span class="row-error">{e}</span> })}
-                <span>{message.clone()}</span>
+                // KubeVirt's and the controller's words (English until the controller sends codes).
+                <span translate="no">{message.clone()}</span>
             </td>
-            <td class="muted">{resources}</td>
-            <td class="muted">{row.node.clone().unwrap_or_else(|| t.not_known.to_owned())}</td>
+            // Quantities as KubeVirt writes them (`4Gi`).
+            <td class="muted" translate="no">{resources}</td>
+            <td class="muted" translate="no">{row.node.clone().unwrap_or_else(|| t.not_known.to_owned())}</td>
             <td class="actions">
                 {buttons}
                 <button type="button" class="act link" data-testid="history-button"

@@ -17,7 +17,7 @@ pub fn TopBar() -> impl IntoView {
     view! {
         <header class="topbar">
             <h1>{t.title}</h1>
-            <span class="cluster" data-testid="cluster-name">{t.connected_to}": "{cluster.name}</span>
+            <span class="cluster" data-testid="cluster-name">{t.cluster}<span translate="no">{cluster.name}</span></span>
             <span
                 class="live"
                 class:live-on=live
@@ -34,6 +34,7 @@ pub fn TopBar() -> impl IntoView {
             {viewer.name.map(|name| view! {
                 <span class="viewer" data-testid="viewer">{t.signed_in_as}" "<strong>{name}</strong></span>
             })}
+            <LangSwitch/>
             {sign_out.then(|| view! {
                 // A plain form: signing out works without JavaScript, and is a same-origin POST.
                 <form method="post" action="/auth/logout" class="sign-out">
@@ -82,5 +83,35 @@ fn ControllerBanner() -> impl IntoView {
                 </div>
             }.into_any())
         }
+    }
+}
+
+/// The switch to the other language: a plain form (works without JavaScript) that keeps the
+/// choice in a cookie and comes back to the same address, filters and page included.
+#[component]
+pub fn LangSwitch() -> impl IntoView {
+    let other = match texts().lang {
+        wukong_view::Lang::En => wukong_view::Lang::ZhCn,
+        wukong_view::Lang::ZhCn => wukong_view::Lang::En,
+    };
+    let location = leptos_router::hooks::use_location();
+    let back = move || {
+        let search = location.search.get();
+        let search = search.trim_start_matches('?');
+        let path = location.pathname.get();
+        if search.is_empty() {
+            path
+        } else {
+            format!("{path}?{search}")
+        }
+    };
+    view! {
+        <form method="post" action="/lang" class="lang-switch">
+            <input type="hidden" name="back" value=back/>
+            <button type="submit" class="secondary" name="lang" value=other.tag() lang=other.tag()
+                data-testid="lang-switch">
+                {other.endonym()}
+            </button>
+        </form>
     }
 }
