@@ -49,7 +49,7 @@ pub fn perform(
         };
         let error = result
             .err()
-            .map(|e| t.action_failed(action, &key, &e.to_string()));
+            .map(|e| t.action_failed(action, &key, &t.said(&e.said, &e.message)));
         state.answered(&key, error);
     });
 }

@@ -4,58 +4,75 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use wukong_view::Said;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ConsoleError {
+/// What kind of failure it is: the HTTP status, and whether trying again can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
     /// Bad input; nothing was changed.
-    Invalid(String),
-    NotFound(String),
+    Invalid,
+    NotFound,
     /// A concurrent change; try again.
-    Conflict(String),
+    Conflict,
     /// The lifecycle rules refuse the action in the VM's current state.
-    Refused(String),
-    Forbidden(String),
+    Refused,
+    Forbidden,
     /// No (longer a) signed-in person: sign in again.
-    SignedOut(String),
-    /// Too many requests in a short time; try again after `retry_after_seconds` (the limiter's
-    /// own figure; the server also sends it as `Retry-After`).
-    TooMany {
-        message: String,
-        retry_after_seconds: u64,
-    },
+    SignedOut,
+    /// Too many requests in a short time; try again after the wait the code names (the
+    /// limiter's own figure; the server also sends it as `Retry-After`).
+    TooMany,
     /// The cluster cannot be reached.
-    Unavailable(String),
+    Unavailable,
     /// The request did not reach the server or its answer did not come back.
-    Transport(String),
+    Transport,
+}
+
+/// The error every server function returns: its kind, what happened as a code with parameters
+/// (`said`, worded in the person's language by the page), and the same in English (`message`,
+/// for logs and for clients that are not the page).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleError {
+    pub kind: ErrorKind,
+    pub said: Said,
+    pub message: String,
 }
 
 impl ConsoleError {
+    pub fn new(kind: ErrorKind, said: Said) -> Self {
+        ConsoleError {
+            kind,
+            message: said.to_string(),
+            said,
+        }
+    }
+
+    /// Bad input, `detail` naming what is wrong with it.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        ConsoleError::new(
+            ErrorKind::Invalid,
+            Said::InvalidRequest {
+                detail: detail.into(),
+            },
+        )
+    }
+
     /// The HTTP status a server function answers with.
     pub fn status(&self) -> u16 {
-        match self {
-            ConsoleError::Invalid(_) => 400,
-            ConsoleError::Forbidden(_) => 403,
-            ConsoleError::SignedOut(_) => 401,
-            ConsoleError::TooMany { .. } => 429,
-            ConsoleError::NotFound(_) => 404,
-            ConsoleError::Conflict(_) | ConsoleError::Refused(_) => 409,
-            ConsoleError::Unavailable(_) => 503,
-            ConsoleError::Transport(_) => 500,
+        match self.kind {
+            ErrorKind::Invalid => 400,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::SignedOut => 401,
+            ErrorKind::TooMany => 429,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict | ErrorKind::Refused => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Transport => 500,
         }
     }
 
     pub fn message(&self) -> &str {
-        match self {
-            ConsoleError::Invalid(m)
-            | ConsoleError::NotFound(m)
-            | ConsoleError::Conflict(m)
-            | ConsoleError::Refused(m)
-            | ConsoleError::Forbidden(m)
-            | ConsoleError::SignedOut(m)
-            | ConsoleError::TooMany { message: m, .. }
-            | ConsoleError::Unavailable(m)
-            | ConsoleError::Transport(m) => m,
-        }
+        &self.message
     }
 }
 
@@ -68,11 +85,15 @@ impl ConsoleError {
 
     /// Seconds after which trying again may succeed (the `Retry-After` of a 429).
     pub fn retry_after_seconds(&self) -> Option<u64> {
-        match self {
-            ConsoleError::TooMany {
+        match self.said {
+            Said::TooManyActions {
                 retry_after_seconds,
                 ..
-            } => Some(*retry_after_seconds),
+            }
+            | Said::BulkOverAllowance {
+                retry_after_seconds,
+                ..
+            } => Some(retry_after_seconds),
             _ => None,
         }
     }
@@ -90,21 +111,38 @@ impl FromServerFnError for ConsoleError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // Made in the browser too: worded without `Said`'s `Display`, which stays out of the bundle.
+        let made = |kind, said: Said, message: String| ConsoleError {
+            kind,
+            said,
+            message,
+        };
         match value {
-            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
-                ConsoleError::Invalid(format!("invalid request: {m}"))
-            }
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => made(
+                ErrorKind::Invalid,
+                Said::InvalidRequest { detail: m.clone() },
+                format!("invalid request: {m}"),
+            ),
             // On the server this is the request's body that could not be read or decoded (JSON
             // that is not the arguments, text that is not UTF-8, a body over the size limit):
             // the caller's mistake, a 400, not a 500. In the browser it is the answer, below.
             #[cfg(feature = "ssr")]
-            ServerFnErrorErr::Deserialization(m) => {
-                ConsoleError::Invalid(format!("invalid request: {m}"))
+            ServerFnErrorErr::Deserialization(m) => ConsoleError::invalid(m),
+            ServerFnErrorErr::Request(m) => made(
+                ErrorKind::Transport,
+                Said::ServerUnreachable { detail: m.clone() },
+                format!("the console server cannot be reached: {m}"),
+            ),
+            other => {
+                let detail = other.to_string();
+                made(
+                    ErrorKind::Transport,
+                    Said::Other {
+                        detail: detail.clone(),
+                    },
+                    detail,
+                )
             }
-            ServerFnErrorErr::Request(m) => {
-                ConsoleError::Transport(format!("the console server cannot be reached: {m}"))
-            }
-            other => ConsoleError::Transport(other.to_string()),
         }
     }
 }
@@ -113,14 +151,14 @@ impl FromServerFnError for ConsoleError {
 impl From<wukong_cluster::ClusterError> for ConsoleError {
     fn from(e: wukong_cluster::ClusterError) -> Self {
         use wukong_cluster::ClusterError as E;
-        let message = e.to_string();
-        match e {
-            E::NotFound { .. } => ConsoleError::NotFound(message),
-            E::Refused { .. } => ConsoleError::Refused(message),
-            E::Conflict { .. } | E::Replaced { .. } => ConsoleError::Conflict(message),
-            E::Forbidden { .. } => ConsoleError::Forbidden(message),
-            E::Invalid(_) => ConsoleError::Invalid(message),
-            E::Unavailable(_) | E::AccessUnknown(_) => ConsoleError::Unavailable(message),
-        }
+        let kind = match e {
+            E::NotFound { .. } => ErrorKind::NotFound,
+            E::Refused { .. } => ErrorKind::Refused,
+            E::Conflict { .. } | E::Replaced { .. } => ErrorKind::Conflict,
+            E::Forbidden { .. } => ErrorKind::Forbidden,
+            E::Invalid(_) => ErrorKind::Invalid,
+            E::Unavailable(_) | E::AccessUnknown(_) => ErrorKind::Unavailable,
+        };
+        ConsoleError::new(kind, e.said())
     }
 }

@@ -6,7 +6,7 @@
 //! data, and the WASM bundle has about 20 KiB left under its 400 KiB budget. A table is a few KiB.
 
 use leptos::prelude::*;
-use wukong_view::{group_digits, Action, Lang, VmKey, VmState};
+use wukong_view::{group_digits, Action, Lang, Refusal, Said, SignedOutWhy, VmKey, VmState};
 
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct Texts {
@@ -326,6 +326,118 @@ impl Texts {
         }
     }
 
+    /// What the server said, in this language. `english` is the server's own English of it
+    /// (`Said`'s `Display`, sent beside the code): one wording for the page, logs and other
+    /// clients, and none of it in the WASM bundle. The cluster's `detail`s stay as they came.
+    pub fn said(&self, said: &Said, english: &str) -> String {
+        if self.lang == Lang::En {
+            return english.to_owned();
+        }
+        let n = |v: u64| group_digits(v);
+        match said {
+            Said::Accepted => "已接受".to_owned(),
+            Said::Refused { action, vm, reason } => {
+                format!("无法{} {vm}：{}", self.action(*action), self.refusal(reason))
+            }
+            Said::Gone { vm } => format!("{vm} 已不存在"),
+            Said::Replaced { vm } => format!(
+                "{vm} 在你查看之后被删除并重新创建；没有对新的虚拟机执行任何操作：请先查看，再重新请求"
+            ),
+            Said::Conflict { vm, detail } => format!("{vm} 同时被他人修改，请重试（{detail}）"),
+            Said::Forbidden { action, vm, detail } => {
+                format!("你无权{} {vm}：{detail}", self.action(*action))
+            }
+            Said::NoAccess { namespace } => format!("你无权访问命名空间 {namespace}（RBAC）"),
+            Said::AccessUnknown { namespace, detail } => {
+                format!("无法检查你在命名空间 {namespace} 中的权限（{detail}），请重试")
+            }
+            Said::TooManyActions {
+                per_minute,
+                retry_after_seconds,
+            } => format!(
+                "你在过去一分钟内请求的操作超过了 {} 次；{} 秒后可以再次操作",
+                n(u64::from(*per_minute)),
+                n(*retry_after_seconds)
+            ),
+            Said::BulkTooManyKeys { listed, max } => format!(
+                "一次批量操作最多只能列出 {} 台虚拟机（本次为 {} 台）；请改用“选择所有匹配筛选条件的虚拟机”",
+                n(*max),
+                n(*listed)
+            ),
+            Said::BulkTooLarge { vms, max } => format!(
+                "此批量操作将修改 {} 台虚拟机，而一次最多只能修改 {} 台；请缩小筛选范围（命名空间或搜索），分批执行",
+                n(*vms),
+                n(*max)
+            ),
+            Said::BulkOverAllowance {
+                vms,
+                per_minute,
+                retry_after_seconds,
+            } => format!(
+                "此批量操作将修改 {} 台虚拟机，超出了你剩余的批量额度（每分钟 {} 台）；没有执行任何操作；{} 秒后可以执行整个操作",
+                n(*vms),
+                n(u64::from(*per_minute)),
+                n(*retry_after_seconds)
+            ),
+            Said::NothingSelected => "没有选择任何虚拟机".to_owned(),
+            Said::SignedOut { why } => self.signed_out(*why).to_owned(),
+            Said::ClusterSlow { seconds } => {
+                format!("集群在 {seconds} 秒内没有回应；它回应后，列表就会出现")
+            }
+            Said::NotConnected => "控制台没有连接到任何集群".to_owned(),
+            Said::ClusterUnreachable { detail } => format!("无法连接集群：{detail}"),
+            Said::ClusterRejected { detail } => format!("集群拒绝了该请求：{detail}"),
+            Said::InvalidRequest { detail } => format!("请求无效：{detail}"),
+            Said::ServerUnreachable { detail } => format!("无法连接控制台服务器：{detail}"),
+            Said::Other { detail } => detail.clone(),
+        }
+    }
+
+    /// Why the lifecycle rules refuse an action now, in Chinese (the English is the rule's own
+    /// `Display`, and reaches the page inside the server's English message).
+    fn refusal(&self, refusal: &Refusal) -> String {
+        match refusal {
+            Refusal::Deleting => "虚拟机正在被删除".to_owned(),
+            Refusal::RequestPending => "此虚拟机的上一个请求仍在执行，请等待它完成".to_owned(),
+            Refusal::AlreadyRunning => "虚拟机已在运行".to_owned(),
+            Refusal::ManualStartUnsupported(rs) => {
+                format!("运行策略 {rs} 不支持手动启动；KubeVirt 会自行启动虚拟机")
+            }
+            Refusal::NotRunning(state) => {
+                format!("虚拟机没有在运行（当前状态：{}）", self.state(*state))
+            }
+            Refusal::InTransition(state) => {
+                format!("虚拟机当前状态为“{}”，请等待它完成", self.state(*state))
+            }
+            Refusal::AlreadyStopping => {
+                "虚拟机已在正常停止中；如需立即结束宽限期，请使用强制停止".to_owned()
+            }
+            Refusal::Halted => {
+                "运行策略 Halted 已在停止此虚拟机；如需立即停止，请使用强制停止".to_owned()
+            }
+            Refusal::NoManualRestart(rs) => format!("运行策略 {rs} 不支持手动重启"),
+            Refusal::RerunOnFailureFailed => {
+                "运行策略 RerunOnFailure 不会启动客户机已失败的虚拟机；请使用重启".to_owned()
+            }
+            Refusal::AlreadySuspended => "虚拟机已暂停".to_owned(),
+            Refusal::NotSuspended(state) => {
+                format!("虚拟机没有暂停（当前状态：{}）", self.state(*state))
+            }
+            Refusal::StateUnknown => "虚拟机的状态未知；请在集群中检查该虚拟机".to_owned(),
+        }
+    }
+
+    /// Why the person has to sign in (again): the sign-in page's notice.
+    pub fn signed_out(&self, why: SignedOutWhy) -> &'static str {
+        match why {
+            SignedOutWhy::Required => self.login_required,
+            SignedOutWhy::Idle => self.login_idle,
+            SignedOutWhy::Expired => self.login_expired,
+            SignedOutWhy::Revoked => self.login_revoked,
+            SignedOutWhy::Ended => self.login_ended,
+        }
+    }
+
     /// "3 VMs" / "3 台虚拟机".
     pub fn vms(&self, n: u64) -> String {
         let count = group_digits(n);
@@ -518,6 +630,39 @@ mod tests {
         assert_eq!(ZH_CN.bulk_question(Action::Stop, 3), "停止 3 台虚拟机？");
         assert_eq!(EN.page_range(6, 10, 1200), "6–10 of 1,200");
         assert_eq!(ZH_CN.forced_in(12), "12 秒后强制断电");
+    }
+
+    #[test]
+    fn what_the_server_says_is_worded_in_chinese_with_its_parameters() {
+        let vm = VmKey::new("team-a", "web-01");
+        let refused = Said::Refused {
+            action: Action::Stop,
+            vm: vm.clone(),
+            reason: Refusal::NotRunning(VmState::Stopped),
+        };
+        let said = |t: &Texts, s: &Said| t.said(s, &s.to_string());
+        assert_eq!(
+            said(&ZH_CN, &refused),
+            "无法停止 team-a/web-01：虚拟机没有在运行（当前状态：已停止）"
+        );
+        assert_eq!(said(&EN, &refused), refused.to_string());
+        let wait = Said::TooManyActions {
+            per_minute: 1000,
+            retry_after_seconds: 42,
+        };
+        assert_eq!(
+            said(&ZH_CN, &wait),
+            "你在过去一分钟内请求的操作超过了 1,000 次；42 秒后可以再次操作"
+        );
+        // The cluster's own words stay as they came.
+        let other = Said::ClusterRejected {
+            detail: "spec.x: Invalid value".into(),
+        };
+        assert!(said(&ZH_CN, &other).ends_with("spec.x: Invalid value"));
+        let idle = Said::SignedOut {
+            why: SignedOutWhy::Idle,
+        };
+        assert_eq!(said(&ZH_CN, &idle), ZH_CN.login_idle);
     }
 
     /// `end2end/strings.json` is what the Playwright tests check pages against (no English left

@@ -14,7 +14,7 @@ mod i18n;
 mod live_client;
 mod state;
 
-pub use error::ConsoleError;
+pub use error::{ConsoleError, ErrorKind};
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};

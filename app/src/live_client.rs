@@ -56,7 +56,11 @@ async fn signed_out(state: ConsoleState) -> bool {
     if state.viewer.with_value(|v| v.sign_in) != wukong_view::SignIn::Token {
         return false;
     }
-    if let Err(crate::ConsoleError::SignedOut(_)) = crate::api::session().await {
+    if let Err(crate::ConsoleError {
+        kind: crate::error::ErrorKind::SignedOut,
+        ..
+    }) = crate::api::session().await
+    {
         if let Some(window) = web_sys::window() {
             let _ = window.location().assign("/login?reason=ended");
         }

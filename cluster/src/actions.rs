@@ -4,7 +4,7 @@ use crate::{row_from_wukong, Access, Cluster, ClusterError, Grants, Identity, Li
 use futures::StreamExt;
 use wukong_api::{LifecycleAction, Preconditions};
 use wukong_lifecycle::check;
-use wukong_view::{Accepted, Action, BulkOutcome, VmKey, VmRef, VmRow};
+use wukong_view::{Accepted, Action, BulkOutcome, Said, VmKey, VmRef, VmRow};
 
 /// An already validated request (names, action and grace period are checked at the edge).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub async fn request_action_known(
             return Err(ClusterError::Refused {
                 key,
                 action,
-                reason: refusal.to_string(),
+                reason: refusal,
             });
         }
         // The write lands only on the object decided on: same uid, and for a request, same version.
@@ -188,12 +188,14 @@ pub async fn request_many(
                 Ok(_) => BulkOutcome {
                     key,
                     accepted: true,
-                    message: "accepted".to_owned(),
+                    message: Said::Accepted.to_string(),
+                    said: Said::Accepted,
                 },
                 Err(e) => BulkOutcome {
                     key,
                     accepted: false,
                     message: e.to_string(),
+                    said: e.said(),
                 },
             }
         })

@@ -1,4 +1,5 @@
-use wukong_view::{Action, VmKey};
+use wukong_lifecycle::Refusal;
+use wukong_view::{Action, Said, VmKey};
 
 /// Why a request to the cluster failed, phrased for the person who clicked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -9,7 +10,7 @@ pub enum ClusterError {
     Refused {
         key: VmKey,
         action: Action,
-        reason: String,
+        reason: Refusal,
     },
     #[error("{key} was deleted and created again since you saw it; nothing was done to the new one: look at it and ask again")]
     Replaced { key: VmKey },
@@ -28,4 +29,87 @@ pub enum ClusterError {
     /// RBAC could not be asked; nothing was written (a 503: try again).
     #[error("{0}")]
     AccessUnknown(#[from] crate::AccessUnknown),
+}
+
+impl ClusterError {
+    /// What the person is told, as a code with its parameters (worded in their language by the
+    /// page; its English is this error's own).
+    pub fn said(&self) -> Said {
+        match self {
+            ClusterError::NotFound { key } => Said::Gone { vm: key.clone() },
+            ClusterError::Refused {
+                key,
+                action,
+                reason,
+            } => Said::Refused {
+                action: *action,
+                vm: key.clone(),
+                reason: *reason,
+            },
+            ClusterError::Replaced { key } => Said::Replaced { vm: key.clone() },
+            ClusterError::Conflict { key, message } => Said::Conflict {
+                vm: key.clone(),
+                detail: message.clone(),
+            },
+            ClusterError::Forbidden {
+                key,
+                action,
+                message,
+            } => Said::Forbidden {
+                action: *action,
+                vm: key.clone(),
+                detail: message.clone(),
+            },
+            ClusterError::Invalid(detail) => Said::ClusterRejected {
+                detail: detail.clone(),
+            },
+            ClusterError::Unavailable(detail) => Said::ClusterUnreachable {
+                detail: detail.clone(),
+            },
+            ClusterError::AccessUnknown(e) => Said::AccessUnknown {
+                namespace: e.namespace.clone(),
+                detail: e.reason.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod said_tests {
+    use super::*;
+    use crate::AccessUnknown;
+    use wukong_lifecycle::VmState;
+
+    /// The page's English and the error's own are the same words.
+    #[test]
+    fn every_error_says_in_english_what_its_display_says() {
+        let key = VmKey::new("team-a", "web-01");
+        let errors = [
+            ClusterError::NotFound { key: key.clone() },
+            ClusterError::Refused {
+                key: key.clone(),
+                action: Action::Stop,
+                reason: Refusal::NotRunning(VmState::Stopped),
+            },
+            ClusterError::Replaced { key: key.clone() },
+            ClusterError::Conflict {
+                key: key.clone(),
+                message: "the object has been modified".into(),
+            },
+            ClusterError::Forbidden {
+                key: key.clone(),
+                action: Action::Start,
+                message: "RBAC: no".into(),
+            },
+            ClusterError::Invalid("spec.x: bad".into()),
+            ClusterError::Unavailable("connection refused".into()),
+            ClusterError::AccessUnknown(AccessUnknown {
+                namespace: "team-a".into(),
+                reason: "timed out".into(),
+            }),
+        ];
+        for e in errors {
+            assert_eq!(e.said().to_string(), e.to_string());
+        }
+    }
 }

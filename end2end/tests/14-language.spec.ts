@@ -16,6 +16,8 @@ const strings: Record<string, Record<string, string>> = JSON.parse(
 const TECHNICAL = new Set([
   'Wukong', 'KubeVirt', 'Kubernetes', 'CPU', 'vCPU', 'ACPI', 'ServiceAccount', 'OIDC', 'ID',
   'kubectl', 'create', 'token', 'wukongs', 'vm', 'novasphere', 'dev', 'auth', 'proxy',
+  // KubeVirt's run strategies, named in some refusals.
+  'Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once',
   // Times are UTC until the time-zone part of issue 15 lands.
   'UTC',
 ]);
@@ -29,7 +31,13 @@ async function ownText(page: Page): Promise<string> {
     body
       .querySelectorAll('[translate="no"], [lang]:not([lang="zh-CN"]), script, [hidden], option:not(:checked)')
       .forEach((e) => e.remove());
-    return body.innerText;
+    // Names quoted inside sentences (a refusal names its VM): every VM's namespace and name.
+    let text = body.innerText;
+    const names = new Set<string>();
+    document.querySelectorAll('[data-namespace]').forEach((e) => names.add(e.getAttribute('data-namespace')!));
+    document.querySelectorAll('[data-name]').forEach((e) => names.add(e.getAttribute('data-name')!));
+    for (const name of [...names].sort((a, b) => b.length - a.length)) text = text.split(name).join(' ');
+    return text;
   });
 }
 
@@ -80,6 +88,19 @@ test.describe('in Chinese', () => {
     await expect(page.getByTestId('bulk-dialog')).toContainText('重启 1 台虚拟机？');
     await expectNoEnglish(page);
     await page.getByTestId('bulk-cancel').click();
+
+    // What the server says comes as codes: a bulk suspend of a whole namespace, where the VMs
+    // that cannot be suspended are refused, with the reason in Chinese.
+    await page.getByTestId('namespace-filter').selectOption('team-b');
+    await page.getByTestId('bulk-select-matching').click();
+    await page.locator('button[data-bulk-action="suspend"]').click();
+    const d = page.getByTestId('bulk-dialog');
+    await d.getByTestId('bulk-ok').click();
+    await expect(d.getByTestId('bulk-summary')).toContainText('已接受');
+    const refused = d.locator('[data-testid="bulk-result"][data-accepted="false"]');
+    await expect(refused.first()).toContainText('无法暂停');
+    await expectNoEnglish(page);
+    await d.getByTestId('bulk-close').click();
 
     // Server rendering and hydration agreed on the language: nothing to warn about.
     expect(errors.filter((e) => /hydrat/i.test(e))).toEqual([]);

@@ -4,7 +4,7 @@ use crate::{Action, RunStrategy, VmState};
 use std::fmt;
 
 /// Why an action cannot be carried out now, in words a person can act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     /// The Wukong is being deleted.
     Deleting,

@@ -34,6 +34,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use wukong_cluster::{Access, ActionBudget, Identity, Person};
+use wukong_view::SignedOutWhy;
 use wukong_view::{SignIn, Viewer};
 
 pub const SESSION_COOKIE: &str = "wukong_session";
@@ -529,11 +530,17 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
             let page = method == axum::http::Method::GET && path == "/";
             match (&gate.mode, page) {
                 (Mode::Token(_), true) => {
-                    Redirect::to(&format!("/login?reason={}", reason_code(reason))).into_response()
+                    Redirect::to(&format!("/login?reason={}", reason_code(reason).code()))
+                        .into_response()
                 }
                 _ => {
-                    let body = serde_json::to_string(&ConsoleError::SignedOut(reason.to_owned()))
-                        .unwrap_or_default();
+                    let error = ConsoleError::new(
+                        app::ErrorKind::SignedOut,
+                        wukong_view::Said::SignedOut {
+                            why: reason_code(reason),
+                        },
+                    );
+                    let body = serde_json::to_string(&error).unwrap_or_default();
                     (
                         StatusCode::UNAUTHORIZED,
                         [(header::CONTENT_TYPE, "application/json")],
@@ -547,17 +554,17 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
 }
 
 /// Short codes for the sign-in page (it knows the texts; nothing from the URL is shown as is).
-fn reason_code(reason: &str) -> &'static str {
+fn reason_code(reason: &str) -> SignedOutWhy {
     if reason.contains("inactivity") {
-        "idle"
+        SignedOutWhy::Idle
     } else if reason.contains("maximum") {
-        "expired"
+        SignedOutWhy::Expired
     } else if reason.contains("no longer accepts") {
-        "revoked"
+        SignedOutWhy::Revoked
     } else if reason.contains("ended") {
-        "ended"
+        SignedOutWhy::Ended
     } else {
-        "required"
+        SignedOutWhy::Required
     }
 }
 

@@ -5,10 +5,12 @@
 //! never sees a kube or k8s-openapi type.
 
 mod lang;
+mod said;
 mod time;
 mod validate;
 
 pub use lang::{cookie_value, group_digits, Lang};
+pub use said::{Said, SignedOutWhy};
 
 pub use time::format_utc;
 pub use validate::{
@@ -16,7 +18,7 @@ pub use validate::{
     validate_uid, ValidRequest,
 };
 pub use wukong_lifecycle::{
-    Action, RunStrategy, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
+    Action, Refusal, RunStrategy, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
 };
 
 use serde::{Deserialize, Serialize};
@@ -448,8 +450,10 @@ pub enum BulkTarget {
 pub struct BulkOutcome {
     pub key: VmKey,
     pub accepted: bool,
-    /// Why it was refused (or "accepted").
+    /// Why it was refused (or "accepted"), in English.
     pub message: String,
+    /// The same as a code, worded by the page in the person's language.
+    pub said: Said,
 }
 
 /// What the server answers when it has accepted an action request.

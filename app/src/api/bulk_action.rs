@@ -14,24 +14,28 @@ pub async fn bulk_action(
     grace_period_seconds: Option<i64>,
 ) -> Result<Vec<BulkOutcome>, ConsoleError> {
     use super::ssr::{audience, console, take_bulk_budget};
-    use wukong_view::{validate_action, validate_request, VmRef, MAX_BULK_KEYS};
+    use crate::error::ErrorKind;
+    use wukong_view::{validate_action, validate_request, Said, VmRef, MAX_BULK_KEYS};
     let console = console()?;
     let audience = audience(&console)?;
     let (action, grace) =
-        validate_action(&action, grace_period_seconds).map_err(ConsoleError::Invalid)?;
+        validate_action(&action, grace_period_seconds).map_err(ConsoleError::invalid)?;
     let keys = match target {
         BulkTarget::Keys(keys) if keys.len() > MAX_BULK_KEYS => {
-            return Err(ConsoleError::Invalid(format!(
-                "at most {MAX_BULK_KEYS} VMs can be listed in one bulk action ({} were); use \"all matching the filter\" instead",
-                keys.len()
-            )))
+            return Err(ConsoleError::new(
+                ErrorKind::Invalid,
+                Said::BulkTooManyKeys {
+                    listed: keys.len() as u64,
+                    max: MAX_BULK_KEYS as u64,
+                },
+            ))
         }
         BulkTarget::Keys(picked) => {
             for VmRef { key, uid } in &picked {
                 validate_request(&key.namespace, &key.name, action.as_str(), None)
-                    .map_err(ConsoleError::Invalid)?;
+                    .map_err(ConsoleError::invalid)?;
                 if let Some(uid) = uid {
-                    wukong_view::validate_uid(uid).map_err(ConsoleError::Invalid)?;
+                    wukong_view::validate_uid(uid).map_err(ConsoleError::invalid)?;
                 }
             }
             picked
@@ -47,7 +51,7 @@ pub async fn bulk_action(
             .collect(),
     };
     if keys.is_empty() {
-        return Err(ConsoleError::Invalid("no VM is selected".into()));
+        return Err(ConsoleError::new(ErrorKind::Invalid, Said::NothingSelected));
     }
     let who = audience.who;
     if let Err(e) = take_bulk_budget(&console, &who, keys.len()) {

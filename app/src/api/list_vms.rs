@@ -31,8 +31,9 @@ pub async fn list_vms(
     .await;
     match ready {
         Ok(()) => Ok(console.store.page_for(&audience, &view).await),
-        Err(_) => Err(ConsoleError::Unavailable(
-            "the cluster has not answered within 10 s; the list will appear when it does".into(),
+        Err(_) => Err(ConsoleError::new(
+            crate::error::ErrorKind::Unavailable,
+            wukong_view::Said::ClusterSlow { seconds: 10 },
         )),
     }
 }

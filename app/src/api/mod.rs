@@ -17,15 +17,16 @@ pub use vm_history::*;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
+    use crate::error::ErrorKind;
     use crate::ConsoleError;
     use leptos::prelude::*;
     use wukong_cluster::{Audience, Console, Identity};
     use wukong_view::Viewer;
+    use wukong_view::{Said, SignedOutWhy};
 
     pub fn console() -> Result<Console, ConsoleError> {
-        use_context::<Console>().ok_or_else(|| {
-            ConsoleError::Unavailable("the console is not connected to a cluster".into())
-        })
+        use_context::<Console>()
+            .ok_or_else(|| ConsoleError::new(ErrorKind::Unavailable, Said::NotConnected))
     }
 
     /// Who is asking, as the server's authentication middleware decided (fails closed).
@@ -37,20 +38,27 @@ pub(crate) mod ssr {
                 p.extensions.get::<Viewer>()?.clone(),
             ))
         });
-        found.ok_or_else(|| ConsoleError::SignedOut("sign in to use the console".into()))
+        found.ok_or_else(|| {
+            ConsoleError::new(
+                ErrorKind::SignedOut,
+                Said::SignedOut {
+                    why: SignedOutWhy::Required,
+                },
+            )
+        })
     }
 
     /// One action off `who`'s budget; a clear 429 when it is spent.
     pub fn take_budget(console: &Console, who: &Identity) -> Result<(), ConsoleError> {
         console.budget.take(who.name()).map_err(|wait| {
             let seconds = ConsoleError::retry_seconds(wait);
-            ConsoleError::TooMany {
-                message: format!(
-                    "you have asked for more than {} actions in the last minute; the next one is possible in {seconds} s",
-                    console.budget.per_minute(),
-                ),
-                retry_after_seconds: seconds,
-            }
+            ConsoleError::new(
+                ErrorKind::TooMany,
+                Said::TooManyActions {
+                    per_minute: console.budget.per_minute(),
+                    retry_after_seconds: seconds,
+                },
+            )
         })
     }
 
@@ -62,22 +70,29 @@ pub(crate) mod ssr {
         vms: usize,
     ) -> Result<(), ConsoleError> {
         if vms > console.bulk_max_vms {
-            return Err(ConsoleError::Invalid(format!(
-                "this bulk action would write {vms} VMs; at most {} can be changed in one bulk action; narrow the filter (a namespace or a search) and do it in parts",
-                console.bulk_max_vms
-            )));
+            return Err(ConsoleError::new(
+                ErrorKind::Invalid,
+                Said::BulkTooLarge {
+                    vms: vms as u64,
+                    max: console.bulk_max_vms as u64,
+                },
+            ));
         }
         let count = u32::try_from(vms).unwrap_or(u32::MAX);
-        console.bulk_budget.take_many(who.name(), count).map_err(|wait| {
-            let seconds = ConsoleError::retry_seconds(wait);
-            ConsoleError::TooMany {
-                message: format!(
-                    "this bulk action would write {vms} VMs, more than your bulk allowance has left ({} VMs per minute); nothing was done; the whole action is possible in {seconds} s",
-                    console.bulk_budget.per_minute(),
-                ),
-                retry_after_seconds: seconds,
-            }
-        })
+        console
+            .bulk_budget
+            .take_many(who.name(), count)
+            .map_err(|wait| {
+                let seconds = ConsoleError::retry_seconds(wait);
+                ConsoleError::new(
+                    ErrorKind::TooMany,
+                    Said::BulkOverAllowance {
+                        vms: vms as u64,
+                        per_minute: console.bulk_budget.per_minute(),
+                        retry_after_seconds: seconds,
+                    },
+                )
+            })
     }
 
     /// The person asking, with what the console needs to filter for them.

@@ -18,9 +18,9 @@ pub async fn request_action(
     use wukong_cluster::actions::{self, ActionRequest};
     let (who, _) = identity()?;
     let valid = wukong_view::validate_request(&namespace, &name, &action, grace_period_seconds)
-        .map_err(ConsoleError::Invalid)?;
+        .map_err(ConsoleError::invalid)?;
     if let Some(uid) = &uid {
-        wukong_view::validate_uid(uid).map_err(ConsoleError::Invalid)?;
+        wukong_view::validate_uid(uid).map_err(ConsoleError::invalid)?;
     }
     let console = console()?;
     if let Err(e) = take_budget(&console, &who) {

@@ -10,8 +10,8 @@ pub async fn vm_history(
 ) -> Result<Vec<HistoryEntry>, ConsoleError> {
     use super::ssr::{console, identity};
     let (who, _) = identity()?;
-    wukong_view::validate_dns1123_label("namespace", &namespace).map_err(ConsoleError::Invalid)?;
-    wukong_view::validate_dns1123_subdomain("name", &name).map_err(ConsoleError::Invalid)?;
+    wukong_view::validate_dns1123_label("namespace", &namespace).map_err(ConsoleError::invalid)?;
+    wukong_view::validate_dns1123_subdomain("name", &name).map_err(ConsoleError::invalid)?;
     let console = console()?;
     let key = wukong_view::VmKey::new(namespace, name);
     let grants = console
@@ -20,10 +20,12 @@ pub async fn vm_history(
         .await
         .map_err(wukong_cluster::ClusterError::from)?;
     if !grants.list {
-        return Err(ConsoleError::Forbidden(format!(
-            "you have no access to namespace {} (RBAC)",
-            key.namespace
-        )));
+        return Err(ConsoleError::new(
+            crate::error::ErrorKind::Forbidden,
+            wukong_view::Said::NoAccess {
+                namespace: key.namespace,
+            },
+        ));
     }
     Ok(console.cluster.history(&who, &key).await?)
 }

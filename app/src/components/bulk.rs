@@ -88,7 +88,7 @@ pub fn BulkDialog() -> impl IntoView {
             let answer = bulk_action(target, action.as_str().to_owned(), None).await;
             state.bulk.set(Some(match answer {
                 Ok(outcomes) => Bulk::Done { action, outcomes },
-                Err(e) => Bulk::Failed(e.to_string()),
+                Err(e) => Bulk::Failed(t.said(&e.said, &e.message)),
             }));
             state.selected.set(Default::default());
             state.all_matching.set(false);
@@ -136,8 +136,7 @@ pub fn BulkDialog() -> impl IntoView {
                             <li data-testid="bulk-result" data-accepted=o.accepted.to_string()
                                 data-namespace=o.key.namespace.clone() data-name=o.key.name.clone()>
                                 <code translate="no">{o.key.to_string()}</code>" — "
-                                // The server's words (English until refusals are sent as codes).
-                                <span class=if o.accepted { "ok" } else { "row-error" } translate="no">{o.message}</span>
+                                <span class=if o.accepted { "ok" } else { "row-error" }>{t.said(&o.said, &o.message)}</span>
                             </li>
                         }).collect_view()}
                     </ol>

@@ -57,7 +57,7 @@ pub fn FilteredTable() -> impl IntoView {
                     on:change=move |ev| change(|v, ns| v.filter.namespace = ns, event_target_value(&ev))>
                     <option value="" selected=move || view.with(|v| v.filter.namespace.is_empty())>{t.all_namespaces}</option>
                     <For each=move || state.namespaces.get() key=|ns| ns.clone() let:ns>
-                        <option value=ns.clone() selected={
+                        <option value=ns.clone() translate="no" selected={
                             let ns = ns.clone();
                             move || view.with(|v| v.filter.namespace == ns)
                         }>{ns.clone()}</option>

@@ -23,7 +23,7 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
         let key = key.clone();
         leptos::task::spawn_local(async move {
             let answer = vm_history(key.namespace, key.name).await;
-            entries.set(Some(answer.map_err(|e| e.to_string())));
+            entries.set(Some(answer.map_err(|e| t.said(&e.said, &e.message))));
         });
     }
     let close = move || state.history.set(None);

@@ -18,13 +18,9 @@ pub fn LoginPage() -> impl IntoView {
                 _ => None,
             };
             let reason = match q.get("reason").as_deref() {
-                Some("idle") => Some(t.login_idle),
-                Some("expired") => Some(t.login_expired),
-                Some("revoked") => Some(t.login_revoked),
-                Some("ended") => Some(t.login_ended),
                 Some("signed-out") => Some(t.login_signed_out),
-                Some("required") => Some(t.login_required),
-                _ => None,
+                Some(code) => wukong_view::SignedOutWhy::parse(code).map(|why| t.signed_out(why)),
+                None => None,
             };
             error.map(|e| (e, true)).or(reason.map(|r| (r, false)))
         })

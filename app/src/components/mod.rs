@@ -44,7 +44,7 @@ pub fn ConsolePage() -> impl IntoView {
                         <main class="console">
                             <div class="error-state" role="alert" data-testid="load-error">
                                 <h2>{texts().load_failed}</h2>
-                                <p>{e.to_string()}</p>
+                                <p>{texts().said(&e.said, &e.message)}</p>
                             </div>
                         </main>
                     }
