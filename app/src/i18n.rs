@@ -11,6 +11,8 @@ use wukong_view::{group_digits, Action, Lang, Refusal, Said, SignedOutWhy, VmKey
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct Texts {
     pub lang: Lang,
+    /// Why a button is disabled that the rules allow but the person's roles do not.
+    pub reason_role: &'static str,
     /// "Cluster: " before the cluster's name.
     pub cluster: &'static str,
     /// Ends a question (the dialogs' titles).
@@ -96,6 +98,7 @@ pub struct Texts {
 
 pub const EN: Texts = Texts {
     lang: Lang::En,
+    reason_role: "your Kubernetes role does not allow this action on this VM",
     cluster: "Cluster: ",
     question: "?",
     title: "Wukong Console",
@@ -177,6 +180,7 @@ pub const EN: Texts = Texts {
 
 pub const ZH_CN: Texts = Texts {
     lang: Lang::ZhCn,
+    reason_role: "你的 Kubernetes 角色不允许对此虚拟机执行该操作",
     cluster: "集群：",
     question: "？",
     title: "Wukong 控制台",
@@ -393,9 +397,11 @@ impl Texts {
         }
     }
 
-    /// Why the lifecycle rules refuse an action now, in Chinese (the English is the rule's own
-    /// `Display`, and reaches the page inside the server's English message).
-    fn refusal(&self, refusal: &Refusal) -> String {
+    /// Why the lifecycle rules refuse an action now (English: the rule's own words).
+    pub fn refusal(&self, refusal: &Refusal) -> String {
+        if self.lang == Lang::En {
+            return refusal.to_string();
+        }
         match refusal {
             Refusal::Deleting => "虚拟机正在被删除".to_owned(),
             Refusal::RequestPending => "此虚拟机的上一个请求仍在执行，请等待它完成".to_owned(),

@@ -18,7 +18,7 @@ pub use validate::{
     validate_uid, ValidRequest,
 };
 pub use wukong_lifecycle::{
-    Action, Refusal, RunStrategy, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
+    check, Action, Refusal, RunStrategy, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
 };
 
 use serde::{Deserialize, Serialize};

@@ -82,6 +82,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
         (None, Some(mem)) => mem,
         (None, None) => t.not_known.to_owned(),
     };
+    let situation = row.situation();
     let buttons = Action::ALL
         .into_iter()
         .map(|action| {
@@ -89,16 +90,34 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             let key = key.clone();
             let uid = row.uid.clone();
             let default_grace = row.default_grace_period_seconds;
+            // Why it is disabled: the server offered what the rules and the person's roles allow,
+            // so an action not offered is either refused by the one rule (`check`, asked again
+            // here for its reason only) or allowed by it and not by the roles.
+            let not_offered = (!offered).then(|| match wukong_view::check(action, &situation) {
+                Err(refusal) => t.refusal(&refusal),
+                Ok(()) => t.reason_role.to_owned(),
+            });
+            // (While this browser's click is on its way the buttons are briefly disabled with no
+            // reason of their own: the spinner says "working"; once the server has the request,
+            // the rule's own "an earlier request ... is still being carried out" is the reason.)
+            let own_id = format!("why-{}-{}-{}", key.namespace, key.name, action.as_str());
+            let described_by = not_offered.as_ref().map(|_| own_id.clone());
+            let title = not_offered.clone();
             view! {
                 <button
                     type="button"
                     class=if action.is_destructive() { "act destructive" } else { "act" }
                     data-action=action.as_str()
                     disabled=move || !offered || busy.get()
+                    title=title
+                    aria-describedby=described_by
                     on:click=move |_| on_click(state, key.clone(), uid.clone(), action, default_grace)
                 >
                     {t.action(action)}
                 </button>
+                {not_offered.map(|reason| view! {
+                    <span id=own_id class="sr-only" data-testid="disabled-reason" data-for=action.as_str()>{reason}</span>
+                })}
             }
         })
         .collect_view();
