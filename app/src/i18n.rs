@@ -6,7 +6,7 @@
 //! data, and the WASM bundle has about 20 KiB left under its 400 KiB budget. A table is a few KiB.
 
 use leptos::prelude::*;
-use wukong_view::{group_digits, Action, Lang, Refusal, Said, SignedOutWhy, VmKey, VmState};
+use wukong_view::{group_digits, Action, Ago, Lang, Refusal, Said, SignedOutWhy, VmKey, VmState};
 
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct Texts {
@@ -444,6 +444,27 @@ impl Texts {
         }
     }
 
+    /// "3 minutes ago" / "3 分钟前".
+    pub fn ago(&self, ago: Ago) -> String {
+        let plural = |n: u64, unit: &str| {
+            if n == 1 {
+                format!("1 {unit} ago")
+            } else {
+                format!("{} {unit}s ago", group_digits(n))
+            }
+        };
+        match (self.lang, ago) {
+            (Lang::En, Ago::JustNow) => "just now".to_owned(),
+            (Lang::En, Ago::Minutes(n)) => plural(n, "minute"),
+            (Lang::En, Ago::Hours(n)) => plural(n, "hour"),
+            (Lang::En, Ago::Days(n)) => plural(n, "day"),
+            (Lang::ZhCn, Ago::JustNow) => "刚刚".to_owned(),
+            (Lang::ZhCn, Ago::Minutes(n)) => format!("{} 分钟前", group_digits(n)),
+            (Lang::ZhCn, Ago::Hours(n)) => format!("{} 小时前", group_digits(n)),
+            (Lang::ZhCn, Ago::Days(n)) => format!("{} 天前", group_digits(n)),
+        }
+    }
+
     /// "3 VMs" / "3 台虚拟机".
     pub fn vms(&self, n: u64) -> String {
         let count = group_digits(n);
@@ -636,6 +657,9 @@ mod tests {
         assert_eq!(ZH_CN.bulk_question(Action::Stop, 3), "停止 3 台虚拟机？");
         assert_eq!(EN.page_range(6, 10, 1200), "6–10 of 1,200");
         assert_eq!(ZH_CN.forced_in(12), "12 秒后强制断电");
+        assert_eq!(EN.ago(Ago::Minutes(1)), "1 minute ago");
+        assert_eq!(EN.ago(Ago::Hours(3)), "3 hours ago");
+        assert_eq!(ZH_CN.ago(Ago::Days(2)), "2 天前");
     }
 
     #[test]

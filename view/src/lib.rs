@@ -12,7 +12,7 @@ mod validate;
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
 
-pub use time::format_utc;
+pub use time::{ago, format_utc, iso_utc, Ago};
 pub use validate::{
     validate_action, validate_dns1123_label, validate_dns1123_subdomain, validate_request,
     validate_uid, ValidRequest,
@@ -360,8 +360,12 @@ pub enum SignIn {
 /// A websocket frame from server to browser: a snapshot of the page first, then changes to it in
 /// `seq` order, and a fresh snapshot whenever the page's make-up changes (rows added or removed,
 /// or moved by a state change when sorted by state).
+///
+/// Externally tagged (`{"upsert":{"seq":1,"row":{...}}}`, `"heartbeat"`): the browser decodes these,
+/// and an internally tagged enum (`#[serde(tag)]`) would decode every row a second time through
+/// serde's buffered `Content`, a second copy of the row decoder in the WASM bundle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum LiveMessage {
     Snapshot(Snapshot),
     Upsert {

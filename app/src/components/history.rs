@@ -5,7 +5,7 @@ use crate::api::vm_history;
 use crate::i18n::texts;
 use crate::state::ConsoleState;
 use leptos::prelude::*;
-use wukong_view::{format_utc, HistoryEntry, VmKey};
+use wukong_view::{HistoryEntry, VmKey};
 
 #[component]
 pub fn HistoryPanel() -> impl IntoView {
@@ -38,7 +38,7 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
                     let outcome = e.outcome.clone();
                     view! {
                     <li data-testid="history-entry" data-outcome=outcome>
-                        <time class="muted">{e.at_ms.map(format_utc).unwrap_or_default()}</time>" "
+                        {e.at_ms.map(|at_ms| view! { <super::moment::Moment at_ms/> })}" "
                         <strong>{t.recorded_action(&e.action)}</strong>" "
                         {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by" translate="no">{by}</span></span> })}
                         " — "<span class="outcome">{t.outcome(&e.outcome)}</span>

@@ -5,6 +5,7 @@ mod dialog;
 mod filters;
 mod history;
 mod login;
+mod moment;
 mod table;
 mod toasts;
 mod topbar;

@@ -2,7 +2,7 @@ use crate::actions::perform;
 use crate::i18n::texts;
 use crate::state::{ConsoleState, Dialog, Entry};
 use leptos::prelude::*;
-use wukong_view::{format_utc, Action, VmKey};
+use wukong_view::{Action, VmKey};
 
 #[component]
 pub fn VmTable() -> impl IntoView {
@@ -75,7 +75,9 @@ fn VmRowView(entry: Entry) -> impl IntoView {
         )
     };
     let last_action = row.last_action.clone().unwrap_or_default();
-    let last_time = row.last_action_time_ms.map(format_utc).unwrap_or_default();
+    let last_time = row
+        .last_action_time_ms
+        .map(|at_ms| view! { <super::moment::Moment at_ms/> });
     let resources = match (row.cpu_cores, row.memory.clone()) {
         (Some(cpu), Some(mem)) => format!("{cpu} {} / {mem}", t.vcpu),
         (Some(cpu), None) => format!("{cpu} {}", t.vcpu),
@@ -159,7 +161,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             </td>
             <td class="last-action">
                 <span>{t.recorded_action(&last_action)}</span>
-                <time class="muted">{last_time}</time>
+                {last_time}
             </td>
             <td class="message" data-testid="vm-message">
                 {move || error().map(|e| view! { <span class="row-error">{e}</span> })}
