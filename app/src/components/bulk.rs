@@ -102,7 +102,7 @@ pub fn BulkDialog() -> impl IntoView {
                 action,
                 count,
             } => view! {
-                <h2>{t.bulk_question(action, count as u64)}</h2>
+                <h2 id="bulk-title">{t.bulk_question(action, count as u64)}</h2>
                 <p>{t.bulk_confirm_body}</p>
                 <div class="modal-actions">
                     <button type="button" class="secondary" data-testid="bulk-cancel" on:click=move |_| close()>{t.cancel}</button>
@@ -112,11 +112,12 @@ pub fn BulkDialog() -> impl IntoView {
             }
             .into_any(),
             Bulk::Running { action, count } => view! {
-                <h2>{t.bulk_sending(action, count as u64)}</h2>
+                <h2 id="bulk-title">{t.bulk_sending(action, count as u64)}</h2>
                 <p class="muted">{t.bulk_running}</p>
             }
             .into_any(),
             Bulk::Failed(message) => view! {
+                <h2 id="bulk-title">{t.bulk_failed}</h2>
                 <p class="row-error" role="alert" data-testid="bulk-error">{message}</p>
                 <div class="modal-actions">
                     <button type="button" class="secondary" data-testid="bulk-close" on:click=move |_| close()>{t.close}</button>
@@ -127,7 +128,7 @@ pub fn BulkDialog() -> impl IntoView {
                 let accepted = outcomes.iter().filter(|o| o.accepted).count();
                 let refused = outcomes.len() - accepted;
                 view! {
-                    <h2>{t.action(action)}</h2>
+                    <h2 id="bulk-title">{t.action(action)}</h2>
                     <p data-testid="bulk-summary">
                         {t.bulk_summary(accepted as u64, refused as u64)}
                     </p>
@@ -149,7 +150,7 @@ pub fn BulkDialog() -> impl IntoView {
         };
         Some(view! {
             <div class="modal-backdrop">
-                <div class="modal wide" role="dialog" aria-modal="true" data-testid="bulk-dialog">{body}</div>
+                <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="bulk-title" data-testid="bulk-dialog">{body}</div>
             </div>
         })
     }

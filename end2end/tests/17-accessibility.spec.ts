@@ -1,0 +1,49 @@
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { openAndWait, rows } from './helpers';
+
+/** axe-core's serious and critical violations on the page as it is now, with where they are. */
+async function serious(page: Page): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.length} × ${v.nodes
+      .slice(0, 12)
+      .map((n) => `${n.target.join(' ')} ${JSON.stringify((n.any[0]?.data as object) ?? {})}`)
+      .join(' | ')}`);
+}
+
+for (const locale of ['en-US', 'zh-CN']) {
+  test.describe(`axe, ${locale}`, () => {
+    test.use({ locale });
+
+    test('the list, the stop dialog, the history and the bulk results have no serious violations', async ({ page }) => {
+      test.setTimeout(90_000); // axe takes a few seconds a look, four looks
+      await openAndWait(page);
+      expect(await serious(page), 'the list').toEqual([]);
+
+      const stoppable = page.locator('tr[data-testid="vm-row"]:has(button[data-action="stop"]:not([disabled]))').first();
+      await stoppable.locator('button[data-action="stop"]').click();
+      await expect(page.getByTestId('confirm')).toBeVisible();
+      expect(await serious(page), 'the stop dialog').toEqual([]);
+      await page.getByTestId('confirm-cancel').click();
+
+      await stoppable.getByTestId('history-button').click();
+      await expect(page.getByTestId('history')).toBeVisible();
+      expect(await serious(page), 'the history').toEqual([]);
+      await page.getByTestId('history-close').click();
+
+      await rows(page).nth(0).locator('[data-testid="select-row"]').check();
+      await page.locator('button[data-bulk-action="restart"]').click();
+      await page.getByTestId('bulk-ok').click();
+      await expect(page.getByTestId('bulk-summary')).toBeVisible();
+      expect(await serious(page), 'the bulk results').toEqual([]);
+      await page.getByTestId('bulk-close').click();
+    });
+
+    test('the sign-in page has no serious violations', async ({ page }) => {
+      await page.goto('/login?reason=idle');
+      expect(await serious(page)).toEqual([]);
+    });
+  });
+}
