@@ -13,9 +13,14 @@ async function serious(page: Page): Promise<string[]> {
       .join(' | ')}`);
 }
 
-for (const locale of ['en-US', 'zh-CN']) {
-  test.describe(`axe, ${locale}`, () => {
-    test.use({ locale });
+for (const [locale, colorScheme] of [
+  ['en-US', 'light'],
+  ['zh-CN', 'light'],
+  ['en-US', 'dark'],
+  ['zh-CN', 'dark'],
+] as const) {
+  test.describe(`axe, ${locale}, ${colorScheme}`, () => {
+    test.use({ locale, colorScheme });
 
     test('the list, the stop dialog, the history and the bulk results have no serious violations', async ({ page }) => {
       test.setTimeout(90_000); // axe takes a few seconds a look, four looks
@@ -47,3 +52,12 @@ for (const locale of ['en-US', 'zh-CN']) {
     });
   });
 }
+
+test.describe('dark', () => {
+  test.use({ colorScheme: 'dark' });
+  test('the page follows the system\'s dark setting', async ({ page }) => {
+    await openAndWait(page);
+    await expect(page.locator('html')).toHaveCSS('background-color', 'rgb(15, 19, 26)');
+    await expect(page.locator('table.vms')).toHaveCSS('background-color', 'rgb(22, 27, 36)');
+  });
+});
