@@ -299,6 +299,22 @@ impl LifecycleState {
 }
 
 impl Wukong {
+    /// The note of the Event `note` records on this Wukong: an Event about a person's request
+    /// names who asked (`with_requester`); the history reads requesters from status only.
+    pub fn event_note(&self, note: &decide::Note) -> Option<String> {
+        let by = self
+            .spec
+            .lifecycle_action
+            .as_ref()
+            .and_then(|r| r.requested_by.as_deref());
+        match (note.message.as_deref(), by) {
+            (Some(message), Some(by)) if note.names_requester() => {
+                Some(crate::with_requester(message, by))
+            }
+            (message, _) => message.map(str::to_owned),
+        }
+    }
+
     /// The pending request as `decide` reads it.
     pub fn decision_request(&self) -> Option<decide::Request<'_>> {
         self.pending_request().map(|r| decide::Request {

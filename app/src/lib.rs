@@ -19,7 +19,7 @@ pub use error::{ConsoleError, ErrorKind};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -55,6 +55,12 @@ pub fn App() -> impl IntoView {
                 // Async: the whole list is in the first HTML response, so it reads without JavaScript.
                 <Route path=StaticSegment("") view=components::ConsolePage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=components::LoginPage/>
+                // One VM, read as the person; server-rendered whole like the list.
+                <Route
+                    path=(StaticSegment("vm"), ParamSegment("namespace"), ParamSegment("name"))
+                    view=components::VmPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

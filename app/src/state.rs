@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use wukong_view::{
-    Action, BulkOutcome, BulkTarget, ClusterInfo, ControllerPresence, LiveMessage, Snapshot,
-    Upstream, View, Viewer, VmKey, VmRow,
+    Action, BulkOutcome, BulkTarget, ClusterInfo, ControllerPresence, KubeVirtFacts, LiveMessage,
+    Snapshot, Upstream, View, Viewer, VmKey, VmRow,
 };
 
 /// A row and the stream position at which it last changed (the `For` key, so a changed row
@@ -101,6 +101,8 @@ pub struct ConsoleState {
     /// before hydration, so countdowns never cause a hydration mismatch.
     pub now_ms: RwSignal<Option<i64>>,
     pub hydrated: RwSignal<bool>,
+    /// What KubeVirt says about the one VM of a VM page (live on its socket); `None` on the list.
+    pub kubevirt: RwSignal<Option<KubeVirtFacts>>,
     next_toast: StoredValue<u64>,
 }
 
@@ -136,6 +138,7 @@ impl ConsoleState {
             bulk: RwSignal::new(None),
             now_ms: RwSignal::new(None),
             hydrated: RwSignal::new(false),
+            kubevirt: RwSignal::new(None),
             next_toast: StoredValue::new(0),
         }
     }
@@ -269,6 +272,7 @@ impl ConsoleState {
                 self.controller.set(controller);
             }
             LiveMessage::Heartbeat => {}
+            LiveMessage::KubeVirt(facts) => self.kubevirt.set(Some(facts)),
         }
     }
 

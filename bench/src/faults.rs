@@ -77,7 +77,7 @@ async fn round(client: &Client, options: &Options, ns: &str, fault: &str) -> Res
     let versions = Versions::follow(api.clone());
     let filter = Filter {
         namespace: ns.to_owned(),
-        search: String::new(),
+        ..Filter::default()
     };
     let vms = list(&api).await?.len();
 

@@ -69,7 +69,7 @@ pub async fn run(client: &Client, options: &Options) -> Result<Value, String> {
     // The clients: the namespace's pages of 100, spread over them.
     let filter = Filter {
         namespace: options.namespace.clone(),
-        search: String::new(),
+        ..Filter::default()
     };
     let browsers = Browsers::open(
         &options.console,

@@ -2,7 +2,7 @@ use crate::{ClusterError, Identity};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use wukong_api::{LifecycleAction, Preconditions, Wukong};
-use wukong_view::{ClusterInfo, ControllerPresence, HistoryEntry, VmKey};
+use wukong_view::{ClusterInfo, ControllerPresence, EventLine, HistoryEntry, KubeVirtFacts, VmKey};
 
 /// One change seen on the cluster's Wukongs, in the order the cluster reports them.
 #[derive(Clone, Debug)]
@@ -71,6 +71,21 @@ pub trait Cluster: Send + Sync + 'static {
         who: &'a Identity,
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>>;
+
+    /// What KubeVirt says about the Wukong's VirtualMachine and VMI, read as `who` (a role needs
+    /// `get` on both). Never an error: what could not be read is said in `unreadable`.
+    fn kubevirt<'a>(&'a self, who: &'a Identity, key: &'a VmKey) -> BoxFuture<'a, KubeVirtFacts>;
+
+    /// The same, now and again after every change, for as long as the stream is held: a watch
+    /// on just these two objects, as `who` (`get` and `watch`), for one open VM page.
+    fn follow_kubevirt(&self, who: Identity, key: VmKey) -> BoxStream<'static, KubeVirtFacts>;
+
+    /// Events about the VM (its Wukong, VirtualMachine and VMI), newest first, read as `who`.
+    fn events<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Vec<EventLine>, ClusterError>>;
 
     /// The name a request by `who` is recorded under (`spec.lifecycleAction.requestedBy`): the
     /// person's user name, or for `Identity::Console` the name the cluster knows the console by.

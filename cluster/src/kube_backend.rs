@@ -7,10 +7,13 @@
 
 use crate::{BearerToken, Cluster, ClusterError, Identity, Person, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use http::HeaderValue;
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PropagationPolicy, WatchParams,
+};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::core::ObjectList;
 use kube::core::Request;
@@ -18,8 +21,12 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Config, Resource};
 use std::path::Path;
 use std::sync::Arc;
+use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::{LifecycleAction, Preconditions, Wukong, CONSOLE_FIELD_MANAGER};
-use wukong_view::{Action, ClusterInfo, ClusterKind, ControllerPresence, HistoryEntry, VmKey};
+use wukong_view::{
+    Action, ClusterInfo, ClusterKind, ControllerPresence, EventLine, HistoryEntry, KubeVirtFacts,
+    VmKey,
+};
 
 #[derive(Clone)]
 pub struct KubeCluster {
@@ -131,7 +138,21 @@ impl KubeCluster {
     ) -> Result<String, ClusterError> {
         let mut request =
             request.map_err(|e| ClusterError::Invalid(format!("cannot build the request: {e}")))?;
-        let client = match who {
+        let client = self.client_as(who, &mut request)?;
+        client
+            .request_text(request)
+            .await
+            .map_err(|e| api_error(key, action, e))
+    }
+
+    /// The client that sends `request` as `who` (impersonation headers added to it in `proxy`
+    /// mode).
+    fn client_as(
+        &self,
+        who: &Identity,
+        request: &mut http::Request<Vec<u8>>,
+    ) -> Result<Client, ClusterError> {
+        Ok(match who {
             Identity::Console => self.client.clone(),
             Identity::Person(Person {
                 token: Some(token), ..
@@ -151,11 +172,136 @@ impl KubeCluster {
                 }
                 self.client.clone()
             }
-        };
-        client
-            .request_text(request)
+        })
+    }
+
+    /// One of the VM's KubeVirt objects, read as `who`: `Ok(None)` when there is none.
+    async fn kubevirt_object<K>(&self, who: &Identity, key: &VmKey) -> Result<Option<K>, String>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + serde::de::DeserializeOwned
+            + Clone,
+    {
+        let request = Request::new(K::url_path(&(), Some(&key.namespace)))
+            .get(&key.name, &GetParams::default())
+            .map_err(|e| e.to_string())?;
+        let mut request = request;
+        let client = self
+            .client_as(who, &mut request)
+            .map_err(|e| e.to_string())?;
+        match client.request::<K>(request).await {
+            Ok(object) => Ok(Some(object)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(e) => Err(kubevirt_unreadable::<K>(key, e)),
+        }
+    }
+
+    /// The VM and VMI, read as `who`, with the resource versions a watch goes on from.
+    async fn read_kubevirt(&self, who: &Identity, key: &VmKey) -> Followed {
+        let (vm, vmi) = futures::join!(
+            self.kubevirt_object::<VirtualMachine>(who, key),
+            self.kubevirt_object::<VirtualMachineInstance>(who, key),
+        );
+        let mut followed = Followed::default();
+        match vm {
+            Ok(vm) => followed.vm = vm,
+            Err(e) => followed.unreadable = Some(e),
+        }
+        match vmi {
+            Ok(vmi) => followed.vmi = vmi,
+            Err(e) => {
+                followed.unreadable.get_or_insert(e);
+            }
+        }
+        followed
+    }
+
+    /// Changes to one named KubeVirt object after `version`, watched as `who`
+    /// (`?fieldSelector=metadata.name=`; RBAC's `watch` on that one name is enough).
+    async fn watch_object<K>(
+        &self,
+        who: &Identity,
+        key: &VmKey,
+        version: &str,
+    ) -> Result<BoxStream<'static, kube::Result<kube::core::WatchEvent<K>>>, String>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + serde::de::DeserializeOwned
+            + Clone
+            + Send
+            + 'static,
+    {
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={}", key.name))
+            .timeout(FOLLOW_WATCH_SECONDS);
+        let mut request = Request::new(K::url_path(&(), Some(&key.namespace)))
+            .watch(&params, version)
+            .map_err(|e| e.to_string())?;
+        let client = self
+            .client_as(who, &mut request)
+            .map_err(|e| e.to_string())?;
+        let events = client
+            .request_events::<K>(request)
             .await
-            .map_err(|e| api_error(key, action, e))
+            .map_err(|e| kubevirt_unreadable::<K>(key, e))?;
+        Ok(events.boxed())
+    }
+}
+
+/// How long one follow watch runs before it is opened again (the apiserver's own limit is longer).
+const FOLLOW_WATCH_SECONDS: u32 = 290;
+/// After a follow watch fails: wait this long before reading again.
+const FOLLOW_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a VM page's follow holds: the two objects as last seen.
+#[derive(Default)]
+struct Followed {
+    vm: Option<VirtualMachine>,
+    vmi: Option<VirtualMachineInstance>,
+    unreadable: Option<String>,
+}
+
+impl Followed {
+    fn facts(&self) -> KubeVirtFacts {
+        KubeVirtFacts {
+            vm: self.vm.as_ref().map(crate::detail::vm_facts),
+            vmi: self.vmi.as_ref().map(crate::detail::vmi_facts),
+            unreadable: self.unreadable.clone(),
+        }
+    }
+
+    /// Where a watch goes on from: the object's version, else the other's (one etcd revision
+    /// counts for every kind), else now.
+    fn version(&self, own: Option<&str>) -> String {
+        own.or(self
+            .vm
+            .as_ref()
+            .and_then(|o| o.metadata.resource_version.as_deref()))
+            .or(self
+                .vmi
+                .as_ref()
+                .and_then(|o| o.metadata.resource_version.as_deref()))
+            .unwrap_or("0")
+            .to_owned()
+    }
+}
+
+/// Why a KubeVirt object could not be read, for the page (the cluster's words kept).
+fn kubevirt_unreadable<K: kube::Resource<DynamicType = ()>>(
+    key: &VmKey,
+    error: kube::Error,
+) -> String {
+    let kind = K::kind(&());
+    match error {
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "you are not allowed to read the {kind} {key}: {}",
+            status.message
+        ),
+        kube::Error::Api(status) => format!(
+            "the {kind} {key} cannot be read: {} ({})",
+            status.message, status.code
+        ),
+        other => format!("the {kind} {key} cannot be read: {other}"),
     }
 }
 
@@ -163,6 +309,28 @@ impl KubeCluster {
 const PERSONAL_CLIENTS: u64 = 10_000;
 /// A token's client is dropped after this long unused (a session's idle timeout is 30 min).
 const PERSONAL_CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// A change to one of the two objects a VM page follows.
+enum Change {
+    Vm(kube::core::WatchEvent<VirtualMachine>),
+    Vmi(kube::core::WatchEvent<VirtualMachineInstance>),
+}
+
+impl Followed {
+    /// Takes a change in; `false` when the watch must be opened again (410 Gone, an error).
+    fn apply(&mut self, change: Change) -> bool {
+        use kube::core::WatchEvent as E;
+        match change {
+            Change::Vm(E::Added(o) | E::Modified(o)) => self.vm = Some(o),
+            Change::Vm(E::Deleted(_)) => self.vm = None,
+            Change::Vmi(E::Added(o) | E::Modified(o)) => self.vmi = Some(o),
+            Change::Vmi(E::Deleted(_)) => self.vmi = None,
+            Change::Vm(E::Bookmark(_)) | Change::Vmi(E::Bookmark(_)) => {}
+            Change::Vm(E::Error(_)) | Change::Vmi(E::Error(_)) => return false,
+        }
+        true
+    }
+}
 
 /// Who reports the lifecycle controller's Events (its kube `Reporter`).
 const CONTROLLER: &str = "wukong-controller";
@@ -350,6 +518,99 @@ impl Cluster for KubeCluster {
             entries.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
             entries.truncate(50);
             Ok(entries)
+        })
+    }
+
+    fn kubevirt<'a>(&'a self, who: &'a Identity, key: &'a VmKey) -> BoxFuture<'a, KubeVirtFacts> {
+        Box::pin(async move { self.read_kubevirt(who, key).await.facts() })
+    }
+
+    fn follow_kubevirt(&self, who: Identity, key: VmKey) -> BoxStream<'static, KubeVirtFacts> {
+        let this = self.clone();
+        let (out, facts) = tokio::sync::mpsc::channel::<KubeVirtFacts>(1);
+        tokio::spawn(async move {
+            let mut last = None::<KubeVirtFacts>;
+            let mut send = |now: KubeVirtFacts, out: &tokio::sync::mpsc::Sender<_>| {
+                let changed = last.as_ref() != Some(&now);
+                last = Some(now.clone());
+                let out = out.clone();
+                async move { !changed || out.send(now).await.is_ok() }
+            };
+            loop {
+                // Read both, then watch each from there; any trouble: read again.
+                let mut seen = this.read_kubevirt(&who, &key).await;
+                if !send(seen.facts(), &out).await {
+                    return;
+                }
+                if seen.unreadable.is_none() {
+                    let vm_from = seen.version(
+                        seen.vm
+                            .as_ref()
+                            .and_then(|o| o.metadata.resource_version.as_deref()),
+                    );
+                    let vmi_from = seen.version(
+                        seen.vmi
+                            .as_ref()
+                            .and_then(|o| o.metadata.resource_version.as_deref()),
+                    );
+                    let watches = futures::join!(
+                        this.watch_object::<VirtualMachine>(&who, &key, &vm_from),
+                        this.watch_object::<VirtualMachineInstance>(&who, &key, &vmi_from),
+                    );
+                    if let (Ok(vms), Ok(vmis)) = watches {
+                        let mut changes = futures::stream::select(
+                            vms.map(|e| e.map(Change::Vm)),
+                            vmis.map(|e| e.map(Change::Vmi)),
+                        );
+                        loop {
+                            let next = tokio::select! {
+                                next = changes.next() => next,
+                                () = out.closed() => return,
+                            };
+                            // A watch ended (its timeout), broke or said 410 Gone: read again.
+                            let Some(Ok(change)) = next else { break };
+                            if !seen.apply(change) {
+                                break;
+                            }
+                            if !send(seen.facts(), &out).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(FOLLOW_RETRY) => {}
+                    () = out.closed() => return,
+                }
+            }
+        });
+        futures::stream::unfold(facts, |mut facts| async move {
+            facts.recv().await.map(|f| (f, facts))
+        })
+        .boxed()
+    }
+
+    fn events<'a>(
+        &'a self,
+        who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Vec<EventLine>, ClusterError>> {
+        Box::pin(async move {
+            // Events of the Wukong, its VM and its VMI: they share the name.
+            let fields = format!("involvedObject.name={}", key.name);
+            let request = Request::new(Event::url_path(&(), Some(&key.namespace)))
+                .list(&ListParams::default().fields(&fields).limit(200));
+            let text = self.send_as(who, key, Action::Start, request).await?;
+            let events: ObjectList<Event> = serde_json::from_str(&text).map_err(|e| {
+                ClusterError::Unavailable(format!("the cluster sent unreadable Events: {e}"))
+            })?;
+            Ok(crate::detail::newest_events(
+                events
+                    .items
+                    .into_iter()
+                    .filter_map(crate::detail::event_line)
+                    .collect(),
+            ))
         })
     }
 

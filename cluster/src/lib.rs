@@ -13,6 +13,7 @@ pub mod actions;
 mod apiserver;
 mod budget;
 mod cluster;
+pub mod detail;
 mod error;
 mod kube_backend;
 pub mod presence;

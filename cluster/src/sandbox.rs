@@ -9,6 +9,7 @@ use crate::apiserver;
 use crate::simulated::{SimulatedVm, Step};
 use crate::{seed_wukong, Cluster, ClusterError, Identity, SeedVm, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -19,9 +20,11 @@ use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 use wukong_api::{LifecycleAction, Preconditions, Wukong};
 use wukong_sim::Timings;
-use wukong_view::{ClusterInfo, ClusterKind, HistoryEntry, VmKey};
+use wukong_view::{ClusterInfo, ClusterKind, EventLine, HistoryEntry, KubeVirtFacts, VmKey};
 
 const EVENT_BUFFER: usize = 1024;
+/// How often a VM page's follow looks at the simulated KubeVirt again (it is in memory).
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
 /// An in-memory cluster; cheap to clone (all clones share one cluster).
 #[derive(Clone)]
@@ -275,5 +278,48 @@ impl Cluster for Sandbox {
         key: &'a VmKey,
     ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>> {
         Box::pin(async move { Ok(self.shared.lock().vm(key)?.history()) })
+    }
+
+    fn kubevirt<'a>(&'a self, _who: &'a Identity, key: &'a VmKey) -> BoxFuture<'a, KubeVirtFacts> {
+        Box::pin(async move { self.shared.kubevirt(key) })
+    }
+
+    fn follow_kubevirt(&self, _who: Identity, key: VmKey) -> BoxStream<'static, KubeVirtFacts> {
+        // The simulated KubeVirt lives in this process: look at it often, say what changed.
+        let shared = self.shared.clone();
+        futures::stream::unfold(
+            (shared, key, None::<KubeVirtFacts>),
+            |(shared, key, last)| async move {
+                loop {
+                    if last.is_some() {
+                        tokio::time::sleep(FOLLOW_EVERY).await;
+                    }
+                    let now = shared.kubevirt(&key);
+                    if last.as_ref() != Some(&now) {
+                        return Some((now.clone(), (shared, key, Some(now))));
+                    }
+                }
+            },
+        )
+        .boxed()
+    }
+
+    fn events<'a>(
+        &'a self,
+        _who: &'a Identity,
+        key: &'a VmKey,
+    ) -> BoxFuture<'a, Result<Vec<EventLine>, ClusterError>> {
+        Box::pin(async move { Ok(self.shared.lock().vm(key)?.events()) })
+    }
+}
+
+impl Shared {
+    /// The simulated KubeVirt's facts for `key`; nothing for a VM that is gone.
+    fn kubevirt(&self, key: &VmKey) -> KubeVirtFacts {
+        self.lock()
+            .vms
+            .get(key)
+            .map(SimulatedVm::kubevirt_facts)
+            .unwrap_or_default()
     }
 }

@@ -8,6 +8,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use std::collections::VecDeque;
 use wukong_api::{LifecycleState, Wukong};
 use wukong_lifecycle::decide::{decide, pending_action, Answer, Backing, Input, Vm, Work};
 use wukong_lifecycle::kubevirt::{Observed, ObservedVmi};
@@ -15,7 +16,7 @@ use wukong_lifecycle::{RunStrategy, VmState, DEFAULT_GRACE_PERIOD_SECONDS};
 use wukong_sim::kubevirt::StateChange;
 use wukong_sim::virt::VirtVm;
 use wukong_sim::{Guest, Timings};
-use wukong_view::HistoryEntry;
+use wukong_view::{Condition, EventLine, HistoryEntry, KubeVirtFacts, VmFacts, VmiFacts};
 
 /// What one step did to the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct SimulatedVm {
     kubevirt: VirtVm,
     /// When (on the sandbox clock) the decision asked to be looked at again (a deadline).
     wake_at_ms: Option<u64>,
+    /// The Events the controller would have recorded on this Wukong, newest last.
+    events: VecDeque<EventLine>,
 }
 
 impl SimulatedVm {
@@ -61,6 +64,7 @@ impl SimulatedVm {
             wukong,
             kubevirt,
             wake_at_ms: None,
+            events: VecDeque::new(),
         }
     }
 
@@ -71,6 +75,63 @@ impl SimulatedVm {
     /// Requests taken up, newest first (from status, as on a cluster).
     pub fn history(&self) -> Vec<HistoryEntry> {
         crate::history_from_status(&self.wukong)
+    }
+
+    /// The Events recorded on this Wukong, newest first.
+    pub fn events(&self) -> Vec<EventLine> {
+        self.events.iter().rev().cloned().collect()
+    }
+
+    /// What the simulated KubeVirt shows: the same conditions, node and address the KubeVirt
+    /// simulator writes on a cluster (`wukong_sim::status`).
+    pub fn kubevirt_facts(&self) -> KubeVirtFacts {
+        let condition = |c: wukong_sim::status::Condition| Condition {
+            kind: c.kind.to_owned(),
+            status: c.status.to_owned(),
+            reason: c.reason.map(str::to_owned),
+            message: c.message.map(str::to_owned),
+        };
+        let vmi = self.kubevirt.vmi();
+        let vm = VmFacts {
+            printable_status: Some(self.kubevirt.printable_status().to_owned()),
+            run_strategy: Some(self.kubevirt.run_strategy().to_string()),
+            ready: Some(self.kubevirt.ready()),
+            conditions: vec![condition(wukong_sim::status::vm_ready_condition(
+                self.kubevirt.ready(),
+                vmi.is_some(),
+            ))],
+        };
+        let namespace = self
+            .wukong
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or_default();
+        let vmi = vmi.map(|vmi| {
+            let running = vmi.phase == wukong_sim::kubevirt::VmiPhase::Running;
+            VmiFacts {
+                phase: Some(vmi.phase.as_str().to_owned()).filter(|p| !p.is_empty()),
+                node: running.then(|| node_for(&self.wukong)),
+                ip_addresses: if running {
+                    vec![wukong_sim::status::vmi_address(
+                        namespace,
+                        &self.name(),
+                        vmi.generation,
+                    )]
+                } else {
+                    Vec::new()
+                },
+                conditions: wukong_sim::status::vmi_conditions(vmi.phase, vmi.paused, vmi.problem)
+                    .into_iter()
+                    .map(condition)
+                    .collect(),
+            }
+        });
+        KubeVirtFacts {
+            vm: Some(vm),
+            vmi,
+            unreadable: None,
+        }
     }
 
     /// A newer version of the object was stored: take its metadata and spec, keep our status.
@@ -184,6 +245,21 @@ impl SimulatedVm {
         self.wake_at_ms = outcome
             .wake_at_ms
             .map(|at| now_ms + u64::try_from(at - wall_ms).unwrap_or(0));
+        for note in &outcome.notes {
+            let event = EventLine {
+                at_ms: Some(wall_ms),
+                warning: note.reason.is_warning(),
+                object: "Wukong".to_owned(),
+                reason: note.reason.as_str().to_owned(),
+                message: self.wukong.event_note(note).unwrap_or_default(),
+                source: Some("wukong-controller".to_owned()),
+                count: 1,
+            };
+            if self.events.len() == crate::detail::MAX_EVENTS {
+                self.events.pop_front();
+            }
+            self.events.push_back(event);
+        }
         let mut status = self.wukong.status.clone().unwrap_or_default();
         self.wukong.record(&mut status, outcome.records, Time(wall));
         let live = self.kubevirt.vmi().is_some_and(|vmi| !vmi.phase.is_final());

@@ -159,6 +159,7 @@ async fn the_server_filters_sorts_and_pages() {
         filter: Filter {
             namespace: "team-a".into(),
             search: "VM-24".into(),
+            ..Filter::default()
         },
         ..View::default()
     };

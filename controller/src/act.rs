@@ -194,18 +194,7 @@ impl Target<'_> {
     /// the person is waiting for, goes first). Who asked is added to the note of an Event about a
     /// request (the history reads it from status; the Event is for `kubectl describe`).
     pub fn event(&self, wukong: &Wukong, note: Note) {
-        let by = wukong
-            .spec
-            .lifecycle_action
-            .as_ref()
-            .and_then(|r| r.requested_by.as_deref());
-        let names_requester = note.names_requester();
-        let message = match (note.message, by) {
-            (Some(message), Some(by)) if names_requester => {
-                Some(wukong_api::with_requester(&message, by))
-            }
-            (message, _) => message,
-        };
+        let message = wukong.event_note(&note);
         let event = Event {
             type_: if note.reason.is_warning() {
                 EventType::Warning

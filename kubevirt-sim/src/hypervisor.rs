@@ -26,6 +26,7 @@ use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_sim::kubevirt::{
     answer_received, ApiError, KvRunStrategy, Received, StateChange, VmiPhase,
 };
+use wukong_sim::status;
 use wukong_sim::virt::VirtVm;
 use wukong_sim::{Guest, Timings};
 
@@ -35,7 +36,6 @@ pub const FIELD_MANAGER: &str = "wukong-kubevirt-sim";
 /// (printableStatus Terminating) until its VMI is gone.
 const FINALIZER: &str = "kubevirt.io/virtualMachineControllerFinalize";
 const GENERATION_LABEL: &str = "sim.novasphere.dev/generation";
-const NODE_NAME: &str = "sim-node-1";
 
 type Key = (String, String);
 
@@ -708,13 +708,7 @@ impl Writer {
             json!({ "consecutiveFailCount": count, "retryAfterTimestamp": retry })
         });
         // `kubectl get vms` reads READY from the Ready condition (syncReadyConditionFromVMI).
-        let ready = if view.ready {
-            json!({ "type": "Ready", "status": "True" })
-        } else if view.created {
-            json!({ "type": "Ready", "status": "False", "reason": "VMINotReady" })
-        } else {
-            json!({ "type": "Ready", "status": "False", "reason": "VMINotExists", "message": "VMI does not exist" })
-        };
+        let ready = condition_json(status::vm_ready_condition(view.ready, view.created));
         let status = json!({ "status": {
             "printableStatus": view.printable,
             "ready": view.ready,
@@ -790,30 +784,28 @@ impl Writer {
             let spec = json!({ "spec": { "terminationGracePeriodSeconds": view.grace } });
             api.patch(name, &params(), &Patch::Merge(&spec)).await?;
         }
-        let mut conditions = Vec::new();
+        let conditions: Vec<Value> = status::vmi_conditions(view.phase, view.paused, view.problem)
+            .into_iter()
+            .map(condition_json)
+            .collect();
         let running = view.phase == VmiPhase::Running;
-        conditions.push(json!({ "type": "Ready", "status": if running && !view.paused { "True" } else { "False" } }));
-        if view.paused {
-            conditions.push(
-                json!({ "type": "Paused", "status": "True", "reason": "PausedByUser",
-                     "message": "VMI was paused by user" }),
-            );
-        }
-        if let Some(problem) = view.problem {
-            let (kind, reason, message) = problem.condition();
-            conditions.push(
-                json!({ "type": kind, "status": "False", "reason": reason, "message": message }),
-            );
-        }
         let migration = view.migrating.then(|| {
             json!({ "startTimestamp": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                    "sourceNode": NODE_NAME, "targetNode": "sim-node-2", "completed": false })
+                    "sourceNode": status::NODE_NAME, "targetNode": status::MIGRATION_TARGET_NODE,
+                    "completed": false })
+        });
+        // The pod network's address, as virt-handler reports it from the domain.
+        let interfaces = running.then(|| {
+            let ip = status::vmi_address(ns, name, view.generation);
+            json!([{ "name": "default", "interfaceName": "eth0", "ipAddress": ip,
+                     "ipAddresses": [ip], "infoSource": "domain" }])
         });
         let status = json!({ "status": {
             "phase": view.phase.as_str(),
-            "nodeName": if running { Some(NODE_NAME) } else { None },
+            "nodeName": if running { Some(status::NODE_NAME) } else { None },
             "conditions": conditions,
             "migrationState": migration,
+            "interfaces": interfaces,
         }});
         // KubeVirt's VMI CRD has no status subresource: virt-handler writes status on the object.
         api.patch(name, &params(), &Patch::Merge(&status)).await?;
@@ -836,6 +828,11 @@ impl Writer {
             warn!(namespace = %ns, %name, error = %e, "could not remove the deleted VM's VMI");
         }
     }
+}
+
+/// A condition as JSON in a status.
+fn condition_json(c: status::Condition) -> Value {
+    json!({ "type": c.kind, "status": c.status, "reason": c.reason, "message": c.message })
 }
 
 fn params() -> PatchParams {

@@ -11,12 +11,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wukong_cluster::{Audience, Identity, LiveStore};
-use wukong_view::{ClientMessage, View, Viewer};
+use wukong_cluster::{Audience, Console, Identity, LiveStore};
+use wukong_view::{ClientMessage, LiveMessage, View, Viewer, VmKey};
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How often an open socket checks that its session still exists (its token is reviewed again
@@ -52,6 +53,7 @@ pub async fn upgrade(
         }
     };
     let view = View::from_query(|name| query.get(name).cloned());
+    let console = state.console.clone();
     let store = state.console.store.clone();
     let audience = Audience {
         who,
@@ -67,7 +69,8 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             let session = session.map(|s| s.0);
-            serve(socket, store, audience, view, gate, session).await;
+            let kubevirt = kubevirt_frames(&console, &audience, &view).await;
+            serve(socket, store, audience, view, kubevirt, gate, session).await;
             drop(admitted);
         })
 }
@@ -133,11 +136,44 @@ impl Ending {
     }
 }
 
+/// A VM page's socket (its view names one VM: `?namespace=&name=`) also carries what KubeVirt
+/// says about that VM, from a watch on its VM and VMI made as the person while the socket is
+/// open. Nothing for a list's socket, or for a namespace the person may not list (the page was
+/// a 404 there).
+async fn kubevirt_frames(
+    console: &Console,
+    audience: &Audience,
+    view: &View,
+) -> BoxStream<'static, Arc<str>> {
+    let filter = &view.filter;
+    if filter.name.is_empty() || filter.namespace.is_empty() {
+        return futures::stream::empty().boxed();
+    }
+    match audience
+        .access
+        .grants(&audience.who, &filter.namespace)
+        .await
+    {
+        Ok(grants) if grants.list => {}
+        _ => return futures::stream::empty().boxed(),
+    }
+    let key = VmKey::new(filter.namespace.clone(), filter.name.clone());
+    console
+        .cluster
+        .follow_kubevirt(audience.who.clone(), key)
+        .filter_map(|facts| {
+            let text = serde_json::to_string(&LiveMessage::KubeVirt(facts)).ok();
+            futures::future::ready(text.map(Arc::from))
+        })
+        .boxed()
+}
+
 async fn serve(
     socket: WebSocket,
     store: Arc<LiveStore>,
     audience: Audience,
     view: View,
+    mut kubevirt: BoxStream<'static, Arc<str>>,
     gate: Arc<Gate>,
     session: Option<SessionId>,
 ) {
@@ -148,7 +184,14 @@ async fn serve(
     let mut frames = store.client_frames(audience, view, HEARTBEAT, views.boxed());
     let ending = {
         let send = async {
-            while let Some(text) = frames.next().await {
+            loop {
+                let text = tokio::select! {
+                    text = frames.next() => match text {
+                        Some(text) => text,
+                        None => break,
+                    },
+                    Some(text) = kubevirt.next() => text,
+                };
                 let message = Message::Text(text.as_ref().into());
                 match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
                     Ok(Ok(())) => {}

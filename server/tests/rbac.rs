@@ -298,7 +298,11 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_socket(addr: SocketAddr, cookie: &str) -> Socket {
-    let mut request = format!("ws://{addr}/live").into_client_request().unwrap();
+    open_socket_at(addr, cookie, "/live").await
+}
+
+async fn open_socket_at(addr: SocketAddr, cookie: &str, path: &str) -> Socket {
+    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
     request
         .headers_mut()
         .insert(header::COOKIE, cookie.parse().unwrap());
@@ -650,6 +654,101 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         matches!(refused, ClusterError::Forbidden { .. }),
         "{refused:?}"
     );
+
+    // The VM page: each person sees their own VM's page, with KubeVirt's objects read as them
+    // (the team roles' get on virtualmachines and virtualmachineinstances); anywhere they may
+    // not list it is a 404 that reads exactly like a VM that does not exist.
+    let vm_page = |cookie: &str, ns: &str, name: &str| {
+        Request::get(format!("/vm/{ns}/{name}"))
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for (cookie, ns, name) in [
+        (&editor_cookie, &team_a, "web"),
+        (&viewer_cookie, &team_b, "db"),
+    ] {
+        let page = send(&app, vm_page(cookie, ns, name)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains("data-testid=\"vm-page\""),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("kubevirt-unreadable"),
+            "the team roles may read the VM and VMI: {}",
+            page.body
+        );
+    }
+    let not_found_text = |body: &str, name: &str| {
+        let start = body
+            .find("data-testid=\"vm-not-found\"")
+            .expect("the not-found box");
+        let end = body[start..]
+            .find("</div>")
+            .map_or(body.len(), |e| start + e);
+        body[start..end].replace(name, "NAME")
+    };
+    for (cookie, ns) in [(&editor_cookie, &team_b), (&nobody_cookie, &team_a)] {
+        let hidden = send(
+            &app,
+            vm_page(cookie, ns, if ns == &team_a { "web" } else { "db" }),
+        )
+        .await;
+        let missing = send(&app, vm_page(cookie, ns, "no-such-vm")).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+        assert_eq!(
+            not_found_text(&hidden.body, if ns == &team_a { "web" } else { "db" }),
+            not_found_text(&missing.body, "no-such-vm"),
+            "a VM you may not see reads like one that does not exist"
+        );
+        assert!(!hidden.body.contains("printable-status"));
+    }
+    // Its socket carries the VM's row and what KubeVirt says, watched as the person.
+    let mut page_socket = open_socket_at(
+        addr,
+        &editor_cookie,
+        &format!("/live?namespace={team_a}&name=web"),
+    )
+    .await;
+    let mut snapshot_rows = None;
+    let mut kubevirt = None;
+    for _ in 0..10 {
+        let Some(text) = next_text(&mut page_socket, 10).await else {
+            break;
+        };
+        match serde_json::from_str::<wukong_view::LiveMessage>(&text) {
+            Ok(wukong_view::LiveMessage::Snapshot(s)) => snapshot_rows = Some(s.rows),
+            Ok(wukong_view::LiveMessage::KubeVirt(facts)) => kubevirt = Some(facts),
+            _ => {}
+        }
+        if snapshot_rows.is_some() && kubevirt.is_some() {
+            break;
+        }
+    }
+    let rows = snapshot_rows.expect("the page's snapshot");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].key, VmKey::new(&team_a, "web"));
+    let facts = kubevirt.expect("KubeVirt's facts on the page's socket");
+    assert_eq!(facts.unreadable, None, "{facts:?}");
+    drop(page_socket);
+    // The nobody's page socket for team-a carries nothing of it.
+    let mut nobody_page = open_socket_at(
+        addr,
+        &nobody_cookie,
+        &format!("/live?namespace={team_a}&name=web"),
+    )
+    .await;
+    while let Some(text) = next_text(&mut nobody_page, 2).await {
+        match serde_json::from_str::<wukong_view::LiveMessage>(&text) {
+            Ok(wukong_view::LiveMessage::Snapshot(s)) => assert!(s.rows.is_empty(), "{text}"),
+            Ok(wukong_view::LiveMessage::KubeVirt(_)) => panic!("KubeVirt's facts leaked: {text}"),
+            Ok(wukong_view::LiveMessage::Upsert { .. }) => panic!("a row leaked: {text}"),
+            _ => {}
+        }
+    }
 
     // Cross-origin writes and sockets are refused, session or not.
     let mut cross = post(

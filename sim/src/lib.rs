@@ -8,6 +8,7 @@
 //! `wukong_lifecycle::check`, used by the controller and the sandbox.
 
 pub mod kubevirt;
+pub mod status;
 pub mod virt;
 
 use kubevirt::StartProblem;

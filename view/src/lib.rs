@@ -4,11 +4,13 @@
 //! nothing but serde and the pure lifecycle enums, so the WASM bundle stays small and the browser
 //! never sees a kube or k8s-openapi type.
 
+mod detail;
 mod lang;
 mod said;
 mod time;
 mod validate;
 
+pub use detail::{Condition, EventLine, KubeVirtFacts, VmDetail, VmFacts, VmiFacts};
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
 
@@ -245,12 +247,14 @@ impl View {
     /// The view with its page size within bounds and its page reachable (at most the last page
     /// of `u32` rows): what both ends use, so an answer always names the view that was asked for.
     pub fn normalized(mut self) -> View {
-        if self.filter.search.len() > MAX_SEARCH_LEN {
-            let mut end = MAX_SEARCH_LEN;
-            while !self.filter.search.is_char_boundary(end) {
-                end -= 1;
+        for text in [&mut self.filter.search, &mut self.filter.name] {
+            if text.len() > MAX_SEARCH_LEN {
+                let mut end = MAX_SEARCH_LEN;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
             }
-            self.filter.search.truncate(end);
         }
         self.page_size = self.page_size.clamp(MIN_PAGE_SIZE, MAX_PAGE_SIZE);
         self.page = self.page.min(u32::MAX / self.page_size - 1);
@@ -265,6 +269,7 @@ impl View {
             filter: Filter {
                 namespace: get("namespace").unwrap_or_default(),
                 search: get("q").unwrap_or_default(),
+                name: get("name").unwrap_or_default(),
             },
             sort: SortBy::parse(&get("sort").unwrap_or_default()),
             page: number("page").unwrap_or(1).saturating_sub(1),
@@ -281,6 +286,9 @@ impl View {
         }
         if !self.filter.search.is_empty() {
             parts.push(format!("q={}", encode(&self.filter.search)));
+        }
+        if !self.filter.name.is_empty() {
+            parts.push(format!("name={}", encode(&self.filter.name)));
         }
         if self.sort != SortBy::Name {
             parts.push(format!("sort={}", self.sort.as_str()));
@@ -387,6 +395,8 @@ pub enum LiveMessage {
     },
     /// Sent every few seconds so a silent, dead connection is noticed.
     Heartbeat,
+    /// What KubeVirt now says about the VM a VM page shows (only on a VM page's socket).
+    KubeVirt(KubeVirtFacts),
 }
 
 /// One request in a VM's history: who asked for what, and what became of it.
@@ -402,12 +412,15 @@ pub struct HistoryEntry {
     pub message: Option<String>,
 }
 
-/// The table's filter: a namespace (empty: all) and a search text found in the name or namespace.
-/// One rule for the browser's table and the server's "all matching the filter".
+/// The table's filter: a namespace (empty: all), a search text found in the name or namespace,
+/// and an exact name (empty: any; the VM page's one-row view). One rule for the browser's table
+/// and the server's "all matching the filter".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub namespace: String,
     pub search: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 impl Filter {
@@ -420,6 +433,7 @@ impl Filter {
         let needle = self.search.trim().to_lowercase();
         move |key| {
             (self.namespace.is_empty() || key.namespace == self.namespace)
+                && (self.name.is_empty() || key.name == self.name)
                 && (needle.is_empty()
                     || key.name.contains(&needle)
                     || key.namespace.contains(&needle))

@@ -54,6 +54,7 @@ fn query_key() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("namespace".to_owned()),
         Just("q".to_owned()),
+        Just("name".to_owned()),
         Just("sort".to_owned()),
         Just("page".to_owned()),
         Just("size".to_owned()),
@@ -82,6 +83,7 @@ fn assert_normalized(view: &View) {
         "the page's end must be a u32 row index: {view:?}"
     );
     assert!(view.filter.search.len() <= MAX_SEARCH_LEN, "{view:?}");
+    assert!(view.filter.name.len() <= MAX_SEARCH_LEN, "{view:?}");
     assert_eq!(
         &view.clone().normalized(),
         view,

@@ -7,6 +7,7 @@ mod list_vms;
 mod request_action;
 mod session;
 mod vm_history;
+mod vm_page;
 
 pub use bulk_action::*;
 pub use delete_vm::*;
@@ -14,6 +15,7 @@ pub use list_vms::*;
 pub use request_action::*;
 pub use session::*;
 pub use vm_history::*;
+pub use vm_page::*;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {

@@ -27,29 +27,13 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
         });
     }
     let close = move || state.history.set(None);
-    let body = move || {
-        match entries.get() {
+    let body = move || match entries.get() {
         None => view! { <p class="muted">{t.loading}</p> }.into_any(),
         Some(Err(e)) => view! { <p class="row-error" role="alert">{e}</p> }.into_any(),
-        Some(Ok(list)) if list.is_empty() => view! { <p class="muted">{t.history_empty}</p> }.into_any(),
-        Some(Ok(list)) => view! {
-            <ol class="history">
-                {list.into_iter().map(|e| {
-                    let outcome = e.outcome.clone();
-                    view! {
-                    <li data-testid="history-entry" data-outcome=outcome>
-                        {e.at_ms.map(|at_ms| view! { <super::moment::Moment at_ms/> })}" "
-                        <strong>{t.recorded_action(&e.action)}</strong>" "
-                        {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by" translate="no">{by}</span></span> })}
-                        " — "<span class="outcome">{t.outcome(&e.outcome)}</span>
-                        // The controller's own words (English until it sends reason codes).
-                        {e.message.map(|m| view! { <div class="muted" translate="no">{m}</div> })}
-                    </li>
-                    }
-                }).collect_view()}
-            </ol>
-        }.into_any(),
-    }
+        Some(Ok(list)) if list.is_empty() => {
+            view! { <p class="muted">{t.history_empty}</p> }.into_any()
+        }
+        Some(Ok(list)) => view! { <HistoryList list/> }.into_any(),
     };
     view! {
         <div class="modal-backdrop" on:click=move |_| close()>
@@ -63,5 +47,28 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
                 </div>
             </div>
         </div>
+    }
+}
+
+/// The lines of a history, newest first (the history dialog and the VM page).
+#[component]
+pub fn HistoryList(list: Vec<HistoryEntry>) -> impl IntoView {
+    let t = texts();
+    view! {
+        <ol class="history">
+            {list.into_iter().map(|e| {
+                let outcome = e.outcome.clone();
+                view! {
+                <li data-testid="history-entry" data-outcome=outcome>
+                    {e.at_ms.map(|at_ms| view! { <super::moment::Moment at_ms/> })}" "
+                    <strong>{t.recorded_action(&e.action)}</strong>" "
+                    {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by" translate="no">{by}</span></span> })}
+                    " — "<span class="outcome">{t.outcome(&e.outcome)}</span>
+                    // The controller's own words (English until it sends reason codes).
+                    {e.message.map(|m| view! { <div class="muted" translate="no">{m}</div> })}
+                </li>
+                }
+            }).collect_view()}
+        </ol>
     }
 }

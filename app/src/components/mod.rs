@@ -9,6 +9,7 @@ mod moment;
 mod table;
 mod toasts;
 mod topbar;
+mod vm_page;
 
 use crate::api::list_vms;
 use crate::i18n::texts;
@@ -17,6 +18,7 @@ use leptos::prelude::*;
 use wukong_view::Snapshot;
 
 pub use login::LoginPage;
+pub use vm_page::VmPage;
 
 /// The one page: loads the snapshot (server-rendered), then keeps it live in the browser.
 #[component]

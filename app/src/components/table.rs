@@ -4,8 +4,10 @@ use crate::state::{ConsoleState, Dialog, Entry};
 use leptos::prelude::*;
 use wukong_view::{Action, VmKey};
 
+/// The VM table; `selectable` adds the bulk selection column (the list has it, the VM page's
+/// one row does not).
 #[component]
-pub fn VmTable() -> impl IntoView {
+pub fn VmTable(#[prop(default = true)] selectable: bool) -> impl IntoView {
     let t = texts();
     let state = expect_context::<ConsoleState>();
     let rows = state.rows;
@@ -13,6 +15,7 @@ pub fn VmTable() -> impl IntoView {
         <table class="vms" data-testid="vm-table">
             <thead>
                 <tr>
+                    {selectable.then(|| view! {
                     <th scope="col" class="select">
                         <input type="checkbox" data-testid="select-all" aria-label=t.select_all_visible
                             on:change=move |ev| {
@@ -25,6 +28,7 @@ pub fn VmTable() -> impl IntoView {
                                 });
                             }/>
                     </th>
+                    })}
                     <th scope="col">{t.col_name}</th>
                     <th scope="col">{t.col_namespace}</th>
                     <th scope="col">{t.col_state}</th>
@@ -38,7 +42,7 @@ pub fn VmTable() -> impl IntoView {
             <tbody>
                 // Keyed by row and revision: a changed row is rebuilt, the others are left alone.
                 <For each=move || rows.get() key=|e: &Entry| (e.row.key.clone(), e.rev) let:entry>
-                    <VmRowView entry/>
+                    <VmRowView entry selectable/>
                 </For>
             </tbody>
         </table>
@@ -46,7 +50,7 @@ pub fn VmTable() -> impl IntoView {
 }
 
 #[component]
-fn VmRowView(entry: Entry) -> impl IntoView {
+fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     let t = texts();
     let row = entry.row;
@@ -131,6 +135,7 @@ fn VmRowView(entry: Entry) -> impl IntoView {
             data-pending=move || (server_pending || busy.get()).then_some("true")
             data-waiting=move || waiting.get().then_some("true")
         >
+            {selectable.then(|| view! {
             <td class="select">
                 <input type="checkbox" data-testid="select-row" aria-label=t.select_row
                     prop:checked={
@@ -147,7 +152,10 @@ fn VmRowView(entry: Entry) -> impl IntoView {
                         }
                     }/>
             </td>
-            <th scope="row" class="name" translate="no">{key.name.clone()}</th>
+            })}
+            <th scope="row" class="name" translate="no">
+                <a href=format!("/vm/{}/{}", key.namespace, key.name) data-testid="vm-link">{key.name.clone()}</a>
+            </th>
             <td translate="no">{key.namespace.clone()}</td>
             <td class="state">
                 <span class=format!("badge state-{}", row.state.as_str().to_lowercase()) data-testid="vm-state" data-state=row.state.as_str()>
