@@ -51,12 +51,15 @@ ensure_chromium() {
 
 build_release() {
   say "building the console (release: server + hydrated wasm)"
-  cargo leptos build --release
+  # --split: the VM page's view is its own piece of WASM, loaded when a VM page is opened
+  # (`#[lazy_route]` in app/src/components/vm_page.rs), so the list's first load does not carry it.
+  cargo leptos build --release --split
   # The site's file names carry their content's hash (hash-files in Cargo.toml), listed in
-  # hash.txt beside the binary; names from earlier builds are removed, the current ones gzipped
-  # (the console serves the gzip file when the browser takes gzip: server/src/lib.rs pkg_service).
+  # hash.txt beside the binary (the split pieces in the manifest it names); names from earlier
+  # builds are removed, the current ones gzipped (the console serves the gzip file when the
+  # browser takes gzip: server/src/lib.rs pkg_service).
   local pkg="$LEPTOS_SITE_ROOT/pkg" f keep
-  keep="$(site_files)" || die "the release build wrote no $CARGO_TARGET_DIR/release/hash.txt"
+  keep="$(site_files) $(split_files)" || die "the release build wrote no $CARGO_TARGET_DIR/release/hash.txt"
   for f in "$pkg"/*; do
     case " $keep " in *" $(basename "$f") "*) ;; *) [ -f "$f" ] && rm -f "$f" ;; esac
   done
@@ -70,7 +73,26 @@ site_files() {
   awk -F': *' '$1 == "wasm" || $1 == "js" || $1 == "css" { printf "wukong-console.%s.%s ", $2, $1 }' "$hashes"
 }
 
-# Gzipped size of what the browser downloads for the app (wasm + js), in bytes.
+# The split-off pieces (`cargo leptos build --split`): the loader, the manifest (read by the
+# server) and each piece's WASM, as the manifest names them.
+split_files() {
+  local hashes="$CARGO_TARGET_DIR/release/hash.txt" manifest
+  [ -f "$hashes" ] || return 1
+  manifest="__wasm_split_manifest.$(awk -F': *' '$1 == "manifest" { print $2 }' "$hashes").json"
+  awk -F': *' '$1 == "split" { printf "__wasm_split.%s.js ", $2 }' "$hashes"
+  printf '%s ' "$manifest"
+  grep -o '"split_[^"]*"' "$LEPTOS_SITE_ROOT/pkg/$manifest" | tr -d '"' | sort -u | sed 's/$/.wasm/' | tr '\n' ' '
+}
+
+# Gzipped size of the split-off pieces, in bytes (loaded only by a VM page).
+split_size() {
+  local pkg="$LEPTOS_SITE_ROOT/pkg" f files=()
+  for f in $(split_files); do case "$f" in *.wasm | *.js) files+=("$pkg/$f") ;; esac; done
+  [ "${#files[@]}" -gt 0 ] || { echo 0; return; }
+  cat "${files[@]}" | gzip -9 | wc -c
+}
+
+# Gzipped size of what the browser downloads for the list (wasm + js), in bytes.
 bundle_size() {
   local pkg="$LEPTOS_SITE_ROOT/pkg" f files=()
   for f in $(site_files); do case "$f" in *.wasm | *.js) files+=("$pkg/$f") ;; esac; done

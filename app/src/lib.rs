@@ -58,7 +58,7 @@ pub fn App() -> impl IntoView {
                 // One VM, read as the person; server-rendered whole like the list.
                 <Route
                     path=(StaticSegment("vm"), ParamSegment("namespace"), ParamSegment("name"))
-                    view=components::VmPage
+                    view={leptos_router::Lazy::<components::VmRoute>::new()}
                     ssr=SsrMode::Async
                 />
             </Routes>

@@ -20,6 +20,8 @@ const TECHNICAL = new Set([
   'Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once',
   // Times are UTC until the time-zone part of issue 15 lands.
   'UTC',
+  // KubeVirt's kinds and the VM page's technical headings.
+  'VirtualMachine', 'VirtualMachineInstance', 'VMI', 'YAML', 'IP',
 ]);
 
 /** The page's text a person reads as the console's own words. */
@@ -101,6 +103,12 @@ test.describe('in Chinese', () => {
     await expect(refused.first()).toContainText('无法暂停');
     await expectNoEnglish(page);
     await d.getByTestId('bulk-close').click();
+
+    // The VM page: everything around KubeVirt's own words (which stay as KubeVirt wrote them).
+    await page.goto('/vm/team-a/web-01');
+    await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
+    await expect(page.getByTestId('vm-page')).toBeVisible();
+    await expectNoEnglish(page);
 
     // Server rendering and hydration agreed on the language: nothing to warn about.
     expect(errors.filter((e) => /hydrat/i.test(e))).toEqual([]);

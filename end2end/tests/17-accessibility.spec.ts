@@ -46,6 +46,12 @@ for (const [locale, colorScheme] of [
       await page.getByTestId('bulk-close').click();
     });
 
+    test('the VM page has no serious violations', async ({ page }) => {
+      await openAndWait(page, '/vm/team-a/web-01');
+      await expect(page.getByTestId('yaml')).toBeVisible();
+      expect(await serious(page)).toEqual([]);
+    });
+
     test('the sign-in page has no serious violations', async ({ page }) => {
       await page.goto('/login?reason=idle');
       expect(await serious(page)).toEqual([]);

@@ -18,7 +18,7 @@ use leptos::prelude::*;
 use wukong_view::Snapshot;
 
 pub use login::LoginPage;
-pub use vm_page::VmPage;
+pub use vm_page::VmRoute;
 
 /// The one page: loads the snapshot (server-rendered), then keeps it live in the browser.
 #[component]

@@ -9,47 +9,62 @@ use crate::api::vm_page;
 use crate::i18n::texts;
 use crate::state::ConsoleState;
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 use wukong_view::{Condition, EventLine, HistoryEntry, KubeVirtFacts, VmDetail, VmKey};
 
-#[component]
-pub fn VmPage() -> impl IntoView {
-    let params = leptos_router::hooks::use_params_map().get_untracked();
-    let key = VmKey::new(
-        params.get("namespace").unwrap_or_default(),
-        params.get("name").unwrap_or_default(),
-    );
-    let detail =
-        Resource::new_blocking(move || key.clone(), |key| vm_page(key.namespace, key.name));
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">{texts().loading}</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(detail) => view! { <VmConsole detail/> }.into_any(),
-                    Err(e) => {
-                        // The page's own HTTP status: a VM the person may not see is a 404,
-                        // like one that does not exist.
-                        #[cfg(feature = "ssr")]
-                        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                            if let Ok(status) = http::StatusCode::from_u16(e.status()) {
-                                response.set_status(status);
-                            }
-                        }
-                        let t = texts();
-                        let not_found = e.kind == crate::ErrorKind::NotFound;
-                        view! {
-                            <main class="console">
-                                <nav class="crumbs"><a href="/" data-testid="back-to-list">{t.vm_back}</a></nav>
-                                <div class="error-state" role="alert" data-testid=if not_found { "vm-not-found" } else { "load-error" }>
-                                    <h2>{if not_found { t.vm_not_found } else { t.load_failed }}</h2>
-                                    <p>{t.said(&e.said, &e.message)}</p>
-                                </div>
-                            </main>
-                        }
-                        .into_any()
+/// The VM page's route. Its data (the server function) is in the main bundle, so it loads at
+/// once; its view is a split-off piece of the WASM (`#[lazy_route]`, `cargo leptos --split`),
+/// fetched only by those who open a VM page, so the list's first load does not pay for it.
+pub struct VmRoute;
+
+#[lazy_route]
+impl LazyRoute for VmRoute {
+    fn data() -> Self {
+        VmRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        let params = leptos_router::hooks::use_params_map().get_untracked();
+        let key = VmKey::new(
+            params.get("namespace").unwrap_or_default(),
+            params.get("name").unwrap_or_default(),
+        );
+        let detail =
+            Resource::new_blocking(move || key.clone(), |key| vm_page(key.namespace, key.name));
+        view! {
+            <Suspense fallback=|| view! { <p class="loading">{texts().loading}</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(detail) => view! { <VmConsole detail/> }.into_any(),
+                        Err(e) => view! { <NotFound e/> }.into_any(),
                     }
-                }
-            })}
-        </Suspense>
+                })}
+            </Suspense>
+        }
+        .into_any()
+    }
+}
+
+/// The page for a VM that cannot be shown, with the HTTP status of why: a VM the person may
+/// not see is a 404, like one that does not exist.
+#[component]
+fn NotFound(e: crate::ConsoleError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = http::StatusCode::from_u16(e.status()) {
+            response.set_status(status);
+        }
+    }
+    let t = texts();
+    let not_found = e.kind == crate::ErrorKind::NotFound;
+    view! {
+        <main class="console">
+            <nav class="crumbs"><a href="/" data-testid="back-to-list">{t.vm_back}</a></nav>
+            <div class="error-state" role="alert" data-testid=if not_found { "vm-not-found" } else { "load-error" }>
+                <h2>{if not_found { t.vm_not_found } else { t.load_failed }}</h2>
+                <p>{t.said(&e.said, &e.message)}</p>
+            </div>
+        </main>
     }
 }
 
