@@ -20,6 +20,9 @@ pub fn perform(
         return; // a request for this VM is already in flight
     }
     let since_rev = state.rev(&key).unwrap_or_default();
+    state.acted_on.update(|a| {
+        a.insert(key.clone());
+    });
     state.clicks.update(|clicks| {
         clicks.insert(
             key.clone(),

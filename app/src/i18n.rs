@@ -92,6 +92,10 @@ pub struct Texts {
     pub history: &'static str,
     pub history_empty: &'static str,
     pub history_by: &'static str,
+    pub theme_label: &'static str,
+    pub theme_system: &'static str,
+    pub theme_light: &'static str,
+    pub theme_dark: &'static str,
     /// The VM page's link back to the list.
     pub vm_back: &'static str,
     pub vm_not_found: &'static str,
@@ -205,6 +209,10 @@ pub const EN: Texts = Texts {
     history: "History",
     history_empty: "No requests recorded yet.",
     history_by: "by",
+    theme_label: "Theme",
+    theme_system: "Auto",
+    theme_light: "Light",
+    theme_dark: "Dark",
     vm_back: "All VMs",
     vm_not_found: "No such VM",
     vm_gone: "This VM no longer exists.",
@@ -317,6 +325,10 @@ pub const ZH_CN: Texts = Texts {
     history: "历史",
     history_empty: "尚无请求记录。",
     history_by: "请求者",
+    theme_label: "主题",
+    theme_system: "自动",
+    theme_light: "浅色",
+    theme_dark: "深色",
     vm_back: "全部虚拟机",
     vm_not_found: "找不到该虚拟机",
     vm_gone: "该虚拟机已不存在。",
@@ -393,6 +405,23 @@ impl Texts {
             (Lang::ZhCn, Action::Suspend) => "暂停",
             (Lang::ZhCn, Action::Resume) => "恢复",
             (Lang::ZhCn, Action::Delete) => "删除",
+        }
+    }
+
+    /// What the live region says when a VM the person acted on changes state.
+    pub fn announce_state(&self, name: &str, state: VmState) -> String {
+        match self.lang {
+            Lang::En => format!("{name}: {}", self.state(state)),
+            Lang::ZhCn => format!("{name}：{}", self.state(state)),
+        }
+    }
+
+    /// A colour theme's name on the switch.
+    pub fn theme(&self, theme: wukong_view::Theme) -> &'static str {
+        match theme {
+            wukong_view::Theme::System => self.theme_system,
+            wukong_view::Theme::Light => self.theme_light,
+            wukong_view::Theme::Dark => self.theme_dark,
         }
     }
 

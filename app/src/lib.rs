@@ -13,6 +13,7 @@ mod i18n;
 #[cfg(feature = "hydrate")]
 mod live_client;
 mod state;
+mod theme;
 
 pub use error::{ConsoleError, ErrorKind};
 
@@ -26,9 +27,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The page's language, from the request; the browser reads it back from `lang` on hydration.
     let lang = i18n::page_lang();
     provide_context(lang);
+    // The theme the person picked (none: the system's); the browser reads it back likewise.
+    let theme = theme::page_theme();
+    provide_context(theme);
     view! {
         <!DOCTYPE html>
-        <html lang=lang.tag()>
+        <html lang=lang.tag() data-theme=theme.attribute()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -48,13 +52,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(i18n::page_lang());
+    provide_context(theme::page_theme());
     view! {
         <Title text=i18n::texts().title/>
         <Router>
             <Routes fallback=|| i18n::texts().not_found.into_view()>
                 // Async: the whole list is in the first HTML response, so it reads without JavaScript.
                 <Route path=StaticSegment("") view=components::ConsolePage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("login") view=components::LoginPage/>
+                <Route path=StaticSegment("login") view={leptos_router::Lazy::<components::LoginRoute>::new()}/>
                 // One VM, read as the person; server-rendered whole like the list.
                 <Route
                     path=(StaticSegment("vm"), ParamSegment("namespace"), ParamSegment("name"))

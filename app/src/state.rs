@@ -101,6 +101,13 @@ pub struct ConsoleState {
     /// before hydration, so countdowns never cause a hydration mismatch.
     pub now_ms: RwSignal<Option<i64>>,
     pub hydrated: RwSignal<bool>,
+    /// Which control of which row had keyboard focus (a row is rebuilt when it changes, and
+    /// its new control takes the focus back): the row and a selector inside it.
+    pub row_focus: StoredValue<Option<(VmKey, String)>>,
+    /// VMs this person asked something of on this page: their state changes are announced.
+    pub acted_on: RwSignal<std::collections::HashSet<VmKey>>,
+    /// The last announcement for screen readers (a polite live region).
+    pub announcement: RwSignal<String>,
     /// What KubeVirt says about the one VM of a VM page (live on its socket); `None` on the list.
     pub kubevirt: RwSignal<Option<KubeVirtFacts>>,
     next_toast: StoredValue<u64>,
@@ -139,6 +146,9 @@ impl ConsoleState {
             now_ms: RwSignal::new(None),
             hydrated: RwSignal::new(false),
             kubevirt: RwSignal::new(None),
+            acted_on: RwSignal::new(Default::default()),
+            row_focus: StoredValue::new(None),
+            announcement: RwSignal::new(String::new()),
             next_toast: StoredValue::new(0),
         }
     }
@@ -236,13 +246,22 @@ impl ConsoleState {
                     return;
                 }
                 let key = row.key.clone();
+                let state = row.state;
                 // Only rows of this page come as deltas (a row that is not here was on a page
                 // the person has just left).
+                let mut before = None;
                 self.rows.update(|rows| {
                     if let Some(entry) = rows.iter_mut().find(|e| e.row.key == key) {
+                        before = Some(entry.row.state);
                         *entry = Entry { rev: seq, row };
                     }
                 });
+                if before.is_some_and(|b| b != state)
+                    && self.acted_on.with_untracked(|a| a.contains(&key))
+                {
+                    self.announcement
+                        .set(crate::i18n::texts().announce_state(&key.name, state));
+                }
                 self.seq.set(seq);
                 self.row_errors.update(|e| {
                     e.remove(&key);

@@ -1,9 +1,10 @@
 import { expect, test } from '@playwright/test';
 import { badge, button, clickAndConfirm, expectState, onRealCluster, openAndWait, row, rows, waitHydrated } from './helpers';
 
-// A VM no other test acts on: Running, RerunOnFailure.
-const NS = 'team-b';
-const NAME = 'mail-01';
+// A VM no other test acts on (bulk actions of earlier tests reach team-b and the list's first
+// row): Running, RerunOnFailure.
+const NS = 'ml-lab';
+const NAME = 'train-01';
 const PAGE = `/vm/${NS}/${NAME}`;
 
 test('the row\'s name leads to the VM page: its row, KubeVirt\'s VM and VMI, spec, history and YAML', async ({ page }) => {

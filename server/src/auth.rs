@@ -479,7 +479,7 @@ fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Paths anyone may fetch: health and metrics (counts only, nothing about any VM), the static site, the sign-in page and its form, and the language switch.
+/// Paths anyone may fetch: health and metrics (counts only, nothing about any VM), the static site, the sign-in page and its form, and the language and theme switches.
 fn is_public(path: &str) -> bool {
     path == "/healthz"
         || path == "/metrics"
@@ -487,6 +487,7 @@ fn is_public(path: &str) -> bool {
         || path == "/auth/login"
         || path == "/auth/logout"
         || path == "/lang"
+        || path == "/theme"
         || path.starts_with("/pkg/")
         || path == "/favicon.ico"
 }

@@ -10,10 +10,10 @@
 pub mod auth;
 pub mod config;
 pub mod host;
-mod lang;
 mod live;
 mod metrics;
 mod origin;
+mod prefs;
 pub mod sockets;
 mod status;
 
@@ -158,7 +158,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
-        .route("/lang", post(lang::choose))
+        .route("/lang", post(prefs::choose))
+        .route("/theme", post(prefs::theme))
         .nest_service(&format!("/{}", state.leptos_options.site_pkg_dir), pkg)
         .leptos_routes_with_context(
             &state,

@@ -7,12 +7,14 @@
 mod detail;
 mod lang;
 mod said;
+mod theme;
 mod time;
 mod validate;
 
 pub use detail::{Condition, EventLine, KubeVirtFacts, VmDetail, VmFacts, VmiFacts};
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
+pub use theme::Theme;
 
 pub use time::{ago, format_utc, iso_utc, Ago};
 pub use validate::{

@@ -81,7 +81,36 @@ pub fn BulkBar() -> impl IntoView {
 pub fn BulkDialog() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     let t = texts();
-    let close = move || state.bulk.set(None);
+    // Closing waits for a running bulk action's answer (it would open the dialog again).
+    let close = move || {
+        if !matches!(state.bulk.get_untracked(), Some(Bulk::Running { .. })) {
+            state.bulk.set(None);
+        }
+    };
+    // Focus into the dialog as it opens and as its content changes; back to the bar after.
+    Effect::new(move |before: Option<Option<Bulk>>| {
+        let now = state.bulk.get();
+        match (before.flatten(), &now) {
+            (_, Some(_)) => super::modal::focus_into("[data-testid=\"bulk-dialog\"]"),
+            (Some(closed), None) => {
+                let action = match closed {
+                    Bulk::Confirm { action, .. }
+                    | Bulk::Running { action, .. }
+                    | Bulk::Done { action, .. } => Some(action),
+                    Bulk::Failed(_) => None,
+                };
+                let mut back: Vec<String> = action
+                    .map(|a| format!("button[data-bulk-action=\"{}\"]", a.as_str()))
+                    .into_iter()
+                    .collect();
+                back.push("[data-testid=\"bulk-select-matching\"]".to_owned());
+                back.push("[data-testid=\"search\"]".to_owned());
+                super::modal::focus_back(back);
+            }
+            (None, None) => {}
+        }
+        now
+    });
     let run = move |target: BulkTarget, action: Action, count: usize| {
         state.bulk.set(Some(Bulk::Running { action, count }));
         leptos::task::spawn_local(async move {
@@ -150,7 +179,8 @@ pub fn BulkDialog() -> impl IntoView {
         };
         Some(view! {
             <div class="modal-backdrop">
-                <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="bulk-title" data-testid="bulk-dialog">{body}</div>
+                <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="bulk-title" data-testid="bulk-dialog"
+                    on:keydown=move |ev| super::modal::on_key(ev, close)>{body}</div>
             </div>
         })
     }

@@ -8,6 +8,22 @@ use wukong_view::Action;
 #[component]
 pub fn ConfirmDialog() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
+    // Focus into the dialog when it opens, back to the row when it closes.
+    Effect::new(move |before: Option<Option<Dialog>>| {
+        let now = state.dialog.get();
+        match (before.flatten(), &now) {
+            (_, Some(_)) => super::modal::focus_into("[data-testid=\"confirm\"]"),
+            (Some(closed), None) => {
+                let row = super::modal::row_selector(&closed.key);
+                super::modal::focus_back(vec![
+                    format!("{row} button[data-action=\"{}\"]", closed.action.as_str()),
+                    format!("{row} [data-testid=\"vm-link\"]"),
+                ]);
+            }
+            (None, None) => {}
+        }
+        now
+    });
     move || {
         state
             .dialog
@@ -79,12 +95,12 @@ fn DialogBox(dialog: Dialog) -> impl IntoView {
         <div class="modal-backdrop" on:click=move |_| cancel()>
             <div class="modal" role="dialog" aria-modal="true" aria-labelledby="dialog-title" data-testid="confirm"
                 on:click=|ev| ev.stop_propagation()
-                on:keydown=move |ev| if ev.key() == "Escape" { cancel() }>
+                on:keydown=move |ev| super::modal::on_key(ev, cancel)>
                 <h2 id="dialog-title">{title}" "<code translate="no">{key.to_string()}</code>{t.question}</h2>
                 <p>{body}</p>
                 {stop_fields}
                 <div class="modal-actions">
-                    <button type="button" class="secondary" data-testid="confirm-cancel" autofocus on:click=move |_| cancel()>{t.cancel}</button>
+                    <button type="button" class="secondary" data-testid="confirm-cancel" on:click=move |_| cancel()>{t.cancel}</button>
                     <button type="button" class=if action == Action::Stop { "primary" } else { "danger" } data-testid="confirm-ok"
                         on:click={
                             let confirm = confirm.clone();

@@ -10,7 +10,34 @@ use wukong_view::{HistoryEntry, VmKey};
 #[component]
 pub fn HistoryPanel() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
-    move || state.history.get().map(|key| view! { <HistoryBox key/> })
+    Effect::new(move |before: Option<Option<VmKey>>| {
+        let now = state.history.get();
+        match (before.flatten(), &now) {
+            // (Focus goes in when the dialog is there: `HistoryBox`, loaded lazily.)
+            (_, Some(_)) => {}
+            (Some(closed), None) => super::modal::focus_back(vec![format!(
+                "{} [data-testid=\"history-button\"]",
+                super::modal::row_selector(&closed)
+            )]),
+            (None, None) => {}
+        }
+        now
+    });
+    // The dialog's code is split off the main WASM (`#[lazy]`): fetched on the first opening.
+    move || {
+        state.history.get().map(|key| {
+            view! {
+                <Suspense fallback=|| ()>
+                    {Suspend::new(async move { history_box(key).await })}
+                </Suspense>
+            }
+        })
+    }
+}
+
+#[lazy]
+fn history_box(key: VmKey) -> AnyView {
+    view! { <HistoryBox key/> }.into_any()
 }
 
 #[component]
@@ -27,6 +54,7 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
         });
     }
     let close = move || state.history.set(None);
+    Effect::new(|_| super::modal::focus_into("[data-testid=\"history\"]"));
     let body = move || match entries.get() {
         None => view! { <p class="muted">{t.loading}</p> }.into_any(),
         Some(Err(e)) => view! { <p class="row-error" role="alert">{e}</p> }.into_any(),
@@ -39,11 +67,11 @@ fn HistoryBox(key: VmKey) -> impl IntoView {
         <div class="modal-backdrop" on:click=move |_| close()>
             <div class="modal wide" role="dialog" aria-modal="true" aria-labelledby="history-title" data-testid="history"
                 on:click=|ev| ev.stop_propagation()
-                on:keydown=move |ev| if ev.key() == "Escape" { close() }>
+                on:keydown=move |ev| super::modal::on_key(ev, close)>
                 <h2 id="history-title">{t.history}" "<code translate="no">{key.to_string()}</code></h2>
                 {body}
                 <div class="modal-actions">
-                    <button type="button" class="secondary" data-testid="history-close" autofocus on:click=move |_| close()>{t.close}</button>
+                    <button type="button" class="secondary" data-testid="history-close" on:click=move |_| close()>{t.close}</button>
                 </div>
             </div>
         </div>

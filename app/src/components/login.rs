@@ -5,6 +5,22 @@
 use crate::i18n::texts;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
+
+/// The sign-in page's route: its view is split off the main WASM (`#[lazy_route]`), since a
+/// signed-in person, who loads the list, does not need it.
+pub struct LoginRoute;
+
+#[lazy_route]
+impl LazyRoute for LoginRoute {
+    fn data() -> Self {
+        LoginRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <LoginPage/> }.into_any()
+    }
+}
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -27,7 +43,7 @@ pub fn LoginPage() -> impl IntoView {
     };
     view! {
         <main class="login">
-            <div class="login-lang"><super::topbar::LangSwitch/></div>
+            <div class="login-lang"><super::topbar::LangSwitch/><super::topbar::ThemeSwitch/></div>
             <h1>{t.login_title}</h1>
             {move || notice().map(|(text, is_error)| view! {
                 <p

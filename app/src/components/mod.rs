@@ -5,6 +5,7 @@ mod dialog;
 mod filters;
 mod history;
 mod login;
+mod modal;
 mod moment;
 mod table;
 mod toasts;
@@ -17,7 +18,7 @@ use crate::state::ConsoleState;
 use leptos::prelude::*;
 use wukong_view::Snapshot;
 
-pub use login::LoginPage;
+pub use login::LoginRoute;
 pub use vm_page::VmRoute;
 
 /// The one page: loads the snapshot (server-rendered), then keeps it live in the browser.

@@ -127,8 +127,62 @@ fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
             }
         })
         .collect_view();
+    // A row is rebuilt when it changes: the control that had the keyboard focus in the old one
+    // gets it back in the new one (or the VM's name, when that control is disabled now).
+    #[cfg(feature = "hydrate")]
+    {
+        let key = key.clone();
+        Effect::new(move |_| {
+            let had = state.row_focus.with_value(|f| {
+                f.as_ref()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, s)| s.clone())
+            });
+            let lost = document()
+                .active_element()
+                .is_none_or(|e| e.tag_name().eq_ignore_ascii_case("body"));
+            if let (Some(inside), true) = (had, lost) {
+                let row = super::modal::row_selector(&key);
+                super::modal::focus_back(vec![
+                    format!("{row} {inside}"),
+                    format!("{row} [data-testid=\"vm-link\"]"),
+                ]);
+            }
+        });
+    }
+    let remember_focus = {
+        let key = key.clone();
+        move |ev: leptos::ev::FocusEvent| {
+            let inside = event_target::<leptos::web_sys::Element>(&ev);
+            let selector = if let Some(action) = inside.get_attribute("data-action") {
+                format!("button[data-action=\"{action}\"]")
+            } else if let Some(id) = inside.get_attribute("data-testid") {
+                format!("[data-testid=\"{id}\"]")
+            } else {
+                return;
+            };
+            state.row_focus.set_value(Some((key.clone(), selector)));
+        }
+    };
+    let forget_focus = move |ev: leptos::ev::FocusEvent| {
+        // Focus went elsewhere on the page (not lost with a rebuilt row): nothing to give back.
+        let to = ev.related_target();
+        let row = ev.current_target();
+        if let (Some(to), Some(row)) = (to, row) {
+            use leptos::wasm_bindgen::JsCast;
+            let (to, row) = (
+                to.unchecked_into::<leptos::web_sys::Node>(),
+                row.unchecked_into::<leptos::web_sys::Node>(),
+            );
+            if !row.contains(Some(&to)) {
+                state.row_focus.set_value(None);
+            }
+        }
+    };
     view! {
         <tr
+            on:focusin=remember_focus
+            on:focusout=forget_focus
             data-testid="vm-row"
             data-namespace=key.namespace.clone()
             data-name=key.name.clone()

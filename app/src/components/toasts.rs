@@ -7,6 +7,10 @@ use leptos::prelude::*;
 pub fn Toasts() -> impl IntoView {
     let state = expect_context::<ConsoleState>();
     view! {
+        // State changes of the VMs this person acted on, for screen readers.
+        <div class="sr-only" role="status" aria-live="polite" data-testid="announcer">
+            {move || state.announcement.get()}
+        </div>
         <div class="toasts" aria-live="assertive">
             <For each=move || state.toasts.get() key=|toast| toast.id let:toast>
                 <div class="toast" role="alert" data-testid="toast">

@@ -35,6 +35,7 @@ pub fn TopBar() -> impl IntoView {
                 <span class="viewer" data-testid="viewer">{t.signed_in_as}" "<strong>{name}</strong></span>
             })}
             <LangSwitch/>
+            <ThemeSwitch/>
             {sign_out.then(|| view! {
                 // A plain form: signing out works without JavaScript, and is a same-origin POST.
                 <form method="post" action="/auth/logout" class="sign-out">
@@ -94,8 +95,22 @@ pub fn LangSwitch() -> impl IntoView {
         wukong_view::Lang::En => wukong_view::Lang::ZhCn,
         wukong_view::Lang::ZhCn => wukong_view::Lang::En,
     };
+    let back = here();
+    view! {
+        <form method="post" action="/lang" class="lang-switch">
+            <input type="hidden" name="back" value=back/>
+            <button type="submit" class="secondary" name="lang" value=other.tag() lang=other.tag()
+                data-testid="lang-switch">
+                {other.endonym()}
+            </button>
+        </form>
+    }
+}
+
+/// The address of the page (path and query), for a switch's way back: filters and page kept.
+fn here() -> impl Fn() -> String + Copy {
     let location = leptos_router::hooks::use_location();
-    let back = move || {
+    move || {
         let search = location.search.get();
         let search = search.trim_start_matches('?');
         let path = location.pathname.get();
@@ -104,14 +119,32 @@ pub fn LangSwitch() -> impl IntoView {
         } else {
             format!("{path}?{search}")
         }
-    };
+    }
+}
+
+/// The colour theme: the system's, light or dark, as three buttons of a plain form (works
+/// without JavaScript); `POST /theme` keeps the choice in a cookie and comes back here.
+#[component]
+pub fn ThemeSwitch() -> impl IntoView {
+    let t = texts();
+    let current = crate::theme::page_theme();
+    let back = here();
+    let buttons = wukong_view::Theme::ALL
+        .into_iter()
+        .map(|theme| {
+            let pressed = if theme == current { "true" } else { "false" };
+            view! {
+                <button type="submit" class="secondary" name="theme" value=theme.as_str()
+                    aria-pressed=pressed data-testid="theme-switch" data-choice=theme.as_str()>
+                    {t.theme(theme)}
+                </button>
+            }
+        })
+        .collect_view();
     view! {
-        <form method="post" action="/lang" class="lang-switch">
+        <form method="post" action="/theme" class="theme-switch" role="group" aria-label=t.theme_label>
             <input type="hidden" name="back" value=back/>
-            <button type="submit" class="secondary" name="lang" value=other.tag() lang=other.tag()
-                data-testid="lang-switch">
-                {other.endonym()}
-            </button>
+            {buttons}
         </form>
     }
 }
