@@ -81,7 +81,9 @@ split_files() {
   manifest="__wasm_split_manifest.$(awk -F': *' '$1 == "manifest" { print $2 }' "$hashes").json"
   awk -F': *' '$1 == "split" { printf "__wasm_split.%s.js ", $2 }' "$hashes"
   printf '%s ' "$manifest"
-  grep -o '"split_[^"]*"' "$LEPTOS_SITE_ROOT/pkg/$manifest" | tr -d '"' | sort -u | sed 's/$/.wasm/' | tr '\n' ' '
+  # Every name in the manifest's lists: each piece, and the chunks pieces share (`chunk_N`).
+  grep -o '\[[^]]*\]' "$LEPTOS_SITE_ROOT/pkg/$manifest" | grep -o '"[^"]*"' | tr -d '"' | sort -u |
+    sed 's/$/.wasm/' | tr '\n' ' '
 }
 
 # Gzipped size of the split-off pieces, in bytes (loaded only by a VM page).

@@ -6,7 +6,9 @@
 //! data, and the WASM bundle has about 20 KiB left under its 400 KiB budget. A table is a few KiB.
 
 use leptos::prelude::*;
-use wukong_view::{group_digits, Action, Ago, Lang, Refusal, Said, SignedOutWhy, VmKey, VmState};
+use wukong_view::{
+    group_digits, Action, Ago, BulkHolds, Hold, Lang, Refusal, Said, SignedOutWhy, VmKey, VmState,
+};
 
 #[cfg_attr(test, derive(serde::Serialize))]
 pub struct Texts {
@@ -93,6 +95,7 @@ pub struct Texts {
     pub history_empty: &'static str,
     pub history_by: &'static str,
     pub theme_label: &'static str,
+    pub bulk_counting: &'static str,
     pub theme_system: &'static str,
     pub theme_light: &'static str,
     pub theme_dark: &'static str,
@@ -210,6 +213,7 @@ pub const EN: Texts = Texts {
     history_empty: "No requests recorded yet.",
     history_by: "by",
     theme_label: "Theme",
+    bulk_counting: "Counting the VMs that match the filter…",
     theme_system: "Auto",
     theme_light: "Light",
     theme_dark: "Dark",
@@ -326,6 +330,7 @@ pub const ZH_CN: Texts = Texts {
     history_empty: "尚无请求记录。",
     history_by: "请求者",
     theme_label: "主题",
+    bulk_counting: "正在统计符合筛选条件的虚拟机……",
     theme_system: "自动",
     theme_light: "浅色",
     theme_dark: "深色",
@@ -646,6 +651,65 @@ impl Texts {
     /// The bulk confirmation's title: "Stop 3 VMs?".
     pub fn bulk_question(&self, action: Action, n: u64) -> String {
         format!("{} {}{}", self.action(action), self.vms(n), self.question)
+    }
+
+    /// Why one VM does not offer an action.
+    pub fn hold(&self, hold: &Hold) -> String {
+        match hold {
+            Hold::Rule(refusal) => self.refusal(refusal),
+            Hold::Role => self.reason_role.to_owned(),
+        }
+    }
+
+    /// Each reason with its count: "the VM is already running (2); your Kubernetes role ... (1)".
+    fn holds_list(&self, holds: &BulkHolds) -> String {
+        let separator = match self.lang {
+            Lang::En => "; ",
+            Lang::ZhCn => "；",
+        };
+        holds
+            .held
+            .iter()
+            .map(|(hold, n)| match self.lang {
+                Lang::En => format!("{} ({})", self.hold(hold), group_digits(u64::from(*n))),
+                Lang::ZhCn => format!("{}（{} 台）", self.hold(hold), group_digits(u64::from(*n))),
+            })
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
+    /// A bulk button none of the selected VMs can take: "None of the 3 selected VMs can start: …".
+    pub fn bulk_none_can(&self, action: Action, holds: &BulkHolds) -> String {
+        let total = group_digits(u64::from(holds.total));
+        let list = self.holds_list(holds);
+        match self.lang {
+            Lang::En => format!(
+                "None of the {total} selected VMs can {}: {list}",
+                self.action(action).to_lowercase()
+            ),
+            Lang::ZhCn => format!(
+                "所选的 {total} 台虚拟机都无法{}：{list}",
+                self.action(action)
+            ),
+        }
+    }
+
+    /// Some of a bulk action's VMs cannot take it: "2 of the 5 VMs cannot start and will be
+    /// refused: …".
+    pub fn bulk_some_held(&self, action: Action, holds: &BulkHolds) -> String {
+        let total = group_digits(u64::from(holds.total));
+        let held = group_digits(u64::from(holds.held_count()));
+        let list = self.holds_list(holds);
+        match self.lang {
+            Lang::En => format!(
+                "{held} of the {total} VMs cannot {} and will be refused: {list}",
+                self.action(action).to_lowercase()
+            ),
+            Lang::ZhCn => format!(
+                "{total} 台中有 {held} 台无法{}，将被拒绝：{list}",
+                self.action(action)
+            ),
+        }
     }
 
     /// The title while a bulk action is sent: "Stop 3 VMs".

@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use wukong_view::{
-    Action, BulkOutcome, BulkTarget, ClusterInfo, ControllerPresence, KubeVirtFacts, LiveMessage,
-    Snapshot, Upstream, View, Viewer, VmKey, VmRow,
+    Action, BulkHolds, BulkOutcome, BulkTarget, ClusterInfo, ControllerPresence, KubeVirtFacts,
+    LiveMessage, Snapshot, Upstream, View, Viewer, VmKey, VmRow,
 };
 
 /// A row and the stream position at which it last changed (the `For` key, so a changed row
@@ -38,6 +38,9 @@ pub enum Bulk {
         target: BulkTarget,
         action: Action,
         count: usize,
+        /// How many of them cannot take the action, and why (counted before confirming;
+        /// `None` while the server counts "all matching the filter").
+        holds: Option<BulkHolds>,
     },
     Running {
         action: Action,

@@ -289,18 +289,39 @@ impl LiveStore {
         audience: &Audience,
         filter: &Filter,
     ) -> Result<Vec<VmKey>, AccessUnknown> {
+        self.matching(audience, filter, |key, _, _| key.clone())
+            .await
+    }
+
+    /// The rows of [`LiveStore::keys_matching`], as `audience` sees them (their actions masked by
+    /// RBAC): what a bulk action over a filter would meet.
+    pub async fn rows_matching(
+        &self,
+        audience: &Audience,
+        filter: &Filter,
+    ) -> Result<Vec<VmRow>, AccessUnknown> {
+        self.matching(audience, filter, |_, row, grants| grants.mask(row.clone()))
+            .await
+    }
+
+    async fn matching<T>(
+        &self,
+        audience: &Audience,
+        filter: &Filter,
+        take: impl Fn(&VmKey, &VmRow, &Grants) -> T,
+    ) -> Result<Vec<T>, AccessUnknown> {
         let mut grants = BTreeMap::new();
         audience.ask(self.namespaces(), &mut grants).await;
         let matches = filter.matcher();
-        let mut keys = Vec::new();
-        for key in self.read().rows.keys().filter(|key| matches(key)) {
+        let mut found = Vec::new();
+        for (key, row) in self.read().rows.iter().filter(|(key, _)| matches(key)) {
             match grants.get(&key.namespace) {
-                Some(Ok(g)) if g.list => keys.push(key.clone()),
+                Some(Ok(g)) if g.list => found.push(take(key, row, g)),
                 Some(Err(unknown)) => return Err(unknown.clone()),
                 _ => {}
             }
         }
-        Ok(keys)
+        Ok(found)
     }
 
     /// One page, computed under one read lock. Rows of namespaces missing from `grants` are

@@ -38,7 +38,8 @@ for (const [locale, colorScheme] of [
       expect(await serious(page), 'the history').toEqual([]);
       await page.getByTestId('history-close').click();
 
-      await rows(page).nth(0).locator('[data-testid="select-row"]').check();
+      await page.locator('tr[data-testid="vm-row"]:has(button[data-action="restart"]:not([disabled]))').first()
+        .locator('[data-testid="select-row"]').check();
       await page.locator('button[data-bulk-action="restart"]').click();
       await page.getByTestId('bulk-ok').click();
       await expect(page.getByTestId('bulk-summary')).toBeVisible();

@@ -5,6 +5,7 @@
 //! never sees a kube or k8s-openapi type.
 
 mod detail;
+mod hold;
 mod lang;
 mod said;
 mod theme;
@@ -12,6 +13,7 @@ mod time;
 mod validate;
 
 pub use detail::{Condition, EventLine, KubeVirtFacts, VmDetail, VmFacts, VmiFacts};
+pub use hold::{BulkHolds, Hold};
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
 pub use theme::Theme;

@@ -2,6 +2,7 @@
 //! `wukong-cluster`. One file per function.
 
 mod bulk_action;
+mod bulk_preview;
 mod delete_vm;
 mod list_vms;
 mod request_action;
@@ -10,6 +11,7 @@ mod vm_history;
 mod vm_page;
 
 pub use bulk_action::*;
+pub use bulk_preview::*;
 pub use delete_vm::*;
 pub use list_vms::*;
 pub use request_action::*;

@@ -88,7 +88,6 @@ fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
         (None, Some(mem)) => mem,
         (None, None) => t.not_known.to_owned(),
     };
-    let situation = row.situation();
     let buttons = Action::ALL
         .into_iter()
         .map(|action| {
@@ -96,13 +95,8 @@ fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
             let key = key.clone();
             let uid = row.uid.clone();
             let default_grace = row.default_grace_period_seconds;
-            // Why it is disabled: the server offered what the rules and the person's roles allow,
-            // so an action not offered is either refused by the one rule (`check`, asked again
-            // here for its reason only) or allowed by it and not by the roles.
-            let not_offered = (!offered).then(|| match wukong_view::check(action, &situation) {
-                Err(refusal) => t.refusal(&refusal),
-                Ok(()) => t.reason_role.to_owned(),
-            });
+            // Why it is disabled: refused by the one rule, or allowed by it and not by the roles.
+            let not_offered = wukong_view::Hold::of(action, &row).map(|hold| t.hold(&hold));
             // (While this browser's click is on its way the buttons are briefly disabled with no
             // reason of their own: the spinner says "working"; once the server has the request,
             // the rule's own "an earlier request ... is still being carried out" is the reason.)
