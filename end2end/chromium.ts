@@ -8,6 +8,8 @@ export const chromium = {
   name: 'chromium',
   use: {
     ...devices['Desktop Chrome'],
+    // Times show in the browser's zone: tests that do not pick one see UTC on any machine.
+    timezoneId: 'UTC',
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       args: [

@@ -126,6 +126,7 @@ pub struct Texts {
     pub events_title: &'static str,
     pub events_empty: &'static str,
     pub events_unreadable: &'static str,
+    pub history_unreadable: &'static str,
     pub event_warning: &'static str,
     pub event_normal: &'static str,
     pub yaml_title: &'static str,
@@ -243,6 +244,7 @@ pub const EN: Texts = Texts {
     events_title: "Events",
     events_empty: "No Events.",
     events_unreadable: "Events could not be read:",
+    history_unreadable: "The request history could not be read:",
     event_warning: "Warning",
     event_normal: "Normal",
     yaml_title: "YAML (read-only)",
@@ -360,6 +362,7 @@ pub const ZH_CN: Texts = Texts {
     events_title: "事件",
     events_empty: "没有事件。",
     events_unreadable: "无法读取事件：",
+    history_unreadable: "无法读取请求历史：",
     event_warning: "警告",
     event_normal: "正常",
     yaml_title: "YAML（只读）",
@@ -748,23 +751,9 @@ pub fn page_lang() -> Lang {
 
 #[cfg(feature = "ssr")]
 fn detect() -> Lang {
-    use http::header;
-    let Some(parts) = use_context::<http::request::Parts>() else {
-        return Lang::default();
-    };
-    // A header may come more than once (HTTP/2 splits cookies): one list, as RFC 9110 allows.
-    let text = |name, separator| {
-        parts
-            .headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(separator)
-    };
-    let cookies = text(header::COOKIE, "; ");
-    let accept = text(header::ACCEPT_LANGUAGE, ", ");
-    Lang::negotiate(Some(&cookies), Some(&accept))
+    let cookies = crate::request::cookies();
+    let accept = crate::request::header_text(http::header::ACCEPT_LANGUAGE, ", ");
+    Lang::negotiate(cookies.as_deref(), accept.as_deref())
 }
 
 #[cfg(feature = "hydrate")]

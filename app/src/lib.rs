@@ -12,8 +12,11 @@ mod error;
 mod i18n;
 #[cfg(feature = "hydrate")]
 mod live_client;
+#[cfg(feature = "ssr")]
+mod request;
 mod state;
 mod theme;
+mod zone;
 
 pub use error::{ConsoleError, ErrorKind};
 
@@ -30,9 +33,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The theme the person picked (none: the system's); the browser reads it back likewise.
     let theme = theme::page_theme();
     provide_context(theme);
+    // The time zone times are rendered in (UTC until the browser has said its own).
+    let zone = zone::page_zone();
+    provide_context(zone.clone());
     view! {
         <!DOCTYPE html>
-        <html lang=lang.tag() data-theme=theme.attribute()>
+        <html lang=lang.tag() data-theme=theme.attribute() data-tz=zone.attribute()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -53,6 +59,10 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(i18n::page_lang());
     provide_context(theme::page_theme());
+    let zone = zone::PageZone(RwSignal::new(zone::page_zone()));
+    provide_context(zone);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| zone::adopt_browser_zone(zone));
     view! {
         <Title text=i18n::texts().title/>
         <Router>

@@ -14,18 +14,7 @@ pub fn page_theme() -> Theme {
 
 #[cfg(feature = "ssr")]
 fn detect() -> Theme {
-    let Some(parts) = use_context::<http::request::Parts>() else {
-        return Theme::default();
-    };
-    // A header may come more than once (HTTP/2 splits cookies): one list.
-    let cookies = parts
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join("; ");
-    Theme::from_cookies(Some(&cookies))
+    Theme::from_cookies(crate::request::cookies().as_deref())
 }
 
 #[cfg(feature = "hydrate")]

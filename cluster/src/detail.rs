@@ -57,13 +57,18 @@ pub async fn vm_detail(
         Ok(events) => (events, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
+    let (history, history_unreadable) = match history {
+        Ok(history) => (history, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     Ok(VmDetail {
         snapshot,
         spec: spec_lines(&wukong),
         kubevirt,
         events,
         events_unreadable,
-        history: history.unwrap_or_default(),
+        history,
+        history_unreadable,
         yaml: yaml_of(&wukong),
     })
 }

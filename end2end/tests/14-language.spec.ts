@@ -18,7 +18,7 @@ const TECHNICAL = new Set([
   'kubectl', 'create', 'token', 'wukongs', 'vm', 'novasphere', 'dev', 'auth', 'proxy',
   // KubeVirt's run strategies, named in some refusals.
   'Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once',
-  // Times are UTC until the time-zone part of issue 15 lands.
+  // Time zones are shown as offsets from UTC ("UTC+8"), in both languages.
   'UTC',
   // KubeVirt's kinds and the VM page's technical headings.
   'VirtualMachine', 'VirtualMachineInstance', 'VMI', 'YAML', 'IP',

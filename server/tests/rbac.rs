@@ -681,6 +681,49 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
             page.body
         );
     }
+    // A role that may list Wukongs but not read Events: the page says that neither the Events
+    // nor the request history (which merges the controller's Events) could be read, instead of
+    // showing an empty history.
+    let lister = format!("lister-{suffix}");
+    let list_only: ClusterRole = serde_json::from_value(json!({
+        "metadata": { "name": "wukong-rbac-test-list-only" },
+        "rules": [{ "apiGroups": ["vm.novasphere.dev"], "resources": ["wukongs"], "verbs": ["get", "list", "watch"] }],
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(admin.clone())
+        .patch(
+            "wukong-rbac-test-list-only",
+            &PatchParams::apply("wukong-rbac-test").force(),
+            &Patch::Apply(&json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": list_only.metadata, "rules": list_only.rules,
+            })),
+        )
+        .await
+        .expect("list-only role");
+    let lister_token = service_account(&admin, IDS_NS, &lister).await;
+    bind(
+        &admin,
+        &team_a,
+        &lister,
+        "wukong-rbac-test-list-only",
+        sa_subject(&lister),
+    )
+    .await;
+    let lister_cookie = sign_in(&app, &lister_token).await;
+    let page = send(&app, vm_page(&lister_cookie, &team_a, "web")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for unreadable in [
+        "events-unreadable",
+        "history-unreadable",
+        "kubevirt-unreadable",
+    ] {
+        assert!(
+            page.body.contains(&format!("data-testid=\"{unreadable}\"")),
+            "{unreadable}: {}",
+            page.body
+        );
+    }
     let not_found_text = |body: &str, name: &str| {
         let start = body
             .find("data-testid=\"vm-not-found\"")

@@ -21,6 +21,9 @@ pub struct VmDetail {
     #[serde(default)]
     pub events_unreadable: Option<String>,
     pub history: Vec<HistoryEntry>,
+    /// The history could not be read: why (the cluster's words).
+    #[serde(default)]
+    pub history_unreadable: Option<String>,
     /// The Wukong as YAML, without `managedFields` (as `kubectl get -o yaml` shows it).
     pub yaml: String,
 }

@@ -18,7 +18,9 @@ pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
 pub use theme::Theme;
 
-pub use time::{ago, format_utc, iso_utc, Ago};
+pub use time::{
+    ago, format_at, format_utc, iso_utc, zone_from_cookies, zone_label, zone_name, Ago, ZONE_COOKIE,
+};
 pub use validate::{
     validate_action, validate_dns1123_label, validate_dns1123_subdomain, validate_request,
     validate_uid, ValidRequest,

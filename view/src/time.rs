@@ -1,17 +1,59 @@
-//! Timestamps rendered the same on server and browser (no locale, no clock), so hydration matches.
+//! Timestamps as people read them, rendered the same on server and browser so hydration
+//! matches: the exact time in the page's time zone (an offset the caller looks up: jiff's
+//! bundled tz database on the server, the browser's own `Intl` in the page), and how long ago.
 
-/// `2026-11-26 07:30:12 UTC` from Unix milliseconds.
-pub fn format_utc(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
+/// The cookie that remembers the browser's time zone (an IANA name), so the server renders times
+/// in it too. Without it, times are UTC.
+pub const ZONE_COOKIE: &str = "wukong-tz";
+
+/// `name` if it reads like an IANA time-zone name ("Asia/Shanghai", "America/Argentina/Salta",
+/// "Etc/GMT+8", "UTC"): letters, digits and `/_+-`, at most 64 bytes. Whether the zone exists is
+/// for a tz database to say; this keeps anything else out of it, the page and the cookie.
+pub fn zone_name(name: &str) -> Option<&str> {
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '+' | '-');
+    (!name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(fits)
+        && name.starts_with(|c: char| c.is_ascii_alphabetic()))
+    .then_some(name)
+}
+
+/// The time zone a request's `Cookie` header remembers, if it is well formed.
+pub fn zone_from_cookies(cookie_header: Option<&str>) -> Option<&str> {
+    cookie_header
+        .and_then(|h| crate::lang::cookie_value(h, ZONE_COOKIE))
+        .and_then(zone_name)
+}
+
+/// An offset from UTC as a person reads it unambiguously: `UTC`, `UTC+8`, `UTC-5`, `UTC+5:30`.
+pub fn zone_label(offset_seconds: i32) -> String {
+    let sign = if offset_seconds < 0 { '-' } else { '+' };
+    let minutes = offset_seconds.unsigned_abs() / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, 0) => "UTC".to_owned(),
+        (h, 0) => format!("UTC{sign}{h}"),
+        (h, m) => format!("UTC{sign}{h}:{m:02}"),
+    }
+}
+
+/// `2026-11-26 15:30:12 UTC+8`: the local time at `offset_seconds` from UTC, with the offset.
+pub fn format_at(unix_ms: i64, offset_seconds: i32) -> String {
+    let secs = unix_ms.div_euclid(1000) + i64::from(offset_seconds);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} {}",
         rem / 3600,
         (rem % 3600) / 60,
-        rem % 60
+        rem % 60,
+        zone_label(offset_seconds)
     )
+}
+
+/// `2026-11-26 07:30:12 UTC` from Unix milliseconds.
+pub fn format_utc(unix_ms: i64) -> String {
+    format_at(unix_ms, 0)
 }
 
 /// `2026-11-26T07:30:12Z`: the machine-readable form (`<time datetime>`).
@@ -65,6 +107,60 @@ mod tests {
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_utc(1_795_678_212_999), "2026-11-26 07:30:12 UTC");
         assert_eq!(iso_utc(1_795_678_212_999), "2026-11-26T07:30:12Z");
+    }
+
+    #[test]
+    fn local_times_carry_their_offset_and_cross_midnight_and_leap_days() {
+        let at = 1_795_678_212_999; // 2026-11-26 07:30:12 UTC
+        assert_eq!(format_at(at, 8 * 3600), "2026-11-26 15:30:12 UTC+8");
+        assert_eq!(format_at(at, -5 * 3600), "2026-11-26 02:30:12 UTC-5");
+        assert_eq!(format_at(at, -8 * 3600), "2026-11-25 23:30:12 UTC-8");
+        assert_eq!(
+            format_at(at, 5 * 3600 + 1800),
+            "2026-11-26 13:00:12 UTC+5:30"
+        );
+        assert_eq!(
+            format_at(at, 5 * 3600 + 2700),
+            "2026-11-26 13:15:12 UTC+5:45"
+        );
+        assert_eq!(
+            format_at(at, -(3 * 3600 + 1800)),
+            "2026-11-26 04:00:12 UTC-3:30"
+        );
+        // 2028-02-28 20:00 UTC is the leap day in Shanghai.
+        assert_eq!(
+            format_at(1_835_380_800_000, 8 * 3600),
+            "2028-02-29 04:00:00 UTC+8"
+        );
+    }
+
+    #[test]
+    fn only_names_shaped_like_iana_zones_are_taken() {
+        for ok in [
+            "UTC",
+            "Asia/Shanghai",
+            "America/Argentina/Salta",
+            "Etc/GMT+8",
+            "America/Port-au-Prince",
+        ] {
+            assert_eq!(zone_name(ok), Some(ok));
+        }
+        for bad in [
+            "",
+            "../etc/passwd",
+            "Asia/Shanghai; x=1",
+            "<script>",
+            "/UTC",
+            &"A".repeat(65),
+        ] {
+            assert_eq!(zone_name(bad), None, "{bad}");
+        }
+        assert_eq!(
+            zone_from_cookies(Some("a=1; wukong-tz=Europe/Berlin")),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(zone_from_cookies(Some("wukong-tz=Europe/Berlin<")), None);
+        assert_eq!(zone_from_cookies(None), None);
     }
 
     #[test]

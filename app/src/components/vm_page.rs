@@ -74,6 +74,7 @@ struct Activity {
     events: Vec<EventLine>,
     events_unreadable: Option<String>,
     history: Vec<HistoryEntry>,
+    history_unreadable: Option<String>,
 }
 
 #[component]
@@ -86,6 +87,7 @@ fn VmConsole(detail: VmDetail) -> impl IntoView {
         events,
         events_unreadable,
         history,
+        history_unreadable,
         yaml,
     } = detail;
     let key = snapshot
@@ -100,6 +102,7 @@ fn VmConsole(detail: VmDetail) -> impl IntoView {
         events,
         events_unreadable,
         history,
+        history_unreadable,
     });
     Effect::new({
         #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
@@ -152,7 +155,11 @@ fn VmConsole(detail: VmDetail) -> impl IntoView {
             </section>
             <section aria-labelledby="vm-history-title" data-testid="vm-history">
                 <h3 id="vm-history-title">{t.history}</h3>
-                {move || activity.with(|a| if a.history.is_empty() {
+                {move || activity.with(|a| if let Some(why) = a.history_unreadable.clone() {
+                    view! {
+                        <p class="row-error" data-testid="history-unreadable">{t.history_unreadable}" "<span translate="no">{why}</span></p>
+                    }.into_any()
+                } else if a.history.is_empty() {
                     view! { <p class="muted">{t.history_empty}</p> }.into_any()
                 } else {
                     view! { <HistoryList list=a.history.clone()/> }.into_any()
@@ -185,6 +192,7 @@ fn follow_activity(state: ConsoleState, key: VmKey, activity: RwSignal<Activity>
                         events: detail.events,
                         events_unreadable: detail.events_unreadable,
                         history: detail.history,
+                        history_unreadable: detail.history_unreadable,
                     });
                 }
             });
