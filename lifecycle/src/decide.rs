@@ -14,11 +14,8 @@
 //! lives in a process's memory, so whichever controller leads next decides the same.
 //! Times are milliseconds since the Unix epoch (wall clock), as written in status.
 
-use crate::kubevirt::{
-    accepted_message, call_for, next_message, refused_message, settle, unexplained_change, Call,
-    Observed, FORCED_MESSAGE,
-};
-use crate::{check, effective_grace_period, plan, Action, RunStrategy, Situation, VmState};
+use crate::kubevirt::{call_for, next_says, settle, unexplained_change, Call, Observed, Said};
+use crate::{check, effective_grace_period, plan, Action, RunStrategy, Says, Situation, VmState};
 
 /// How long a steady VM goes without a fresh look (a resync; every change wakes it anyway).
 pub const STEADY_RECHECK_MS: u64 = 300_000;
@@ -68,11 +65,14 @@ impl Vm<'_> {
 }
 
 /// What the controller reported last (`status.lifecycleState`), as a decision reads it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reported<'a> {
     /// `None` when nothing was reported yet (a new Wukong) or the state is not one this build knows.
     pub state: Option<VmState>,
     pub message: Option<&'a str>,
+    /// What `message` says as a code ([`Says::from_parts`] of the status's code and params);
+    /// `None` for a status written before codes existed, or with a code this build does not know.
+    pub says: Option<Says>,
     pub last_action: Option<&'a str>,
     pub last_action_at_ms: Option<i64>,
     pub observed_request_id: Option<&'a str>,
@@ -92,7 +92,7 @@ pub struct Request<'a> {
 }
 
 /// Everything one turn decides on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Input<'a> {
     pub now_ms: i64,
     /// The Wukong has a deletionTimestamp.
@@ -112,7 +112,11 @@ pub struct Report {
     pub state: VmState,
     pub last_action: Option<String>,
     pub last_action_at_ms: Option<i64>,
+    /// The English words; what the status's `message` has.
     pub message: Option<String>,
+    /// What `message` says as a code with parameters, so a console can word it in the person's
+    /// language; `None` while the message is one carried over from a status without a code.
+    pub says: Option<Says>,
     pub observed_request_id: Option<String>,
     pub stop_deadline_ms: Option<i64>,
     /// The uid of the VMI a restart was sent for: a new VMI tells that it has happened.
@@ -130,10 +134,26 @@ impl Report {
             last_action: r.last_action.map(str::to_owned),
             last_action_at_ms: r.last_action_at_ms,
             message: r.message.map(str::to_owned),
+            says: r.says.clone(),
             observed_request_id: r.observed_request_id.map(str::to_owned),
             stop_deadline_ms: r.stop_deadline_ms,
             restarted_vmi: r.restarted_vmi.map(str::to_owned),
             in_flight_request_id: r.in_flight_request_id.map(str::to_owned),
+        }
+    }
+
+    /// Says `says`: the code and its English words together, so the two never disagree.
+    pub fn say(&mut self, says: Says) {
+        self.message = Some(says.to_string());
+        self.says = Some(says);
+    }
+
+    /// The history line for the pending request, taken up with `outcome`: it says what status says.
+    fn taken_up(&self, outcome: RequestOutcome) -> Record {
+        Record::TakenUp {
+            outcome,
+            message: self.message.clone(),
+            says: self.says.clone(),
         }
     }
 }
@@ -216,9 +236,21 @@ pub struct Note {
     /// The action's name (`stop`, `force-stop`, ...), or `create` for what was found on its own.
     pub action: &'static str,
     pub message: Option<String>,
+    /// What `message` says as a code; `None` only when it is a message carried over from a status
+    /// without a code (or there is none).
+    pub says: Option<Says>,
 }
 
 impl Note {
+    fn saying(reason: EventReason, action: &'static str, says: Says) -> Note {
+        Note {
+            reason,
+            action,
+            message: Some(says.to_string()),
+            says: Some(says),
+        }
+    }
+
     /// Whether the Event is about a person's request, so its note names who asked (a stop forced
     /// at its deadline, a refused auto-start or a VM found to be someone else's were asked by nobody).
     pub fn names_requester(&self) -> bool {
@@ -237,9 +269,16 @@ pub enum Record {
     TakenUp {
         outcome: RequestOutcome,
         message: Option<String>,
+        /// What `message` says as a code (as for [`Report::says`]).
+        says: Option<Says>,
     },
     /// KubeVirt's state changed with no request to explain it.
-    Unexplained { message: String },
+    Unexplained {
+        /// `says` in English.
+        message: String,
+        /// Always [`Says::Unexplained`].
+        says: Says,
+    },
 }
 
 /// Why a KubeVirt call is made.
@@ -324,19 +363,18 @@ pub struct Outcome {
     pub report_vm: bool,
 }
 
-/// The message of a Wukong whose name a VirtualMachine of someone else's holds.
+/// The message of a Wukong whose name a VirtualMachine of someone else's holds
+/// ([`Says::NotOwned`] in English).
 pub fn not_owned_message(namespace: &str, name: &str) -> String {
-    format!("VirtualMachine {namespace}/{name} exists and is not managed by this Wukong")
+    not_owned(namespace, name).to_string()
 }
 
-/// The message while deletion waits for the guest to shut down.
-pub fn deleting_message(grace: u32) -> String {
-    format!("deleting: shutting the guest down (forced after {grace} s)")
+fn not_owned(namespace: &str, name: &str) -> Says {
+    Says::NotOwned {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
 }
-pub const DELETING_FORCED_MESSAGE: &str =
-    "deleting: the grace period is over, forcing the guest off";
-pub const DELETING_VM_MESSAGE: &str = "deleting: the guest is off, removing the VirtualMachine";
-pub const AUTO_STARTED_MESSAGE: &str = "started on creation (startStrategy.autoStart)";
 
 /// The grace period KubeVirt gives this VM: the Wukong's, else the VM's.
 fn vm_grace(input: &Input<'_>, vm: &Vm<'_>) -> i64 {
@@ -392,13 +430,12 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         .restarted_vmi
         .map(|uid| vm.vmi_uid == Some(uid));
     let settled = settle(shown, observed, since_ms, same_vmi);
-    if let Some(message) = next_message(
-        input.reported.message,
-        shown,
-        settled,
-        vm.observed.problem().as_deref(),
-    ) {
-        d.report.message = Some(message);
+    let said = Said {
+        says: input.reported.says.as_ref(),
+        message: input.reported.message,
+    };
+    if let Some(says) = next_says(said, shown, settled, vm.observed.problem().as_ref()) {
+        d.report.say(says);
     }
     let intent_pending = input.reported.in_flight_request_id.is_some()
         && input.reported.in_flight_request_id == input.request.map(|r| r.id);
@@ -408,8 +445,11 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     let carried_out = input
         .request
         .is_some_and(|r| carried_out(r.action, shown, settled, &vm));
-    if let Some(message) = unexplained_change(shown, settled).filter(|_| !carried_out) {
-        d.records.push(Record::Unexplained { message });
+    if let Some(says) = unexplained_change(shown, settled).filter(|_| !carried_out) {
+        d.records.push(Record::Unexplained {
+            message: says.to_string(),
+            says,
+        });
     }
     d.report.state = settled;
 
@@ -420,16 +460,16 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
             let window =
                 deadline - KILLED_AT_DEADLINE_EARLY_MS..=deadline + KILLED_AT_DEADLINE_LATE_MS;
             if window.contains(&input.now_ms) {
-                d.report.message = Some(FORCED_MESSAGE.to_owned());
+                d.report.say(Says::ForcedOff);
             }
         } else if input.now_ms >= deadline {
             d.report.stop_deadline_ms = None;
-            d.report.message = Some(FORCED_MESSAGE.to_owned());
-            d.notes.push(Note {
-                reason: EventReason::ForcedStop,
-                action: Action::ForceStop.as_str(),
-                message: Some(FORCED_MESSAGE.to_owned()),
-            });
+            d.report.say(Says::ForcedOff);
+            d.notes.push(Note::saying(
+                EventReason::ForcedStop,
+                Action::ForceStop.as_str(),
+                Says::ForcedOff,
+            ));
             d.work = Work::Call(
                 Call::Stop {
                     grace_period: Some(0),
@@ -490,21 +530,18 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
         vmi: vm.observed.vmi(),
     };
     if let Err(refusal) = check(action, &situation) {
-        let message = format!("{} refused: {refusal}", action.as_str());
-        d.report.message = Some(message.clone());
+        let says = Says::Refused { action, refusal };
+        d.report.say(says.clone());
         d.report.in_flight_request_id = None;
         if intended {
             d.report.restarted_vmi = None;
         }
-        d.records.push(Record::TakenUp {
-            outcome: RequestOutcome::Refused,
-            message: Some(message.clone()),
-        });
-        d.notes.push(Note {
-            reason: EventReason::Request(RequestOutcome::Refused),
-            action: action.as_str(),
-            message: Some(message),
-        });
+        d.records.push(d.report.taken_up(RequestOutcome::Refused));
+        d.notes.push(Note::saying(
+            EventReason::Request(RequestOutcome::Refused),
+            action.as_str(),
+            says,
+        ));
         return d;
     }
     if action == Action::Restart && !intended {
@@ -520,10 +557,7 @@ pub fn decide(input: &Input<'_>, namespace: &str, name: &str) -> Decision {
     match call_for(action, request.force, grace, vm_grace) {
         Some(call) => d.work = Work::Call(call, Purpose::Request { action, grace }),
         // Delete is not a lifecycleAction the console writes; nothing to call.
-        None => d.records.push(Record::TakenUp {
-            outcome: RequestOutcome::Accepted,
-            message: d.report.message.clone(),
-        }),
+        None => d.records.push(d.report.taken_up(RequestOutcome::Accepted)),
     }
     d
 }
@@ -574,34 +608,41 @@ pub fn pending_action<'a>(actions: impl IntoIterator<Item = &'a str>) -> Option<
 }
 
 fn not_ours(mut d: Decision, input: &Input<'_>, namespace: &str, name: &str) -> Decision {
-    let message = not_owned_message(namespace, name);
+    let says = not_owned(namespace, name);
+    let message = says.to_string();
+    // By the words, so that a status written before codes is not found again.
     let changed = input.reported.state != Some(VmState::Unknown)
         || input.reported.message != Some(message.as_str());
     d.report_vm = false;
     d.report.state = VmState::Unknown;
-    d.report.message = Some(message.clone());
+    d.report.say(says.clone());
     d.report.stop_deadline_ms = None;
     d.report.restarted_vmi = None;
     if let Some(request) = input.request {
         let action = request.action;
-        let note = format!("{} refused: {message}", action.as_str());
+        let refused = Says::NotOwnedRefused {
+            action,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
         d.report.observed_request_id = Some(request.id.to_owned());
         d.records.push(Record::TakenUp {
             outcome: RequestOutcome::Refused,
-            message: Some(note.clone()),
+            message: Some(refused.to_string()),
+            says: Some(refused.clone()),
         });
-        d.notes.push(Note {
-            reason: EventReason::VirtualMachineNotOwned,
-            action: action.as_str(),
-            message: Some(note),
-        });
+        d.notes.push(Note::saying(
+            EventReason::VirtualMachineNotOwned,
+            action.as_str(),
+            refused,
+        ));
     } else if changed {
         // Once when it is found, not on every resync.
-        d.notes.push(Note {
-            reason: EventReason::VirtualMachineNotOwned,
-            action: "create",
-            message: Some(message),
-        });
+        d.notes.push(Note::saying(
+            EventReason::VirtualMachineNotOwned,
+            "create",
+            says,
+        ));
     }
     d
 }
@@ -610,7 +651,7 @@ fn not_ours(mut d: Decision, input: &Input<'_>, namespace: &str, name: &str) -> 
 fn deleting(mut d: Decision, input: &Input<'_>, vm: &Vm<'_>) -> Decision {
     d.report.state = VmState::Deleting;
     if !vm.guest_up() {
-        d.report.message = Some(DELETING_VM_MESSAGE.to_owned());
+        d.report.say(Says::DeletingVm);
         d.report.stop_deadline_ms = None;
         d.work = Work::DeleteVm;
         return d;
@@ -619,7 +660,7 @@ fn deleting(mut d: Decision, input: &Input<'_>, vm: &Vm<'_>) -> Decision {
         None => {
             let grace = u32::try_from(vm_grace(input, vm).max(0)).unwrap_or(u32::MAX);
             d.report.stop_deadline_ms = Some(input.now_ms + secs_ms(grace));
-            d.report.message = Some(deleting_message(grace));
+            d.report.say(Says::Deleting { grace });
             d.work = Work::Call(
                 Call::Stop { grace_period: None },
                 Purpose::DeleteStop { grace },
@@ -627,7 +668,7 @@ fn deleting(mut d: Decision, input: &Input<'_>, vm: &Vm<'_>) -> Decision {
             d.wake_at_ms = d.report.stop_deadline_ms;
         }
         Some(deadline) if input.now_ms >= deadline => {
-            d.report.message = Some(DELETING_FORCED_MESSAGE.to_owned());
+            d.report.say(Says::DeletingForced);
             d.work = Work::Call(
                 Call::Stop {
                     grace_period: Some(0),
@@ -660,7 +701,11 @@ impl Decision {
                 r.state = plan(action, self.run_strategy).passes_through;
                 r.last_action = Some(action.as_str().to_owned());
                 r.last_action_at_ms = Some(now);
-                r.message = Some(accepted_message(action, force, grace));
+                r.say(Says::Accepted {
+                    action,
+                    force,
+                    grace,
+                });
                 r.stop_deadline_ms =
                     (action == Action::Stop && grace > 0).then(|| now + secs_ms(grace));
                 // The VMI a restart replaces, or the ended one a start replaces: until another
@@ -677,7 +722,8 @@ impl Decision {
                 self.taken_up(RequestOutcome::Accepted, action);
             }
             (Work::Call(_, Purpose::Request { action, .. }), Answer::Refused { code, message }) => {
-                self.report.message = Some(refused_message(action, code, message));
+                self.report
+                    .say(Says::kubevirt_refused(action, code, message));
                 self.report.in_flight_request_id = None;
                 self.report.restarted_vmi = None;
                 self.taken_up(RequestOutcome::KubeVirtRefused, action);
@@ -687,16 +733,18 @@ impl Decision {
                 r.state = VmState::Starting;
                 r.last_action = Some(Action::Start.as_str().to_owned());
                 r.last_action_at_ms = Some(self.now_ms);
-                r.message = Some(AUTO_STARTED_MESSAGE.to_owned());
+                r.say(Says::AutoStarted);
             }
             (Work::Call(_, Purpose::AutoStart), Answer::Refused { message, .. }) => {
-                let message = format!("auto-start refused by KubeVirt: {message}");
-                self.report.message = Some(message.clone());
-                self.notes.push(Note {
-                    reason: EventReason::AutoStartRefused,
-                    action: Action::Start.as_str(),
-                    message: Some(message),
-                });
+                let says = Says::AutoStartRefused {
+                    detail: message.to_owned(),
+                };
+                self.report.say(says.clone());
+                self.notes.push(Note::saying(
+                    EventReason::AutoStartRefused,
+                    Action::Start.as_str(),
+                    says,
+                ));
             }
             // A forced or deleting stop that KubeVirt refuses finds the guest already stopping or
             // gone: as good as done.
@@ -723,14 +771,12 @@ impl Decision {
     }
 
     fn taken_up(&mut self, outcome: RequestOutcome, action: Action) {
-        self.records.push(Record::TakenUp {
-            outcome,
-            message: self.report.message.clone(),
-        });
+        self.records.push(self.report.taken_up(outcome));
         self.notes.push(Note {
             reason: EventReason::Request(outcome),
             action: action.as_str(),
             message: self.report.message.clone(),
+            says: self.report.says.clone(),
         });
     }
 

@@ -3,7 +3,7 @@
 //! The lifecycle controller uses this to carry out a request and to report the state; the sandbox
 //! uses the same functions against the simulated KubeVirt, so both behave alike.
 
-use crate::{Action, VmState, Vmi};
+use crate::{Action, Says, VmState, Vmi};
 
 /// A call to KubeVirt's `subresources.kubevirt.io/v1` API, with the body KubeVirt defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,49 +77,17 @@ pub fn call_for(
     })
 }
 
-/// The message reported when KubeVirt accepted the call for `action`.
-pub fn accepted_message(action: Action, force: bool, grace_seconds: u32) -> String {
-    match action {
-        Action::Stop if grace_seconds == 0 => "stopping at once (grace period 0)".to_owned(),
-        Action::Stop => {
-            format!("ACPI shutdown sent; forced off after {grace_seconds} s if still running")
-        }
-        Action::ForceStop => "force stopping".to_owned(),
-        Action::Restart if force => "force restarting".to_owned(),
-        Action::Restart => "restarting".to_owned(),
-        Action::Start => "starting".to_owned(),
-        Action::Suspend => "pausing".to_owned(),
-        Action::Resume => "unpausing".to_owned(),
-        Action::Delete => "deleting: stopping the VM first".to_owned(),
-    }
-}
-
-/// The message when KubeVirt refused the call for `action` with `code` and its `Status` message.
-/// A 403 is told apart: the API server's RBAC names the aggregated resource
-/// (`virtualmachineinstances.subresources.kubevirt.io`), KubeVirt's own refusal (pausing a VM with
-/// a liveness probe) names `virtualmachineinstance.kubevirt.io`.
-pub fn refused_message(action: Action, code: u16, message: &str) -> String {
-    let action = action.as_str();
-    match code {
-        403 if message.contains(".subresources.kubevirt.io") => format!(
-            "{action} refused: the lifecycle controller is not allowed to call KubeVirt's {action} (RBAC): {message}"
-        ),
-        403 => format!("KubeVirt itself refused {action} (403, not a permission problem): {message}"),
-        _ => format!("KubeVirt refused {action} ({code}): {message}"),
-    }
-}
-
 /// The history's outcome for a change of state that no request explains.
 pub const UNEXPLAINED_OUTCOME: &str = "NoRequest";
 /// The history's action name for it.
 pub const UNEXPLAINED_ACTION: &str = "state-change";
 
-/// A change of state that no request explains, in words for the VM's history; `None` when the
+/// A change of state that no request explains, for the VM's history; `None` when the
 /// change is explained (a request is on its way: the shown state is transitional) or is KubeVirt's
 /// own doing (a migration, disks being prepared, a crash-looping VM trying again, first sight).
 /// A poweroff inside the guest (Running → Stopped), `virtctl stop` or `pause`, another client's
 /// start: each is recorded.
-pub fn unexplained_change(shown: VmState, settled: VmState) -> Option<String> {
+pub fn unexplained_change(shown: VmState, settled: VmState) -> Option<Says> {
     use VmState as S;
     let kubevirts_own = |s: VmState| {
         matches!(
@@ -136,43 +104,54 @@ pub fn unexplained_change(shown: VmState, settled: VmState) -> Option<String> {
     ) {
         return None;
     }
-    Some(format!(
-        "{shown} → {settled} with no request from the console: KubeVirt shows {settled} (a poweroff inside the guest, virtctl, or another client)"
-    ))
+    Some(Says::Unexplained {
+        from: shown,
+        to: settled,
+    })
 }
 
-/// The message when the controller forced a graceful stop at its deadline.
+/// The English of [`Says::ForcedOff`]. Kept as a constant because a status written before codes
+/// existed is recognised by it.
 pub const FORCED_MESSAGE: &str = "forced off: the guest was still up when the grace period ran out";
 
-/// The message once a state has settled: a forced stop keeps saying so once the VM is Stopped;
-/// an error or a failure says what KubeVirt says ([`Observed::problem`]).
-pub fn settled_message(
-    previous: Option<&str>,
-    state: VmState,
-    kubevirt_says: Option<&str>,
-) -> String {
-    match (previous, kubevirt_says) {
-        (Some(m), _) if state == VmState::Stopped && m.starts_with(FORCED_MESSAGE) => m.to_owned(),
-        (_, Some(problem)) if matches!(state, VmState::Error | VmState::Failed) => {
-            problem.to_owned()
-        }
-        _ => format!("the VM is {state}"),
+/// What was said last, as status has it: the code, when the status has one, and the message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Said<'a> {
+    pub says: Option<&'a Says>,
+    pub message: Option<&'a str>,
+}
+
+impl Said<'_> {
+    /// The controller forced the stop: by code, or by the words of a status written before codes.
+    fn forced(&self) -> bool {
+        self.says == Some(&Says::ForcedOff)
+            || (self.says.is_none() && self.message.is_some_and(|m| m.starts_with(FORCED_MESSAGE)))
     }
 }
 
-/// The message after a step: a new one when the state settled somewhere else, KubeVirt's reason
-/// for an Error that has none yet (a seeded or adopted VM); `None` keeps the current message.
-pub fn next_message(
-    previous: Option<&str>,
+/// What to say once a state has settled: a forced stop keeps saying so once the VM is Stopped;
+/// an error or a failure says what KubeVirt says ([`Observed::problem`]).
+pub fn settled_says(previous: Said<'_>, state: VmState, problem: Option<&Says>) -> Says {
+    match problem {
+        _ if state == VmState::Stopped && previous.forced() => Says::ForcedOff,
+        Some(problem) if matches!(state, VmState::Error | VmState::Failed) => problem.clone(),
+        _ => Says::Settled { state },
+    }
+}
+
+/// What to say after a step: something new when the state settled somewhere else, KubeVirt's
+/// reason for an Error that has none yet (a seeded or adopted VM); `None` keeps what was said.
+pub fn next_says(
+    previous: Said<'_>,
     shown: VmState,
     settled: VmState,
-    kubevirt_says: Option<&str>,
-) -> Option<String> {
+    problem: Option<&Says>,
+) -> Option<Says> {
     if settled != shown && !settled.is_transitional() {
-        return Some(settled_message(previous, settled, kubevirt_says));
+        return Some(settled_says(previous, settled, problem));
     }
-    match (previous, kubevirt_says) {
-        (None, Some(problem)) if settled == VmState::Error => Some(problem.to_owned()),
+    match (previous.message, problem) {
+        (None, Some(problem)) if settled == VmState::Error => Some(problem.clone()),
         _ => None,
     }
 }
@@ -223,17 +202,20 @@ impl Observed<'_> {
     }
 
     /// For the Error and Failed states, what KubeVirt says: "ErrImagePull: <the condition's
-    /// message>", "CrashLoopBackOff", "the guest failed (VMI phase Failed)".
-    pub fn problem(&self) -> Option<String> {
+    /// message>", "CrashLoopBackOff" ([`Says::KubeVirtProblem`], KubeVirt's own words), or that
+    /// the guest failed ([`Says::GuestFailed`]) when a Failed VMI is all there is to go by.
+    pub fn problem(&self) -> Option<Says> {
         let printable = self.printable_status?;
         match self.state() {
             VmState::Error | VmState::Failed if printable != "Stopped" => {
-                Some(match self.vmi.and_then(|vmi| vmi.problem) {
-                    Some(message) => format!("{printable}: {message}"),
-                    None => printable.to_owned(),
+                Some(Says::KubeVirtProblem {
+                    detail: match self.vmi.and_then(|vmi| vmi.problem) {
+                        Some(message) => format!("{printable}: {message}"),
+                        None => printable.to_owned(),
+                    },
                 })
             }
-            VmState::Failed => Some("the guest failed (VMI phase Failed)".to_owned()),
+            VmState::Failed => Some(Says::GuestFailed),
             _ => None,
         }
     }
@@ -365,14 +347,80 @@ mod tests {
         };
         assert_eq!(pull.state(), S::Error);
         assert_eq!(pull.vmi(), Vmi::Alive);
+        let problem = Says::KubeVirtProblem {
+            detail: "ErrImagePull: rpc error: not found".to_owned(),
+        };
+        assert_eq!(pull.problem(), Some(problem.clone()));
         assert_eq!(
-            pull.problem().as_deref(),
-            Some("ErrImagePull: rpc error: not found")
+            settled_says(Said::default(), S::Error, pull.problem().as_ref()),
+            problem
         );
+        let crashed = o("Stopped", Some(vmi("Failed", false)));
+        assert_eq!(crashed.problem(), Some(Says::GuestFailed));
         assert_eq!(
-            settled_message(None, S::Error, pull.problem().as_deref()),
-            "ErrImagePull: rpc error: not found"
+            o("CrashLoopBackOff", None).problem().map(|s| s.to_string()),
+            Some("CrashLoopBackOff".to_owned())
         );
+        assert_eq!(o("Running", Some(vmi("Running", false))).problem(), None);
+    }
+
+    fn refused_message(action: Action, code: u16, message: &str) -> String {
+        Says::kubevirt_refused(action, code, message).to_string()
+    }
+
+    #[test]
+    fn a_forced_stop_keeps_saying_so_once_stopped() {
+        let forced = Says::ForcedOff;
+        for previous in [
+            Said {
+                says: Some(&forced),
+                message: Some(FORCED_MESSAGE),
+            },
+            // A status written before codes existed.
+            Said {
+                says: None,
+                message: Some(FORCED_MESSAGE),
+            },
+        ] {
+            assert_eq!(
+                next_says(previous, S::Stopping, S::Stopped, None),
+                Some(Says::ForcedOff)
+            );
+            assert_eq!(
+                next_says(previous, S::Stopped, S::Starting, None),
+                None,
+                "a transitional state keeps what was said"
+            );
+            assert_eq!(
+                next_says(previous, S::Stopping, S::Running, None),
+                Some(Says::Settled { state: S::Running })
+            );
+        }
+        let graceful = Says::Settled { state: S::Stopping };
+        let said = Said {
+            says: Some(&graceful),
+            message: Some("the VM is Stopping"),
+        };
+        assert_eq!(
+            next_says(said, S::Stopping, S::Stopped, None),
+            Some(Says::Settled { state: S::Stopped })
+        );
+    }
+
+    #[test]
+    fn an_error_with_nothing_said_yet_takes_kubevirts_reason() {
+        let problem = Says::KubeVirtProblem {
+            detail: "ErrorUnschedulable".to_owned(),
+        };
+        assert_eq!(
+            next_says(Said::default(), S::Error, S::Error, Some(&problem)),
+            Some(problem.clone())
+        );
+        let said = Said {
+            says: None,
+            message: Some("something"),
+        };
+        assert_eq!(next_says(said, S::Error, S::Error, Some(&problem)), None);
     }
 
     #[test]
@@ -400,8 +448,9 @@ mod tests {
 
     #[test]
     fn changes_no_request_explains_are_named() {
-        assert!(unexplained_change(S::Running, S::Stopped)
-            .is_some_and(|m| m.starts_with("Running → Stopped with no request")));
+        assert!(unexplained_change(S::Running, S::Stopped).is_some_and(|m| m
+            .to_string()
+            .starts_with("Running → Stopped with no request")));
         assert!(unexplained_change(S::Stopped, S::Starting).is_some());
         assert!(unexplained_change(S::Running, S::Suspended).is_some());
         assert!(unexplained_change(S::Running, S::Failed).is_some());

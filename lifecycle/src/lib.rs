@@ -14,6 +14,7 @@ pub mod decide;
 mod grace;
 pub mod kubevirt;
 mod rules;
+mod says;
 mod state;
 
 pub use action::{Action, ParseActionError, RunStrategy};
@@ -21,5 +22,9 @@ pub use grace::{
     effective_grace_period, validate_grace_period, GraceError, DEFAULT_GRACE_PERIOD_SECONDS,
     MAX_GRACE_PERIOD_SECONDS,
 };
-pub use rules::{check, offered_actions, plan, Plan, Refusal, Situation, Vmi};
+pub use rules::{
+    check, offered_actions, plan, Plan, Refusal, Situation, Vmi, REFUSAL_STATE_KEY,
+    RUN_STRATEGY_KEY,
+};
+pub use says::Says;
 pub use state::VmState;

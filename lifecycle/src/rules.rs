@@ -71,6 +71,87 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// The params key of the state a refusal names ([`Refusal::NotRunning`], ...).
+pub const REFUSAL_STATE_KEY: &str = "refusalState";
+/// The params key of the run strategy a refusal names ([`Refusal::NoManualRestart`], ...).
+pub const RUN_STRATEGY_KEY: &str = "runStrategy";
+
+impl Refusal {
+    /// Every refusal's name, as [`Refusal::code`] gives it.
+    pub const CODES: [&'static str; 13] = [
+        "Deleting",
+        "RequestPending",
+        "AlreadyRunning",
+        "ManualStartUnsupported",
+        "NotRunning",
+        "InTransition",
+        "AlreadyStopping",
+        "Halted",
+        "NoManualRestart",
+        "RerunOnFailureFailed",
+        "AlreadySuspended",
+        "NotSuspended",
+        "StateUnknown",
+    ];
+
+    /// A stable name, so that a console can word the refusal in its own language
+    /// ([`crate::Says::Refused`] carries it; the English words stay in `Display`).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Refusal::Deleting => "Deleting",
+            Refusal::RequestPending => "RequestPending",
+            Refusal::AlreadyRunning => "AlreadyRunning",
+            Refusal::ManualStartUnsupported(_) => "ManualStartUnsupported",
+            Refusal::NotRunning(_) => "NotRunning",
+            Refusal::InTransition(_) => "InTransition",
+            Refusal::AlreadyStopping => "AlreadyStopping",
+            Refusal::Halted => "Halted",
+            Refusal::NoManualRestart(_) => "NoManualRestart",
+            Refusal::RerunOnFailureFailed => "RerunOnFailureFailed",
+            Refusal::AlreadySuspended => "AlreadySuspended",
+            Refusal::NotSuspended(_) => "NotSuspended",
+            Refusal::StateUnknown => "StateUnknown",
+        }
+    }
+
+    /// What the refusal names besides its code, as (params key, value): the state under
+    /// [`REFUSAL_STATE_KEY`], the run strategy under [`RUN_STRATEGY_KEY`]; `None` for the rest.
+    pub const fn param(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Refusal::NotRunning(state)
+            | Refusal::InTransition(state)
+            | Refusal::NotSuspended(state) => Some((REFUSAL_STATE_KEY, state.as_str())),
+            Refusal::ManualStartUnsupported(rs) | Refusal::NoManualRestart(rs) => {
+                Some((RUN_STRATEGY_KEY, rs.as_str()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The refusal for `code` and `param` (the value [`Refusal::param`] gave, when the code names
+    /// one); `None` for an unknown code or a missing or unknown state or run strategy.
+    pub fn from_code(code: &str, param: Option<&str>) -> Option<Refusal> {
+        let state = || param.and_then(VmState::parse);
+        let run_strategy = || param.and_then(RunStrategy::parse);
+        Some(match code {
+            "Deleting" => Refusal::Deleting,
+            "RequestPending" => Refusal::RequestPending,
+            "AlreadyRunning" => Refusal::AlreadyRunning,
+            "ManualStartUnsupported" => Refusal::ManualStartUnsupported(run_strategy()?),
+            "NotRunning" => Refusal::NotRunning(state()?),
+            "InTransition" => Refusal::InTransition(state()?),
+            "AlreadyStopping" => Refusal::AlreadyStopping,
+            "Halted" => Refusal::Halted,
+            "NoManualRestart" => Refusal::NoManualRestart(run_strategy()?),
+            "RerunOnFailureFailed" => Refusal::RerunOnFailureFailed,
+            "AlreadySuspended" => Refusal::AlreadySuspended,
+            "NotSuspended" => Refusal::NotSuspended(state()?),
+            "StateUnknown" => Refusal::StateUnknown,
+            _ => return None,
+        })
+    }
+}
+
 /// KubeVirt's VirtualMachineInstance for the VM, as far as the rules care: many of KubeVirt's
 /// answers turn on whether one exists and whether its phase is final (`vmi.IsFinal()`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -261,10 +342,57 @@ pub fn plan(action: Action, run_strategy: RunStrategy) -> Plan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use RunStrategy::*;
     use VmState as S;
+
+    /// Every refusal, with each state or run strategy it can name.
+    pub(crate) fn every_refusal() -> Vec<Refusal> {
+        let mut all = vec![
+            Refusal::Deleting,
+            Refusal::RequestPending,
+            Refusal::AlreadyRunning,
+            Refusal::AlreadyStopping,
+            Refusal::Halted,
+            Refusal::RerunOnFailureFailed,
+            Refusal::AlreadySuspended,
+            Refusal::StateUnknown,
+        ];
+        for state in VmState::ALL {
+            all.extend([
+                Refusal::NotRunning(state),
+                Refusal::InTransition(state),
+                Refusal::NotSuspended(state),
+            ]);
+        }
+        for rs in RunStrategy::ALL {
+            all.extend([
+                Refusal::ManualStartUnsupported(rs),
+                Refusal::NoManualRestart(rs),
+            ]);
+        }
+        all
+    }
+
+    #[test]
+    fn refusal_codes_round_trip() {
+        let mut codes = std::collections::BTreeSet::new();
+        for refusal in every_refusal() {
+            codes.insert(refusal.code());
+            let param = refusal.param().map(|(_, value)| value);
+            assert_eq!(
+                Refusal::from_code(refusal.code(), param),
+                Some(refusal),
+                "{refusal:?}"
+            );
+        }
+        assert_eq!(codes, Refusal::CODES.into_iter().collect());
+        assert_eq!(Refusal::from_code("NotRunning", None), None);
+        assert_eq!(Refusal::from_code("NotRunning", Some("Always")), None);
+        assert_eq!(Refusal::from_code("NoManualRestart", Some("Running")), None);
+        assert_eq!(Refusal::from_code("Nope", None), None);
+    }
 
     /// The expected table, written out by hand from lifecycle.go: for each state (with the VMI it
     /// implies, [`Vmi::assumed`]), the actions offered with no request pending under Always,

@@ -1,6 +1,6 @@
 use super::*;
-use crate::kubevirt::ObservedVmi;
-use crate::{offered_actions, Vmi};
+use crate::kubevirt::{ObservedVmi, FORCED_MESSAGE};
+use crate::{offered_actions, Refusal, Vmi};
 use VmState as S;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -94,6 +94,50 @@ const STRATEGIES: [RunStrategy; 5] = [
     RunStrategy::Once,
 ];
 
+impl Decision {
+    /// [`Decision::conclude`], checking that every message it writes is its code in English.
+    fn concluded(self, answer: Answer<'_>) -> Outcome {
+        let o = self.conclude(answer);
+        says_agree(&o);
+        o
+    }
+}
+
+/// Each message of an outcome is its `says` in English; every message this turn wrote has one
+/// (only a message carried over from a status without a code may have none).
+fn says_agree(o: &Outcome) {
+    let agree = |message: &Option<String>, says: &Option<Says>, what: &str| {
+        if let Some(says) = says {
+            assert_eq!(
+                message.as_deref(),
+                Some(says.to_string().as_str()),
+                "{what}"
+            );
+            assert_eq!(
+                Says::from_parts(says.code(), &says.params()).as_ref(),
+                Some(says),
+                "{what}"
+            );
+        }
+    };
+    agree(&o.report.message, &o.report.says, "report");
+    for record in &o.records {
+        match record {
+            Record::TakenUp { message, says, .. } => agree(message, says, "history"),
+            Record::Unexplained { message, says } => {
+                assert!(matches!(says, Says::Unexplained { .. }), "{says:?}");
+                assert_eq!(message, &says.to_string(), "history");
+            }
+        }
+    }
+    for note in &o.notes {
+        agree(&note.message, &note.says, "note");
+        if note.reason != EventReason::Request(RequestOutcome::Accepted) {
+            assert!(note.says.is_some(), "{note:?}");
+        }
+    }
+}
+
 fn taken_up(outcome: &Outcome) -> Vec<RequestOutcome> {
     outcome
         .records
@@ -132,8 +176,13 @@ fn every_state_request_and_answer_is_acknowledged_exactly_once_as_the_rules_say(
                         pending: false,
                         vmi: Vmi::from_phase(phase),
                     };
-                    let allowed = check(action, &situation).is_ok();
+                    let checked = check(action, &situation);
+                    let allowed = checked.is_ok();
                     let what = format!("{state} {rs:?} {action:?} {answer:?}");
+                    let d_grace = match d.work {
+                        Work::Call(_, Purpose::Request { grace, .. }) => Some(grace),
+                        _ => None,
+                    };
                     match d.work {
                         Work::Call(call, Purpose::Request { action: a, grace }) => {
                             assert!(allowed, "{what}: called though the rules refuse");
@@ -146,7 +195,7 @@ fn every_state_request_and_answer_is_acknowledged_exactly_once_as_the_rules_say(
                         Work::Report => assert!(!allowed, "{what}: allowed but not called"),
                         other => panic!("{what}: {other:?}"),
                     }
-                    let o = d.conclude(answer.clone());
+                    let o = d.concluded(answer.clone());
                     assert_eq!(
                         o.report.observed_request_id.as_deref(),
                         Some("r1"),
@@ -160,6 +209,29 @@ fn every_state_request_and_answer_is_acknowledged_exactly_once_as_the_rules_say(
                     assert_eq!(taken_up(&o), vec![expected], "{what}");
                     let reasons: Vec<EventReason> = o.notes.iter().map(|n| n.reason).collect();
                     assert_eq!(reasons, vec![EventReason::Request(expected)], "{what}");
+                    let says = match (checked, answer) {
+                        (Err(refusal), _) => Says::Refused { action, refusal },
+                        (Ok(()), Answer::Done) => Says::Accepted {
+                            action,
+                            force: action == Action::ForceStop,
+                            grace: match d_grace {
+                                Some(grace) => grace,
+                                None => unreachable!("{what}: accepted without a call"),
+                            },
+                        },
+                        (Ok(()), Answer::Refused { code, message }) => Says::KubeVirtRefused {
+                            action,
+                            code: *code,
+                            detail: (*message).to_owned(),
+                        },
+                    };
+                    assert_eq!(o.report.says.as_ref(), Some(&says), "{what}");
+                    assert_eq!(o.notes[0].says.as_ref(), Some(&says), "{what}");
+                    assert!(
+                        matches!(&o.records[..], [Record::TakenUp { says: Some(s), .. }] if *s == says),
+                        "{what}: {:?}",
+                        o.records
+                    );
                     match expected {
                         RequestOutcome::Accepted => {
                             assert_eq!(o.report.state, plan(action, rs).passes_through, "{what}");
@@ -199,7 +271,7 @@ fn through_intent(i: &mut Input<'static>) -> Decision {
     }
     assert_eq!(d.work, Work::Report, "no call with the intent");
     assert_eq!(d.report().observed_request_id, None, "not acknowledged yet");
-    let o = d.conclude(Answer::Done);
+    let o = d.concluded(Answer::Done);
     assert_eq!(
         o.recheck_after_ms, 0,
         "the call comes on the next turn, at once"
@@ -273,12 +345,18 @@ fn a_graceful_stop_records_its_deadline_and_is_forced_once_past_it() {
         ),
         "a grace shorter than the VM's is the controller's deadline, not KubeVirt's"
     );
-    let o = d.conclude(Answer::Done);
+    let o = d.concluded(Answer::Done);
     assert_eq!(o.report.state, S::Stopping);
     assert_eq!(
         o.report.message.as_deref(),
         Some("ACPI shutdown sent; forced off after 10 s if still running")
     );
+    let acpi = Says::Accepted {
+        action: Action::Stop,
+        force: false,
+        grace: 10,
+    };
+    assert_eq!(o.report.says.as_ref(), Some(&acpi));
     assert_eq!(o.report.stop_deadline_ms, Some(NOW + 10_000));
     assert_eq!(o.wake_at_ms, Some(NOW + 10_000));
     assert_eq!(o.recheck_after_ms, 1_000);
@@ -288,6 +366,7 @@ fn a_graceful_stop_records_its_deadline_and_is_forced_once_past_it() {
     let reported = Reported {
         state: Some(S::Stopping),
         message: Some("ACPI shutdown sent; forced off after 10 s if still running"),
+        says: Some(acpi),
         last_action: Some("stop"),
         last_action_at_ms: Some(NOW),
         observed_request_id: Some("r1"),
@@ -301,9 +380,9 @@ fn a_graceful_stop_records_its_deadline_and_is_forced_once_past_it() {
         deleting: true,
         problem: None,
     });
-    let mut later = input(reported, stopping);
+    let mut later = input(reported.clone(), stopping);
     later.now_ms = NOW + 4_000;
-    let o = decide(&later, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&later, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Stopping);
     assert_eq!(o.report.stop_deadline_ms, Some(deadline));
     assert_eq!(o.recheck_after_ms, 2_000, "transitional: looked at again");
@@ -322,30 +401,37 @@ fn a_graceful_stop_records_its_deadline_and_is_forced_once_past_it() {
         )
     );
     // KubeVirt refusing the forced stop (already going) is as good as done.
-    let o = d.conclude(Answer::Refused {
+    let o = d.concluded(Answer::Refused {
         code: 409,
         message: "already stopping",
     });
     assert_eq!(o.report.stop_deadline_ms, None);
     assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
+    assert_eq!(o.report.says, Some(Says::ForcedOff));
     assert_eq!(o.notes[0].reason, EventReason::ForcedStop);
+    assert_eq!(o.notes[0].says, Some(Says::ForcedOff));
     assert!(
         taken_up(&o).is_empty(),
         "the request was acknowledged before"
     );
 
-    // The guest is gone: Stopped, and the forced message stays.
-    let gone = Reported {
-        state: Some(S::Stopping),
-        message: Some(FORCED_MESSAGE),
-        stop_deadline_ms: None,
-        ..reported
-    };
-    let mut after = input(gone, vm("Stopped", None, RunStrategy::Halted));
-    after.now_ms = deadline + 2_000;
-    let o = decide(&after, "ns", "vm").conclude(Answer::Done);
-    assert_eq!(o.report.state, S::Stopped);
-    assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
+    // The guest is gone: Stopped, and the forced message stays, whether status has its code or
+    // was written before codes existed.
+    for says in [Some(Says::ForcedOff), None] {
+        let gone = Reported {
+            state: Some(S::Stopping),
+            message: Some(FORCED_MESSAGE),
+            says,
+            stop_deadline_ms: None,
+            ..reported.clone()
+        };
+        let mut after = input(gone, vm("Stopped", None, RunStrategy::Halted));
+        after.now_ms = deadline + 2_000;
+        let o = decide(&after, "ns", "vm").concluded(Answer::Done);
+        assert_eq!(o.report.state, S::Stopped);
+        assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
+        assert_eq!(o.report.says, Some(Says::ForcedOff));
+    }
 }
 
 #[test]
@@ -360,13 +446,13 @@ fn a_guest_killed_by_kubevirt_at_the_deadline_reads_as_forced() {
     };
     let mut i = input(reported, vm("Stopped", None, RunStrategy::Halted));
     i.now_ms = deadline + 1_000;
-    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&i, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Stopped);
     assert_eq!(o.report.stop_deadline_ms, None);
     assert_eq!(o.report.message.as_deref(), Some(FORCED_MESSAGE));
     // Long before the deadline: the guest shut down by itself.
     i.now_ms = deadline - 20_000;
-    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&i, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.message.as_deref(), Some("the VM is Stopped"));
 }
 
@@ -385,7 +471,7 @@ fn a_deadline_due_and_a_new_request_take_two_turns_one_call_each() {
     i.request = Some(request(Action::ForceStop));
     let d = decide(&i, "ns", "vm");
     assert!(matches!(d.work, Work::Call(_, Purpose::ForceAtDeadline)));
-    let o = d.conclude(Answer::Done);
+    let o = d.concluded(Answer::Done);
     assert_eq!(
         o.report.observed_request_id, None,
         "the request waits a turn"
@@ -400,7 +486,7 @@ fn a_restart_holds_restarting_until_a_new_vmi_runs() {
         vm("Running", Some("Running"), RunStrategy::Always),
     );
     i.request = Some(request(Action::Restart));
-    let o = through_intent(&mut i).conclude(Answer::Done);
+    let o = through_intent(&mut i).concluded(Answer::Done);
     assert_eq!(
         o.report.in_flight_request_id, None,
         "acknowledged: no longer in flight"
@@ -411,6 +497,11 @@ fn a_restart_holds_restarting_until_a_new_vmi_runs() {
     let reported = Reported {
         state: Some(S::Restarting),
         message: Some("restarting"),
+        says: Some(Says::Accepted {
+            action: Action::Restart,
+            force: false,
+            grace: 30,
+        }),
         last_action: Some("restart"),
         last_action_at_ms: Some(NOW),
         observed_request_id: Some("r1"),
@@ -420,32 +511,44 @@ fn a_restart_holds_restarting_until_a_new_vmi_runs() {
     };
     // The old VMI still runs: Restarting (from any process: the uid is in status).
     let mut same = input(
-        reported,
+        reported.clone(),
         vm("Running", Some("Running"), RunStrategy::Always),
     );
     same.now_ms = NOW + 1_000;
-    let o = decide(&same, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&same, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Restarting);
     assert_eq!(o.report.restarted_vmi.as_deref(), Some("vmi-1"));
+    assert_eq!(o.report.says, reported.says, "still saying restarting");
     // A new VMI runs: Running, and the restart is forgotten.
     let mut new = vm("Running", Some("Running"), RunStrategy::Always);
     new.vmi_uid = Some("vmi-2");
     let mut fresh = input(reported, new);
     fresh.now_ms = NOW + 5_000;
-    let o = decide(&fresh, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&fresh, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Running);
     assert_eq!(o.report.restarted_vmi, None);
     assert_eq!(o.report.message.as_deref(), Some("the VM is Running"));
+    assert_eq!(o.report.says, Some(Says::Settled { state: S::Running }));
 }
 
 #[test]
 fn a_change_no_request_explains_goes_to_the_history() {
     let i = input(steady(S::Running), vm("Stopped", None, RunStrategy::Halted));
-    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&i, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Stopped);
     assert!(
-        matches!(&o.records[..], [Record::Unexplained { message }] if message.starts_with("Running → Stopped"))
+        matches!(&o.records[..], [Record::Unexplained { message, .. }] if message.starts_with("Running → Stopped"))
     );
+    assert!(matches!(
+        &o.records[..],
+        [Record::Unexplained {
+            says: Says::Unexplained {
+                from: S::Running,
+                to: S::Stopped
+            },
+            ..
+        }]
+    ));
     assert!(o.notes.is_empty());
     assert_eq!(o.recheck_after_ms, STEADY_RECHECK_MS);
 }
@@ -456,7 +559,7 @@ fn a_new_wukong_reports_kubevirts_state_and_auto_starts_once() {
         Reported::default(),
         vm("Stopped", None, RunStrategy::Manual),
     );
-    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&i, "ns", "vm").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Stopped);
     assert_eq!(o.report.message.as_deref(), Some("the VM is Stopped"));
 
@@ -466,11 +569,15 @@ fn a_new_wukong_reports_kubevirts_state_and_auto_starts_once() {
         d.work,
         Work::Call(Call::Start { paused: false }, Purpose::AutoStart)
     );
-    let o = d.clone().conclude(Answer::Done);
+    let o = d.clone().concluded(Answer::Done);
     assert_eq!(o.report.state, S::Starting);
-    assert_eq!(o.report.message.as_deref(), Some(AUTO_STARTED_MESSAGE));
+    assert_eq!(
+        o.report.message.as_deref(),
+        Some("started on creation (startStrategy.autoStart)")
+    );
+    assert_eq!(o.report.says, Some(Says::AutoStarted));
     assert!(o.records.is_empty(), "nobody asked: no history line");
-    let o = d.conclude(Answer::Refused {
+    let o = d.concluded(Answer::Refused {
         code: 500,
         message: "boom",
     });
@@ -507,7 +614,7 @@ fn deletion_stops_gracefully_forces_at_the_deadline_then_deletes_the_vm() {
             Purpose::DeleteStop { grace: 20 }
         )
     );
-    let o = d.conclude(Answer::Done);
+    let o = d.concluded(Answer::Done);
     assert_eq!(o.report.state, S::Deleting);
     assert_eq!(o.report.stop_deadline_ms, Some(NOW + 20_000));
     assert_eq!(
@@ -522,7 +629,7 @@ fn deletion_stops_gracefully_forces_at_the_deadline_then_deletes_the_vm() {
         ..Reported::default()
     };
     let mut waiting = input(
-        reported,
+        reported.clone(),
         vm("Stopping", Some("Running"), RunStrategy::Halted),
     );
     waiting.deleting = true;
@@ -539,20 +646,28 @@ fn deletion_stops_gracefully_forces_at_the_deadline_then_deletes_the_vm() {
             Purpose::DeleteForce
         )
     );
-    assert_eq!(d.report().message.as_deref(), Some(DELETING_FORCED_MESSAGE));
+    assert_eq!(
+        d.report().message.as_deref(),
+        Some("deleting: the grace period is over, forcing the guest off")
+    );
+    assert_eq!(d.report().says, Some(Says::DeletingForced));
 
-    let mut off = input(reported, vm("Stopped", None, RunStrategy::Halted));
+    let mut off = input(reported.clone(), vm("Stopped", None, RunStrategy::Halted));
     off.deleting = true;
     let d = decide(&off, "ns", "vm");
     assert_eq!(d.work, Work::DeleteVm);
-    assert_eq!(d.report().message.as_deref(), Some(DELETING_VM_MESSAGE));
+    assert_eq!(
+        d.report().message.as_deref(),
+        Some("deleting: the guest is off, removing the VirtualMachine")
+    );
+    assert_eq!(d.report().says, Some(Says::DeletingVm));
 
     // A request written during deletion is never carried out.
     off.request = Some(request(Action::Start));
     assert_eq!(decide(&off, "ns", "vm").work, Work::DeleteVm);
 
     for backing in [Backing::Nothing, Backing::NotOurs] {
-        let mut gone = input(reported, vm("Stopped", None, RunStrategy::Halted));
+        let mut gone = input(reported.clone(), vm("Stopped", None, RunStrategy::Halted));
         gone.deleting = true;
         gone.backing = backing;
         assert_eq!(decide(&gone, "ns", "vm").work, Work::Release, "{backing:?}");
@@ -569,13 +684,19 @@ fn no_vm_is_created_and_someone_elses_vm_is_reported_never_touched() {
     assert_eq!(decide(&i, "ns", "vm").work, Work::CreateVm);
 
     i.backing = Backing::NotOurs;
-    let o = decide(&i, "team-a", "web-01").conclude(Answer::Done);
+    let o = decide(&i, "team-a", "web-01").concluded(Answer::Done);
     assert_eq!(o.report.state, S::Unknown);
     assert!(!o.report_vm);
     let message = "VirtualMachine team-a/web-01 exists and is not managed by this Wukong";
     assert_eq!(o.report.message.as_deref(), Some(message));
+    let not_owned = Says::NotOwned {
+        namespace: "team-a".to_owned(),
+        name: "web-01".to_owned(),
+    };
+    assert_eq!(o.report.says.as_ref(), Some(&not_owned));
     assert_eq!(o.notes.len(), 1, "reported once when found");
     assert_eq!(o.notes[0].action, "create");
+    assert_eq!(o.notes[0].says.as_ref(), Some(&not_owned));
 
     // Found before: no new Event on a resync; a request is refused and acknowledged.
     i.reported = Reported {
@@ -584,16 +705,28 @@ fn no_vm_is_created_and_someone_elses_vm_is_reported_never_touched() {
         ..Reported::default()
     };
     assert!(decide(&i, "team-a", "web-01")
-        .conclude(Answer::Done)
+        .concluded(Answer::Done)
         .notes
         .is_empty());
     i.request = Some(request(Action::Stop));
     let d = decide(&i, "team-a", "web-01");
     assert_eq!(d.work, Work::Report, "never called on someone else's VM");
-    let o = d.conclude(Answer::Done);
+    let o = d.concluded(Answer::Done);
     assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
     assert_eq!(taken_up(&o), vec![RequestOutcome::Refused]);
     assert_eq!(o.notes[0].reason, EventReason::VirtualMachineNotOwned);
+    let refused = Says::NotOwnedRefused {
+        action: Action::Stop,
+        namespace: "team-a".to_owned(),
+        name: "web-01".to_owned(),
+    };
+    assert_eq!(o.notes[0].says.as_ref(), Some(&refused));
+    assert_eq!(
+        o.notes[0].message.as_deref(),
+        Some("stop refused: VirtualMachine team-a/web-01 exists and is not managed by this Wukong")
+    );
+    assert!(matches!(&o.records[..], [Record::TakenUp { says: Some(s), .. }] if *s == refused));
+    assert_eq!(o.report.says, Some(not_owned), "status says whose VM it is");
 }
 
 #[test]
@@ -604,9 +737,14 @@ fn a_request_already_pending_at_kubevirt_is_refused() {
     i.request = Some(request(Action::Restart));
     let d = decide(&i, "ns", "vm");
     assert_eq!(d.work, Work::Report);
+    let o = d.concluded(Answer::Done);
+    assert_eq!(taken_up(&o), vec![RequestOutcome::Refused]);
     assert_eq!(
-        taken_up(&d.conclude(Answer::Done)),
-        vec![RequestOutcome::Refused]
+        o.report.says,
+        Some(Says::Refused {
+            action: Action::Restart,
+            refusal: Refusal::RequestPending
+        })
     );
 }
 
@@ -631,7 +769,7 @@ fn a_restart_is_never_sent_twice_across_a_crash_between_call_and_acknowledgement
         ..Reported::default()
     };
     let turn = |vm: Vm<'static>| {
-        let mut i = input(intent, vm);
+        let mut i = input(intent.clone(), vm);
         i.request = Some(request(Action::Restart));
         decide(&i, "ns", "vm")
     };
@@ -645,7 +783,7 @@ fn a_restart_is_never_sent_twice_across_a_crash_between_call_and_acknowledgement
     underway.pending = true;
     let d = turn(underway);
     assert_eq!(d.work, Work::AlreadyDone(restart));
-    let o = d.conclude(Answer::Done);
+    let o = d.concluded(Answer::Done);
     assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted]);
     assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
     assert_eq!(o.report.state, S::Restarting);
@@ -674,7 +812,7 @@ fn a_restart_is_never_sent_twice_across_a_crash_between_call_and_acknowledgement
     );
 
     // KubeVirt refuses it: refused, and the intent is dropped.
-    let o = d.conclude(Answer::Refused {
+    let o = d.concluded(Answer::Refused {
         code: 409,
         message: "Halted does not support manual restart requests",
     });
@@ -747,7 +885,7 @@ fn a_call_taken_before_a_crash_is_acknowledged_as_accepted_not_refused() {
             "{what}: {:?}",
             d.work
         );
-        let o = d.conclude(Answer::Done);
+        let o = d.concluded(Answer::Done);
         assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted], "{what}");
         assert_eq!(o.records.len(), 1, "{what}: {:?}", o.records);
         assert_eq!(o.report.observed_request_id.as_deref(), Some("r1"));
@@ -776,7 +914,7 @@ fn a_call_taken_before_a_crash_is_acknowledged_as_accepted_not_refused() {
         v.pending_action = Some(asked);
         let mut i = input(steady(before), v);
         i.request = Some(request(action));
-        let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+        let o = decide(&i, "ns", "vm").concluded(Answer::Done);
         assert_eq!(taken_up(&o), vec![RequestOutcome::Accepted], "{action:?}");
     }
     // Someone else's restart pending: a stop is refused, as the rules say.
@@ -785,7 +923,7 @@ fn a_call_taken_before_a_crash_is_acknowledged_as_accepted_not_refused() {
     v.pending_action = Some(Action::Restart);
     let mut i = input(steady(S::Running), v);
     i.request = Some(request(Action::Stop));
-    let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+    let o = decide(&i, "ns", "vm").concluded(Answer::Done);
     assert_eq!(taken_up(&o), vec![RequestOutcome::Refused]);
     assert_eq!(pending_action(["Stop", "Start"]), Some(Action::Restart));
     assert_eq!(pending_action(["Start", "Stop"]), None);
@@ -810,7 +948,7 @@ fn a_call_taken_before_a_crash_is_acknowledged_as_accepted_not_refused() {
         let (printable, phase) = kubevirt_showing(now).unwrap();
         let mut i = input(steady(before), vm(printable, phase, rs));
         i.request = Some(request(action));
-        let o = decide(&i, "ns", "vm").conclude(Answer::Done);
+        let o = decide(&i, "ns", "vm").concluded(Answer::Done);
         assert_eq!(taken_up(&o), vec![RequestOutcome::Refused], "{what}");
     }
 }
