@@ -2,7 +2,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wukong_lifecycle::{decide, Action, RunStrategy, VmState};
+use std::collections::BTreeMap;
+use wukong_lifecycle::{decide, Action, RunStrategy, Says, VmState};
 
 /// A virtual machine as a team declares it; a KubeVirt `VirtualMachine` of the same name backs it.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -180,6 +181,54 @@ pub struct RequestRecord {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The message as a code (`wukong_lifecycle::Says::code`), so a console words it in the
+    /// person's language; `message` stays the English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The code's parameters (`Says::params`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reason_params: BTreeMap<String, String>,
+}
+
+/// `reason` and `reasonParams` for what the controller says.
+fn reason_of(says: Option<&Says>) -> (Option<String>, BTreeMap<String, String>) {
+    match says {
+        Some(says) => (Some(says.code().to_owned()), says.params()),
+        None => (None, BTreeMap::new()),
+    }
+}
+
+/// The annotation of an Event that holds what the controller says as a code (`Says::code`).
+pub const EVENT_REASON_ANNOTATION: &str = "vm.novasphere.dev/reason";
+/// The annotation of an Event that holds the code's parameters, as a JSON object of strings.
+pub const EVENT_REASON_PARAMS_ANNOTATION: &str = "vm.novasphere.dev/reason-params";
+
+/// The annotations an Event carries for `says` (none without it).
+pub fn says_annotations(says: Option<&Says>) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::new();
+    if let Some(says) = says {
+        annotations.insert(EVENT_REASON_ANNOTATION.to_owned(), says.code().to_owned());
+        let params = serde_json::to_string(&says.params()).unwrap_or_default();
+        annotations.insert(EVENT_REASON_PARAMS_ANNOTATION.to_owned(), params);
+    }
+    annotations
+}
+
+/// What an Event's annotations say, if it has them and this build knows the code.
+pub fn says_from_annotations(annotations: &BTreeMap<String, String>) -> Option<Says> {
+    let params = annotations
+        .get(EVENT_REASON_PARAMS_ANNOTATION)
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    says_of(
+        annotations.get(EVENT_REASON_ANNOTATION).map(String::as_str),
+        &params,
+    )
+}
+
+/// What `reason` and `reasonParams` say, if this build knows the code.
+pub fn says_of(reason: Option<&str>, params: &BTreeMap<String, String>) -> Option<Says> {
+    reason.and_then(|code| Says::from_parts(code, params))
 }
 
 impl RequestRecord {
@@ -188,8 +237,10 @@ impl RequestRecord {
         request: &LifecycleAction,
         outcome: decide::RequestOutcome,
         message: Option<String>,
+        says: Option<&Says>,
         at: Time,
     ) -> RequestRecord {
+        let (reason, reason_params) = reason_of(says);
         RequestRecord {
             request_id: request.request_id.clone(),
             action: request.action().as_str().to_owned(),
@@ -197,14 +248,22 @@ impl RequestRecord {
             at: Some(at),
             outcome: outcome.as_str().to_owned(),
             message,
+            reason,
+            reason_params,
         }
+    }
+
+    /// What `reason` and `reasonParams` say.
+    pub fn says(&self) -> Option<Says> {
+        says_of(self.reason.as_deref(), &self.reason_params)
     }
 }
 
 impl RequestRecord {
     /// The history's record of a change of state no request explains
     /// (`wukong_lifecycle::kubevirt::unexplained_change`), seen at `at`.
-    pub fn unexplained(message: String, at: Time) -> RequestRecord {
+    pub fn unexplained(message: String, says: &Says, at: Time) -> RequestRecord {
+        let (reason, reason_params) = reason_of(Some(says));
         RequestRecord {
             request_id: format!("observed-{}", at.0.as_millisecond()),
             action: wukong_lifecycle::kubevirt::UNEXPLAINED_ACTION.to_owned(),
@@ -212,6 +271,8 @@ impl RequestRecord {
             at: Some(at),
             outcome: wukong_lifecycle::kubevirt::UNEXPLAINED_OUTCOME.to_owned(),
             message: Some(message),
+            reason,
+            reason_params,
         }
     }
 }
@@ -240,6 +301,13 @@ pub struct LifecycleState {
     pub last_action_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The message as a code (`wukong_lifecycle::Says::code`), so a console words it in the
+    /// person's language; `message` stays the English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The code's parameters (`Says::params`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reason_params: BTreeMap<String, String>,
     /// The request id of the last `spec.lifecycleAction` the controller took up (accepted or refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_request_id: Option<String>,
@@ -269,11 +337,17 @@ fn time(ms: i64) -> Option<Time> {
 }
 
 impl LifecycleState {
+    /// What `reason` and `reasonParams` say.
+    pub fn says(&self) -> Option<Says> {
+        says_of(self.reason.as_deref(), &self.reason_params)
+    }
+
     /// What `wukong_lifecycle::decide` reads of it.
     pub fn reported(&self) -> decide::Reported<'_> {
         decide::Reported {
             state: VmState::parse(&self.state),
             message: self.message.as_deref(),
+            says: self.says(),
             last_action: self.last_action.as_deref(),
             last_action_at_ms: self.last_action_time.as_ref().map(millis),
             observed_request_id: self.observed_request_id.as_deref(),
@@ -285,11 +359,14 @@ impl LifecycleState {
 
     /// The status field for what `decide` reports.
     pub fn from_report(report: decide::Report) -> LifecycleState {
+        let (reason, reason_params) = reason_of(report.says.as_ref());
         LifecycleState {
             state: report.state.as_str().to_owned(),
             last_action: report.last_action,
             last_action_time: report.last_action_at_ms.and_then(time),
             message: report.message,
+            reason,
+            reason_params,
             observed_request_id: report.observed_request_id,
             stop_deadline: report.stop_deadline_ms.and_then(time),
             restarted_vmi: report.restarted_vmi,
@@ -329,15 +406,20 @@ impl Wukong {
     pub fn record(&self, status: &mut WukongStatus, records: Vec<decide::Record>, now: Time) {
         for record in records {
             match record {
-                decide::Record::Unexplained { message } => {
-                    status.remember(RequestRecord::unexplained(message, now.clone()));
+                decide::Record::Unexplained { message, says } => {
+                    status.remember(RequestRecord::unexplained(message, &says, now.clone()));
                 }
-                decide::Record::TakenUp { outcome, message } => {
+                decide::Record::TakenUp {
+                    outcome,
+                    message,
+                    says,
+                } => {
                     if let Some(request) = self.pending_request() {
                         status.remember(RequestRecord::taken_up(
                             request,
                             outcome,
                             message,
+                            says.as_ref(),
                             now.clone(),
                         ));
                     }

@@ -7,7 +7,8 @@
 
 use leptos::prelude::*;
 use wukong_view::{
-    group_digits, Action, Ago, BulkHolds, Hold, Lang, Refusal, Said, SignedOutWhy, VmKey, VmState,
+    group_digits, Action, Ago, BulkHolds, Hold, Lang, Refusal, Said, Says, SignedOutWhy, VmKey,
+    VmState,
 };
 
 #[cfg_attr(test, derive(serde::Serialize))]
@@ -526,6 +527,95 @@ impl Texts {
         }
     }
 
+    /// What the lifecycle controller says, in this language. `english` is its own English of it
+    /// (status `message`, sent beside the code): none of the English wording is in the bundle.
+    /// KubeVirt's words (`detail`) and names stay as they came.
+    pub fn says(&self, says: &Says, english: &str) -> String {
+        if self.lang == Lang::En {
+            return english.to_owned();
+        }
+        let act = |a: &Action| self.action(*a);
+        match says {
+            Says::Accepted { action, force, grace } => match action {
+                Action::Stop if *grace == 0 => "立即停止（宽限期为 0）".to_owned(),
+                Action::Stop => format!(
+                    "已发送 ACPI 关机信号；{} 秒后仍在运行则强制断电",
+                    group_digits(u64::from(*grace))
+                ),
+                Action::ForceStop => "正在强制停止".to_owned(),
+                Action::Restart if *force => "正在强制重启".to_owned(),
+                Action::Restart => "正在重启".to_owned(),
+                Action::Start => "正在启动".to_owned(),
+                Action::Suspend => "正在暂停".to_owned(),
+                Action::Resume => "正在恢复".to_owned(),
+                Action::Delete => "删除中：先停止虚拟机".to_owned(),
+            },
+            Says::Refused { action, refusal } => {
+                format!("{}被拒绝：{}", act(action), self.refusal(refusal))
+            }
+            Says::KubeVirtRbac { action, detail } => format!(
+                "{}被拒绝：生命周期控制器无权调用 KubeVirt 的{}（RBAC）：{detail}",
+                act(action),
+                act(action)
+            ),
+            Says::KubeVirtOwn403 { action, detail } => {
+                format!("KubeVirt 本身拒绝了{}（403，不是权限问题）：{detail}", act(action))
+            }
+            Says::KubeVirtRefused { action, code, detail } => {
+                format!("KubeVirt 拒绝了{}（{code}）：{detail}", act(action))
+            }
+            Says::Settled { state } => format!("虚拟机当前状态：{}", self.state(*state)),
+            Says::KubeVirtProblem { detail } => detail.clone(),
+            Says::GuestFailed => "客户机已失败（KubeVirt 报告 VMI 失败）".to_owned(),
+            Says::ForcedOff => "已强制断电：宽限期结束时客户机仍在运行".to_owned(),
+            Says::Deleting { grace } => format!(
+                "删除中：正在关闭客户机（{} 秒后强制断电）",
+                group_digits(u64::from(*grace))
+            ),
+            Says::DeletingForced => "删除中：宽限期已过，正在强制关闭客户机".to_owned(),
+            Says::DeletingVm => "删除中：客户机已关闭，正在删除 VirtualMachine".to_owned(),
+            Says::AutoStarted => "已在创建时自动启动".to_owned(),
+            Says::AutoStartRefused { detail } => format!("KubeVirt 拒绝了自动启动：{detail}"),
+            Says::NotOwned { namespace, name } => {
+                format!("VirtualMachine {namespace}/{name} 已存在，且不由此 Wukong 管理")
+            }
+            Says::NotOwnedRefused {
+                action,
+                namespace,
+                name,
+            } => format!(
+                "{}被拒绝：VirtualMachine {namespace}/{name} 已存在，且不由此 Wukong 管理",
+                act(action)
+            ),
+            Says::Unexplained { from, to } => format!(
+                "{} → {}，并非来自控制台的请求：KubeVirt 显示为{}（客户机内部关机、virtctl 或其他客户端）",
+                self.state(*from),
+                self.state(*to),
+                self.state(*to)
+            ),
+        }
+    }
+
+    /// A controller message as the page shows it: in this language when it came with a code,
+    /// else its English; and whether all its words are the console's (else it quotes KubeVirt's
+    /// or is the English: marked `translate="no"`).
+    pub fn controller_words(&self, says: Option<&Says>, english: &str) -> (String, bool) {
+        match says {
+            Some(says) => {
+                let quotes_kubevirt = matches!(
+                    says,
+                    Says::KubeVirtRbac { .. }
+                        | Says::KubeVirtOwn403 { .. }
+                        | Says::KubeVirtRefused { .. }
+                        | Says::KubeVirtProblem { .. }
+                        | Says::AutoStartRefused { .. }
+                );
+                (self.says(says, english), !quotes_kubevirt)
+            }
+            None => (english.to_owned(), false),
+        }
+    }
+
     /// Why the lifecycle rules refuse an action now (English: the rule's own words).
     pub fn refusal(&self, refusal: &Refusal) -> String {
         if self.lang == Lang::En {
@@ -867,6 +957,73 @@ mod tests {
             why: SignedOutWhy::Idle,
         };
         assert_eq!(said(&ZH_CN, &idle), ZH_CN.login_idle);
+    }
+
+    #[test]
+    fn every_controller_message_is_worded_in_chinese() {
+        // One of each code, from parameters enough for all of them (extra ones are ignored).
+        let params: BTreeMap<String, String> = [
+            ("action", "stop"),
+            ("force", "false"),
+            ("grace", "1000"),
+            ("refusal", "AlreadyRunning"),
+            ("code", "409"),
+            ("detail", "KUBEVIRT-SAYS"),
+            ("state", "Running"),
+            ("namespace", "NS"),
+            ("name", "NAME"),
+            ("from", "Running"),
+            ("to", "Stopped"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let technical = [
+            "ACPI",
+            "KubeVirt",
+            "RBAC",
+            "VirtualMachine",
+            "Wukong",
+            "VMI",
+            "virtctl",
+        ];
+        for code in Says::CODES {
+            let says = Says::from_parts(code, &params).unwrap_or_else(|| panic!("{code}"));
+            let english = says.to_string();
+            assert_eq!(EN.says(&says, &english), english);
+            let chinese = ZH_CN.says(&says, &english);
+            let (shown, ours) = ZH_CN.controller_words(Some(&says), &english);
+            assert_eq!(shown, chinese);
+            assert_eq!(
+                ours,
+                !chinese.contains("KUBEVIRT-SAYS"),
+                "{code}: {chinese}"
+            );
+            let words = chinese
+                .replace("KUBEVIRT-SAYS", "")
+                .replace("NS", "")
+                .replace("NAME", "");
+            for word in words
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| !w.is_empty())
+            {
+                assert!(
+                    technical.contains(&word),
+                    "{code}: English {word:?} in {chinese}"
+                );
+            }
+        }
+        let stop = Says::Accepted {
+            action: Action::Stop,
+            force: false,
+            grace: 1000,
+        };
+        assert_eq!(
+            ZH_CN.says(&stop, &stop.to_string()),
+            "已发送 ACPI 关机信号；1,000 秒后仍在运行则强制断电"
+        );
+        // Without a code (a status written before them): the English, marked as not ours.
+        assert_eq!(ZH_CN.controller_words(None, "up"), ("up".to_owned(), false));
     }
 
     /// `end2end/strings.json` is what the Playwright tests check pages against (no English left

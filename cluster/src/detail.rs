@@ -198,12 +198,26 @@ pub fn event_line(event: Event) -> Option<EventLine> {
         .reporting_component
         .filter(|c| !c.is_empty())
         .or_else(|| event.source.and_then(|s| s.component));
+    let mut message = event.message.unwrap_or_default();
+    // The lifecycle controller's words as a code: only from the controller's own Events. Its
+    // note names who asked in English; that is kept apart, for the page to word.
+    let says = (source.as_deref() == Some(crate::kube_backend::CONTROLLER))
+        .then(|| wukong_api::says_from_annotations(&event.metadata.annotations.unwrap_or_default()))
+        .flatten();
+    let mut requested_by = None;
+    if says.is_some() {
+        let (note, by) = wukong_api::split_requester(&message);
+        requested_by = by.map(str::to_owned);
+        message = note.to_owned();
+    }
     Some(EventLine {
         at_ms,
         warning: event.type_.as_deref() == Some("Warning"),
         object,
         reason: event.reason.unwrap_or_default(),
-        message: event.message.unwrap_or_default(),
+        message,
+        says,
+        requested_by,
         source,
         count: event
             .count

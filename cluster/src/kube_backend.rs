@@ -333,7 +333,8 @@ impl Followed {
 }
 
 /// Who reports the lifecycle controller's Events (its kube `Reporter`).
-const CONTROLLER: &str = "wukong-controller";
+/// The lifecycle controller's `reportingController` on its Events.
+pub const CONTROLLER: &str = "wukong-controller";
 
 /// A History line from an Event the lifecycle controller reported that is not a request's outcome
 /// (a stop forced at its deadline, a VM that is not the Wukong's, ...). Anyone who may create
@@ -366,6 +367,7 @@ fn controller_event(event: Event) -> Option<HistoryEntry> {
         requested_by: None,
         outcome: reason,
         message: (!message.is_empty()).then(|| message.to_owned()),
+        says: wukong_api::says_from_annotations(&event.metadata.annotations.unwrap_or_default()),
     })
 }
 

@@ -16,6 +16,7 @@ pub fn history_from_status(wukong: &Wukong) -> Vec<HistoryEntry> {
             requested_by: record.requested_by.clone(),
             outcome: record.outcome.clone(),
             message: record.message.clone(),
+            says: record.says(),
         })
         .collect()
 }
@@ -52,6 +53,7 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
         message: lifecycle
             .and_then(|l| l.message.clone())
             .filter(|m| !m.is_empty()),
+        says: lifecycle.and_then(|l| l.says()),
         cpu_cores: wukong.spec.cpu_cores,
         memory: wukong.spec.memory.clone(),
         node: status.and_then(|s| s.node_name.clone()),

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use wukong_api::{LifecycleState, StartStrategy, Wukong, WukongSpec, WukongStatus, FINALIZER};
-use wukong_lifecycle::{RunStrategy, VmState};
+use wukong_lifecycle::{RunStrategy, Says, VmState};
 use wukong_sim::kubevirt::StartProblem;
 use wukong_sim::Guest;
 
@@ -134,18 +134,20 @@ pub fn seed_wukong(vm: &SeedVm, index: usize, now: Timestamp) -> Wukong {
         VmState::Running | VmState::Failed => Some("start"),
         _ => None,
     };
+    let failed = (vm.state == VmState::Failed).then(|| Says::KubeVirtProblem {
+        detail: "CrashLoopBackOff".to_owned(),
+    });
     wukong.status = Some(WukongStatus {
         lifecycle_state: Some(LifecycleState {
             state: vm.state.as_str().to_owned(),
             last_action: last_action.map(str::to_owned),
             last_action_time: last_action
                 .map(|_| Time(now - SignedDuration::from_mins(7 * index as i64 + 3))),
-            message: (vm.state == VmState::Failed)
-                .then(|| "guest failed to boot (CrashLoopBackOff)".to_owned()),
-            observed_request_id: None,
-            stop_deadline: None,
-            restarted_vmi: None,
-            in_flight_request_id: None,
+            // What the controller says of a guest that failed (KubeVirt's words: untranslated).
+            message: failed.as_ref().map(Says::to_string),
+            reason: failed.as_ref().map(|s| s.code().to_owned()),
+            reason_params: failed.as_ref().map(Says::params).unwrap_or_default(),
+            ..LifecycleState::default()
         }),
         printable_status: None,
         vmi_phase: None,

@@ -251,8 +251,15 @@ impl SimulatedVm {
                 warning: note.reason.is_warning(),
                 object: "Wukong".to_owned(),
                 reason: note.reason.as_str().to_owned(),
-                message: self.wukong.event_note(note).unwrap_or_default(),
-                source: Some("wukong-controller".to_owned()),
+                // As `detail::event_line` reads the controller's Events: the note without who
+                // asked, who asked apart.
+                message: note.message.clone().unwrap_or_default(),
+                says: note.says.clone(),
+                requested_by: note
+                    .names_requester()
+                    .then(|| self.wukong.pending_request()?.requested_by.clone())
+                    .flatten(),
+                source: Some(crate::kube_backend::CONTROLLER.to_owned()),
                 count: 1,
             };
             if self.events.len() == crate::detail::MAX_EVENTS {

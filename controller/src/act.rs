@@ -5,11 +5,11 @@
 //! decision made on one Wukong never lands on a new one of the same name (`Error::Replaced`).
 //! The VM is deleted with its uid as precondition.
 
+use crate::events::NewEvent;
 use crate::reconcile::{Context, Error, FIELD_MANAGER};
 use crate::vm;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn, Instrument};
@@ -195,22 +195,18 @@ impl Target<'_> {
     /// request (the history reads it from status; the Event is for `kubectl describe`).
     pub fn event(&self, wukong: &Wukong, note: Note) {
         let message = wukong.event_note(&note);
-        let event = Event {
-            type_: if note.reason.is_warning() {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: note.reason.as_str().to_owned(),
-            note: message,
-            action: note.action.to_owned(),
-            secondary: None,
-        };
-        let recorder = self.ctx.recorder.clone();
+        let events = self.ctx.events.clone();
         let reference = wukong.object_ref(&());
         tokio::spawn(
             async move {
-                if let Err(e) = recorder.publish(&event, &reference).await {
+                let event = NewEvent {
+                    warning: note.reason.is_warning(),
+                    reason: note.reason.as_str(),
+                    action: note.action,
+                    note: message,
+                    says: note.says.as_ref(),
+                };
+                if let Err(e) = events.publish(event, &reference).await {
                     warn!(error = %e, "could not record an Event");
                 }
             }

@@ -11,6 +11,7 @@
 //! - [`vm`]: the VirtualMachine behind a Wukong (how it is built, which one is its own).
 
 pub mod act;
+pub mod events;
 pub mod kubevirt;
 pub mod lease;
 pub mod metrics;

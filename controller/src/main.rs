@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
-use kube::runtime::events::{Recorder, Reporter};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{error, info};
+use wukong_controller::events::EventWriter;
 use wukong_controller::kubevirt::{KubevirtClient, DEFAULT_BASE_PATH};
 use wukong_controller::lease::LeaderElector;
 use wukong_controller::metrics::Metrics;
@@ -161,17 +161,11 @@ async fn main() -> ExitCode {
         &identity,
         Duration::from_secs(args.lease_seconds.max(3)),
     );
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "wukong-controller".into(),
-            instance: Some(identity.clone()),
-        },
-    );
+    let events = EventWriter::new(client.clone(), "wukong-controller", &identity);
     let ctx = Arc::new(Context::new(
         client.clone(),
         KubevirtClient::new(client, args.kubevirt_base_path.clone()),
-        recorder,
+        events,
         metrics.clone(),
         args.copy_annotation_prefixes.clone(),
         args.concurrency.max(1),

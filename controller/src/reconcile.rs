@@ -14,6 +14,7 @@
 //! acknowledged request id), so any replica that leads next decides the same.
 
 use crate::act::{Created, Target, VmDeleted};
+use crate::events::EventWriter;
 use crate::kubevirt::{CallError, KubevirtClient};
 use crate::metrics::{ActionLabels, Metrics};
 use crate::observe::{Observer, Seen};
@@ -22,7 +23,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action as Requeue, Controller};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
@@ -91,7 +91,7 @@ impl Error {
 pub struct Context {
     pub client: Client,
     pub kubevirt: KubevirtClient,
-    pub recorder: Recorder,
+    pub events: EventWriter,
     pub metrics: Arc<Metrics>,
     /// Annotations of a Wukong copied onto its VM: only those under these prefixes
     /// (`--copy-annotation-prefix`).
@@ -113,7 +113,7 @@ impl Context {
     pub fn new(
         client: Client,
         kubevirt: KubevirtClient,
-        recorder: Recorder,
+        events: EventWriter,
         metrics: Arc<Metrics>,
         copy_annotation_prefixes: Vec<String>,
         concurrency: u16,
@@ -121,7 +121,7 @@ impl Context {
         Context {
             client,
             kubevirt,
-            recorder,
+            events,
             metrics,
             copy_annotation_prefixes,
             concurrency,
@@ -608,6 +608,7 @@ fn count(
             Record::TakenUp {
                 outcome: taken,
                 message,
+                ..
             } => {
                 let action = wukong
                     .pending_request()
@@ -624,7 +625,7 @@ fn count(
                     "request taken up"
                 );
             }
-            Record::Unexplained { message } => info!(%message, "state changed with no request"),
+            Record::Unexplained { message, .. } => info!(%message, "state changed with no request"),
         }
     }
 }

@@ -67,6 +67,16 @@ async fn auto_start_on_create_and_every_operation_from_its_allowed_state() {
     let w = h.wait_acked("vm", &id, SHORT).await;
     assert_eq!(w.vm_state(), VmState::Stopping);
     assert!(w.lifecycle_state().unwrap().stop_deadline.is_some());
+    // Said as a code with parameters beside the English, for a console to word it.
+    let state = w.lifecycle_state().unwrap();
+    let says = wukong_lifecycle::Says::Accepted {
+        action: Action::Stop,
+        force: false,
+        grace: 30,
+    };
+    assert_eq!(state.reason.as_deref(), Some("Accepted"));
+    assert_eq!(state.says(), Some(says.clone()));
+    assert_eq!(state.message, Some(says.to_string()));
     let w = h.wait_state("vm", VmState::Stopped, SHORT).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -133,6 +143,13 @@ async fn requests_not_allowed_now_are_refused_acknowledged_and_change_nothing() 
             "{name} {action}: {message}"
         );
         assert_eq!(w.vm_state(), state, "{name} {action} changed nothing");
+        assert!(
+            matches!(
+                w.lifecycle_state().unwrap().says(),
+                Some(wukong_lifecycle::Says::Refused { action: a, .. }) if a == action
+            ),
+            "{name} {action}: the refusal as a code"
+        );
         assert_eq!(
             h.vmi_uid(name).await,
             vmi_before,
@@ -145,10 +162,18 @@ async fn requests_not_allowed_now_are_refused_acknowledged_and_change_nothing() 
     let started = Instant::now();
     loop {
         let list = events.list(&Default::default()).await.expect("events");
+        // With what the controller said as a code, in annotations.
         let refused = list
             .items
             .iter()
             .filter(|e| e.reason.as_deref() == Some("Refused"))
+            .filter(|e| {
+                let annotations = e.metadata.annotations.clone().unwrap_or_default();
+                matches!(
+                    wukong_api::says_from_annotations(&annotations),
+                    Some(wukong_lifecycle::Says::Refused { .. })
+                )
+            })
             .count();
         if refused >= 9 {
             break;
@@ -1075,22 +1100,16 @@ async fn the_apiserver_refuses_writes_meant_for_an_older_object_of_the_same_name
     // The controller's own cleanup (`Target::delete_vm`), handed the uid of a VM it looked at
     // before the name was taken by another: it reports the VM replaced and deletes nothing; with
     // the VM's own uid it deletes it.
-    use kube::runtime::events::{Recorder, Reporter};
     use std::sync::Arc;
     use wukong_controller::act::{Target, VmDeleted};
+    use wukong_controller::events::EventWriter;
     use wukong_controller::kubevirt::{KubevirtClient, DEFAULT_BASE_PATH};
     use wukong_controller::metrics::Metrics;
     use wukong_controller::reconcile::Context;
     let ctx = Context::new(
         h.client.clone(),
         KubevirtClient::new(h.client.clone(), DEFAULT_BASE_PATH),
-        Recorder::new(
-            h.client.clone(),
-            Reporter {
-                controller: "wukong-controller-test".into(),
-                instance: None,
-            },
-        ),
+        EventWriter::new(h.client.clone(), "wukong-controller-test", "test"),
         Arc::new(Metrics::default()),
         Vec::new(),
         1,

@@ -15,7 +15,7 @@ const strings: Record<string, Record<string, string>> = JSON.parse(
  */
 const TECHNICAL = new Set([
   'Wukong', 'KubeVirt', 'Kubernetes', 'CPU', 'vCPU', 'ACPI', 'ServiceAccount', 'OIDC', 'ID',
-  'kubectl', 'create', 'token', 'wukongs', 'vm', 'novasphere', 'dev', 'auth', 'proxy',
+  'kubectl', 'virtctl', 'create', 'token', 'wukongs', 'vm', 'novasphere', 'dev', 'auth', 'proxy',
   // KubeVirt's run strategies, named in some refusals.
   'Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once',
   // Time zones are shown as offsets from UTC ("UTC+8"), in both languages.
@@ -105,6 +105,10 @@ test.describe('in Chinese', () => {
     await expect(refused.first()).toContainText('无法暂停');
     await expectNoEnglish(page);
     await d.getByTestId('bulk-close').click();
+    // And what the controller says comes as codes too: the suspended VMs' messages read Chinese.
+    await expect(page.getByTestId('vm-message').filter({ hasText: /正在暂停|虚拟机当前状态：已暂停/ }).first()).toBeVisible();
+    await expect(page.locator('[data-testid="vm-message"] span[translate="yes"]').first()).toBeVisible();
+    await expectNoEnglish(page);
 
     // The VM page: everything around KubeVirt's own words (which stay as KubeVirt wrote them).
     await page.goto('/vm/team-a/web-01');

@@ -84,6 +84,12 @@ pub struct EventLine {
     pub object: String,
     pub reason: String,
     pub message: String,
+    /// For the lifecycle controller's Events: the message as a code with parameters (see
+    /// `VmRow::says`), and who asked, which its note names in English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub says: Option<wukong_lifecycle::Says>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
     /// The component that reported it.
     pub source: Option<String>,
     pub count: u32,

@@ -67,27 +67,10 @@ impl BulkHolds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RunStrategy, VmKey, VmState, Vmi};
+    use crate::VmState;
 
     fn row(name: &str, state: VmState, actions: Vec<Action>) -> VmRow {
-        VmRow {
-            key: VmKey::new("a", name),
-            uid: String::new(),
-            state,
-            run_strategy: RunStrategy::Manual,
-            vmi: Vmi::assumed(state),
-            last_action: None,
-            last_action_time_ms: None,
-            message: None,
-            cpu_cores: None,
-            memory: None,
-            node: None,
-            default_grace_period_seconds: 30,
-            actions,
-            pending: None,
-            pending_since_ms: None,
-            stop_deadline_ms: None,
-        }
+        crate::test_row(name, state, actions)
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use validate::{
     validate_uid, ValidRequest,
 };
 pub use wukong_lifecycle::{
-    check, Action, Refusal, RunStrategy, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
+    check, Action, Refusal, RunStrategy, Says, Situation, VmState, Vmi, MAX_GRACE_PERIOD_SECONDS,
 };
 
 use serde::{Deserialize, Serialize};
@@ -69,7 +69,12 @@ pub struct VmRow {
     pub last_action: Option<String>,
     /// Unix time in milliseconds.
     pub last_action_time_ms: Option<i64>,
+    /// The controller's message, in English.
     pub message: Option<String>,
+    /// The same as a code with parameters, which the page words in the person's language
+    /// (`None`: written before codes, or a code this build does not know: `message` is shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub says: Option<Says>,
     pub cpu_cores: Option<u32>,
     pub memory: Option<String>,
     pub node: Option<String>,
@@ -415,7 +420,11 @@ pub struct HistoryEntry {
     pub requested_by: Option<String>,
     /// `Accepted`, `Refused`, `KubeVirtRefused`, `ForcedStop`, ...
     pub outcome: String,
+    /// The controller's message, in English.
     pub message: Option<String>,
+    /// The same as a code with parameters (see [`VmRow::says`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub says: Option<Says>,
 }
 
 /// The table's filter: a namespace (empty: all), a search text found in the name or namespace,
@@ -489,28 +498,39 @@ pub struct Accepted {
     pub request_id: String,
 }
 
+/// A row for tests: `name` in namespace `a`, Manual, nothing pending.
+#[cfg(test)]
+pub(crate) fn test_row(name: &str, state: VmState, actions: Vec<Action>) -> VmRow {
+    VmRow {
+        key: VmKey::new("a", name),
+        uid: String::new(),
+        state,
+        run_strategy: RunStrategy::Manual,
+        vmi: Vmi::assumed(state),
+        last_action: None,
+        last_action_time_ms: None,
+        message: None,
+        says: None,
+        cpu_cores: None,
+        memory: None,
+        node: None,
+        default_grace_period_seconds: 30,
+        actions,
+        pending: None,
+        pending_since_ms: None,
+        stop_deadline_ms: None,
+    }
+}
+
 #[cfg(test)]
 mod waiting_tests {
     use super::*;
 
     fn row(pending: Option<Action>, since: Option<i64>) -> VmRow {
         VmRow {
-            key: VmKey::new("team-a", "web-01"),
-            uid: String::new(),
-            state: VmState::Running,
-            run_strategy: RunStrategy::Manual,
-            vmi: Vmi::Alive,
-            last_action: None,
-            last_action_time_ms: None,
-            message: None,
-            cpu_cores: None,
-            memory: None,
-            node: None,
-            default_grace_period_seconds: 30,
-            actions: Vec::new(),
             pending,
             pending_since_ms: since,
-            stop_deadline_ms: None,
+            ..test_row("web-01", VmState::Running, Vec::new())
         }
     }
 

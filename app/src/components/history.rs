@@ -92,8 +92,11 @@ pub fn HistoryList(list: Vec<HistoryEntry>) -> impl IntoView {
                     <strong>{t.recorded_action(&e.action)}</strong>" "
                     {e.requested_by.map(|by| view! { <span>{t.history_by}" "<span data-testid="history-by" translate="no">{by}</span></span> })}
                     " — "<span class="outcome">{t.outcome(&e.outcome)}</span>
-                    // The controller's own words (English until it sends reason codes).
-                    {e.message.map(|m| view! { <div class="muted" translate="no">{m}</div> })}
+                    // The controller's words in the person's language; KubeVirt's as they came.
+                    {e.message.map(|m| {
+                        let (text, ours) = t.controller_words(e.says.as_ref(), &m);
+                        view! { <div class="muted" translate=if ours { "yes" } else { "no" }>{text}</div> }
+                    })}
                 </li>
                 }
             }).collect_view()}

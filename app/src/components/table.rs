@@ -69,7 +69,10 @@ fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
         let key = key.clone();
         move || state.row_errors.with(|e| e.get(&key).cloned())
     };
-    let message = row.message.clone().unwrap_or_default();
+    let (message, ours) = t.controller_words(
+        row.says.as_ref(),
+        row.message.as_deref().unwrap_or_default(),
+    );
     let deadline = row.stop_deadline_ms;
     let countdown = move || {
         let (deadline, now) = (deadline?, state.now_ms.get()?);
@@ -221,8 +224,8 @@ fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
             </td>
             <td class="message" data-testid="vm-message">
                 {move || error().map(|e| view! { <span class="row-error">{e}</span> })}
-                // KubeVirt's and the controller's words (English until the controller sends codes).
-                <span translate="no">{message.clone()}</span>
+                // The controller's words in the person's language; KubeVirt's as they came.
+                <span translate=if ours { "yes" } else { "no" }>{message.clone()}</span>
             </td>
             // Quantities as KubeVirt writes them (`4Gi`).
             <td class="muted" translate="no">{resources}</td>

@@ -308,7 +308,16 @@ fn Events(events: Vec<EventLine>, unreadable: Option<String>) -> impl IntoView {
                         <td class=if e.warning { "warning" } else { "" }>{if e.warning { t.event_warning } else { t.event_normal }}</td>
                         <td translate="no">{e.object}</td>
                         <td translate="no">{e.reason}</td>
-                        <td translate="no">{e.message}</td>
+                        {
+                            let (text, ours) = t.controller_words(e.says.as_ref(), &e.message);
+                            let by = e.requested_by;
+                            view! {
+                                <td translate=if ours { "yes" } else { "no" }>
+                                    {text}
+                                    {by.map(|by| view! { " "<span>{t.history_by}" "<span translate="no">{by}</span></span> })}
+                                </td>
+                            }
+                        }
                         <td translate="no">{e.source.unwrap_or_default()}</td>
                         <td>{e.count}</td>
                     </tr>
