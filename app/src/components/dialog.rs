@@ -12,7 +12,8 @@ pub fn ConfirmDialog() -> impl IntoView {
     Effect::new(move |before: Option<Option<Dialog>>| {
         let now = state.dialog.get();
         match (before.flatten(), &now) {
-            (_, Some(_)) => super::modal::focus_into("[data-testid=\"confirm\"]"),
+            // (Focus goes in when the dialog is there: `DialogBox`, loaded lazily.)
+            (_, Some(_)) => {}
             (Some(closed), None) => {
                 let row = super::modal::row_selector(&closed.key);
                 super::modal::focus_back(vec![
@@ -24,12 +25,22 @@ pub fn ConfirmDialog() -> impl IntoView {
         }
         now
     });
+    // The dialog's code is split off the main WASM (`#[lazy]`): fetched on the first opening
+    // (a person reads the row before clicking, and the piece is small).
     move || {
-        state
-            .dialog
-            .get()
-            .map(|dialog| view! { <DialogBox dialog/> })
+        state.dialog.get().map(|dialog| {
+            view! {
+                <Suspense fallback=|| ()>
+                    {Suspend::new(async move { dialog_box(dialog).await })}
+                </Suspense>
+            }
+        })
     }
+}
+
+#[lazy]
+fn dialog_box(dialog: Dialog) -> AnyView {
+    view! { <DialogBox dialog/> }.into_any()
 }
 
 #[component]
@@ -91,6 +102,7 @@ fn DialogBox(dialog: Dialog) -> impl IntoView {
         }
     });
     let confirm_label = t.action(action);
+    Effect::new(|_| super::modal::focus_into("[data-testid=\"confirm\"]"));
     view! {
         <div class="modal-backdrop" on:click=move |_| cancel()>
             <div class="modal" role="dialog" aria-modal="true" aria-labelledby="dialog-title" data-testid="confirm"
