@@ -187,6 +187,7 @@ pub async fn run(
             .modify(lean)
             .reflect(wukong_writer),
         relisted.clone(),
+        "wukongs",
     );
     let vm_events = settled(
         watcher(vms, watcher::Config::default())
@@ -194,6 +195,7 @@ pub async fn run(
             .modify(lean)
             .reflect(vm_writer),
         relisted.clone(),
+        "virtualmachines",
     );
     let vmi_events = settled(
         watcher(vmis, watcher::Config::default())
@@ -201,6 +203,7 @@ pub async fn run(
             .modify(lean)
             .reflect(vmi_writer),
         relisted,
+        "virtualmachineinstances",
     );
     let shared = Arc::new(Shared {
         ctx: ctx.clone(),
@@ -235,9 +238,13 @@ pub async fn run(
 /// an object passed on while the list arrives would be looked at in the store before it is
 /// there: after a kube-apiserver restart, 25 of 1,000 Wukongs were reconciled against the
 /// Running VMs the old store still held, and nothing woke them again (found by the fault runs).
+///
+/// Each (re)list and each failure of the watch is logged (`watch` = `what`): the controller's
+/// run drops its triggers' errors, and a watch that comes back late is otherwise invisible.
 fn settled<K>(
     events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
     relisted: futures::channel::mpsc::UnboundedSender<()>,
+    what: &'static str,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Send + 'static,
@@ -246,12 +253,16 @@ where
         let out = match event {
             Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => Some(Ok(object)),
             Ok(watcher::Event::InitDone) => {
+                info!(watch = what, "listed");
                 // Only fails once the controller is gone.
                 let _ = relisted.unbounded_send(());
                 None
             }
             Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
-            Err(e) => Some(Err(e)),
+            Err(e) => {
+                warn!(watch = what, error = %e, "watch failed; retrying");
+                Some(Err(e))
+            }
         };
         futures::future::ready(out)
     })

@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { ACTIONS, badge, button, clickAndConfirm, rows, waitHydrated } from './helpers';
+import { ACTIONS, badge, button, clickAndConfirm, rows, waitHydrated, type Action } from './helpers';
 
 /**
  * `--auth=token` on the real cluster: the console runs as its ServiceAccount (deploy/rbac) and
@@ -68,9 +68,32 @@ test('a viewer of team-b sees team-b with every action button disabled', async (
       await expect(button(rows(page).nth(i), action)).toBeDisabled();
     }
   }
+  // Each says why: what the rules would allow (delete, from any settled state), the role does
+  // not; what the rules refuse, they say (earlier tests may have moved team-b's VMs: read the state).
+  const first = rows(page).first();
+  const role = /your Kubernetes role does not allow this action/;
+  await expect(button(first, 'delete')).toHaveAccessibleDescription(role);
+  await expect(button(first, 'delete')).toHaveAttribute('title', role);
+  const refusedByRules: Record<string, [Action, RegExp]> = {
+    Running: ['start', /already running/],
+    Stopped: ['stop', /not running/],
+    Suspended: ['suspend', /already suspended/],
+  };
+  const state = (await first.getByTestId('vm-state').getAttribute('data-state'))!;
+  if (refusedByRules[state]) {
+    const [action, why] = refusedByRules[state];
+    await expect(button(first, action)).toHaveAccessibleDescription(why);
+  }
   // History is reading, which a viewer may do.
   await rows(page).first().getByTestId('history-button').click();
   await expect(page.getByTestId('history')).toBeVisible();
+  await page.getByTestId('history-close').click();
+  // The VM page says the same.
+  const name = await first.getAttribute('data-name');
+  await first.getByTestId('vm-link').click();
+  await expect(page).toHaveURL(new RegExp(`/vm/team-b/${name}$`));
+  await waitHydrated(page);
+  await expect(button(rows(page).first(), 'delete')).toHaveAccessibleDescription(role);
 });
 
 test('someone with no access sees an empty page that says why, and signing out ends the session', async ({ page }) => {

@@ -22,8 +22,8 @@ for (const [locale, colorScheme] of [
   test.describe(`axe, ${locale}, ${colorScheme}`, () => {
     test.use({ locale, colorScheme });
 
-    test('the list, the stop dialog, the history and the bulk results have no serious violations', async ({ page }) => {
-      test.setTimeout(90_000); // axe takes a few seconds a look, four looks
+    test('the list, each dialog, the history and the bulk results have no serious violations', async ({ page }) => {
+      test.setTimeout(180_000); // axe takes a few seconds a look, eight looks
       await openAndWait(page);
       expect(await serious(page), 'the list').toEqual([]);
 
@@ -32,6 +32,15 @@ for (const [locale, colorScheme] of [
       await expect(page.getByTestId('confirm')).toBeVisible();
       expect(await serious(page), 'the stop dialog').toEqual([]);
       await page.getByTestId('confirm-cancel').click();
+      // Force stop and delete: the same dialog with other words and a danger button.
+      for (const action of ['force-stop', 'delete']) {
+        await stoppable.locator(`button[data-action="${action}"]`).click();
+        await expect(page.getByTestId('confirm')).toBeVisible();
+        await expect(page.getByTestId('confirm-ok')).toHaveClass(/danger/);
+        expect(await serious(page), `the ${action} dialog`).toEqual([]);
+        await page.getByTestId('confirm-cancel').click();
+        await expect(page.getByTestId('confirm')).toBeHidden();
+      }
 
       await stoppable.getByTestId('history-button').click();
       await expect(page.getByTestId('history')).toBeVisible();
@@ -41,6 +50,8 @@ for (const [locale, colorScheme] of [
       await page.locator('tr[data-testid="vm-row"]:has(button[data-action="restart"]:not([disabled]))').first()
         .locator('[data-testid="select-row"]').check();
       await page.locator('button[data-bulk-action="restart"]').click();
+      await expect(page.getByTestId('bulk-ok')).toBeVisible();
+      expect(await serious(page), 'the bulk confirmation').toEqual([]);
       await page.getByTestId('bulk-ok').click();
       await expect(page.getByTestId('bulk-summary')).toBeVisible();
       expect(await serious(page), 'the bulk results').toEqual([]);
