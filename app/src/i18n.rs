@@ -83,6 +83,8 @@ pub struct Texts {
     pub login_expired: &'static str,
     pub login_revoked: &'static str,
     pub login_ended: &'static str,
+    pub login_through_proxy: &'static str,
+    pub login_proxy_named_no_one: &'static str,
     pub login_signed_out: &'static str,
     pub bulk_all_matching: &'static str,
     pub bulk_clear: &'static str,
@@ -203,6 +205,8 @@ pub const EN: Texts = Texts {
     login_expired: "Your session reached its maximum length; sign in again.",
     login_revoked: "The cluster no longer accepts your token (it expired or was revoked); sign in with a new one.",
     login_ended: "Your session has ended; sign in again.",
+    login_through_proxy: "This console is signed in to through its authenticating proxy; open it through the proxy.",
+    login_proxy_named_no_one: "The authenticating proxy did not name a user; ask whoever runs it.",
     login_signed_out: "You are signed out.",
     bulk_all_matching: "Select all matching the filter",
     bulk_clear: "Clear selection",
@@ -321,6 +325,8 @@ pub const ZH_CN: Texts = Texts {
     login_expired: "你的会话已达到最长时限，请重新登录。",
     login_revoked: "集群不再接受你的令牌（已过期或已被吊销），请使用新令牌登录。",
     login_ended: "你的会话已结束，请重新登录。",
+    login_through_proxy: "此控制台通过其认证代理登录；请经由该代理打开。",
+    login_proxy_named_no_one: "认证代理没有提供用户名；请联系代理的管理员。",
     login_signed_out: "你已退出登录。",
     bulk_all_matching: "选择所有匹配筛选条件的虚拟机",
     bulk_clear: "清除选择",
@@ -660,6 +666,8 @@ impl Texts {
             SignedOutWhy::Expired => self.login_expired,
             SignedOutWhy::Revoked => self.login_revoked,
             SignedOutWhy::Ended => self.login_ended,
+            SignedOutWhy::ThroughProxy => self.login_through_proxy,
+            SignedOutWhy::ProxyNamedNoOne => self.login_proxy_named_no_one,
         }
     }
 

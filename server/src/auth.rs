@@ -130,8 +130,8 @@ pub struct SessionId(String);
 /// Why a request has no identity.
 #[derive(Debug)]
 enum Refusal {
-    /// Sign in (again): the message says why.
-    SignIn(&'static str),
+    /// Sign in (again), and why (its English is `SignedOutWhy`'s `Display`; the page words it).
+    SignIn(SignedOutWhy),
     /// Identity headers from an address that may not send them.
     Forged(String),
     /// Identity headers that cannot be read one way only (a repeated user header, not text): 400.
@@ -207,8 +207,8 @@ impl Gate {
                 Ok((Identity::Person(person), viewer))
             }
             Mode::Token(policy) => {
-                let id =
-                    session_id(headers, policy.cookie_name()).ok_or(Refusal::SignIn("sign in"))?;
+                let id = session_id(headers, policy.cookie_name())
+                    .ok_or(Refusal::SignIn(SignedOutWhy::Required))?;
                 let person = self.session(policy, &id).await?;
                 let viewer = Viewer {
                     name: Some(person.user.clone()),
@@ -224,19 +224,15 @@ impl Gate {
         let token = {
             let mut sessions = self.sessions();
             let Some(session) = sessions.get_mut(id) else {
-                return Err(Refusal::SignIn("your session has ended; sign in again"));
+                return Err(Refusal::SignIn(SignedOutWhy::Ended));
             };
             if session.created.elapsed() >= policy.absolute {
                 sessions.remove(id);
-                return Err(Refusal::SignIn(
-                    "your session reached its maximum length; sign in again",
-                ));
+                return Err(Refusal::SignIn(SignedOutWhy::Expired));
             }
             if session.last_seen.elapsed() >= policy.idle {
                 sessions.remove(id);
-                return Err(Refusal::SignIn(
-                    "your session ended after a period of inactivity; sign in again",
-                ));
+                return Err(Refusal::SignIn(SignedOutWhy::Idle));
             }
             session.last_seen = Instant::now();
             if session.reviewed.elapsed() < policy.token_recheck {
@@ -254,9 +250,7 @@ impl Gate {
             }
             Ok(None) => {
                 self.sessions().remove(id);
-                Err(Refusal::SignIn(
-                    "the cluster no longer accepts your token (it expired or was revoked); sign in with a new one",
-                ))
+                Err(Refusal::SignIn(SignedOutWhy::Revoked))
             }
             // The cluster could not answer: keep the session and ask again on the next request
             // (every write is still authorized by the apiserver as this person).
@@ -266,7 +260,7 @@ impl Gate {
                 sessions
                     .get(id)
                     .map(|s| s.person.clone())
-                    .ok_or(Refusal::SignIn("your session has ended; sign in again"))
+                    .ok_or(Refusal::SignIn(SignedOutWhy::Ended))
             }
         }
     }
@@ -365,9 +359,7 @@ fn from_proxy(
                 peer.map_or("an unknown address".to_owned(), |p| p.to_string()),
             ))
         } else {
-            Refusal::SignIn(
-                "this console is signed in to through its authenticating proxy; open it through the proxy",
-            )
+            Refusal::SignIn(SignedOutWhy::ThroughProxy)
         });
     }
     // Two user headers (one the proxy's, one passed through from the browser) could be read
@@ -376,9 +368,7 @@ fn from_proxy(
     let user = match (users.next(), users.next()) {
         (Some(user), None) => user,
         (None, _) => {
-            return Err(Refusal::SignIn(
-                "the authenticating proxy did not name a user",
-            ))
+            return Err(Refusal::SignIn(SignedOutWhy::ProxyNamedNoOne))
         }
         (Some(_), Some(_)) => {
             return Err(Refusal::Malformed(format!(
@@ -397,9 +387,7 @@ fn from_proxy(
         })?
         .trim();
     if user.is_empty() {
-        return Err(Refusal::SignIn(
-            "the authenticating proxy did not name a user",
-        ));
+        return Err(Refusal::SignIn(SignedOutWhy::ProxyNamedNoOne));
     }
     if is_reserved(user) && !policy.allow_system_names {
         return Err(Refusal::Reserved(format!(
@@ -527,19 +515,16 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
             tracing::warn!(target: "audit", %path, %message, "refused a reserved name from the proxy");
             (StatusCode::FORBIDDEN, message).into_response()
         }
-        Err(Refusal::SignIn(reason)) => {
+        Err(Refusal::SignIn(why)) => {
             let page = method == axum::http::Method::GET && path == "/";
             match (&gate.mode, page) {
                 (Mode::Token(_), true) => {
-                    Redirect::to(&format!("/login?reason={}", reason_code(reason).code()))
-                        .into_response()
+                    Redirect::to(&format!("/login?reason={}", why.code())).into_response()
                 }
                 _ => {
                     let error = ConsoleError::new(
                         app::ErrorKind::SignedOut,
-                        wukong_view::Said::SignedOut {
-                            why: reason_code(reason),
-                        },
+                        wukong_view::Said::SignedOut { why },
                     );
                     let body = serde_json::to_string(&error).unwrap_or_default();
                     (
@@ -551,21 +536,6 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
                 }
             }
         }
-    }
-}
-
-/// Short codes for the sign-in page (it knows the texts; nothing from the URL is shown as is).
-fn reason_code(reason: &str) -> SignedOutWhy {
-    if reason.contains("inactivity") {
-        SignedOutWhy::Idle
-    } else if reason.contains("maximum") {
-        SignedOutWhy::Expired
-    } else if reason.contains("no longer accepts") {
-        SignedOutWhy::Revoked
-    } else if reason.contains("ended") {
-        SignedOutWhy::Ended
-    } else {
-        SignedOutWhy::Required
     }
 }
 

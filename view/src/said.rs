@@ -104,6 +104,10 @@ pub enum SignedOutWhy {
     Expired,
     Revoked,
     Ended,
+    /// Proxy mode, reached without the authenticating proxy.
+    ThroughProxy,
+    /// Proxy mode: the proxy sent no user name.
+    ProxyNamedNoOne,
 }
 
 impl SignedOutWhy {
@@ -114,6 +118,8 @@ impl SignedOutWhy {
             SignedOutWhy::Expired => "expired",
             SignedOutWhy::Revoked => "revoked",
             SignedOutWhy::Ended => "ended",
+            SignedOutWhy::ThroughProxy => "through-proxy",
+            SignedOutWhy::ProxyNamedNoOne => "proxy-named-no-one",
         }
     }
 
@@ -124,6 +130,8 @@ impl SignedOutWhy {
             SignedOutWhy::Expired,
             SignedOutWhy::Revoked,
             SignedOutWhy::Ended,
+            SignedOutWhy::ThroughProxy,
+            SignedOutWhy::ProxyNamedNoOne,
         ]
         .into_iter()
         .find(|w| w.code() == code)
@@ -140,6 +148,10 @@ impl fmt::Display for SignedOutWhy {
                 "the cluster no longer accepts your token (it expired or was revoked); sign in with a new one"
             }
             SignedOutWhy::Ended => "your session has ended; sign in again",
+            SignedOutWhy::ThroughProxy => {
+                "this console is signed in to through its authenticating proxy; open it through the proxy"
+            }
+            SignedOutWhy::ProxyNamedNoOne => "the authenticating proxy did not name a user",
         })
     }
 }
