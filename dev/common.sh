@@ -15,6 +15,19 @@ CARGO_LEPTOS_VERSION=0.3.10
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# The target dir is shared by every clone and outlives them: test binaries and incremental caches of
+# code that no longer exists pile up (66 GB of them filled the disk on 2026-12-03). Whatever no build
+# has read for a week goes; what is still used is read by every build (atime), so it stays.
+prune_target() {
+  local dir
+  for dir in "$CARGO_TARGET_DIR"/debug "$CARGO_TARGET_DIR"/release; do
+    [ -d "$dir/deps" ] && find "$dir/deps" -maxdepth 1 -type f -size +50M -atime +7 -delete 2>/dev/null
+    [ -d "$dir/incremental" ] && find "$dir/incremental" -mindepth 1 -maxdepth 1 -type d -mtime +7 \
+      -exec rm -rf {} + 2>/dev/null
+  done
+  return 0
+}
+
 ensure_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32-unknown-unknown target"
