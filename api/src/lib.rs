@@ -7,6 +7,8 @@
 //!
 //! Only server-side crates depend on this one; the browser gets small view types from `app`.
 
+#[cfg(feature = "client")]
+pub mod connect;
 pub mod kubevirt;
 pub mod lease;
 #[cfg(feature = "runtime")]

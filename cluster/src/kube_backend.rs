@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{
     Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PropagationPolicy, WatchParams,
 };
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
+use kube::config::AuthInfo;
 use kube::core::ObjectList;
 use kube::core::Request;
 use kube::runtime::{watcher, WatchStreamExt};
@@ -44,24 +44,13 @@ pub struct KubeCluster {
 }
 
 impl KubeCluster {
-    /// Connects through `kubeconfig`, else the usual inference (`KUBECONFIG`, `~/.kube/config`,
-    /// in-cluster service account).
+    /// Connects through `kubeconfig`, else as every Wukong process finds its cluster
+    /// (`wukong_api::connect`: `KUBECONFIG`, a pod's ServiceAccount, `~/.kube/config`).
     pub async fn connect(kubeconfig: Option<&Path>) -> Result<KubeCluster, ClusterError> {
-        let unavailable = |e: &dyn std::fmt::Display| ClusterError::Unavailable(e.to_string());
-        let config = match kubeconfig {
-            Some(path) => {
-                let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                    ClusterError::Unavailable(format!(
-                        "cannot read kubeconfig {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| unavailable(&e))?
-            }
-            None => Config::infer().await.map_err(|e| unavailable(&e))?,
-        };
+        let config = wukong_api::connect::Source::choose(kubeconfig)
+            .config()
+            .await
+            .map_err(ClusterError::Unavailable)?;
         KubeCluster::from_config(config)
     }
 

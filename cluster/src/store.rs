@@ -209,6 +209,11 @@ impl LiveStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether the first complete list has arrived (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
     /// Waits until the first complete list has arrived.
     pub async fn wait_ready(&self) {
         let mut ready = self.ready.subscribe();

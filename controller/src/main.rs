@@ -93,13 +93,17 @@ async fn main() -> ExitCode {
     } else {
         builder.init();
     }
-    let client = match kube::Client::try_default().await {
+    let source = wukong_api::connect::Source::choose(None);
+    let client = match source.config().await.and_then(|config| {
+        kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+    }) {
         Ok(client) => client,
         Err(e) => {
-            error!(error = %e, "no cluster: set KUBECONFIG or run in a pod");
+            error!(%source, "{e}");
             return ExitCode::FAILURE;
         }
     };
+    info!(%source, "connecting to Kubernetes");
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())

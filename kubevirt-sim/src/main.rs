@@ -63,8 +63,13 @@ struct Args {
     #[arg(long, env = "WUKONG_KUBEVIRT_SIM_SPEED", default_value_t = 1.0)]
     speed: f64,
     /// Log as JSON lines.
-    #[arg(long)]
+    #[arg(long, env = "WUKONG_LOG_JSON")]
     log_json: bool,
+    /// Also serve /healthz and /readyz over plain HTTP here, for a kubelet's probes (the
+    /// aggregated API's port takes only clients with a front-proxy certificate). Ready once
+    /// the API server has answered.
+    #[arg(long, env = "WUKONG_KUBEVIRT_SIM_PROBE_ADDR")]
+    probe_addr: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -103,13 +108,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match kube::Client::try_default().await {
+    let source = wukong_api::connect::Source::choose(None);
+    let client = match source.config().await.and_then(|config| {
+        kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+    }) {
         Ok(client) => client,
         Err(e) => {
-            error!(error = %e, "no cluster: set KUBECONFIG");
+            error!(%source, "{e}");
             return ExitCode::FAILURE;
         }
     };
+    info!(%source, "connecting to Kubernetes");
     let listener = match TcpListener::bind(args.addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -117,6 +126,47 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = args.probe_addr {
+        let probes = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!(%addr, error = %e, "cannot listen for probes");
+                return ExitCode::FAILURE;
+            }
+        };
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let router = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/readyz",
+                axum::routing::get({
+                    let ready = ready.clone();
+                    move || async move {
+                        if ready.load(std::sync::atomic::Ordering::Relaxed) {
+                            (axum::http::StatusCode::OK, "ok")
+                        } else {
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "the API server has not answered yet",
+                            )
+                        }
+                    }
+                }),
+            );
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(probes, router).await {
+                error!(error = %e, "the probe server stopped");
+            }
+        });
+        let client = client.clone();
+        tokio::spawn(async move {
+            while client.apiserver_version().await.is_err() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        info!(%addr, "serving /healthz and /readyz");
+    }
     let timings = Timings::default().scaled(args.speed);
     info!(addr = %args.addr, speed = args.speed, ?timings, clients = %allowed_names, "KubeVirt simulator ready");
     let (calls, receiver) = mpsc::channel(256);

@@ -172,6 +172,11 @@ impl Gate {
         &self.sockets
     }
 
+    /// Shutting down: `/readyz` says so and every live socket closes.
+    pub fn is_closing(&self) -> bool {
+        self.sockets.is_closing()
+    }
+
     pub fn sign_in(&self) -> SignIn {
         match self.mode {
             Mode::None => SignIn::Open,
@@ -470,6 +475,7 @@ fn session_id(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
 /// Paths anyone may fetch: health and metrics (counts only, nothing about any VM), the static site, the sign-in page and its form, and the language and theme switches.
 fn is_public(path: &str) -> bool {
     path == "/healthz"
+        || path == "/readyz"
         || path == "/metrics"
         || path == "/login"
         || path == "/auth/login"

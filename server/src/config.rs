@@ -163,6 +163,17 @@ pub struct Config {
     /// The console's ServiceAccount needs get/list/watch on that Lease (deploy/rbac/console.yaml).
     #[arg(long, env = "WUKONG_CONTROLLER_LEASE", default_value = "wukong-system/wukong-controller", value_parser = parse_lease)]
     pub controller_lease: LeaseChoice,
+
+    /// Log as JSON lines (each with the request id of the request it was written for).
+    #[arg(long, env = "WUKONG_LOG_JSON")]
+    pub log_json: bool,
+
+    /// On SIGTERM: every live socket is closed at once (1001: its browser reconnects, to another
+    /// replica), no new connection is accepted, and requests in flight (actions being written)
+    /// get this many seconds to finish before the process exits. Keep it under the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, env = "WUKONG_SHUTDOWN_SECONDS", default_value_t = 20)]
+    pub shutdown_seconds: u64,
 }
 
 /// `--controller-lease`: a Lease, or `none`.

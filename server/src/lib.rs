@@ -1,7 +1,7 @@
 //! The `wukong-console` server: configuration and axum wiring around the `app` crate.
 //!
 //! Routes: the SSR page and its server functions (`/api/*`), the live websocket (`/live`),
-//! `/healthz`, `/metrics` (counts for Prometheus: `metrics`), the site's WASM/JS/CSS (`/pkg/*`, hashed names cached for a year, gzip written by
+//! `/healthz`, `/readyz`, `/metrics` (counts for Prometheus: `metrics`), the site's WASM/JS/CSS (`/pkg/*`, hashed names cached for a year, gzip written by
 //! the release build: `pkg_service`), and the other static files as the fallback. Everything but
 //! the websocket is gzipped when the browser takes it. Requests for a host the console does
 //! not answer to are refused first (`host`), then cross-origin writes and websocket handshakes
@@ -28,7 +28,11 @@ use leptos::nonce::use_nonce;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use std::sync::Arc;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wukong_cluster::Console;
 
@@ -145,6 +149,37 @@ async fn cache_control(
     response
 }
 
+/// `/readyz`: ready once the process's one watch has listed everything (until then a page would
+/// show an empty list), and while it is not shutting down. `/healthz` only says the process runs.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    if state.gate.is_closing() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if state.console.store.is_ready() {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the watch on the cluster has not listed the VMs yet",
+        )
+    }
+}
+
+/// The span every log line of a request is written in: its id, method and path (never the query:
+/// it may hold a filter a person typed).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path()
+    )
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let console = state.console.clone();
@@ -155,6 +190,7 @@ pub fn router(state: AppState) -> Router {
     let edge = state.edge.clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
@@ -195,6 +231,11 @@ pub fn router(state: AppState) -> Router {
             host::known_hosts_only,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Every request gets an id (a proxy's X-Request-Id is kept), returned in X-Request-Id and
+        // a field of every log line written while it is served, audit lines included.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -41,6 +41,15 @@ pub async fn upgrade(
     session: Option<Extension<SessionId>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    if state.gate.sockets().is_closing() {
+        // Another replica takes it (the browser retries).
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "this console is shutting down; reconnect",
+        )
+            .into_response();
+    }
     let admitted = match state.gate.sockets().admit(&who) {
         Ok(admitted) => admitted,
         Err(message) => {
@@ -92,6 +101,8 @@ enum Ending {
     SignedOut,
     /// It reached `--socket-max-minutes` (1001); the browser reconnects and is checked again.
     TooOld,
+    /// The process is shutting down (1001); the browser reconnects, to another replica.
+    ShuttingDown,
 }
 
 impl Ending {
@@ -123,6 +134,7 @@ impl Ending {
             }
             Ending::SignedOut => (1008, "your session has ended".to_owned()),
             Ending::TooOld => (1001, "connection renewed; reconnect".to_owned()),
+            Ending::ShuttingDown => (1001, "this console is shutting down; reconnect".to_owned()),
         };
         // A close reason may be at most 123 bytes.
         let mut reason = reason;
@@ -178,6 +190,7 @@ async fn serve(
     session: Option<SessionId>,
 ) {
     let limits = gate.sockets().limits;
+    let sockets = gate.sockets().clone();
     let (mut sink, mut incoming) = socket.split();
     // Views the browser asks for; a small buffer, so a flood waits on the socket, not in memory.
     let (views_in, views) = futures::channel::mpsc::channel::<View>(4);
@@ -243,6 +256,7 @@ async fn serve(
             Ending::SignedOut
         };
         tokio::select! {
+            () = sockets.closed() => Ending::ShuttingDown,
             ending = send => ending,
             ending = receive => ending,
             ending = session_ends => ending,
@@ -270,6 +284,7 @@ mod tests {
         assert_eq!(code(Ending::TooLarge), Some(1008));
         assert_eq!(code(Ending::TooManyViews(20)), Some(1008));
         assert_eq!(code(Ending::SignedOut), Some(1008));
+        assert_eq!(code(Ending::ShuttingDown), Some(1001));
         assert_eq!(code(Ending::TooOld), Some(1001));
         assert_eq!(code(Ending::ClientGone), None);
         let long = Ending::Unreadable("é".repeat(200))

@@ -3,6 +3,7 @@ use leptos::config::get_configuration;
 use server::auth::{Gate, Mode};
 use server::config::{BackendChoice, Config};
 use server::{router, AppState};
+use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -16,14 +17,20 @@ use wukong_sim::Timings;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let config = Config::parse();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         // Plain text, no colour codes, when the log goes to a file or a collector.
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
-    match run(Config::parse()).await {
+        .with_ansi(std::io::stdout().is_terminal());
+    if config.log_json {
+        // The request's span (its id, method and path) is a field of each line.
+        builder.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        builder.init();
+    }
+    match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -91,15 +98,16 @@ async fn run(config: Config) -> Result<(), String> {
     console.budget = Arc::new(ActionBudget::new(config.actions_per_minute));
     console.bulk_budget = Arc::new(ActionBudget::new(config.bulk_vms_per_minute));
     console.bulk_max_vms = config.bulk_max_vms.max(1);
+    let gate = Gate::with_limits(
+        mode,
+        access,
+        config.socket_limits(),
+        config.sign_in_attempts_per_minute,
+    );
     let app = router(AppState {
         leptos_options,
         console,
-        gate: Gate::with_limits(
-            mode,
-            access,
-            config.socket_limits(),
-            config.sign_in_attempts_per_minute,
-        ),
+        gate: gate.clone(),
         edge,
     });
 
@@ -108,16 +116,45 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!("serving the console on http://{addr}");
     // The peer address is needed to trust an authenticating proxy (--auth=proxy).
-    axum::serve(
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sockets = gate.sockets().clone();
+    let serve = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| format!("server error: {e}"))
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Stop accepting (axum does once this returns), close every live socket with 1001,
+        // let the requests in flight finish.
+        tracing::info!(
+            sockets = sockets.open_total(),
+            "shutting down: closing live sockets, finishing requests in flight"
+        );
+        sockets.close_all();
+        let _ = stopping.send(());
+    });
+    let grace = Duration::from_secs(config.shutdown_seconds);
+    let served = tokio::select! {
+        served = serve.into_future() => served,
+        // Past the grace period after the signal, the process ends whatever is still open.
+        () = async {
+            let _ = stopped.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(seconds = grace.as_secs(), "requests still in flight after the shutdown grace period; exiting");
+            Ok(())
+        }
+    };
+    // Sockets are upgraded connections, which axum does not wait for: give their close frames a
+    // moment to go out.
+    if !gate.sockets().drained(Duration::from_secs(2)).await {
+        tracing::warn!(sockets = gate.sockets().open_total(), "live sockets did not close in time");
+    }
+    tracing::info!("stopped");
+    served.map_err(|e| format!("server error: {e}"))
 }
 
-async fn shutdown() {
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -37,6 +37,8 @@ pub struct Sockets {
     open: Mutex<HashMap<String, usize>>,
     /// Every open socket, counted or not (`/metrics`).
     total: std::sync::atomic::AtomicUsize,
+    /// True once the process is shutting down: every socket closes (1001) and no new one opens.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// One admitted socket; dropping it frees its place.
@@ -52,7 +54,36 @@ impl Sockets {
             limits,
             open: Mutex::new(HashMap::new()),
             total: std::sync::atomic::AtomicUsize::new(0),
+            closing: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Shutting down (SIGTERM): every open socket closes with 1001, so its browser reconnects to
+    /// another replica, and no new one is admitted.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
+    /// Resolves once [`Sockets::close_all`] has been called.
+    pub async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
+    /// Waits until every socket has ended, or `limit` has passed; true if all ended.
+    pub async fn drained(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.open_total() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// How many live sockets are open now.
@@ -63,6 +94,9 @@ impl Sockets {
     /// A place for one more socket of `who`, or why not. Without sign-in (`--auth=none`,
     /// loopback or sandbox only) everyone is the console and nobody is counted.
     pub fn admit(self: &Arc<Self>, who: &Identity) -> Result<Admitted, String> {
+        if self.is_closing() {
+            return Err("this console is shutting down; reconnect".into());
+        }
         let Identity::Person(person) = who else {
             self.total
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
