@@ -49,7 +49,10 @@ impl Source {
         if set("KUBECONFIG").is_some() {
             return Source::Inferred;
         }
-        match (set("KUBERNETES_SERVICE_HOST"), set("KUBERNETES_SERVICE_PORT")) {
+        match (
+            set("KUBERNETES_SERVICE_HOST"),
+            set("KUBERNETES_SERVICE_PORT"),
+        ) {
             (Some(host), Some(port)) => {
                 let host = host.trim();
                 // An IPv6 address is bracketed in a URL.
@@ -79,9 +82,9 @@ impl Source {
                     .await
                     .map_err(|e| format!("kubeconfig {}: {e}", path.display()))
             }
-            Source::Inferred => kube::Config::infer().await.map_err(|e| {
-                format!("no cluster found: set KUBECONFIG, or run in a pod ({e})")
-            }),
+            Source::Inferred => kube::Config::infer()
+                .await
+                .map_err(|e| format!("no cluster found: set KUBECONFIG, or run in a pod ({e})")),
             Source::InCluster { server, dir } => {
                 let file = |name: &str| {
                     let path = dir.join(name);
@@ -209,10 +212,7 @@ mod tests {
         );
         assert_eq!(Source::choose_from(None, env(&[])), Source::Inferred);
         // Only the host: not a pod (client-go wants both).
-        assert_eq!(
-            Source::choose_from(None, env(&pod[..1])),
-            Source::Inferred
-        );
+        assert_eq!(Source::choose_from(None, env(&pod[..1])), Source::Inferred);
     }
 
     #[test]

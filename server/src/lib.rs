@@ -20,7 +20,9 @@ mod status;
 use app::{shell, App};
 use auth::Gate;
 use axum::extract::FromRef;
+use axum::http::StatusCode;
 use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use host::AllowedHosts;
@@ -28,12 +30,10 @@ use leptos::nonce::use_nonce;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use std::sync::Arc;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 use wukong_cluster::Console;
 
 /// Largest request body accepted (server function arguments are a few hundred bytes).

@@ -26,7 +26,11 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stdout().is_terminal());
     if config.log_json {
         // The request's span (its id, method and path) is a field of each line.
-        builder.json().with_current_span(true).with_span_list(false).init();
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.init();
     }
@@ -148,7 +152,10 @@ async fn run(config: Config) -> Result<(), String> {
     // Sockets are upgraded connections, which axum does not wait for: give their close frames a
     // moment to go out.
     if !gate.sockets().drained(Duration::from_secs(2)).await {
-        tracing::warn!(sockets = gate.sockets().open_total(), "live sockets did not close in time");
+        tracing::warn!(
+            sockets = gate.sockets().open_total(),
+            "live sockets did not close in time"
+        );
     }
     tracing::info!("stopped");
     served.map_err(|e| format!("server error: {e}"))
