@@ -20,6 +20,7 @@ pub mod presence;
 mod row;
 mod sandbox;
 mod seed;
+pub mod sessions;
 pub mod simulated;
 mod store;
 

@@ -5,7 +5,11 @@
 //!   id in an HttpOnly, SameSite=Strict cookie (`__Host-` prefixed and Secure over HTTPS). Every
 //!   sign-in gets a new id and ends the session the browser came with. Sessions end on sign-out,
 //!   after the idle or absolute timeout, or when the token stops being accepted (it is reviewed
-//!   again every `token_recheck`). The token is kept only in memory, only for those reviews.
+//!   again every `token_recheck`). The session (the person, their token, its times) is kept in a
+//!   `SessionStore`: one Secret per session in the console's namespace with `--session-store
+//!   secrets` (`wukong_cluster::sessions`), so any replica serves any person, a restart signs
+//!   nobody out, and a sign-out or a revoked token ends it on every replica. The token never
+//!   goes to the browser.
 //! - `proxy`: an authenticating reverse proxy names the person in headers; they are believed only
 //!   from the configured source addresses, and a request from anywhere else carrying them is
 //!   refused outright. The user and groups headers must appear once at most; Kubernetes' reserved `system:` names are
@@ -29,10 +33,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use ipnet::IpNet;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use wukong_cluster::access::BearerToken;
+use wukong_cluster::sessions::{
+    session_key, MemorySessions, SessionRecord, SessionStore, SEEN_EVERY_MS,
+};
 use wukong_cluster::{Access, ActionBudget, Identity, Person};
 use wukong_view::SignedOutWhy;
 use wukong_view::{SignIn, Viewer};
@@ -90,29 +97,54 @@ pub enum Mode {
     Proxy(ProxyPolicy),
 }
 
-/// A bearer token, never printed.
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
+/// What one replica knows of a session beyond the store: when it last had the token reviewed
+/// (and who the cluster said it was then), and the last request it served.
+#[derive(Clone, Debug)]
+struct Local {
+    reviewed: Instant,
+    person: Person,
+    last_seen_ms: i64,
 }
 
-#[derive(Debug)]
-struct Session {
-    person: Person,
-    token: Secret,
-    created: Instant,
-    last_seen: Instant,
-    reviewed: Instant,
+/// Wall-clock milliseconds: sessions are shared by replicas, so their times are the wall clock's.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where a session stands against the policy's timeouts, at `now`.
+fn timed_out(
+    policy: &SessionPolicy,
+    record: &SessionRecord,
+    last_seen_ms: i64,
+    now: i64,
+) -> Option<SignedOutWhy> {
+    if now.saturating_sub(record.created_ms) >= ms(policy.absolute) {
+        Some(SignedOutWhy::Expired)
+    } else if now.saturating_sub(last_seen_ms.max(record.last_seen_ms)) >= ms(policy.idle) {
+        Some(SignedOutWhy::Idle)
+    } else {
+        None
+    }
 }
 
 /// Authentication for one console process.
 pub struct Gate {
     mode: Mode,
     access: Arc<dyn Access>,
-    sessions: Mutex<HashMap<String, Session>>,
+    /// Where sessions are kept (shared by every replica with `SecretSessions`), by key
+    /// (`session_key` of the id).
+    sessions: Arc<dyn SessionStore>,
+    /// This replica's own knowledge of the sessions it has served, by key.
+    local: Mutex<HashMap<String, Local>>,
+    /// When this replica last swept expired sessions out of the store (ms).
+    swept_ms: std::sync::atomic::AtomicI64,
     /// Live websockets per person, and their limits.
     sockets: Arc<Sockets>,
     /// Sign-in attempts per client address (`--sign-in-attempts-per-minute`).
@@ -159,10 +191,29 @@ impl Gate {
         sockets: SocketLimits,
         sign_in_attempts_per_minute: u32,
     ) -> Arc<Gate> {
+        Gate::with_sessions(
+            mode,
+            access,
+            sockets,
+            sign_in_attempts_per_minute,
+            Arc::new(MemorySessions::default()),
+        )
+    }
+
+    /// A gate keeping its sessions in `sessions` (Secrets: any replica serves any person).
+    pub fn with_sessions(
+        mode: Mode,
+        access: Arc<dyn Access>,
+        sockets: SocketLimits,
+        sign_in_attempts_per_minute: u32,
+        sessions: Arc<dyn SessionStore>,
+    ) -> Arc<Gate> {
         Arc::new(Gate {
             mode,
             access,
-            sessions: Mutex::new(HashMap::new()),
+            sessions,
+            local: Mutex::new(HashMap::new()),
+            swept_ms: std::sync::atomic::AtomicI64::new(0),
             sockets: Sockets::new(sockets),
             sign_in_attempts: ActionBudget::new(sign_in_attempts_per_minute.max(1)),
         })
@@ -170,6 +221,11 @@ impl Gate {
 
     pub fn sockets(&self) -> &Arc<Sockets> {
         &self.sockets
+    }
+
+    /// Whether the sessions kept before this process started are loaded (`/readyz`).
+    pub fn sessions_synced(&self) -> bool {
+        self.sessions.synced()
     }
 
     /// Shutting down: `/readyz` says so and every live socket closes.
@@ -192,8 +248,16 @@ impl Gate {
         }
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    fn local(&self) -> MutexGuard<'_, HashMap<String, Local>> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends a session everywhere: the store's copy (every replica drops it) and this one's.
+    async fn end(&self, key: &str) {
+        self.local().remove(key);
+        if let Err(e) = self.sessions.remove(key).await {
+            tracing::warn!(error = %e, "cannot delete an ended session; it stays refused by its timeouts");
+        }
     }
 
     async fn identify(
@@ -224,86 +288,109 @@ impl Gate {
         }
     }
 
-    /// The session's person, if the session is still good (timeouts, token still accepted).
+    /// The session's person, if the session is still good (timeouts, token still accepted), and
+    /// the request written down as activity.
     async fn session(&self, policy: &SessionPolicy, id: &str) -> Result<Person, Refusal> {
-        let token = {
-            let mut sessions = self.sessions();
-            let Some(session) = sessions.get_mut(id) else {
+        let key = session_key(id);
+        let record = match self.sessions.get(&key).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                self.local().remove(&key);
                 return Err(Refusal::SignIn(SignedOutWhy::Ended));
-            };
-            if session.created.elapsed() >= policy.absolute {
-                sessions.remove(id);
-                return Err(Refusal::SignIn(SignedOutWhy::Expired));
             }
-            if session.last_seen.elapsed() >= policy.idle {
-                sessions.remove(id);
-                return Err(Refusal::SignIn(SignedOutWhy::Idle));
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a session");
+                return Err(Refusal::SignIn(SignedOutWhy::Ended));
             }
-            session.last_seen = Instant::now();
-            if session.reviewed.elapsed() < policy.token_recheck {
-                return Ok(session.person.clone());
-            }
-            session.token.0.clone()
         };
-        match self.access.review_token(&token).await {
-            Ok(Some(person)) => {
-                if let Some(session) = self.sessions().get_mut(id) {
-                    session.reviewed = Instant::now();
-                    session.person = person.clone();
+        let now = now_ms();
+        let local = self.local().get(&key).cloned();
+        let last_seen = local.as_ref().map_or(0, |l| l.last_seen_ms);
+        if let Some(why) = timed_out(policy, &record, last_seen, now) {
+            self.end(&key).await;
+            return Err(Refusal::SignIn(why));
+        }
+        // Written down for the other replicas at most every SEEN_EVERY_MS (a quarter of the idle
+        // timeout when that is shorter), so the idle timeout holds across them.
+        if now.saturating_sub(record.last_seen_ms) >= SEEN_EVERY_MS.min(ms(policy.idle) / 4) {
+            if let Err(e) = self.sessions.seen(&key, now).await {
+                tracing::warn!(error = %e, "cannot write a session's activity down");
+            }
+        }
+        if let Some(local) = &local {
+            if local.reviewed.elapsed() < policy.token_recheck {
+                if let Some(l) = self.local().get_mut(&key) {
+                    l.last_seen_ms = now;
                 }
+                return Ok(local.person.clone());
+            }
+        }
+        // Due for review, or the first request this replica serves for it.
+        match self.access.review_token(record.token.expose()).await {
+            Ok(Some(person)) => {
+                self.local().insert(
+                    key,
+                    Local {
+                        reviewed: Instant::now(),
+                        person: person.clone(),
+                        last_seen_ms: now,
+                    },
+                );
                 Ok(person)
             }
             Ok(None) => {
-                self.sessions().remove(id);
+                self.end(&key).await;
                 Err(Refusal::SignIn(SignedOutWhy::Revoked))
             }
             // The cluster could not answer: keep the session and ask again on the next request
             // (every write is still authorized by the apiserver as this person).
             Err(e) => {
                 tracing::warn!(error = %e, "cannot review a session's token again; will retry");
-                let sessions = self.sessions();
-                sessions
-                    .get(id)
-                    .map(|s| s.person.clone())
-                    .ok_or(Refusal::SignIn(SignedOutWhy::Ended))
+                Ok(local.map_or_else(|| record.person(), |l| l.person))
             }
         }
     }
 
-    /// For an open websocket: whether its session still exists, is within its timeouts, and (once
-    /// every `token_recheck`) its token is still accepted by the cluster. Does not count as
-    /// activity. A revoked token ends the session here, so the socket closes within
-    /// `token_recheck` even if the person makes no request. If the cluster cannot answer, the
-    /// socket stays (as a request would) and the review is tried again next time.
+    /// For an open websocket: whether its session still exists (a sign-out on any replica ends
+    /// it), is within its timeouts, and (once every `token_recheck`) its token is still accepted
+    /// by the cluster. Does not count as activity. A revoked token ends the session here, so the
+    /// socket closes within `token_recheck` even if the person makes no request. If the cluster
+    /// cannot answer, the socket stays (as a request would) and the review is tried again next
+    /// time.
     pub async fn still_signed_in(&self, id: &SessionId) -> bool {
         let Mode::Token(policy) = &self.mode else {
             return true;
         };
-        let token = {
-            let sessions = self.sessions();
-            let Some(session) = sessions.get(&id.0) else {
-                return false;
-            };
-            if session.created.elapsed() >= policy.absolute
-                || session.last_seen.elapsed() >= policy.idle
-            {
-                return false;
-            }
-            if session.reviewed.elapsed() < policy.token_recheck {
-                return true;
-            }
-            session.token.0.clone()
+        let key = session_key(&id.0);
+        let Some(record) = self.sessions.peek(&key) else {
+            self.local().remove(&key);
+            return false;
         };
-        match self.access.review_token(&token).await {
+        let local = self.local().get(&key).cloned();
+        let last_seen = local.as_ref().map_or(0, |l| l.last_seen_ms);
+        if timed_out(policy, &record, last_seen, now_ms()).is_some() {
+            return false;
+        }
+        if local
+            .as_ref()
+            .is_some_and(|l| l.reviewed.elapsed() < policy.token_recheck)
+        {
+            return true;
+        }
+        match self.access.review_token(record.token.expose()).await {
             Ok(Some(person)) => {
-                if let Some(session) = self.sessions().get_mut(&id.0) {
-                    session.reviewed = Instant::now();
-                    session.person = person;
-                }
+                let mut locals = self.local();
+                let entry = locals.entry(key).or_insert_with(|| Local {
+                    reviewed: Instant::now(),
+                    person: person.clone(),
+                    last_seen_ms: 0,
+                });
+                entry.reviewed = Instant::now();
+                entry.person = person;
                 true
             }
-            // The session stays (unusable: its review is due) so that the person's next request
-            // reviews it again and says why it ended, then removes it.
+            // The session stays (its review is due) so that the person's next request reviews it
+            // again and says why it ended, then removes it.
             Ok(None) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot review a socket's token again; will retry");
@@ -317,31 +404,79 @@ impl Gate {
         let Mode::Token(policy) = &self.mode else {
             return true;
         };
-        self.sessions().get(&id.0).is_some_and(|s| {
-            s.created.elapsed() < policy.absolute && s.last_seen.elapsed() < policy.idle
-        })
+        let key = session_key(&id.0);
+        let last_seen = self.local().get(&key).map_or(0, |l| l.last_seen_ms);
+        self.sessions
+            .peek(&key)
+            .is_some_and(|r| timed_out(policy, &r, last_seen, now_ms()).is_none())
     }
 
-    fn new_session(&self, policy: &SessionPolicy, person: Person, token: String) -> Option<String> {
+    /// A new session for `person`, kept in the store; its id, or `None` if it cannot be kept.
+    async fn new_session(
+        &self,
+        policy: &SessionPolicy,
+        person: Person,
+        token: String,
+    ) -> Option<String> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).ok()?;
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let now = Instant::now();
-        let mut sessions = self.sessions();
-        sessions.retain(|_, s| {
-            s.created.elapsed() < policy.absolute && s.last_seen.elapsed() < policy.idle
-        });
-        sessions.insert(
-            id.clone(),
-            Session {
+        let key = session_key(&id);
+        let now = now_ms();
+        self.sweep(policy, now).await;
+        let record = SessionRecord {
+            user: person.user.clone(),
+            groups: person.groups.clone(),
+            token: BearerToken::new(token),
+            created_ms: now,
+            last_seen_ms: now,
+        };
+        if let Err(e) = self.sessions.insert(&key, record).await {
+            tracing::warn!(error = %e, "cannot keep a new session");
+            return None;
+        }
+        self.local().insert(
+            key,
+            Local {
+                reviewed: Instant::now(),
                 person,
-                token: Secret(token),
-                created: now,
-                last_seen: now,
-                reviewed: now,
+                last_seen_ms: now,
             },
         );
         Some(id)
+    }
+
+    /// Deletes sessions past their timeouts (at most once a minute per replica; any replica may).
+    /// A session counts as idle here only once its last written-down request is older than the
+    /// idle timeout plus the interval at which requests are written down, so a session another
+    /// replica served a moment ago is never swept.
+    async fn sweep(&self, policy: &SessionPolicy, now: i64) {
+        let last = self.swept_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) < SEEN_EVERY_MS.min(ms(policy.idle)) {
+            return;
+        }
+        self.swept_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        let margin = SEEN_EVERY_MS.min(ms(policy.idle) / 4);
+        let expired: Vec<String> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|(_, r)| {
+                now.saturating_sub(r.created_ms) >= ms(policy.absolute)
+                    || now.saturating_sub(r.last_seen_ms) >= ms(policy.idle).saturating_add(margin)
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in &expired {
+            self.end(key).await;
+        }
+        if !expired.is_empty() {
+            tracing::info!(sessions = expired.len(), "removed expired sessions");
+        }
+        let known: std::collections::HashSet<String> =
+            self.sessions.all().into_iter().map(|(k, _)| k).collect();
+        self.local().retain(|k, _| known.contains(k));
     }
 }
 
@@ -623,9 +758,9 @@ pub async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response 
             // A new id at every sign-in, and the session the browser came with ended: an id
             // someone planted or saw before sign-in is worth nothing after it.
             if let Some(old) = session_id(&headers, policy.cookie_name()) {
-                gate.sessions().remove(&old);
+                gate.end(&session_key(&old)).await;
             }
-            let Some(id) = gate.new_session(policy, person, token.to_owned()) else {
+            let Some(id) = gate.new_session(policy, person, token.to_owned()).await else {
                 return Redirect::to("/login?error=unavailable").into_response();
             };
             tracing::info!(target: "audit", %user, "signed in");
@@ -650,9 +785,11 @@ pub async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response 
 /// `POST /auth/logout`: ends the session (if any) and clears the cookie.
 pub async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
     if let Some(id) = session_id(&headers, gate.cookie_name()) {
-        if let Some(session) = gate.sessions().remove(&id) {
-            tracing::info!(target: "audit", user = %session.person.user, "signed out");
+        let key = session_key(&id);
+        if let Some(session) = gate.sessions.peek(&key) {
+            tracing::info!(target: "audit", user = %session.user, "signed out");
         }
+        gate.end(&key).await;
     }
     let mut response = Redirect::to("/login?reason=signed-out").into_response();
     // A `__Host-` cookie is only replaced by one with the same attributes (Secure included).
@@ -797,7 +934,7 @@ mod tests {
     }
 
     #[test]
-    fn secrets_do_not_print() {
-        assert_eq!(format!("{:?}", Secret("abc".into())), "Secret(..)");
+    fn tokens_do_not_print() {
+        assert_eq!(format!("{:?}", BearerToken::new("abc")), "BearerToken(..)");
     }
 }

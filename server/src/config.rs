@@ -164,6 +164,18 @@ pub struct Config {
     #[arg(long, env = "WUKONG_CONTROLLER_LEASE", default_value = "wukong-system/wukong-controller", value_parser = parse_lease)]
     pub controller_lease: LeaseChoice,
 
+    /// `--auth=token`: where sessions are kept. `secrets`: one Secret per session in
+    /// --session-namespace, so several replicas share them and a restart signs nobody out (the
+    /// ServiceAccount needs the Role in deploy/rbac/console.yaml). `memory`: this process only
+    /// (one replica; a restart signs everyone out).
+    #[arg(long, env = "WUKONG_SESSION_STORE", value_enum, default_value_t = SessionStoreChoice::Secrets)]
+    pub session_store: SessionStoreChoice,
+
+    /// The namespace of the session Secrets [default: POD_NAMESPACE, else the pod's
+    /// ServiceAccount namespace, else wukong-system].
+    #[arg(long, env = "WUKONG_SESSION_NAMESPACE")]
+    pub session_namespace: Option<String>,
+
     /// Log as JSON lines (each with the request id of the request it was written for).
     #[arg(long, env = "WUKONG_LOG_JSON")]
     pub log_json: bool,
@@ -174,6 +186,15 @@ pub struct Config {
     /// terminationGracePeriodSeconds.
     #[arg(long, env = "WUKONG_SHUTDOWN_SECONDS", default_value_t = 20)]
     pub shutdown_seconds: u64,
+}
+
+/// Where `--auth=token` keeps its sessions (`--session-store`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SessionStoreChoice {
+    /// One Secret per session in the console's namespace: shared by every replica.
+    Secrets,
+    /// This process's memory: one replica only.
+    Memory,
 }
 
 /// `--controller-lease`: a Lease, or `none`.

@@ -154,6 +154,11 @@ async fn cache_control(
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     if state.gate.is_closing() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if !state.gate.sessions_synced() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the sign-in sessions have not been loaded yet",
+        )
     } else if state.console.store.is_ready() {
         (StatusCode::OK, "ok")
     } else {

@@ -1,7 +1,7 @@
 use clap::Parser;
 use leptos::config::get_configuration;
 use server::auth::{Gate, Mode};
-use server::config::{BackendChoice, Config};
+use server::config::{BackendChoice, Config, SessionStoreChoice};
 use server::{router, AppState};
 use std::future::IntoFuture;
 use std::io::IsTerminal;
@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use wukong_cluster::sessions::{MemorySessions, SecretSessions, SessionStore};
 use wukong_cluster::{
     sandbox_seed, Access, ActionBudget, Cluster, Console, KubeAccess, KubeCluster, OpenAccess,
     Sandbox,
@@ -65,6 +66,7 @@ async fn run(config: Config) -> Result<(), String> {
     // Checked before connecting: a console that would be open to everyone does not start.
     let mode = config.auth_mode(sandbox, addr)?;
     let edge = config.edge(addr)?;
+    let mut kube_client = None;
     let (cluster, access): (Arc<dyn Cluster>, Arc<dyn Access>) = match backend {
         BackendChoice::Sandbox { reason } => {
             tracing::info!(%reason, speed = config.sandbox_speed, "using the sandbox: a simulated cluster");
@@ -85,6 +87,7 @@ async fn run(config: Config) -> Result<(), String> {
                 Duration::from_secs(config.rbac_cache_seconds.max(1)),
             );
             access.clone().forget_on_rbac_changes();
+            kube_client = Some(cluster.client());
             (Arc::new(cluster), access)
         }
     };
@@ -102,11 +105,26 @@ async fn run(config: Config) -> Result<(), String> {
     console.budget = Arc::new(ActionBudget::new(config.actions_per_minute));
     console.bulk_budget = Arc::new(ActionBudget::new(config.bulk_vms_per_minute));
     console.bulk_max_vms = config.bulk_max_vms.max(1);
-    let gate = Gate::with_limits(
+    let sessions: Arc<dyn SessionStore> = match (&mode, config.session_store, kube_client) {
+        (Mode::Token(_), SessionStoreChoice::Secrets, Some(client)) => {
+            let namespace = session_namespace(&config);
+            tracing::info!(%namespace, "keeping sign-in sessions as Secrets (--session-store=secrets): any replica serves any person");
+            SecretSessions::start(client, &namespace)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        (Mode::Token(_), _, _) => {
+            tracing::warn!("keeping sign-in sessions in this process's memory (--session-store=memory): run one replica only; a restart signs everyone out");
+            Arc::new(MemorySessions::default())
+        }
+        _ => Arc::new(MemorySessions::default()),
+    };
+    let gate = Gate::with_sessions(
         mode,
         access,
         config.socket_limits(),
         config.sign_in_attempts_per_minute,
+        sessions,
     );
     let app = router(AppState {
         leptos_options,
@@ -159,6 +177,20 @@ async fn run(config: Config) -> Result<(), String> {
     }
     tracing::info!("stopped");
     served.map_err(|e| format!("server error: {e}"))
+}
+
+/// `--session-namespace`, else the pod's own namespace (the downward API's POD_NAMESPACE, or
+/// its ServiceAccount's), else wukong-system.
+fn session_namespace(config: &Config) -> String {
+    config
+        .session_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            wukong_api::connect::Source::choose(config.kubeconfig.as_deref()).pod_namespace()
+        })
+        .unwrap_or_else(|| wukong_api::lease::CONTROLLER_NAMESPACE.to_owned())
 }
 
 async fn shutdown_signal() {
