@@ -104,6 +104,21 @@ async fn auto_start_on_create_and_every_operation_from_its_allowed_state() {
 
 #[tokio::test]
 #[ignore = "needs ./dev/cluster up"]
+async fn a_controller_in_a_pod_finds_the_cluster_from_its_service_account() {
+    let mut h = Harness::new("in-pod").await;
+    let c = h.controller_in_pod("pod").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    let id = h.request("vm", Action::Stop, None).await;
+    h.wait_acked("vm", &id, SHORT).await;
+    h.wait_state("vm", VmState::Stopped, BOOT).await;
+    let log = std::fs::read_to_string(h.log_path("pod")).unwrap_or_default();
+    assert!(log.contains("in-cluster ServiceAccount"), "{log}");
+    drop(c);
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
 async fn requests_not_allowed_now_are_refused_acknowledged_and_change_nothing() {
     let mut h = Harness::new("refuse").await;
     let _c = h.controller("a").await;

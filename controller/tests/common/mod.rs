@@ -20,6 +20,18 @@ use wukong_lifecycle::{Action, VmState};
 /// The annotations the KubeVirt simulator reads from a VM, copied there from the Wukong.
 pub const SIM_ANNOTATION_PREFIX: &str = "sim.novasphere.dev/";
 
+/// How a controller replica finds the cluster.
+enum Launch {
+    /// The admin kubeconfig (KUBECONFIG).
+    Kubeconfig,
+    /// As in a pod: the ServiceAccount files in `dir`, the apiserver at `host:port`.
+    InPod {
+        dir: PathBuf,
+        host: String,
+        port: u16,
+    },
+}
+
 pub fn kubeconfig_path() -> PathBuf {
     std::env::var_os("WUKONG_KUBECONFIG")
         .map(PathBuf::from)
@@ -166,17 +178,95 @@ impl Harness {
 
     /// Starts a controller replica for this namespace (its Lease lives there too).
     pub async fn controller(&mut self, identity: &str) -> Controller {
+        self.controller_as(identity, Launch::Kubeconfig).await
+    }
+
+    /// Starts a controller replica as in a pod: its ServiceAccount `wukong-system/wukong-controller`
+    /// (deploy/rbac/controller.yaml, as ./dev/cluster installs it), found from
+    /// `KUBERNETES_SERVICE_HOST`/`_PORT` and the ServiceAccount files in a directory of the test's
+    /// own (`WUKONG_SERVICE_ACCOUNT_DIR`), with no kubeconfig and no other environment. Its Lease
+    /// is in wukong-system (the only namespace its Role allows), named after this test's namespace.
+    pub async fn controller_in_pod(&mut self, identity: &str) -> Controller {
+        let request: k8s_openapi::api::authentication::v1::TokenRequest = serde_json::from_value(
+            json!({ "spec": { "audiences": [], "expirationSeconds": 3600 } }),
+        )
+        .expect("a token request");
+        let answer: k8s_openapi::api::authentication::v1::TokenRequest =
+            Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+                self.client.clone(),
+                "wukong-system",
+            )
+            .create_subresource(
+                "token",
+                "wukong-controller",
+                &PostParams::default(),
+                &request,
+            )
+            .await
+            .expect("a token for the controller's ServiceAccount (./dev/cluster installs it)");
+        let token = answer.status.and_then(|s| s.token).expect("a token");
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(kubeconfig_path()).expect("kubeconfig");
+        let cluster = kubeconfig
+            .clusters
+            .first()
+            .and_then(|c| c.cluster.clone())
+            .expect("a cluster");
+        let ca = cluster
+            .certificate_authority_data
+            .map(|d| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(d)
+                    .expect("base64")
+            })
+            .expect("the CA in the kubeconfig");
+        let url: http::Uri = cluster.server.expect("a server").parse().expect("a URL");
+        let dir =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{identity}-sa", self.ns));
+        std::fs::create_dir_all(&dir).expect("the ServiceAccount dir");
+        std::fs::write(dir.join("token"), token).expect("token");
+        std::fs::write(dir.join("ca.crt"), ca).expect("ca.crt");
+        std::fs::write(dir.join("namespace"), "wukong-system").expect("namespace");
+        self.controller_as(
+            identity,
+            Launch::InPod {
+                dir,
+                host: url.host().expect("a host").to_owned(),
+                port: url.port_u16().unwrap_or(443),
+            },
+        )
+        .await
+    }
+
+    async fn controller_as(&mut self, identity: &str, launch: Launch) -> Controller {
         // WUKONG_CONTROLLER_BIN: the release build (./dev/test), for realistic timings.
         let exe = std::env::var_os("WUKONG_CONTROLLER_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wukong-controller")));
         let log = std::fs::File::create(self.log_path(identity)).expect("a controller log file");
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        let lease_namespace = match &launch {
+            Launch::Kubeconfig => {
+                command.env("KUBECONFIG", kubeconfig_path());
+                self.ns.clone()
+            }
+            Launch::InPod { dir, host, port } => {
+                command
+                    .env_clear()
+                    .env("KUBERNETES_SERVICE_HOST", host)
+                    .env("KUBERNETES_SERVICE_PORT", port.to_string())
+                    .env("WUKONG_SERVICE_ACCOUNT_DIR", dir)
+                    .args(["--lease-name", &format!("it-{}", self.ns)]);
+                "wukong-system".to_owned()
+            }
+        };
+        let mut child = command
             .args([
                 "--namespace",
                 &self.ns,
                 "--lease-namespace",
-                &self.ns,
+                &lease_namespace,
                 "--lease-seconds",
                 "6",
                 "--identity",
@@ -191,7 +281,6 @@ impl Harness {
                 "--copy-annotation-prefix",
                 SIM_ANNOTATION_PREFIX,
             ])
-            .env("KUBECONFIG", kubeconfig_path())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
