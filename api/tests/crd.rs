@@ -4,14 +4,14 @@
 use kube::CustomResourceExt;
 use wukong_api::Wukong;
 
-const COMMITTED: &str = include_str!("../../deploy/crd.yaml");
+const COMMITTED: &str = include_str!("../../deploy/base/crd.yaml");
 
 #[test]
 fn committed_crd_matches_the_rust_types() {
     let generated = serde_yaml::to_string(&Wukong::crd()).expect("CRD serializes");
     assert!(
         generated == COMMITTED,
-        "deploy/crd.yaml is out of date; regenerate it with:\n  cargo run -p wukong-api --bin crdgen > deploy/crd.yaml"
+        "deploy/base/crd.yaml is out of date; regenerate it with:\n  cargo run -p wukong-api --bin crdgen > deploy/base/crd.yaml"
     );
 }
 

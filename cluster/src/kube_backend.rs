@@ -490,7 +490,7 @@ impl Cluster for KubeCluster {
     ) -> BoxFuture<'a, Result<Vec<HistoryEntry>, ClusterError>> {
         Box::pin(async move {
             // Read as the person (their role must allow reading the Wukong and listing Events in
-            // the namespace; the team roles in deploy/rbac do). Requests come from the Wukong's
+            // the namespace; the team roles in deploy/base/rbac do). Requests come from the Wukong's
             // status, which only the controller writes and which outlives Events (an hour).
             let wukong = self.get(who, key).await?;
             let mut entries = crate::history_from_status(&wukong);

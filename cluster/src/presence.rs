@@ -50,7 +50,7 @@ const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 const REJUDGE: Duration = Duration::from_secs(1);
 
 /// What the Lease says: the current presence once the Lease (or its absence) is known, then each
-/// change. `Unknown` while the console may not read it (a 403; RBAC in `deploy/rbac/console.yaml`).
+/// change. `Unknown` while the console may not read it (a 403; RBAC in `deploy/base/rbac/console.yaml`).
 pub fn presence(client: Client, lease: LeaseRef) -> BoxStream<'static, ControllerPresence> {
     let api: Api<Lease> = Api::namespaced(client, &lease.namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={}", lease.name));
@@ -123,7 +123,7 @@ impl Watching {
             _ => false,
         };
         if forbidden && !self.forbidden {
-            warn!(lease = ?self.lease_ref, "may not read the controller's Lease: the console cannot tell whether a controller runs (deploy/rbac/console.yaml grants it)");
+            warn!(lease = ?self.lease_ref, "may not read the controller's Lease: the console cannot tell whether a controller runs (deploy/base/rbac/console.yaml grants it)");
         }
         self.forbidden = forbidden;
     }

@@ -179,7 +179,7 @@ impl SecretSessions {
             .await
             .map_err(|e| {
                 ClusterError::Unavailable(format!(
-                    "cannot keep sign-in sessions as Secrets in namespace {namespace}: {e} (the console's ServiceAccount needs get, list, watch, create, patch and delete on secrets there: deploy/rbac/console.yaml; or run one replica with --session-store=memory)"
+                    "cannot keep sign-in sessions as Secrets in namespace {namespace}: {e} (the console's ServiceAccount needs get, list, watch, create, patch and delete on secrets there: deploy/base/rbac/console.yaml; or run one replica with --session-store=memory)"
                 ))
             })?;
         let (store, writer) = reflector::store();

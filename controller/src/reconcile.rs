@@ -577,7 +577,7 @@ fn carried_on(outcome: &decide::Outcome, stored: &Wukong) -> Option<String> {
     if kept {
         return None;
     }
-    warn!("the installed Wukong CRD drops status.lifecycleState.inFlightRequestId (older than this controller): apply deploy/crd.yaml");
+    warn!("the installed Wukong CRD drops status.lifecycleState.inFlightRequestId (older than this controller): apply deploy/base/crd.yaml");
     Some(intent)
 }
 

@@ -2,7 +2,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { ACTIONS, badge, button, clickAndConfirm, rows, waitHydrated, type Action } from './helpers';
 
 /**
- * `--auth=token` on the real cluster: the console runs as its ServiceAccount (deploy/rbac) and
+ * `--auth=token` on the real cluster: the console runs as its ServiceAccount (deploy/base/rbac) and
  * three people sign in with ServiceAccount tokens made by ./dev/test: an editor of team-a
  * (wukong-team-lead), a viewer of team-b (wukong-viewer) and someone with no access.
  */

@@ -160,13 +160,13 @@ pub struct Config {
     /// The lifecycle controller's leader-election Lease, `NAMESPACE/NAME`: while nobody holds it
     /// the page says that no controller is running and requests wait. `none`: do not look (rows
     /// then read "waiting for the controller" only after a request has gone unanswered for 15 s).
-    /// The console's ServiceAccount needs get/list/watch on that Lease (deploy/rbac/console.yaml).
+    /// The console's ServiceAccount needs get/list/watch on that Lease (deploy/base/rbac/console.yaml).
     #[arg(long, env = "WUKONG_CONTROLLER_LEASE", default_value = "wukong-system/wukong-controller", value_parser = parse_lease)]
     pub controller_lease: LeaseChoice,
 
     /// `--auth=token`: where sessions are kept. `secrets`: one Secret per session in
     /// --session-namespace, so several replicas share them and a restart signs nobody out (the
-    /// ServiceAccount needs the Role in deploy/rbac/console.yaml). `memory`: this process only
+    /// ServiceAccount needs the Role in deploy/base/rbac/console.yaml). `memory`: this process only
     /// (one replica; a restart signs everyone out).
     #[arg(long, env = "WUKONG_SESSION_STORE", value_enum, default_value_t = SessionStoreChoice::Secrets)]
     pub session_store: SessionStoreChoice,

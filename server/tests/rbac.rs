@@ -1,6 +1,6 @@
 //! Identity and RBAC against the real kube-apiserver (`./dev/cluster up`; `./dev/test` runs these).
 //!
-//! The console runs as its own ServiceAccount with exactly the RBAC in `deploy/rbac/`, and three
+//! The console runs as its own ServiceAccount with exactly the RBAC in `deploy/base/rbac/`, and three
 //! people sign in with ServiceAccount tokens: an editor of team-a (role `wukong-team-lead`), a
 //! viewer of team-b (role `wukong-viewer`) and somebody with no access. Namespaces get a random
 //! suffix: without kube-controller-manager they are never really deleted.
@@ -398,7 +398,7 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         request.requested_by.as_deref(),
         Some(sa_user(&editor).as_str())
     );
-    // Nobody can write a request in someone else's name (deploy/policy/requested-by.yaml): the
+    // Nobody can write a request in someone else's name (deploy/base/policy/requested-by.yaml): the
     // editor, writing directly to the apiserver, claims to be the viewer.
     let mut as_editor = admin_config().await;
     as_editor.auth_info.impersonate = Some(sa_user(&editor));

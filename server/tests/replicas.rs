@@ -307,7 +307,7 @@ fn cluster_address_and_ca() -> (String, Vec<u8>) {
     (server, ca)
 }
 
-/// The console's ServiceAccount with deploy/rbac/console.yaml, a person who leads `ns`, and a
+/// The console's ServiceAccount with deploy/base/rbac/console.yaml, a person who leads `ns`, and a
 /// Wukong there.
 async fn setup(admin: &Client, purpose: &str) -> (String, String, String) {
     ensure_namespace(admin, "wukong-system").await;

@@ -1,4 +1,4 @@
-//! Prints the Wukong CRD as YAML: `cargo run -p wukong-api --bin crdgen > deploy/crd.yaml`.
+//! Prints the Wukong CRD as YAML: `cargo run -p wukong-api --bin crdgen > deploy/base/crd.yaml`.
 use kube::CustomResourceExt;
 
 fn main() {

@@ -182,7 +182,7 @@ impl Harness {
     }
 
     /// Starts a controller replica as in a pod: its ServiceAccount `wukong-system/wukong-controller`
-    /// (deploy/rbac/controller.yaml, as ./dev/cluster installs it), found from
+    /// (deploy/base/rbac/controller.yaml, as ./dev/cluster installs it), found from
     /// `KUBERNETES_SERVICE_HOST`/`_PORT` and the ServiceAccount files in a directory of the test's
     /// own (`WUKONG_SERVICE_ACCOUNT_DIR`), with no kubeconfig and no other environment. Its Lease
     /// is in wukong-system (the only namespace its Role allows), named after this test's namespace.

@@ -1,5 +1,5 @@
 //! Helpers for the tests that run the console against the local control plane
-//! (`./dev/cluster up`): deploy/rbac applied as it ships, namespaces, ServiceAccounts and their
+//! (`./dev/cluster up`): deploy/base/rbac applied as it ships, namespaces, ServiceAccounts and their
 //! tokens, Wukongs.
 
 #![allow(dead_code)] // each test file uses its own subset
@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use wukong_api::{Wukong, WukongSpec};
 use wukong_view::RunStrategy;
 
-/// Server-side applies every object of a YAML file from `deploy/rbac/`.
+/// Server-side applies every object of a YAML file from `deploy/base/rbac/`.
 pub async fn apply_rbac(client: &Client, file: &str) {
-    let path = format!("{}/../deploy/rbac/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../deploy/base/rbac/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let params = PatchParams::apply("wukong-rbac-test").force();
     for document in serde_yaml::Deserializer::from_str(&text) {
