@@ -187,6 +187,15 @@ pub trait Access: Send + Sync + 'static {
     fn lifetime(&self) -> Duration;
 }
 
+fn review_counted(result: &str) {
+    crate::metrics::metrics()
+        .subject_access_reviews
+        .get_or_create(&crate::metrics::ReviewLabels {
+            result: result.to_owned(),
+        })
+        .inc();
+}
+
 /// Everyone may do everything: the sandbox, where there is no RBAC.
 pub struct OpenAccess;
 
@@ -317,8 +326,13 @@ impl KubeAccess {
             .create(&PostParams::default(), &review)
             .await
         {
-            Ok(answer) => Ok(answer.status.is_some_and(|s| s.allowed)),
+            Ok(answer) => {
+                let allowed = answer.status.is_some_and(|s| s.allowed);
+                review_counted(if allowed { "allowed" } else { "denied" });
+                Ok(allowed)
+            }
             Err(e) => {
+                review_counted("failed");
                 tracing::warn!(user = %person.user, %namespace, verb, error = %e, "access review failed; the answer is unknown (not cached)");
                 let reason = match &e {
                     kube::Error::Api(status) => format!(
@@ -361,10 +375,27 @@ impl Access for KubeAccess {
                 return Ok(Grants::ALL);
             };
             let key = (person.clone(), namespace.to_owned());
-            self.cache
-                .try_get_with(key, self.review(person, namespace))
+            let asked = std::sync::atomic::AtomicBool::new(false);
+            let answer = self
+                .cache
+                .try_get_with(key, async {
+                    asked.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.review(person, namespace).await
+                })
                 .await
-                .map_err(|shared| AccessUnknown::clone(&shared))
+                .map_err(|shared| AccessUnknown::clone(&shared));
+            let from = if asked.load(std::sync::atomic::Ordering::Relaxed) {
+                "cluster"
+            } else {
+                "cache"
+            };
+            crate::metrics::metrics()
+                .access_checks
+                .get_or_create(&crate::metrics::AccessLabels {
+                    answered_from: from.to_owned(),
+                })
+                .inc();
+            answer
         })
     }
 

@@ -16,6 +16,7 @@ mod cluster;
 pub mod detail;
 mod error;
 mod kube_backend;
+pub mod metrics;
 pub mod presence;
 mod row;
 mod sandbox;

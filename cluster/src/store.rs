@@ -42,6 +42,8 @@ pub struct LiveFrame {
     pub key: Option<Arc<VmKey>>,
     /// The upserted row, re-serialized with fewer actions for people who may not do them all.
     pub row: Option<Arc<VmRow>>,
+    /// When the change was seen on the watch (the push latency is measured from here).
+    pub seen: std::time::Instant,
 }
 
 /// What RBAC answered for one namespace, or that it could not be asked.
@@ -452,6 +454,7 @@ impl LiveStore {
         let mut inner = self.write();
         match event {
             WatchEvent::Restarted(list) => {
+                crate::metrics::metrics().watch_restarts.inc();
                 inner.versions = list
                     .iter()
                     .filter_map(|w| Some((row_from_wukong(w)?.key, version_of(w)?)))
@@ -565,6 +568,7 @@ impl LiveStore {
                 change,
                 key,
                 row,
+                seen: std::time::Instant::now(),
             })),
             Err(e) => tracing::error!(error = %e, "cannot serialize a live delta"),
         }

@@ -255,6 +255,7 @@ impl Gate {
     /// Ends a session everywhere: the store's copy (every replica drops it) and this one's.
     async fn end(&self, key: &str) {
         self.local().remove(key);
+        wukong_cluster::metrics::metrics().sessions_ended.inc();
         if let Err(e) = self.sessions.remove(key).await {
             tracing::warn!(error = %e, "cannot delete an ended session; it stays refused by its timeouts");
         }

@@ -239,6 +239,7 @@ pub fn router(state: AppState) -> Router {
         // Every request gets an id (a proxy's X-Request-Id is kept), returned in X-Request-Id and
         // a field of every log line written while it is served, audit lines included.
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(SetResponseHeaderLayer::if_not_present(

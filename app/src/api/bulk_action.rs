@@ -56,6 +56,12 @@ pub async fn bulk_action(
     let who = audience.who;
     if let Err(e) = take_bulk_budget(&console, &who, keys.len()) {
         tracing::info!(target: "audit", user = %who, %action, bulk = true, vms = keys.len(), result = "rate-limited", reason = %e);
+        wukong_cluster::metrics::metrics().action(
+            &action.to_string(),
+            "rate_limited",
+            true,
+            keys.len() as u64,
+        );
         return Err(e);
     }
     let outcomes = wukong_cluster::actions::request_many(
@@ -69,6 +75,12 @@ pub async fn bulk_action(
     )
     .await;
     for o in &outcomes {
+        wukong_cluster::metrics::metrics().action(
+            &action.to_string(),
+            if o.accepted { "accepted" } else { "refused" },
+            true,
+            1,
+        );
         tracing::info!(target: "audit", user = %who, vm = %o.key, %action, bulk = true, result = if o.accepted { "accepted" } else { "refused" }, reason = %o.message);
     }
     Ok(outcomes)

@@ -25,6 +25,12 @@ pub async fn request_action(
     let console = console()?;
     if let Err(e) = take_budget(&console, &who) {
         tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, result = "rate-limited");
+        wukong_cluster::metrics::metrics().action(
+            &valid.action.to_string(),
+            "rate_limited",
+            false,
+            1,
+        );
         return Err(e);
     }
     let request = ActionRequest {
@@ -43,6 +49,16 @@ pub async fn request_action(
         known,
     )
     .await;
+    wukong_cluster::metrics::metrics().action(
+        &valid.action.to_string(),
+        if accepted.is_ok() {
+            "accepted"
+        } else {
+            "refused"
+        },
+        false,
+        1,
+    );
     match &accepted {
         Ok(a) => {
             tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, request_id = %a.request_id, result = "accepted")

@@ -186,7 +186,11 @@ impl ClientFeed {
                 Ok(Ok(Ok(frame))) if frame.seq <= self.seq => {}
                 Ok(Ok(Ok(frame))) => {
                     self.seq = frame.seq;
+                    let seen = frame.seen;
                     if let Some(text) = self.filter(frame).await {
+                        crate::metrics::metrics()
+                            .push_seconds
+                            .observe(seen.elapsed().as_secs_f64());
                         let text = self.sent(text)?;
                         return Some(text);
                     }
