@@ -10,9 +10,17 @@ turns the manifests into JSON first).
   settings FILE HOST [CA_B64]    the install's settings reached the objects
   pod FILE DEPLOYMENT NS [bad]   a Pod in NS from DEPLOYMENT's pod template; `bad`: without
                                  runAsNonRoot anywhere (Pod Security must refuse it)
+  dashboard FILE                 the Grafana dashboard FILE queries ${datasource} only and names
+                                 only metrics the console and the controller export (see dashboard)
 """
 import json
+import os
+import re
 import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where the metrics are registered (prometheus-client): one Registry::with_prefix each.
+METRICS_SOURCES = ("cluster/src/metrics.rs", "controller/src/metrics.rs")
 
 
 def objects(path):
@@ -146,8 +154,127 @@ def pod(objs, deployment, namespace, bad=False):
     }
 
 
+def exported_metrics():
+    """The names Prometheus stores for every metric registered in METRICS_SOURCES, as
+    prometheus-client writes them: PREFIX_NAME, plus _total for a counter, _bucket, _sum and
+    _count for a histogram, nothing for a gauge. The kind is read from the declaration of the
+    variable registered (`let x = Family::<_, Counter>::default();`, `Histogram::new(...)`), or is
+    a gauge for the console's `gauge("name", ...)` helper."""
+    names = {}
+    for source in METRICS_SOURCES:
+        text = open(os.path.join(ROOT, source)).read()
+        prefixes = re.findall(r'Registry::with_prefix\(\s*"([^"]+)"\s*\)', text)
+        if len(prefixes) != 1:
+            sys.exit(f"{source}: {len(prefixes)} Registry::with_prefix calls (want 1)")
+        prefix = prefixes[0] + "_"
+        found = []
+        string = r'"(?:[^"\\]|\\.)*"'
+        for name, var in re.findall(
+                r'\.register\(\s*"([a-z0-9_]+)"\s*,\s*' + string + r'\s*,\s*(\w+)\.clone\(\)', text):
+            decl = re.search(r'let\s+(?:mut\s+)?' + var + r'\s*(?::[^=]+)?=\s*([^;]+);', text)
+            if not decl:
+                sys.exit(f"{source}: cannot find how {var} (registered as {name}) is declared")
+            d = decl.group(1)
+            kind = ("histogram" if "Histogram" in d else "counter" if "Counter" in d
+                    else "gauge" if "Gauge" in d else None)
+            if kind is None:
+                sys.exit(f"{source}: {name}: not a Counter, Histogram or Gauge: {d.strip()}")
+            found.append((name, kind))
+        found += [(name, "gauge") for name in re.findall(r'(?<![\w.])gauge\(\s*"([a-z0-9_]+)"', text)]
+        if not found:
+            sys.exit(f"{source}: no metric registrations found")
+        for name, kind in found:
+            full = prefix + name
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"],
+                        "gauge": [""]}[kind]
+            for suffix in suffixes:
+                names[full + suffix] = f"{source}: {kind} {name}"
+    return names
+
+
+# PromQL words that are not metric names: functions are recognised by their "(", these not.
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
+                "unless", "bool", "offset", "inf", "nan"}
+
+
+def metric_names(expr):
+    """The metric names an expression (or a label_values() variable query) reads."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)          # strings: label values, regexes
+    e = re.sub(r"\{[^{}]*\}", "", e)                         # label matchers
+    e = re.sub(r"\[[^\[\]]*\]", "", e)                       # ranges and subqueries
+    e = re.sub(r"\$\{[^}]*\}|\$\w+", "", e)                   # Grafana variables
+    # by (...), without (...), on (...), ignoring (...), group_left/right (...): label names
+    # (gone, `sum by (le) (x)` reads as the call `sum (x)`)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", " ", e)
+    # label_values(metric, label): the label is not a metric
+    e = re.sub(r"\blabel_values\s*\(([^(),]*),\s*\w+\s*\)", r"(\1)", e)
+    e = re.sub(r"\blabel_values\s*\(\s*\w+\s*\)", "", e)
+    words = re.findall(r"(?<![\w.])([A-Za-z_:][A-Za-z0-9_:]*)\s*(\(?)", e)
+    return [w for w, call in words if not call and w.lower() not in PROMQL_WORDS]
+
+
+def dashboard(path):
+    """Every panel (rows aside) and every target queries the data source variable ${datasource};
+    the variables include a Prometheus data source `datasource` and `namespace`; every query
+    names at least one metric and only metrics the console or the controller exports."""
+    board = json.load(open(path))
+    exported = exported_metrics()
+    problems = []
+
+    def uid_of(ds):
+        return ds.get("uid") if isinstance(ds, dict) else ds
+
+    variables = {v.get("name"): v for v in (board.get("templating") or {}).get("list", [])}
+    ds = variables.get("datasource")
+    if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+        problems.append("no Prometheus data source variable named datasource")
+    if "namespace" not in variables:
+        problems.append("no namespace variable")
+    queries = []
+    for name, v in variables.items():
+        if v.get("type") == "query":
+            if uid_of(v.get("datasource")) != "${datasource}":
+                problems.append(f"variable {name}: data source is not ${{datasource}}")
+            q = v.get("query")
+            queries.append((f"variable {name}", q.get("query") if isinstance(q, dict) else q))
+    panels = list(board.get("panels") or [])
+    for p in list(panels):
+        panels.extend(p.get("panels") or [])  # a collapsed row holds its panels
+    ids = [p.get("id") for p in panels]
+    if len(set(ids)) != len(ids):
+        problems.append(f"panel ids are not unique: {ids}")
+    charts = [p for p in panels if p.get("type") != "row"]
+    if not charts:
+        problems.append("no panels")
+    for p in charts:
+        where = f"panel {p.get('id')} {p.get('title')!r}"
+        if uid_of(p.get("datasource")) != "${datasource}":
+            problems.append(f"{where}: data source {p.get('datasource')!r}, not ${{datasource}}")
+        if "gridPos" not in p:
+            problems.append(f"{where}: no gridPos")
+        if not p.get("targets"):
+            problems.append(f"{where}: no targets")
+        for t in p.get("targets") or []:
+            if "datasource" in t and uid_of(t["datasource"]) != "${datasource}":
+                problems.append(f"{where}, target {t.get('refId')}: data source is not ${{datasource}}")
+            queries.append((f"{where}, target {t.get('refId')}", t.get("expr")))
+    for where, expr in queries:
+        if not expr:
+            problems.append(f"{where}: no expression")
+            continue
+        names = metric_names(expr)
+        if not names:
+            problems.append(f"{where}: names no metric: {expr}")
+        for n in names:
+            if n not in exported:
+                problems.append(f"{where}: {n} is not a metric the console or the controller exports")
+    fail(problems)
+
+
 def main(argv):
     cmd, path, *rest = argv
+    if cmd == "dashboard":
+        return dashboard(path)
     objs = objects(path)
     if cmd == "objects":
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}))

@@ -127,7 +127,15 @@ async fn main() -> ExitCode {
     let router = Router::new()
         .route(
             "/metrics",
-            get(|State(h): State<Arc<Health>>| async move { h.metrics.render() }),
+            get(|State(h): State<Arc<Health>>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    h.metrics.render(),
+                )
+            }),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route(

@@ -447,6 +447,26 @@ impl Gate {
         Some(id)
     }
 
+    /// Sweeps expired sessions out of the store every minute while the process runs (with
+    /// `--auth=token`): their Secrets hold people's tokens, so they do not wait for a sign-in.
+    pub fn sweep_every_minute(self: &Arc<Self>) {
+        let Mode::Token(policy) = self.mode.clone() else {
+            return;
+        };
+        let gate = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(
+                u64::try_from(SEEN_EVERY_MS).unwrap_or(60_000),
+            ));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(gate) = gate.upgrade() else { return };
+                gate.sweep(&policy, now_ms()).await;
+            }
+        });
+    }
+
     /// Deletes sessions past their timeouts (at most once a minute per replica; any replica may).
     /// A session counts as idle here only once its last written-down request is older than the
     /// idle timeout plus the interval at which requests are written down, so a session another

@@ -126,6 +126,7 @@ async fn run(config: Config) -> Result<(), String> {
         config.sign_in_attempts_per_minute,
         sessions,
     );
+    gate.sweep_every_minute();
     let app = router(AppState {
         leptos_options,
         console,
