@@ -198,6 +198,13 @@ async fn http(
     Ok(answer)
 }
 
+/// A sample's value in Prometheus text (`name{labels} value`).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l.as_bytes().get(series.len()) == Some(&b' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 fn status(answer: &str) -> u16 {
     answer
         .split_whitespace()
@@ -400,6 +407,36 @@ async fn two_replicas_share_sessions_through_restarts_and_end_them_together() {
         update.contains("Stop") || update.contains("stop"),
         "{update}"
     );
+
+    // Replica 1's /metrics counted what it did: the action, its request, the RBAC checks, the push.
+    let scraped = http(addrs[1], "GET", "/metrics", None, "")
+        .await
+        .expect("metrics");
+    for (metric, at_least) in [
+        (
+            r#"wukong_console_actions_total{action="stop",outcome="accepted",bulk="false"}"#,
+            1.0,
+        ),
+        (
+            r#"wukong_console_http_requests_total{route="/api/request_action",status="200"}"#,
+            1.0,
+        ),
+        (
+            r#"wukong_console_http_requests_total{route="/live",status="101"}"#,
+            1.0,
+        ),
+        (
+            r#"wukong_console_subject_access_reviews_total{result="allowed"}"#,
+            1.0,
+        ),
+        ("wukong_console_push_seconds_count", 1.0),
+        ("wukong_console_watch_restarts_total", 1.0),
+        ("wukong_console_live_connections", 1.0),
+    ] {
+        let value = sample(&scraped, metric)
+            .unwrap_or_else(|| panic!("{metric} is not in /metrics:\n{scraped}"));
+        assert!(value >= at_least, "{metric} = {value}:\n{scraped}");
+    }
 
     // Both replicas restart (SIGTERM: the socket is told to reconnect).
     let [first, second] = replicas;

@@ -1,7 +1,8 @@
 //! SIGTERM, as a kubelet sends it to a pod going away: the real `wukong-console` binary (sandbox,
 //! loopback) closes its live sockets with 1001 so the browsers reconnect to another replica,
 //! stops accepting connections, lets an action already on its way finish and be answered, and
-//! exits 0 within its grace period.
+//! exits 0 within its grace period. With `--log-json`, every line written for a request carries
+//! its request id (the one answered in `X-Request-Id`), the audit line of the action included.
 
 mod common;
 
@@ -43,11 +44,13 @@ async fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
 #[tokio::test]
 async fn sigterm_closes_sockets_with_1001_finishes_the_action_in_flight_and_exits() {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let log_path = std::env::temp_dir().join(format!("wukong-shutdown-{}.log", addr.port()));
+    let log = std::fs::File::create(&log_path).expect("a log file");
     let mut console = Console(
         Command::new(env!("CARGO_BIN_EXE_wukong-console"))
             .args(["--sandbox", "--addr", &addr.to_string()])
-            .args(["--shutdown-seconds", "10"])
-            .stdout(Stdio::null())
+            .args(["--shutdown-seconds", "10", "--log-json"])
+            .stdout(Stdio::from(log))
             .stderr(Stdio::null())
             .spawn()
             .expect("the console starts"),
@@ -139,4 +142,27 @@ async fn sigterm_closes_sockets_with_1001_finishes_the_action_in_flight_and_exit
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+
+    // The log: JSON lines; the action's audit line carries the id its answer was given.
+    let id = answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("x-request-id: ")
+                .or(l.strip_prefix("X-Request-Id: "))
+        })
+        .expect("an X-Request-Id on the answer")
+        .trim()
+        .to_owned();
+    let text = std::fs::read_to_string(&log_path).expect("the log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let audit = lines
+        .iter()
+        .find(|l| l["target"] == "audit" && l["fields"]["result"] == "accepted")
+        .unwrap_or_else(|| panic!("no audit line for the action:\n{text}"));
+    assert_eq!(audit["span"]["request_id"], id.as_str(), "{audit}");
+    assert_eq!(audit["span"]["path"], "/api/request_action", "{audit}");
+    let _ = std::fs::remove_file(&log_path);
 }
