@@ -11,11 +11,13 @@
 pub mod connect;
 pub mod kubevirt;
 pub mod lease;
+mod schedule;
 #[cfg(feature = "runtime")]
 pub mod watch;
 mod write;
 mod wukong;
 
+pub use schedule::*;
 pub use write::{Preconditions, OPTIONAL_REQUEST_FIELDS};
 pub use wukong::*;
 

@@ -15,6 +15,16 @@ fn committed_crd_matches_the_rust_types() {
     );
 }
 
+#[test]
+fn committed_schedule_crds_match_the_rust_types() {
+    const COMMITTED: &str = include_str!("../../deploy/base/crd-schedules.yaml");
+    let generated = wukong_api::schedule_crds_yaml().expect("CRDs serialize");
+    assert!(
+        generated == COMMITTED,
+        "deploy/base/crd-schedules.yaml is out of date; regenerate it with:\n  cargo run -p wukong-api --bin crdgen schedules > deploy/base/crd-schedules.yaml"
+    );
+}
+
 fn lifecycle_action_schema() -> serde_json::Value {
     let crd = serde_json::to_value(Wukong::crd()).expect("CRD as JSON");
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]

@@ -64,7 +64,7 @@ pub struct Window {
 pub struct CalendarDate {
     /// `YYYY-MM-DD`, in the schedule's time zone.
     pub date: String,
-    /// `Off`: no window that day. `Workday`: the windows of `like` apply that day, whatever
+    /// `DayOff`: no window that day. `Workday`: the windows of `like` apply that day, whatever
     /// weekday it is (a make-up workday: 调休).
     pub kind: DateKind,
     /// For a workday: whose windows it gets (default Monday).
@@ -78,13 +78,15 @@ pub struct CalendarDate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum DateKind {
-    Off,
+    /// No window that day (not `Off`: YAML 1.1 reads an unquoted Off as false).
+    DayOff,
     Workday,
 }
 
 /// What an edge does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
 pub enum EdgeAction {
     Start,
     Stop,
@@ -267,7 +269,7 @@ impl Plan {
     /// The windows' raw (start, stop) instants of windows beginning on `date`.
     fn windows_on(&self, date: Date) -> Vec<(Timestamp, Timestamp)> {
         let day = match self.dates.get(&date) {
-            Some((DateKind::Off, _)) => return Vec::new(),
+            Some((DateKind::DayOff, _)) => return Vec::new(),
             Some((DateKind::Workday, like)) => *like,
             None => Day::of(date.weekday()),
         };

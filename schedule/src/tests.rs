@@ -144,7 +144,7 @@ fn leap_days_and_overnight_windows() {
     // And a calendar may name the leap day.
     let off = [CalendarDate {
         date: "2028-02-29".into(),
-        kind: DateKind::Off,
+        kind: DateKind::DayOff,
         like: None,
         name: Some("leap day".into()),
     }];
@@ -164,7 +164,7 @@ fn holiday_calendars_turn_days_off_and_make_up_workdays() {
     let cn = [
         CalendarDate {
             date: "2026-10-01".into(),
-            kind: DateKind::Off,
+            kind: DateKind::DayOff,
             like: None,
             name: Some("国庆节".into()),
         },
@@ -354,7 +354,7 @@ fn bad_schedules_are_refused_with_what_to_fix() {
     );
     let bad_date = [CalendarDate {
         date: "2026-02-30".into(),
-        kind: DateKind::Off,
+        kind: DateKind::DayOff,
         like: None,
         name: None,
     }];

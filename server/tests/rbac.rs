@@ -1047,3 +1047,121 @@ async fn three_people_see_and_do_exactly_what_rbac_allows() {
         removed.elapsed()
     );
 }
+
+/// Power schedules (issue 17) act with their owner's rights, so: a schedule's owner is whoever
+/// writes it (deploy/base/policy/schedule-owner.yaml), a team lead may manage schedules and
+/// calendars in their namespace (team-roles.yaml), and only the lifecycle controller's
+/// ServiceAccount may write a request named `schedule:…` (requested-by.yaml), and nothing else.
+#[tokio::test]
+#[ignore = "needs the local control plane: ./dev/cluster up"]
+async fn a_schedule_is_owned_by_its_writer_and_only_the_controller_writes_in_a_schedules_name() {
+    let (admin, _) = common::admin().await;
+    apply_rbac(&admin, "team-roles.yaml").await;
+    let ns = common::fresh_namespace(&admin, "schedules").await;
+    let lead = "schedule-lead";
+    let lead_token = service_account(&admin, &ns, lead).await;
+    drop(lead_token);
+    let lead_user = format!("system:serviceaccount:{ns}:{lead}");
+    bind(
+        &admin,
+        &ns,
+        "lead",
+        "wukong-team-lead",
+        json!({ "kind": "ServiceAccount", "name": lead, "namespace": ns }),
+    )
+    .await;
+    running_wukong(&admin, &ns, "dev-1").await;
+    let as_user = |user: &str| {
+        let user = user.to_owned();
+        async move {
+            let mut config = admin_config().await;
+            config.auth_info.impersonate = Some(user);
+            config.auth_info.impersonate_groups = Some(vec!["system:authenticated".into()]);
+            Client::try_from(config).expect("client")
+        }
+    };
+    let lead_client = as_user(&lead_user).await;
+    let schedule = |owner: &str| {
+        json!({
+            "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "WukongSchedule",
+            "metadata": { "name": "dev-hours", "namespace": ns },
+            "spec": {
+                "owner": owner, "timeZone": "Asia/Shanghai", "vms": ["dev-1"],
+                "windows": [{ "days": ["Monday", "Friday"], "start": "08:00", "stop": "20:00" }]
+            }
+        })
+    };
+    let schedules: Api<wukong_api::WukongSchedule> = Api::namespaced(lead_client.clone(), &ns);
+    let params = PatchParams::apply("wukong-rbac-test");
+    let refused = schedules
+        .patch(
+            "dev-hours",
+            &params,
+            &Patch::Apply(schedule("someone-else")),
+        )
+        .await
+        .expect_err("a schedule owned by someone else than its writer is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("spec.owner must be the user writing the schedule"),
+        "{refused}"
+    );
+    schedules
+        .patch("dev-hours", &params, &Patch::Apply(schedule(&lead_user)))
+        .await
+        .expect("the team lead writes a schedule they own");
+    let calendars: Api<wukong_api::WukongCalendar> = Api::namespaced(lead_client.clone(), &ns);
+    calendars
+        .patch(
+            "cn-2026",
+            &params,
+            &Patch::Apply(json!({
+                "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "WukongCalendar",
+                "metadata": { "name": "cn-2026", "namespace": ns },
+                "spec": { "dates": [
+                    { "date": "2026-10-01", "kind": "DayOff", "name": "国庆节" },
+                    { "date": "2026-10-10", "kind": "Workday", "like": "Friday", "name": "调休" }
+                ] }
+            })),
+        )
+        .await
+        .expect("and a calendar");
+
+    // A request in a schedule's name: the controller's ServiceAccount only.
+    let in_schedules_name = |id: &str| {
+        json!({ "spec": { "lifecycleAction": {
+            "action": "stop", "requestId": id,
+            "requestedBy": wukong_api::schedule_requester(&ns, "dev-hours", &lead_user) } } })
+    };
+    let refused = Api::<Wukong>::namespaced(lead_client, &ns)
+        .patch(
+            "dev-1",
+            &PatchParams::default(),
+            &Patch::Merge(&in_schedules_name("by-lead")),
+        )
+        .await
+        .expect_err("a person cannot write in a schedule's name");
+    assert!(
+        refused
+            .to_string()
+            .contains("schedule: names are written by the lifecycle controller only"),
+        "{refused}"
+    );
+    let controller = as_user("system:serviceaccount:wukong-system:wukong-controller").await;
+    Api::<Wukong>::namespaced(controller.clone(), &ns)
+        .patch(
+            "dev-1",
+            &PatchParams::default(),
+            &Patch::Merge(&in_schedules_name("by-controller")),
+        )
+        .await
+        .expect("the controller writes a schedule's request");
+    // ...and no other name than a schedule's or its own.
+    let forged = json!({ "spec": { "lifecycleAction": {
+        "action": "start", "requestId": "forged-by-controller", "requestedBy": lead_user } } });
+    Api::<Wukong>::namespaced(controller, &ns)
+        .patch("dev-1", &PatchParams::default(), &Patch::Merge(&forged))
+        .await
+        .expect_err("the controller cannot write in a person's name");
+}

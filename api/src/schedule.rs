@@ -1,0 +1,132 @@
+//! Power schedules (issue 17): `WukongSchedule` ("run these VMs weekdays 08:00–20:00 in
+//! Asia/Shanghai") and `WukongCalendar` (dates that turn a workday off or an off day into a
+//! workday). What the windows, calendars and exceptions mean is `wukong_schedule`'s (pure); these
+//! are the objects people write.
+//!
+//! Why a resource of its own and not `spec.powerSchedule` on each Wukong: one schedule names many
+//! VMs (a label selector: "the team's development VMs"), it has an owner whose rights it acts
+//! with (an admission policy checks `spec.owner` against whoever writes it, which a field on the
+//! Wukong could not separate from the Wukong's other writers), and its RBAC is its own (a team
+//! lead may manage schedules without the right to edit every VM's spec).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use wukong_schedule::{CalendarDate, EdgeAction, Exception, Window};
+
+/// Starts and stops a set of Wukongs at the edges of weekly windows, as ordinary requests
+/// written with `requestedBy: schedule:<namespace>/<name> for <owner>`.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "vm.novasphere.dev",
+    version = "v1alpha1",
+    kind = "WukongSchedule",
+    plural = "wukongschedules",
+    shortname = "wks",
+    namespaced,
+    status = "WukongScheduleStatus",
+    printcolumn = r#"{"name":"Zone","type":"string","jsonPath":".spec.timeZone"}"#,
+    printcolumn = r#"{"name":"Owner","type":"string","jsonPath":".spec.owner"}"#,
+    printcolumn = r#"{"name":"Suspended","type":"boolean","jsonPath":".spec.suspend"}"#,
+    printcolumn = r#"{"name":"Next","type":"string","jsonPath":".status.nextEdge.action"}"#,
+    printcolumn = r#"{"name":"At","type":"date","jsonPath":".status.nextEdge.at"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WukongScheduleSpec {
+    /// The person the schedule acts as: its requests carry their name and are checked against
+    /// their rights. Must be whoever last wrote the schedule (admission policy
+    /// `wukong-schedule-owner`).
+    #[schemars(length(min = 1, max = 253))]
+    pub owner: String,
+    /// The Wukongs of this namespace it runs, by label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// ...and/or by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<String>,
+    /// An IANA time zone, e.g. `Asia/Shanghai`, `Europe/Berlin`.
+    #[schemars(length(min = 1, max = 64))]
+    pub time_zone: String,
+    /// When the VMs run; outside every window they are stopped.
+    #[schemars(length(min = 1, max = 32))]
+    pub windows: Vec<Window>,
+    /// How a window's end stops the VMs.
+    #[serde(default)]
+    pub stop: ScheduledStop,
+    /// A suspended schedule does nothing.
+    #[serde(default)]
+    pub suspend: bool,
+    /// `WukongCalendar`s of this namespace it follows, in order (a later one wins for a date).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calendars: Vec<String>,
+    /// One-off changes: skip an edge, keep running until an instant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<Exception>,
+}
+
+/// How a scheduled stop stops: gracefully, with this grace period, and optionally forced at its
+/// deadline, as a click does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledStop {
+    /// The graceful-stop budget; the VM's own when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub grace_period_seconds: Option<i64>,
+    /// Stop at once instead (grace period 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WukongScheduleStatus {
+    /// The latest edge acted on (the controller acts on each edge once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_edge: Option<ScheduledEdge>,
+    /// The next edge, as the controller computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_edge: Option<ScheduledEdge>,
+    /// Why the schedule does not run, or what its last edge did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledEdge {
+    pub action: EdgeAction,
+    pub at: Time,
+}
+
+/// Dates that turn a workday off or an off day into a workday, for the schedules that name it.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "vm.novasphere.dev",
+    version = "v1alpha1",
+    kind = "WukongCalendar",
+    plural = "wukongcalendars",
+    shortname = "wkc",
+    namespaced
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WukongCalendarSpec {
+    #[schemars(length(max = 1000))]
+    pub dates: Vec<CalendarDate>,
+}
+
+/// The `WukongSchedule` and `WukongCalendar` CRDs as one YAML stream (`deploy/base/crd-schedules.yaml`).
+pub fn schedule_crds_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    Ok(format!(
+        "{}---\n{}",
+        serde_yaml::to_string(&WukongSchedule::crd())?,
+        serde_yaml::to_string(&WukongCalendar::crd())?
+    ))
+}
+
+/// The name a schedule's requests carry in `requestedBy`.
+pub fn schedule_requester(namespace: &str, name: &str, owner: &str) -> String {
+    format!("schedule:{namespace}/{name} for {owner}")
+}
