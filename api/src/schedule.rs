@@ -39,6 +39,11 @@ pub struct WukongScheduleSpec {
     /// `wukong-schedule-owner`).
     #[schemars(length(min = 1, max = 253))]
     pub owner: String,
+    /// The owner's groups, as the apiserver knew them when they wrote the schedule (the same
+    /// policy checks them): the controller's SubjectAccessReviews for the owner need them, since
+    /// RBAC often binds a team's role to a group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_groups: Vec<String>,
     /// The Wukongs of this namespace it runs, by label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,

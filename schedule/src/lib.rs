@@ -390,5 +390,42 @@ pub fn next_edges(plan: &Plan, now: Timestamp) -> Edges {
     }
 }
 
+/// What a schedule's controller does now about its edges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Nothing: no edge yet, or the latest one was acted on (or written off) already.
+    Nothing,
+    /// Act on this edge now: write its request on each selected VM not already as it wants.
+    Act(Edge),
+    /// This edge was missed by more than the catch-up limit (the controller was down): record it
+    /// as seen without acting, so it is never replayed.
+    Missed(Edge),
+}
+
+/// The one decision about a schedule's edges, for the controller and the sandbox alike: given
+/// the latest edge it recorded (`done`: acted on or missed), act on the latest edge at or before
+/// `now` once, and only if it is at most `catch_up` old. Only the latest edge counts: after
+/// downtime a day of edges is never replayed, just its last one (if young enough). A schedule
+/// that has recorded no edge yet passes its creation time as `done`: it does not act on edges
+/// from before it existed.
+pub fn due(
+    edges: &Edges,
+    done: Option<Timestamp>,
+    now: Timestamp,
+    catch_up: jiff::SignedDuration,
+) -> Due {
+    let Some(last) = edges.last else {
+        return Due::Nothing;
+    };
+    if done.is_some_and(|done| done >= last.at) {
+        return Due::Nothing;
+    }
+    if now.duration_since(last.at) > catch_up {
+        Due::Missed(last)
+    } else {
+        Due::Act(last)
+    }
+}
+
 #[cfg(test)]
 mod tests;

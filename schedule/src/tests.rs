@@ -365,3 +365,65 @@ fn bad_schedules_are_refused_with_what_to_fix() {
     };
     assert!(message(Plan::new("UTC", &w, &[], &[bad_until])).contains("RFC 3339"));
 }
+
+#[test]
+fn an_edge_is_acted_on_once_and_a_missed_one_only_if_young_enough() {
+    let p = plan("Asia/Shanghai", &[window(&WEEKDAYS, "08:00", "20:00")]);
+    let hour = jiff::SignedDuration::from_hours(1);
+    let start = at("2026-12-07T00:00:00Z");
+    // A minute after Monday's start: act on it.
+    let now = at("2026-12-07T00:01:00Z");
+    let edges = next_edges(&p, now);
+    assert_eq!(
+        due(&edges, None, now, hour),
+        Due::Act(Edge {
+            at: start,
+            action: Start
+        })
+    );
+    // Recorded: nothing more until the next edge, even after a restart.
+    assert_eq!(due(&edges, Some(start), now, hour), Due::Nothing);
+    // The controller was down from Friday to Monday 10:00 (two hours late): Monday's start is
+    // written off; Friday's stop and the edges between are never replayed.
+    let late = at("2026-12-07T02:00:00Z");
+    let friday_stop = at("2026-12-04T12:00:00Z");
+    assert_eq!(
+        due(&next_edges(&p, late), Some(friday_stop), late, hour),
+        Due::Missed(Edge {
+            at: start,
+            action: Start
+        })
+    );
+    // Down across several edges but back within the hour of the latest: only the latest is acted on.
+    let back = at("2026-12-08T12:30:00Z");
+    assert_eq!(
+        due(
+            &next_edges(&p, back),
+            Some(at("2026-12-07T00:00:00Z")),
+            back,
+            hour
+        ),
+        Due::Act(Edge {
+            at: at("2026-12-08T12:00:00Z"),
+            action: Stop
+        })
+    );
+    // A schedule created at 20:30 does not act on the 20:00 stop before it existed: its creation
+    // time is what it has "done" until its first edge.
+    let created = at("2026-12-07T12:30:00Z");
+    assert_eq!(
+        due(&next_edges(&p, created), Some(created), created, hour),
+        Due::Nothing
+    );
+    // Saturday: no edge for a weekdays schedule since Friday's stop, long recorded.
+    let saturday = at("2026-12-12T10:00:00Z");
+    assert_eq!(
+        due(
+            &next_edges(&p, saturday),
+            Some(at("2026-12-11T12:00:00Z")),
+            saturday,
+            hour
+        ),
+        Due::Nothing
+    );
+}

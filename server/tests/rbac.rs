@@ -1081,12 +1081,12 @@ async fn a_schedule_is_owned_by_its_writer_and_only_the_controller_writes_in_a_s
         }
     };
     let lead_client = as_user(&lead_user).await;
-    let schedule = |owner: &str| {
+    let schedule = |owner: &str, groups: &[&str]| {
         json!({
             "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "WukongSchedule",
             "metadata": { "name": "dev-hours", "namespace": ns },
             "spec": {
-                "owner": owner, "timeZone": "Asia/Shanghai", "vms": ["dev-1"],
+                "owner": owner, "ownerGroups": groups, "timeZone": "Asia/Shanghai", "vms": ["dev-1"],
                 "windows": [{ "days": ["Monday", "Friday"], "start": "08:00", "stop": "20:00" }]
             }
         })
@@ -1097,7 +1097,7 @@ async fn a_schedule_is_owned_by_its_writer_and_only_the_controller_writes_in_a_s
         .patch(
             "dev-hours",
             &params,
-            &Patch::Apply(schedule("someone-else")),
+            &Patch::Apply(schedule("someone-else", &["system:authenticated"])),
         )
         .await
         .expect_err("a schedule owned by someone else than its writer is refused");
@@ -1107,10 +1107,31 @@ async fn a_schedule_is_owned_by_its_writer_and_only_the_controller_writes_in_a_s
             .contains("spec.owner must be the user writing the schedule"),
         "{refused}"
     );
-    schedules
-        .patch("dev-hours", &params, &Patch::Apply(schedule(&lead_user)))
+    let refused = schedules
+        .patch(
+            "dev-hours",
+            &params,
+            &Patch::Apply(schedule(
+                &lead_user,
+                &["system:authenticated", "team-admins"],
+            )),
+        )
         .await
-        .expect("the team lead writes a schedule they own");
+        .expect_err("a group the writer is not in is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("spec.ownerGroups must be the groups"),
+        "{refused}"
+    );
+    schedules
+        .patch(
+            "dev-hours",
+            &params,
+            &Patch::Apply(schedule(&lead_user, &["system:authenticated"])),
+        )
+        .await
+        .expect("the team lead writes a schedule they own, with their groups");
     let calendars: Api<wukong_api::WukongCalendar> = Api::namespaced(lead_client.clone(), &ns);
     calendars
         .patch(
