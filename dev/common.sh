@@ -19,7 +19,16 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 # code that no longer exists pile up (66 GB of them filled the disk on 2026-12-03). Whatever no build
 # has read for a week goes; what is still used is read by every build (atime), so it stays.
 prune_target() {
-  local dir
+  local dir name names
+  # This project's own crates, binaries and test targets: every checkout (each CI run's fresh clone)
+  # builds its own copies of them (the path is part of their fingerprint), ~1.5 GB a run, so those
+  # not rebuilt for a day go. Third-party builds are shared by every checkout and stay.
+  names="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$ROOT"/*/Cargo.toml | tr '-' '_')"
+  names+=" $(for f in "$ROOT"/*/tests/*.rs "$ROOT"/*/src/bin/*.rs; do [ -f "$f" ] && basename "$f" .rs | tr '-' '_'; done)"
+  for name in $names; do
+    find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f \( -name "$name-*" -o -name "lib$name-*" \) \
+      -mtime +0 -delete 2>/dev/null
+  done
   for dir in "$CARGO_TARGET_DIR"/debug "$CARGO_TARGET_DIR"/release; do
     [ -d "$dir/deps" ] && find "$dir/deps" -maxdepth 1 -type f -size +50M -atime +7 -delete 2>/dev/null
     [ -d "$dir/incremental" ] && find "$dir/incremental" -mindepth 1 -maxdepth 1 -type d -mtime +7 \
