@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wukong_schedule::{CalendarDate, EdgeAction, Exception, Window};
+use wukong_schedule::{CalendarDate, EdgeAction, Exception, Plan, ScheduleError, Window};
 
 /// Starts and stops a set of Wukongs at the edges of weekly windows, as ordinary requests
 /// written with `requestedBy: schedule:<namespace>/<name> for <owner>`.
@@ -96,6 +96,14 @@ pub struct WukongScheduleStatus {
     /// Why the schedule does not run, or what its last edge did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The `metadata.generation` the controller follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the controller began following that generation: edges before it are not acted on,
+    /// so an edit (a new window, resuming a suspended schedule) never acts on an edge already
+    /// past, only on the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -134,4 +142,74 @@ pub fn schedule_crds_yaml() -> Result<String, serde_yaml::Error> {
 /// The name a schedule's requests carry in `requestedBy`.
 pub fn schedule_requester(namespace: &str, name: &str, owner: &str) -> String {
     format!("schedule:{namespace}/{name} for {owner}")
+}
+
+impl WukongSchedule {
+    /// The schedule checked and ready to compute with, its calendars looked up by name in its
+    /// namespace (`calendar`); a calendar it names that does not exist is an error, not a
+    /// calendar without dates (a holiday would silently become a workday).
+    pub fn plan<'a>(
+        &self,
+        calendar: impl Fn(&str) -> Option<&'a WukongCalendarSpec>,
+    ) -> Result<Plan, ScheduleError> {
+        let mut dates = Vec::with_capacity(self.spec.calendars.len());
+        for name in &self.spec.calendars {
+            let found = calendar(name).ok_or_else(|| {
+                ScheduleError(format!(
+                    "calendar {name:?} does not exist in namespace {}; create the WukongCalendar or remove it from spec.calendars",
+                    self.metadata.namespace.as_deref().unwrap_or("default")
+                ))
+            })?;
+            dates.push(found.dates.as_slice());
+        }
+        Plan::new(
+            &self.spec.time_zone,
+            &self.spec.windows,
+            &dates,
+            &self.spec.exceptions,
+        )
+    }
+
+    /// The latest instant the schedule is done with: its last edge acted on (or written off),
+    /// the moment the controller began following its current version, or, before either, its
+    /// creation. `wukong_schedule::due` acts only on a later edge.
+    pub fn done(&self) -> Option<k8s_openapi::jiff::Timestamp> {
+        let status = self.status.as_ref();
+        let following = status
+            .filter(|s| s.observed_generation == self.metadata.generation)
+            .and_then(|s| s.since.as_ref())
+            .map(|t| t.0);
+        [
+            status.and_then(|s| s.last_edge.as_ref()).map(|e| e.at.0),
+            following,
+            self.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
+    /// Whether the schedule runs this Wukong: named in `spec.vms`, or matched by
+    /// `spec.selector` (an empty selector matches every Wukong of the namespace), in the
+    /// schedule's namespace. A selector that cannot be parsed matches nothing.
+    pub fn selects(&self, wukong: &crate::Wukong) -> bool {
+        use kube::core::SelectorExt;
+        if wukong.metadata.namespace != self.metadata.namespace {
+            return false;
+        }
+        let name = wukong.metadata.name.as_deref().unwrap_or_default();
+        if self.spec.vms.iter().any(|vm| vm == name) {
+            return true;
+        }
+        let Some(selector) = self.label_selector() else {
+            return false;
+        };
+        let empty = Default::default();
+        selector.matches(wukong.metadata.labels.as_ref().unwrap_or(&empty))
+    }
+
+    /// `spec.selector` as kube's selector (for a list call's `labelSelector` too).
+    pub fn label_selector(&self) -> Option<kube::core::Selector> {
+        kube::core::Selector::try_from(self.spec.selector.clone()?).ok()
+    }
 }

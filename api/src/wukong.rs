@@ -491,6 +491,21 @@ impl Wukong {
         self.status.as_ref()?.lifecycle_state.as_ref()
     }
 
+    /// What the lifecycle rules look at for this Wukong (its state, run strategy, pending request
+    /// and VMI), for a console's row and a schedule's edge alike.
+    pub fn situation(&self) -> wukong_lifecycle::Situation {
+        let state = self.vm_state();
+        let status = self.status.as_ref();
+        wukong_lifecycle::Situation {
+            state,
+            run_strategy: status
+                .and_then(|s| s.run_strategy)
+                .unwrap_or(self.spec.run_strategy),
+            pending: self.pending_request().is_some(),
+            vmi: status.map_or(wukong_lifecycle::Vmi::assumed(state), |s| s.vmi(state)),
+        }
+    }
+
     /// A request has been written that the controller has not acknowledged yet.
     pub fn pending_request(&self) -> Option<&LifecycleAction> {
         let request = self.spec.lifecycle_action.as_ref()?;

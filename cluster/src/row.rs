@@ -1,5 +1,5 @@
 use wukong_api::Wukong;
-use wukong_lifecycle::{effective_grace_period, offered_actions, Situation, Vmi};
+use wukong_lifecycle::{effective_grace_period, offered_actions, Situation};
 use wukong_view::{HistoryEntry, VmKey, VmRow};
 
 /// The requests a person sees in History: the controller's records in the Wukong's status
@@ -28,15 +28,17 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
         wukong.metadata.namespace.clone()?,
         wukong.metadata.name.clone()?,
     );
-    let state = wukong.vm_state();
+    let situation = wukong.situation();
+    let Situation {
+        state,
+        run_strategy,
+        vmi,
+        ..
+    } = situation;
     let status = wukong.status.as_ref();
     let lifecycle = wukong.lifecycle_state();
-    let run_strategy = status
-        .and_then(|s| s.run_strategy)
-        .unwrap_or(wukong.spec.run_strategy);
     let request = wukong.pending_request();
     let pending = request.map(|request| request.action());
-    let vmi = status.map_or(Vmi::assumed(state), |s| s.vmi(state));
     let stop_deadline_ms = lifecycle
         .and_then(|l| l.stop_deadline.as_ref())
         .filter(|_| state == wukong_lifecycle::VmState::Stopping)
@@ -63,12 +65,7 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
             wukong.spec.termination_grace_period_seconds,
         ),
         vmi,
-        actions: offered_actions(&Situation {
-            state,
-            run_strategy,
-            pending: pending.is_some(),
-            vmi,
-        }),
+        actions: offered_actions(&situation),
         pending,
         pending_since_ms: request
             .and_then(|r| r.requested_at.as_ref())

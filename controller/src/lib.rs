@@ -8,6 +8,7 @@
 //! - [`kubevirt`]: calls to KubeVirt's subresource API;
 //! - [`lease`]: leader election through a coordination.k8s.io Lease;
 //! - [`metrics`]: Prometheus metrics;
+//! - [`schedules`]: power schedules, carried out at their edges as ordinary requests;
 //! - [`vm`]: the VirtualMachine behind a Wukong (how it is built, which one is its own).
 
 pub mod act;
@@ -17,4 +18,5 @@ pub mod lease;
 pub mod metrics;
 pub mod observe;
 pub mod reconcile;
+pub mod schedules;
 pub mod vm;

@@ -19,6 +19,7 @@ use wukong_controller::kubevirt::{KubevirtClient, DEFAULT_BASE_PATH};
 use wukong_controller::lease::LeaderElector;
 use wukong_controller::metrics::Metrics;
 use wukong_controller::reconcile::{self, Context};
+use wukong_controller::schedules::{self, Scheduler};
 
 #[derive(Parser, Debug)]
 #[command(name = "wukong-controller", about = "The Wukong lifecycle controller")]
@@ -61,6 +62,19 @@ struct Args {
     /// How many Wukongs are reconciled at once (why 64: `reconcile::DEFAULT_CONCURRENCY`).
     #[arg(long, env = "WUKONG_CONCURRENCY", default_value_t = reconcile::DEFAULT_CONCURRENCY)]
     concurrency: u16,
+    /// After downtime, act on a schedule's latest missed edge only if it is at most this old
+    /// (e.g. `1h`, `30m`, `90s`); older edges are recorded as missed and never replayed.
+    #[arg(long, env = "WUKONG_SCHEDULE_CATCH_UP", default_value = "1h", value_parser = duration)]
+    schedule_catch_up: Duration,
+}
+
+/// `90s`, `30m`, `1h`, `1h30m` (jiff's friendly format).
+fn duration(s: &str) -> Result<Duration, String> {
+    let d: k8s_openapi::jiff::SignedDuration = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 1h, 30m, 90s)"))?;
+    Duration::try_from(d).map_err(|_| format!("{s:?}: a duration cannot be negative"))
 }
 
 /// An empty prefix would copy every annotation: refuse it rather than guess.
@@ -174,6 +188,12 @@ async fn main() -> ExitCode {
         Duration::from_secs(args.lease_seconds.max(3)),
     );
     let events = EventWriter::new(client.clone(), "wukong-controller", &identity);
+    let scheduler = Arc::new(Scheduler::new(
+        client.clone(),
+        events.clone(),
+        metrics.clone(),
+        args.schedule_catch_up,
+    ));
     let ctx = Arc::new(Context::new(
         client.clone(),
         KubevirtClient::new(client, args.kubevirt_base_path.clone()),
@@ -193,6 +213,8 @@ async fn main() -> ExitCode {
         metrics.leader.set(1);
         let lost = tokio::select! {
             () = reconcile::run(ctx.clone(), args.namespace.as_deref(), shutdown_signal()) => false,
+            // Never ends by itself; dropped with the reconciler or the Lease.
+            () = schedules::run(scheduler.clone(), args.namespace.as_deref()) => false,
             () = elector.hold() => true,
         };
         metrics.leader.set(0);

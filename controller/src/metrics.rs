@@ -37,6 +37,15 @@ pub struct Metrics {
     pub request_taken_up: Histogram,
     pub status_write: Histogram,
     pub leader: Gauge,
+    /// Schedule edges: acted on, or missed (older than the catch-up limit).
+    pub schedule_edges: Family<OutcomeOnly, Counter>,
+    /// What schedule edges did per selected Wukong.
+    pub schedule_requests: Family<OutcomeOnly, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeOnly {
+    pub outcome: String,
 }
 
 fn buckets() -> impl Iterator<Item = f64> {
@@ -94,7 +103,21 @@ impl Default for Metrics {
             "1 while this replica holds the Lease",
             leader.clone(),
         );
+        let schedule_edges = Family::<OutcomeOnly, Counter>::default();
+        registry.register(
+            "schedule_edges",
+            "Schedule edges acted on or missed (older than --schedule-catch-up)",
+            schedule_edges.clone(),
+        );
+        let schedule_requests = Family::<OutcomeOnly, Counter>::default();
+        registry.register(
+            "schedule_requests",
+            "What schedule edges did per selected Wukong: requested, left_alone, later_request, not_permitted, failed",
+            schedule_requests.clone(),
+        );
         Metrics {
+            schedule_edges,
+            schedule_requests,
             registry,
             reconciles,
             errors,
@@ -125,6 +148,22 @@ impl Metrics {
             .duration_since(at)
             .as_secs_f64();
         (seconds >= 0.0).then_some(seconds)
+    }
+
+    pub fn count_schedule_edge(&self, outcome: &str) {
+        self.schedule_edges
+            .get_or_create(&OutcomeOnly {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn count_schedule_request(&self, outcome: &str) {
+        self.schedule_requests
+            .get_or_create(&OutcomeOnly {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn count_error(&self, kind: &str) {

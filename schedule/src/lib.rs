@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub mod request;
+
 /// A day of the week, as written in a schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -46,7 +48,8 @@ impl Day {
     }
 }
 
-/// A weekly window: on each of `days`, the VMs run from `start` to `stop` (local times, `HH:MM`).
+/// A weekly window: on each of `days`, the VMs run from `start` to `stop` (local times, `HH:MM`,
+/// or `HH:MM:SS` where seconds matter).
 /// A `stop` at or before `start` is on the next day (an overnight window).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -157,21 +160,29 @@ pub struct Plan {
 }
 
 fn parse_time(text: &str) -> Result<Time, ScheduleError> {
-    let (h, m) = text
-        .split_once(':')
-        .ok_or_else(|| error(format!("{text:?} is not a time of day (HH:MM, e.g. 08:00)")))?;
-    let (h, m): (i8, i8) = (
-        h.parse()
-            .map_err(|_| error(format!("{text:?}: the hour is not a number")))?,
-        m.parse()
-            .map_err(|_| error(format!("{text:?}: the minute is not a number")))?,
-    );
-    if text.len() != 5 || !(0..=23).contains(&h) || !(0..=59).contains(&m) {
-        return Err(error(format!(
-            "{text:?} is not a time of day (HH:MM, 00:00 to 23:59)"
-        )));
+    let bad = || {
+        error(format!(
+            "{text:?} is not a time of day (HH:MM from 00:00 to 23:59, e.g. 08:00; HH:MM:SS for seconds)"
+        ))
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    if !(2..=3).contains(&parts.len())
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(bad());
     }
-    Time::new(h, m, 0, 0).map_err(|e| error(format!("{text:?}: {e}")))
+    let number = |p: &str| p.parse::<i8>().map_err(|_| bad());
+    let (h, m) = (number(parts[0])?, number(parts[1])?);
+    let s = match parts.get(2) {
+        Some(p) => number(p)?,
+        None => 0,
+    };
+    if !(0..=23).contains(&h) || !(0..=59).contains(&m) || !(0..=59).contains(&s) {
+        return Err(bad());
+    }
+    Time::new(h, m, s, 0).map_err(|_| bad())
 }
 
 fn parse_date(text: &str) -> Result<Date, ScheduleError> {

@@ -322,6 +322,9 @@ fn bad_schedules_are_refused_with_what_to_fix() {
         ("08:00", "24:00"),
         ("08:60", "20:00"),
         ("ab:cd", "20:00"),
+        ("08:00:60", "20:00"),
+        ("08:00:", "20:00"),
+        ("+8:00", "20:00"),
     ] {
         assert!(
             message(Plan::new(
@@ -341,6 +344,21 @@ fn bad_schedules_are_refused_with_what_to_fix() {
             "{start}-{stop}"
         );
     }
+    let seconds = Plan::new(
+        "UTC",
+        &[window(&WEEKDAYS, "08:00:30", "20:00:05")],
+        &[],
+        &[],
+    )
+    .expect("seconds are allowed");
+    assert_eq!(
+        seconds
+            .edges_between(at("2026-12-07T00:00:00Z"), at("2026-12-07T23:59:59Z"))
+            .iter()
+            .map(|e| e.at)
+            .collect::<Vec<_>>(),
+        vec![at("2026-12-07T08:00:30Z"), at("2026-12-07T20:00:05Z")]
+    );
     assert!(message(Plan::new(
         "UTC",
         &[window(&WEEKDAYS, "08:00", "08:00")],
