@@ -58,6 +58,8 @@ pub struct Harness {
     pub wukongs: Api<Wukong>,
     pub vms: Api<VirtualMachine>,
     pub vmis: Api<VirtualMachineInstance>,
+    /// More arguments for the controllers this test starts from now on.
+    pub extra_args: Vec<String>,
 }
 
 /// A controller process of the test's own.
@@ -173,6 +175,7 @@ impl Harness {
             vmis: Api::namespaced(client.clone(), &ns),
             client,
             ns,
+            extra_args: Vec::new(),
         }
     }
 
@@ -281,6 +284,7 @@ impl Harness {
                 "--copy-annotation-prefix",
                 SIM_ANNOTATION_PREFIX,
             ])
+            .args(&self.extra_args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
