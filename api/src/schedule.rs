@@ -9,11 +9,16 @@
 //! Wukong could not separate from the Wukong's other writers), and its RBAC is its own (a team
 //! lead may manage schedules without the right to edit every VM's spec).
 
+use crate::LifecycleAction;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wukong_schedule::{CalendarDate, EdgeAction, Exception, Plan, ScheduleError, Window};
+use wukong_schedule::{
+    due, next_edges, CalendarDate, Due, Edge, EdgeAction, Exception, Plan, ScheduleError, Window,
+};
 
 /// Starts and stops a set of Wukongs at the edges of weekly windows, as ordinary requests
 /// written with `requestedBy: schedule:<namespace>/<name> for <owner>`.
@@ -173,7 +178,7 @@ impl WukongSchedule {
     /// The latest instant the schedule is done with: its last edge acted on (or written off),
     /// the moment the controller began following its current version, or, before either, its
     /// creation. `wukong_schedule::due` acts only on a later edge.
-    pub fn done(&self) -> Option<k8s_openapi::jiff::Timestamp> {
+    pub fn done(&self) -> Option<Timestamp> {
         let status = self.status.as_ref();
         let following = status
             .filter(|s| s.observed_generation == self.metadata.generation)
@@ -193,23 +198,171 @@ impl WukongSchedule {
     /// `spec.selector` (an empty selector matches every Wukong of the namespace), in the
     /// schedule's namespace. A selector that cannot be parsed matches nothing.
     pub fn selects(&self, wukong: &crate::Wukong) -> bool {
+        let empty = Default::default();
+        self.selects_vm(
+            wukong.metadata.namespace.as_deref().unwrap_or_default(),
+            wukong.metadata.name.as_deref().unwrap_or_default(),
+            wukong.metadata.labels.as_ref().unwrap_or(&empty),
+        )
+    }
+
+    /// [`Self::selects`] for a Wukong known by namespace, name and labels.
+    pub fn selects_vm(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
         use kube::core::SelectorExt;
-        if wukong.metadata.namespace != self.metadata.namespace {
+        if self.metadata.namespace.as_deref() != Some(namespace) {
             return false;
         }
-        let name = wukong.metadata.name.as_deref().unwrap_or_default();
         if self.spec.vms.iter().any(|vm| vm == name) {
             return true;
         }
-        let Some(selector) = self.label_selector() else {
-            return false;
-        };
-        let empty = Default::default();
-        selector.matches(wukong.metadata.labels.as_ref().unwrap_or(&empty))
+        self.label_selector()
+            .is_some_and(|selector| selector.matches(labels))
     }
 
     /// `spec.selector` as kube's selector (for a list call's `labelSelector` too).
     pub fn label_selector(&self) -> Option<kube::core::Selector> {
         kube::core::Selector::try_from(self.spec.selector.clone()?).ok()
+    }
+}
+
+/// What whoever follows a schedule (the controller; the sandbox's own) does about it at `now`:
+/// [`WukongSchedule::tend`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tended {
+    /// The status to write: `lastEdge` set for an edge acted on or missed (its message for an
+    /// edge acted on is the follower's to fill in, [`wukong_schedule::request::summary`]).
+    pub status: WukongScheduleStatus,
+    /// The edge to carry out now, on each selected Wukong.
+    pub act: Option<Edge>,
+    /// An edge older than the catch-up limit, written off (status says so).
+    pub missed: Option<Edge>,
+    /// When to look again at the latest: the next edge.
+    pub next: Option<Timestamp>,
+}
+
+impl WukongSchedule {
+    /// The one decision about a schedule at `now`, for the controller and the sandbox alike:
+    /// suspended, not followable (a bad zone, a missing calendar), or following, with its next
+    /// edge, and whether its latest edge is due ([`wukong_schedule::due`]).
+    pub fn tend<'a>(
+        &self,
+        calendar: impl Fn(&str) -> Option<&'a WukongCalendarSpec>,
+        now: Timestamp,
+        catch_up: SignedDuration,
+    ) -> Tended {
+        let mut status = self.status.clone().unwrap_or_default();
+        if status.observed_generation != self.metadata.generation {
+            status.observed_generation = self.metadata.generation;
+            status.since = Some(Time(now));
+        }
+        let mut tended = Tended {
+            status,
+            act: None,
+            missed: None,
+            next: None,
+        };
+        if self.spec.suspend {
+            tended.status.next_edge = None;
+            tended.status.message = Some("suspended: no edge is acted on".into());
+            return tended;
+        }
+        let plan = match self.plan(calendar) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tended.status.next_edge = None;
+                tended.status.message = Some(format!("not followed: {e}"));
+                return tended;
+            }
+        };
+        let edges = next_edges(&plan, now);
+        tended.status.next_edge = edges.next.map(ScheduledEdge::from);
+        tended.next = edges.next.map(|e| e.at);
+        let done = [self.done(), tended.status.since.as_ref().map(|t| t.0)]
+            .into_iter()
+            .flatten()
+            .max();
+        match due(&edges, done, now, catch_up) {
+            Due::Nothing => {}
+            Due::Act(edge) => {
+                tended.status.last_edge = Some(edge.into());
+                tended.act = Some(edge);
+            }
+            Due::Missed(edge) => {
+                tended.status.last_edge = Some(edge.into());
+                tended.status.message = Some(format!(
+                    "missed the {} at {}: nothing acted within {catch_up:#} of it; acting again from the next edge",
+                    edge.action, edge.at
+                ));
+                tended.missed = Some(edge);
+            }
+        }
+        tended
+    }
+
+    /// What `edge` does to `wukong` ([`wukong_schedule::request::for_vm`] on its situation and
+    /// current request).
+    pub fn decide_for(
+        &self,
+        edge: &Edge,
+        wukong: &crate::Wukong,
+    ) -> wukong_schedule::request::ForVm {
+        let current =
+            wukong
+                .spec
+                .lifecycle_action
+                .as_ref()
+                .map(|r| wukong_schedule::request::Current {
+                    request_id: &r.request_id,
+                    requested_at: r.requested_at.as_ref().map(|t| t.0),
+                });
+        wukong_schedule::request::for_vm(
+            edge,
+            self.spec.stop.force,
+            &wukong.situation(),
+            current,
+            self.metadata.uid.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// The request an edge writes on a Wukong: `action` (what `request::for_vm` decided), with
+    /// the schedule's grace period, its name as `requestedBy`, and the edge's request id.
+    pub fn request_for(
+        &self,
+        edge: &Edge,
+        action: wukong_lifecycle::Action,
+        now: Timestamp,
+    ) -> Option<LifecycleAction> {
+        let grace = self
+            .spec
+            .stop
+            .grace_period_seconds
+            .and_then(|g| u32::try_from(g).ok());
+        let uid = self.metadata.uid.as_deref().unwrap_or_default();
+        let mut request = LifecycleAction::for_action(
+            action,
+            grace,
+            wukong_schedule::request::request_id(uid, edge),
+        )?;
+        request.requested_by = Some(schedule_requester(
+            self.metadata.namespace.as_deref().unwrap_or_default(),
+            self.metadata.name.as_deref().unwrap_or_default(),
+            &self.spec.owner,
+        ));
+        request.requested_at = Some(MicroTime(now));
+        Some(request)
+    }
+}
+
+impl From<Edge> for ScheduledEdge {
+    fn from(edge: Edge) -> ScheduledEdge {
+        ScheduledEdge {
+            action: edge.action,
+            at: Time(edge.at),
+        }
     }
 }

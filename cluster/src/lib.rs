@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod presence;
 mod row;
 mod sandbox;
+pub mod schedules;
 mod seed;
 pub mod sessions;
 pub mod simulated;

@@ -71,6 +71,7 @@ pub fn row_from_wukong(wukong: &Wukong) -> Option<VmRow> {
             .and_then(|r| r.requested_at.as_ref())
             .map(|t| t.0.as_millisecond()),
         stop_deadline_ms,
+        next: None,
     })
 }
 

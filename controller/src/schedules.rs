@@ -26,7 +26,6 @@ use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -37,12 +36,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{info, warn};
-use wukong_api::{
-    schedule_requester, ScheduledEdge, WukongCalendar, WukongSchedule, WukongScheduleStatus,
-};
-use wukong_api::{LifecycleAction, Preconditions, Wukong};
-use wukong_schedule::request::{for_vm, request_id, Current, ForVm};
-use wukong_schedule::{due, next_edges, Due, Edge};
+use wukong_api::{Preconditions, Wukong, WukongCalendar, WukongSchedule, WukongScheduleStatus};
+use wukong_schedule::request::{summary, ForVm, Outcome};
+use wukong_schedule::Edge;
 
 /// How long after an edge a controller that was down still acts on it, unless configured
 /// otherwise (`--schedule-catch-up`).
@@ -76,32 +72,6 @@ impl Scheduler {
             events,
             metrics,
             catch_up: SignedDuration::try_from(catch_up).unwrap_or(SignedDuration::MAX),
-        }
-    }
-}
-
-/// What one edge did to one Wukong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Done {
-    Requested,
-    /// Already as asked, or busy, or its run strategy starts and stops it itself.
-    LeftAlone,
-    /// A request at or after the edge (a person's click) wins.
-    Later,
-    /// The owner may not patch it.
-    NotPermitted,
-    /// Could not be asked (the API server refused or did not answer).
-    Failed,
-}
-
-impl Done {
-    fn label(self) -> &'static str {
-        match self {
-            Done::Requested => "requested",
-            Done::LeftAlone => "left_alone",
-            Done::Later => "later_request",
-            Done::NotPermitted => "not_permitted",
-            Done::Failed => "failed",
         }
     }
 }
@@ -178,7 +148,8 @@ pub async fn run(scheduler: Arc<Scheduler>, namespace: Option<&str>) {
 }
 
 impl Scheduler {
-    /// Brings one schedule up to `now`: acts on its due edge, records it. Returns its next edge.
+    /// Brings one schedule up to `now` (`WukongSchedule::tend` decides): acts on its due edge,
+    /// records it. Returns its next edge.
     async fn tend(
         &self,
         schedule: &WukongSchedule,
@@ -186,76 +157,44 @@ impl Scheduler {
         now: Timestamp,
     ) -> Option<Timestamp> {
         let namespace = schedule.namespace()?;
-        let before = schedule.status.clone().unwrap_or_default();
-        let mut status = before.clone();
-        if status.observed_generation != schedule.metadata.generation {
-            status.observed_generation = schedule.metadata.generation;
-            status.since = Some(Time(now));
-        }
-        let mut next = None;
-        if schedule.spec.suspend {
-            status.next_edge = None;
-            status.message = Some("suspended: no edge is acted on".into());
-        } else {
-            let named: Vec<Arc<WukongCalendar>> = schedule
-                .spec
-                .calendars
-                .iter()
-                .filter_map(|name| calendars.get(&ObjectRef::new(name).within(&namespace)))
-                .collect();
-            match schedule.plan(|name| {
+        let named: Vec<Arc<WukongCalendar>> = schedule
+            .spec
+            .calendars
+            .iter()
+            .filter_map(|name| calendars.get(&ObjectRef::new(name).within(&namespace)))
+            .collect();
+        let mut tended = schedule.tend(
+            |name| {
                 named
                     .iter()
                     .find(|c| c.metadata.name.as_deref() == Some(name))
                     .map(|c| &c.spec)
-            }) {
-                Err(e) => {
-                    status.next_edge = None;
-                    status.message = Some(format!("not followed: {e}"));
-                }
-                Ok(plan) => {
-                    let edges = next_edges(&plan, now);
-                    status.next_edge = edges.next.map(scheduled);
-                    next = edges.next.map(|e| e.at);
-                    let done = [schedule.done(), status.since.as_ref().map(|t| t.0)]
-                        .into_iter()
-                        .flatten()
-                        .max();
-                    match due(&edges, done, now, self.catch_up) {
-                        Due::Nothing => {}
-                        Due::Missed(edge) => {
-                            status.last_edge = Some(scheduled(edge));
-                            status.message = Some(format!(
-                                "missed the {} at {}: no controller acted within {} of it; acting again from the next edge",
-                                edge.action,
-                                edge.at,
-                                self.catch_up
-                            ));
-                            self.metrics.count_schedule_edge("missed");
-                            self.event(
-                                schedule,
-                                true,
-                                "ScheduleMissedEdge",
-                                status.message.clone(),
-                            )
-                            .await;
-                        }
-                        Due::Act(edge) => {
-                            let message = self.carry_out(schedule, &namespace, &edge).await;
-                            status.last_edge = Some(scheduled(edge));
-                            status.message = Some(message.clone());
-                            self.metrics.count_schedule_edge("acted");
-                            self.event(schedule, false, "ScheduleEdge", Some(message))
-                                .await;
-                        }
-                    }
-                }
-            }
+            },
+            now,
+            self.catch_up,
+        );
+        if tended.missed.is_some() {
+            self.metrics.count_schedule_edge("missed");
+            self.event(
+                schedule,
+                true,
+                "ScheduleMissedEdge",
+                tended.status.message.clone(),
+            )
+            .await;
         }
-        if status != before {
-            self.write_status(schedule, &namespace, &status).await;
+        if let Some(edge) = tended.act {
+            let message = self.carry_out(schedule, &namespace, &edge).await;
+            tended.status.message = Some(message.clone());
+            self.metrics.count_schedule_edge("acted");
+            self.event(schedule, false, "ScheduleEdge", Some(message))
+                .await;
         }
-        next
+        if Some(&tended.status) != schedule.status.as_ref() {
+            self.write_status(schedule, &namespace, &tended.status)
+                .await;
+        }
+        tended.next
     }
 
     /// The edge's request on each selected Wukong; a line saying what happened.
@@ -271,39 +210,19 @@ impl Scheduler {
                 );
             }
         };
-        let results: Vec<(String, Done)> = futures::stream::iter(wukongs)
+        let outcomes: Vec<(String, Outcome)> = futures::stream::iter(wukongs)
             .map(|wukong| async move {
                 let vm = wukong.name_any();
-                let done = self.one(schedule, namespace, edge, wukong).await;
-                self.metrics.count_schedule_request(done.label());
-                (vm, done)
+                let outcome = self.one(schedule, namespace, edge, wukong).await;
+                self.metrics.count_schedule_request(outcome.label());
+                (vm, outcome)
             })
             .buffer_unordered(AT_ONCE)
             .collect()
             .await;
-        let mut counts: BTreeMap<Done, Vec<String>> = BTreeMap::new();
-        for (vm, done) in results {
-            counts.entry(done).or_default().push(vm);
-        }
-        let mut parts = Vec::new();
-        for (done, mut vms) in counts {
-            vms.sort();
-            let what = match done {
-                Done::Requested => "requested",
-                Done::LeftAlone => "already as asked or busy",
-                Done::Later => "asked otherwise since the edge (theirs wins)",
-                Done::NotPermitted => "not permitted to the owner",
-                Done::Failed => "could not be asked",
-            };
-            parts.push(format!("{what}: {}", vms.join(", ")));
-        }
-        let summary = if parts.is_empty() {
-            "no VM selected".to_owned()
-        } else {
-            parts.join("; ")
-        };
-        info!(schedule = %name, %namespace, action = %edge.action, at = %edge.at, %summary, "schedule edge");
-        format!("{} at {}: {summary}", edge.action, edge.at)
+        let line = summary(edge, &outcomes);
+        info!(schedule = %name, %namespace, "{line}");
+        line
     }
 
     /// The Wukongs a schedule names or selects, read fresh.
@@ -340,7 +259,7 @@ impl Scheduler {
         namespace: &str,
         edge: &Edge,
         mut wukong: Wukong,
-    ) -> Done {
+    ) -> Outcome {
         let name = wukong.name_any();
         match self.owner_may_patch(schedule, namespace, &name).await {
             Ok(true) => {}
@@ -358,43 +277,23 @@ impl Scheduler {
                     wukong.object_ref(&()),
                 )
                 .await;
-                return Done::NotPermitted;
+                return Outcome::NotPermitted;
             }
             Err(e) => {
                 warn!(vm = %name, %namespace, error = %e, "cannot check the schedule owner's rights");
-                return Done::Failed;
+                return Outcome::Failed;
             }
         }
         let api = Api::<Wukong>::namespaced(self.client.clone(), namespace);
-        let uid = schedule.uid().unwrap_or_default();
         for _ in 0..TRIES {
-            let current = wukong.spec.lifecycle_action.as_ref().map(|r| Current {
-                request_id: &r.request_id,
-                requested_at: r.requested_at.as_ref().map(|t| t.0),
-            });
-            let force = schedule.spec.stop.force;
-            let action = match for_vm(edge, force, &wukong.situation(), current, &uid) {
+            let decision = schedule.decide_for(edge, &wukong);
+            let action = match decision {
                 ForVm::Request(action) => action,
-                ForVm::AlreadyRequested => return Done::Requested,
-                ForVm::LaterRequest => return Done::Later,
-                ForVm::Refused(_) => return Done::LeftAlone,
+                done => return Option::<Outcome>::from(done).unwrap_or(Outcome::LeftAlone),
             };
-            let grace = schedule
-                .spec
-                .stop
-                .grace_period_seconds
-                .and_then(|g| u32::try_from(g).ok());
-            let Some(mut request) =
-                LifecycleAction::for_action(action, grace, request_id(&uid, edge))
-            else {
-                return Done::LeftAlone;
+            let Some(request) = schedule.request_for(edge, action, Timestamp::now()) else {
+                return Outcome::LeftAlone;
             };
-            request.requested_by = Some(schedule_requester(
-                namespace,
-                &schedule.name_any(),
-                &schedule.spec.owner,
-            ));
-            request.requested_at = Some(MicroTime(Timestamp::now()));
             let patch = request.merge_patch(&Preconditions {
                 uid: wukong.uid(),
                 resource_version: wukong.resource_version(),
@@ -403,24 +302,24 @@ impl Scheduler {
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => return Done::Requested,
+                Ok(_) => return Outcome::Requested,
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     match api.get_opt(&name).await {
                         Ok(Some(fresh)) if fresh.uid() == wukong.uid() => wukong = fresh,
-                        Ok(_) => return Done::LeftAlone,
+                        Ok(_) => return Outcome::LeftAlone,
                         Err(e) => {
                             warn!(vm = %name, %namespace, error = %e, "cannot read the Wukong again");
-                            return Done::Failed;
+                            return Outcome::Failed;
                         }
                     }
                 }
                 Err(e) => {
                     warn!(vm = %name, %namespace, error = %e, "cannot write the schedule's request");
-                    return Done::Failed;
+                    return Outcome::Failed;
                 }
             }
         }
-        Done::Failed
+        Outcome::Failed
     }
 
     /// May the schedule's owner patch this Wukong? (They would need to, to click the button.)
@@ -513,12 +412,5 @@ impl Scheduler {
         if let Err(e) = self.events.publish(event, &regarding).await {
             warn!(error = %e, reason, "cannot write an Event");
         }
-    }
-}
-
-fn scheduled(edge: Edge) -> ScheduledEdge {
-    ScheduledEdge {
-        action: edge.action,
-        at: Time(edge.at),
     }
 }

@@ -254,6 +254,12 @@ impl Plan {
         &self.zone
     }
 
+    /// The zone's offset from UTC at `at`, in seconds (+28800 in Asia/Shanghai), to show an
+    /// edge's time as the schedule means it.
+    pub fn offset_seconds_at(&self, at: Timestamp) -> i32 {
+        self.zone.to_offset(at).seconds()
+    }
+
     /// The instant a local date and time names: a skipped time is the instant after the gap
     /// (the transition), a repeated one its first occurrence.
     fn instant(&self, date: Date, time: Time) -> Timestamp {

@@ -33,6 +33,78 @@ pub enum ForVm {
     Refused(Refusal),
 }
 
+/// What an edge did to one VM, as its schedule's status and the controller's metrics say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Its request was written (or had been, before a restart).
+    Requested,
+    /// Already as the edge wants it, or busy, or its run strategy starts and stops it itself.
+    LeftAlone,
+    /// Someone asked for something at or after the edge: theirs wins.
+    Later,
+    /// The schedule's owner may not patch it.
+    NotPermitted,
+    /// It could not be asked (the cluster refused or did not answer).
+    Failed,
+}
+
+impl Outcome {
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Requested => "requested",
+            Outcome::LeftAlone => "left_alone",
+            Outcome::Later => "later_request",
+            Outcome::NotPermitted => "not_permitted",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Outcome::Requested => "requested",
+            Outcome::LeftAlone => "already as asked or busy",
+            Outcome::Later => "asked otherwise since the edge (theirs wins)",
+            Outcome::NotPermitted => "not permitted to the owner",
+            Outcome::Failed => "could not be asked",
+        }
+    }
+}
+
+impl From<ForVm> for Option<Outcome> {
+    /// What a decision comes to without a write (`None`: a request is to be written).
+    fn from(d: ForVm) -> Option<Outcome> {
+        match d {
+            ForVm::Request(_) => None,
+            ForVm::AlreadyRequested => Some(Outcome::Requested),
+            ForVm::LaterRequest => Some(Outcome::Later),
+            ForVm::Refused(_) => Some(Outcome::LeftAlone),
+        }
+    }
+}
+
+/// The line a schedule's status and Event say about an edge: "stop at 2026-12-03T12:00:00Z:
+/// requested: vm-1, vm-2; not permitted to the owner: vm-3".
+pub fn summary(edge: &Edge, outcomes: &[(String, Outcome)]) -> String {
+    let mut by: std::collections::BTreeMap<Outcome, Vec<&str>> = Default::default();
+    for (vm, outcome) in outcomes {
+        by.entry(*outcome).or_default().push(vm);
+    }
+    let parts: Vec<String> = by
+        .into_iter()
+        .map(|(outcome, mut vms)| {
+            vms.sort_unstable();
+            format!("{}: {}", outcome.words(), vms.join(", "))
+        })
+        .collect();
+    let what = if parts.is_empty() {
+        "no VM selected".to_owned()
+    } else {
+        parts.join("; ")
+    };
+    format!("{} at {}: {what}", edge.action, edge.at)
+}
+
 /// The lifecycle action an edge asks for (`force`: the schedule stops at once).
 pub fn action_of(edge: EdgeAction, force: bool) -> Action {
     match (edge, force) {
@@ -202,6 +274,27 @@ mod tests {
         assert_eq!(
             for_vm(&edge(EdgeAction::Start), false, &always, None, UID),
             ForVm::Refused(Refusal::ManualStartUnsupported(RunStrategy::Always))
+        );
+    }
+
+    #[test]
+    fn the_summary_groups_vms_by_outcome_in_a_fixed_order() {
+        let line = summary(
+            &edge(EdgeAction::Stop),
+            &[
+                ("vm-3".into(), Outcome::NotPermitted),
+                ("vm-2".into(), Outcome::Requested),
+                ("vm-1".into(), Outcome::Requested),
+                ("vm-4".into(), Outcome::LeftAlone),
+            ],
+        );
+        assert_eq!(
+            line,
+            "stop at 2026-12-03T12:00:00Z: requested: vm-1, vm-2; already as asked or busy: vm-4; not permitted to the owner: vm-3"
+        );
+        assert_eq!(
+            summary(&edge(EdgeAction::Start), &[]),
+            "start at 2026-12-03T12:00:00Z: no VM selected"
         );
     }
 

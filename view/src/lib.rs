@@ -8,6 +8,7 @@ mod detail;
 mod hold;
 mod lang;
 mod said;
+mod schedule;
 mod theme;
 mod time;
 mod validate;
@@ -16,6 +17,7 @@ pub use detail::{Condition, EventLine, KubeVirtFacts, VmDetail, VmFacts, VmiFact
 pub use hold::{BulkHolds, Hold};
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
+pub use schedule::{ExceptionForm, ScheduleForm, ScheduleView, ScheduledNext, WindowForm, DAYS};
 pub use theme::Theme;
 
 pub use time::{
@@ -89,6 +91,9 @@ pub struct VmRow {
     pub pending_since_ms: Option<i64>,
     /// When a graceful stop in progress will be forced (Unix ms), for the countdown.
     pub stop_deadline_ms: Option<i64>,
+    /// The next action a power schedule takes on this VM (the earliest, if several name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<ScheduledNext>,
 }
 
 impl VmRow {
@@ -519,6 +524,7 @@ pub(crate) fn test_row(name: &str, state: VmState, actions: Vec<Action>) -> VmRo
         pending: None,
         pending_since_ms: None,
         stop_deadline_ms: None,
+        next: None,
     }
 }
 
