@@ -87,6 +87,16 @@ pub enum Identity {
     Person(Person),
 }
 
+/// A person's groups as the apiserver sees them on their requests: with `system:authenticated`,
+/// which it adds to every authenticated (and impersonated) user.
+pub fn with_authenticated(groups: &[String]) -> Vec<String> {
+    let mut groups = groups.to_vec();
+    if !groups.iter().any(|g| g == "system:authenticated") {
+        groups.push("system:authenticated".into());
+    }
+    groups
+}
+
 impl Identity {
     pub fn person(user: impl Into<String>, groups: Vec<String>) -> Identity {
         Identity::Person(Person {

@@ -1,7 +1,8 @@
+use crate::schedules::ScheduleSet;
 use crate::{ClusterError, Identity};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use wukong_api::{LifecycleAction, Preconditions, Wukong};
+use wukong_api::{LifecycleAction, Preconditions, Wukong, WukongSchedule};
 use wukong_view::{ClusterInfo, ControllerPresence, EventLine, HistoryEntry, KubeVirtFacts, VmKey};
 
 /// One change seen on the cluster's Wukongs, in the order the cluster reports them.
@@ -16,6 +17,32 @@ pub enum WatchEvent {
 }
 
 pub type WatchStream = BoxStream<'static, WatchEvent>;
+
+/// The time as a cluster tells it: the wall clock, or the sandbox's own (which runs on Tokio's
+/// clock, so its tests pass simulated hours in an instant). Schedules' next edges are computed
+/// with it.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    Wall,
+    /// `wall` at `origin`, then as Tokio's clock runs.
+    Sandbox {
+        origin: tokio::time::Instant,
+        wall: k8s_openapi::jiff::Timestamp,
+    },
+}
+
+impl Clock {
+    pub fn now(&self) -> k8s_openapi::jiff::Timestamp {
+        match self {
+            Clock::Wall => k8s_openapi::jiff::Timestamp::now(),
+            Clock::Sandbox { origin, wall } => {
+                let elapsed = k8s_openapi::jiff::SignedDuration::try_from(origin.elapsed())
+                    .unwrap_or(k8s_openapi::jiff::SignedDuration::ZERO);
+                wall.checked_add(elapsed).unwrap_or(*wall)
+            }
+        }
+    }
+}
 
 /// What the console needs from a cluster. Implemented by the in-memory sandbox and by the
 /// Kubernetes backend; everything above this trait is shared.
@@ -92,4 +119,54 @@ pub trait Cluster: Send + Sync + 'static {
     fn requester<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, String> {
         Box::pin(async move { who.name().to_owned() })
     }
+
+    /// The name and groups whoever writes as `who` has on the cluster: a schedule's owner must be
+    /// its writer (the owner policy), and the controller's SubjectAccessReviews use the groups.
+    fn writer<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, (String, Vec<String>)> {
+        Box::pin(async move {
+            match who {
+                Identity::Person(p) => {
+                    (p.user.clone(), crate::access::with_authenticated(&p.groups))
+                }
+                Identity::Console => (self.requester(who).await, Vec::new()),
+            }
+        })
+    }
+
+    /// The cluster's clock.
+    fn clock(&self) -> Clock {
+        Clock::Wall
+    }
+
+    /// Every schedule and calendar, now and after each change, read with the console's own
+    /// credentials through one watch per process (like [`Cluster::watch`]): each VM's next
+    /// scheduled action is computed from it. Without schedules (the default), nothing.
+    fn schedules(&self) -> BoxStream<'static, ScheduleSet> {
+        Box::pin(futures::stream::pending())
+    }
+
+    /// The schedules of a namespace, read as `who` (RBAC applies: `list` on wukongschedules).
+    fn list_schedules<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WukongSchedule>, ClusterError>>;
+
+    /// Writes a schedule as `who`: created when it has no `resourceVersion`, else replaced
+    /// whole, if still at that version (`ClusterError::ScheduleConflict` otherwise). Its status is
+    /// the controller's and is not written.
+    fn write_schedule<'a>(
+        &'a self,
+        who: &'a Identity,
+        schedule: WukongSchedule,
+    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+
+    /// Deletes a schedule as `who`, if it still has `uid`.
+    fn delete_schedule<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+        name: &'a str,
+        uid: &'a str,
+    ) -> BoxFuture<'a, Result<(), ClusterError>>;
 }

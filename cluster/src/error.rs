@@ -24,6 +24,10 @@ pub enum ClusterError {
     },
     #[error("the cluster rejected the request: {0}")]
     Invalid(String),
+    #[error("you are not allowed to change schedules in namespace {namespace}: {message}")]
+    ScheduleForbidden { namespace: String, message: String },
+    #[error("schedule {schedule} was changed or deleted by someone else since you opened it; look at it again and redo your change")]
+    ScheduleConflict { schedule: String },
     #[error("the cluster cannot be reached: {0}")]
     Unavailable(String),
     /// RBAC could not be asked; nothing was written (a 503: try again).
@@ -32,6 +36,13 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
+    /// A schedule created under a name already taken (the apiserver's 409 AlreadyExists).
+    pub fn schedule_exists(schedule: &str) -> ClusterError {
+        ClusterError::Invalid(format!(
+            "a schedule named {schedule} already exists; pick another name or edit that one"
+        ))
+    }
+
     /// What the person is told, as a code with its parameters (worded in their language by the
     /// page; its English is this error's own).
     pub fn said(&self) -> Said {
@@ -59,6 +70,13 @@ impl ClusterError {
                 action: *action,
                 vm: key.clone(),
                 detail: message.clone(),
+            },
+            ClusterError::ScheduleForbidden { namespace, message } => Said::ScheduleForbidden {
+                namespace: namespace.clone(),
+                detail: message.clone(),
+            },
+            ClusterError::ScheduleConflict { schedule } => Said::ScheduleConflict {
+                schedule: schedule.clone(),
             },
             ClusterError::Invalid(detail) => Said::ClusterRejected {
                 detail: detail.clone(),
@@ -102,6 +120,13 @@ mod said_tests {
                 message: "RBAC: no".into(),
             },
             ClusterError::Invalid("spec.x: bad".into()),
+            ClusterError::ScheduleForbidden {
+                namespace: "team-a".into(),
+                message: "RBAC: no".into(),
+            },
+            ClusterError::ScheduleConflict {
+                schedule: "team-a/dev-hours".into(),
+            },
             ClusterError::Unavailable("connection refused".into()),
             ClusterError::AccessUnknown(AccessUnknown {
                 namespace: "team-a".into(),

@@ -5,14 +5,17 @@
 //! `spec.lifecycleAction` under the `wukong-console` field manager, deletes use background
 //! propagation.
 
+use crate::schedules::ScheduleSet;
 use crate::{BearerToken, Cluster, ClusterError, Identity, Person, WatchEvent, WatchStream};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::FutureExt;
 use futures::StreamExt;
 use http::HeaderValue;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{
-    Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PropagationPolicy, WatchParams,
+    Api, DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
+    WatchParams,
 };
 use kube::config::AuthInfo;
 use kube::core::ObjectList;
@@ -22,7 +25,9 @@ use kube::{Client, Config, Resource};
 use std::path::Path;
 use std::sync::Arc;
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
-use wukong_api::{LifecycleAction, Preconditions, Wukong, CONSOLE_FIELD_MANAGER};
+use wukong_api::{
+    LifecycleAction, Preconditions, Wukong, WukongCalendar, WukongSchedule, CONSOLE_FIELD_MANAGER,
+};
 use wukong_view::{
     Action, ClusterInfo, ClusterKind, ControllerPresence, EventLine, HistoryEntry, KubeVirtFacts,
     VmKey,
@@ -38,7 +43,7 @@ pub struct KubeCluster {
     personal: moka::sync::Cache<Arc<str>, Client>,
     info: ClusterInfo,
     /// Who the cluster says the console itself is (asked once, on first need).
-    own_name: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    own_name: std::sync::Arc<tokio::sync::OnceCell<(String, Vec<String>)>>,
     /// The controller's Lease, whose holder tells whether requests are being carried out.
     controller_lease: Option<crate::presence::LeaseRef>,
 }
@@ -606,9 +611,16 @@ impl Cluster for KubeCluster {
     }
 
     fn requester<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, String> {
+        Box::pin(async move { self.writer(who).await.0 })
+    }
+
+    fn writer<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, (String, Vec<String>)> {
         Box::pin(async move {
             let Identity::Console = who else {
-                return who.name().to_owned();
+                let Identity::Person(p) = who else {
+                    unreachable!("matched above")
+                };
+                return (p.user.clone(), crate::access::with_authenticated(&p.groups));
             };
             // Without sign-in the console writes as itself: record the name the apiserver
             // knows it by (a SelfSubjectReview), which is what an admission policy can check.
@@ -623,15 +635,162 @@ impl Cluster for KubeCluster {
                         )
                         .await
                         .ok()
-                        .and_then(|r| r.status?.user_info?.username)
+                        .and_then(|r| {
+                            let info = r.status?.user_info?;
+                            Some((info.username?, info.groups.unwrap_or_default()))
+                        })
                         .ok_or(())
                 })
                 .await;
             match asked {
-                Ok(name) => name.clone(),
+                Ok(found) => found.clone(),
                 // Not cached: asked again next time.
-                Err(()) => who.name().to_owned(),
+                Err(()) => (who.name().to_owned(), Vec::new()),
             }
         })
     }
+
+    fn schedules(&self) -> BoxStream<'static, ScheduleSet> {
+        schedule_watch(self.client.clone())
+    }
+
+    fn list_schedules<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WukongSchedule>, ClusterError>> {
+        Box::pin(async move {
+            let mut request = Request::new(WukongSchedule::url_path(&(), Some(namespace)))
+                .list(&ListParams::default())
+                .map_err(|e| ClusterError::Invalid(format!("cannot build the request: {e}")))?;
+            let client = self.client_as(who, &mut request)?;
+            client
+                .request::<ObjectList<WukongSchedule>>(request)
+                .await
+                .map(|list| list.items)
+                .map_err(|e| schedule_error(namespace, "", e))
+        })
+    }
+
+    fn write_schedule<'a>(
+        &'a self,
+        who: &'a Identity,
+        schedule: WukongSchedule,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let namespace = schedule.metadata.namespace.clone().unwrap_or_default();
+            let name = schedule.metadata.name.clone().unwrap_or_default();
+            let body = serde_json::to_vec(&schedule)
+                .map_err(|e| ClusterError::Invalid(format!("cannot write the schedule: {e}")))?;
+            let params = PostParams {
+                field_manager: Some(CONSOLE_FIELD_MANAGER.into()),
+                ..PostParams::default()
+            };
+            let url = Request::new(WukongSchedule::url_path(&(), Some(&namespace)));
+            let request = match schedule.metadata.resource_version {
+                None => url.create(&params, body),
+                Some(_) => url.replace(&name, &params, body),
+            };
+            let mut request = request
+                .map_err(|e| ClusterError::Invalid(format!("cannot build the request: {e}")))?;
+            let client = self.client_as(who, &mut request)?;
+            client
+                .request_text(request)
+                .await
+                .map(drop)
+                .map_err(|e| schedule_error(&namespace, &name, e))
+        })
+    }
+
+    fn delete_schedule<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+        name: &'a str,
+        uid: &'a str,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let params = DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid: Some(uid.to_owned()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            let mut request = Request::new(WukongSchedule::url_path(&(), Some(namespace)))
+                .delete(name, &params)
+                .map_err(|e| ClusterError::Invalid(format!("cannot build the request: {e}")))?;
+            let client = self.client_as(who, &mut request)?;
+            client
+                .request_text(request)
+                .await
+                .map(drop)
+                .map_err(|e| schedule_error(namespace, name, e))
+        })
+    }
+}
+
+/// A schedule write's error, for the person who made it.
+fn schedule_error(namespace: &str, name: &str, error: kube::Error) -> ClusterError {
+    let schedule = format!("{namespace}/{name}");
+    match error {
+        kube::Error::Api(status) => match status.code {
+            403 => ClusterError::ScheduleForbidden {
+                namespace: namespace.to_owned(),
+                message: status.message,
+            },
+            // A precondition that failed (uid, resourceVersion) or a schedule gone since.
+            404 | 409 if status.reason != "AlreadyExists" => {
+                ClusterError::ScheduleConflict { schedule }
+            }
+            409 => ClusterError::schedule_exists(&schedule),
+            400 | 422 => ClusterError::Invalid(status.message),
+            _ => ClusterError::Unavailable(format!("{} ({})", status.message, status.code)),
+        },
+        other => ClusterError::Unavailable(other.to_string()),
+    }
+}
+
+/// One watch each on schedules and calendars (the console's credentials), as whole sets after
+/// each change: they are few, and a set is simpler to follow than deltas.
+fn schedule_watch(client: Client) -> BoxStream<'static, ScheduleSet> {
+    use kube::runtime::reflector;
+    let (schedules, schedule_writer) = reflector::store::<WukongSchedule>();
+    let (calendars, calendar_writer) = reflector::store::<WukongCalendar>();
+    let changes = futures::stream::select(
+        watcher(
+            Api::<WukongSchedule>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .backoff(wukong_api::watch::backoff())
+        .reflect(schedule_writer)
+        .map(|e| e.is_ok())
+        .boxed(),
+        watcher(
+            Api::<WukongCalendar>::all(client),
+            watcher::Config::default(),
+        )
+        .backoff(wukong_api::watch::backoff())
+        .reflect(calendar_writer)
+        .map(|e| e.is_ok())
+        .boxed(),
+    );
+    changes
+        .filter_map(move |ok| {
+            let (schedules, calendars) = (schedules.clone(), calendars.clone());
+            async move {
+                // Only once both lists are in: a half-known set would show wrong next actions.
+                if !ok
+                    || schedules.wait_until_ready().now_or_never().is_none()
+                    || calendars.wait_until_ready().now_or_never().is_none()
+                {
+                    return None;
+                }
+                Some(ScheduleSet {
+                    schedules: schedules.state().iter().map(|s| (**s).clone()).collect(),
+                    calendars: calendars.state().iter().map(|c| (**c).clone()).collect(),
+                })
+            }
+        })
+        .boxed()
 }

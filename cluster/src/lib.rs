@@ -30,7 +30,7 @@ pub use access::{
     Access, AccessUnknown, BearerToken, Grants, Identity, KubeAccess, OpenAccess, Person,
 };
 pub use budget::ActionBudget;
-pub use cluster::{Cluster, WatchEvent, WatchStream};
+pub use cluster::{Clock, Cluster, WatchEvent, WatchStream};
 pub use error::ClusterError;
 pub use kube_backend::{api_error, KubeCluster};
 pub use row::{history_from_status, row_from_wukong};

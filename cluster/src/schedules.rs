@@ -230,7 +230,9 @@ pub fn schedule_from_form(
     for (key, value) in &form.match_labels {
         validate_label(key, value).map_err(invalid)?;
     }
-    if form.vms.is_empty() && form.match_labels.is_empty() && previous_expressions(previous).is_none()
+    if form.vms.is_empty()
+        && form.match_labels.is_empty()
+        && previous_expressions(previous).is_none()
     {
         return Err(invalid(
             "name the VMs the schedule runs: by name, or by label (key=value)".into(),
@@ -280,13 +282,12 @@ pub fn schedule_from_form(
     // The zone, times, dates and instants, exactly as the controller will check them (calendars
     // are looked up there; here any name passes).
     let empty: &[CalendarDate] = &[];
-    Plan::new(&time_zone, &windows, &[empty], &exceptions)
-        .map_err(|e| invalid(e.to_string()))?;
+    Plan::new(&time_zone, &windows, &[empty], &exceptions).map_err(|e| invalid(e.to_string()))?;
     let mut selector = previous
         .and_then(|p| p.spec.selector.clone())
         .unwrap_or_default();
-    selector.match_labels = (!form.match_labels.is_empty())
-        .then(|| form.match_labels.iter().cloned().collect());
+    selector.match_labels =
+        (!form.match_labels.is_empty()).then(|| form.match_labels.iter().cloned().collect());
     let selector = (selector.match_labels.is_some() || selector.match_expressions.is_some())
         .then_some(selector);
     Ok(WukongSchedule {
@@ -400,12 +401,24 @@ mod tests {
     #[test]
     fn bad_forms_say_what_to_fix_and_nothing_is_made() {
         let cases: Vec<(Box<dyn Fn(&mut ScheduleForm)>, &str)> = vec![
-            (Box::new(|f| f.time_zone = "Asia/Beijing".into()), "IANA time zone"),
-            (Box::new(|f| f.windows[0].start = "8 am".into()), "time of day"),
-            (Box::new(|f| f.windows[0].days = vec!["Funday".into()]), "day of the week"),
+            (
+                Box::new(|f| f.time_zone = "Asia/Beijing".into()),
+                "IANA time zone",
+            ),
+            (
+                Box::new(|f| f.windows[0].start = "8 am".into()),
+                "time of day",
+            ),
+            (
+                Box::new(|f| f.windows[0].days = vec!["Funday".into()]),
+                "day of the week",
+            ),
             (Box::new(|f| f.windows.clear()), "at least one window"),
             (Box::new(|f| f.match_labels.clear()), "name the VMs"),
-            (Box::new(|f| f.match_labels = vec![("team".into(), "dev ops".into())]), "label value"),
+            (
+                Box::new(|f| f.match_labels = vec![("team".into(), "dev ops".into())]),
+                "label value",
+            ),
             (Box::new(|f| f.name = "Dev Hours".into()), "schedule name"),
             (Box::new(|f| f.grace_period_seconds = Some(7200)), "3600"),
             (
@@ -456,8 +469,15 @@ mod tests {
                 .as_millisecond()
         );
         let next = book.next_for("team-a", "vm-2", &dev).expect("scheduled");
-        assert_eq!((next.schedule.as_str(), next.action), ("dev-hours", Action::Stop));
-        assert_eq!(book.next_for("team-b", "vm-2", &dev), None, "another namespace");
+        assert_eq!(
+            (next.schedule.as_str(), next.action),
+            ("dev-hours", Action::Stop)
+        );
+        assert_eq!(
+            book.next_for("team-b", "vm-2", &dev),
+            None,
+            "another namespace"
+        );
         assert_eq!(book.next_for("team-a", "vm-3", &BTreeMap::new()), None);
         let view = book.view(&office, vec!["vm-1".into(), "vm-2".into()]);
         assert_eq!(view.next.map(|n| n.action), Some(Action::Stop));

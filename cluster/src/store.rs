@@ -1,5 +1,6 @@
 //! One shared table of rows per process, fed by one watch, fanned out to every browser.
 
+use crate::schedules::{Book, ScheduleSet};
 use crate::{row_from_wukong, Access, AccessUnknown, Cluster, Grants, Identity, WatchEvent};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -140,6 +141,38 @@ struct Inner {
     seq: u64,
     upstream: Upstream,
     controller: ControllerPresence,
+    /// Each row's Wukong labels (only non-empty ones): which schedules select it.
+    labels: HashMap<VmKey, BTreeMap<String, String>>,
+    /// The schedules and calendars as last listed, and their next edges.
+    schedule_set: ScheduleSet,
+    book: Book,
+    clock: crate::Clock,
+}
+
+impl Inner {
+    /// The row of a Wukong, with its next scheduled action; remembers its labels.
+    fn row_of(&mut self, wukong: &wukong_api::Wukong) -> Option<VmRow> {
+        let mut row = row_from_wukong(wukong)?;
+        match wukong.metadata.labels.as_ref().filter(|l| !l.is_empty()) {
+            Some(labels) => {
+                self.labels.insert(row.key.clone(), labels.clone());
+            }
+            None => {
+                self.labels.remove(&row.key);
+            }
+        }
+        row.next = self.next_for(&row.key);
+        Some(row)
+    }
+
+    fn next_for(&self, key: &VmKey) -> Option<wukong_view::ScheduledNext> {
+        let empty = BTreeMap::new();
+        self.book.next_for(
+            &key.namespace,
+            &key.name,
+            self.labels.get(key).unwrap_or(&empty),
+        )
+    }
 }
 
 /// Several deltas that change a page's make-up within this long bring one fresh page, not many.
@@ -158,6 +191,10 @@ impl LiveStore {
                     reason: "connecting to the cluster".to_owned(),
                 },
                 controller: ControllerPresence::Unknown,
+                labels: HashMap::new(),
+                schedule_set: ScheduleSet::default(),
+                book: Book::default(),
+                clock: crate::Clock::Wall,
             }),
             frames: broadcast::channel(DELTA_BUFFER).0,
             ready: watch::channel(false).0,
@@ -178,6 +215,28 @@ impl LiveStore {
                 "the cluster's change stream ended".to_owned(),
             ));
         });
+        let mut sets = cluster.schedules();
+        let clock = cluster.clock();
+        store.write().clock = clock;
+        let feeder = store.clone();
+        tokio::spawn(async move {
+            // Rows' next actions change when a schedule or calendar does, and as edges pass.
+            let mut due: Option<k8s_openapi::jiff::Timestamp> = None;
+            loop {
+                let wait = due
+                    .and_then(|at| Duration::try_from(at.duration_since(clock.now())).ok())
+                    .map_or(Duration::from_secs(3600), |d| {
+                        d + Duration::from_millis(500)
+                    });
+                tokio::select! {
+                    set = sets.next() => match set {
+                        Some(set) => due = feeder.set_schedules(set),
+                        None => break,
+                    },
+                    () = tokio::time::sleep(wait) => due = feeder.refresh_schedules(),
+                }
+            }
+        });
         let mut presence = cluster.controller();
         let feeder = store.clone();
         tokio::spawn(async move {
@@ -186,6 +245,64 @@ impl LiveStore {
             }
         });
         store
+    }
+
+    /// The schedules and calendars changed: every row's next action is computed again. Returns
+    /// when the next edge passes (look again then).
+    pub fn set_schedules(&self, set: ScheduleSet) -> Option<k8s_openapi::jiff::Timestamp> {
+        self.write().schedule_set = set;
+        self.refresh_schedules()
+    }
+
+    /// Computes every row's next scheduled action as of now; the rows it changed are sent as
+    /// deltas. Returns the earliest next edge.
+    pub fn refresh_schedules(&self) -> Option<k8s_openapi::jiff::Timestamp> {
+        let mut inner = self.write();
+        inner.book = Book::new(&inner.schedule_set, inner.clock.now());
+        let changed: Vec<VmRow> = inner
+            .rows
+            .values()
+            .filter_map(|row| {
+                let next = inner.next_for(&row.key);
+                (next != row.next).then(|| VmRow {
+                    next,
+                    ..row.clone()
+                })
+            })
+            .collect();
+        for row in changed {
+            self.upsert(&mut inner, row);
+        }
+        inner.book.earliest()
+    }
+
+    /// Schedules as the page lists them: each with its next edge and the VMs it runs now.
+    pub fn schedule_views(
+        &self,
+        schedules: &[wukong_api::WukongSchedule],
+    ) -> Vec<wukong_view::ScheduleView> {
+        let inner = self.read();
+        let empty = BTreeMap::new();
+        schedules
+            .iter()
+            .map(|schedule| {
+                let namespace = schedule.metadata.namespace.as_deref().unwrap_or_default();
+                let selected = inner
+                    .rows
+                    .range(VmKey::new(namespace, "")..)
+                    .take_while(|(k, _)| k.namespace == namespace)
+                    .filter(|(k, _)| {
+                        schedule.selects_vm(
+                            namespace,
+                            &k.name,
+                            inner.labels.get(*k).unwrap_or(&empty),
+                        )
+                    })
+                    .map(|(k, _)| k.name.clone())
+                    .collect();
+                inner.book.view(schedule, selected)
+            })
+            .collect()
     }
 
     /// Whether a lifecycle controller is there; browsers are told when it changes.
@@ -459,9 +576,10 @@ impl LiveStore {
                     .iter()
                     .filter_map(|w| Some((row_from_wukong(w)?.key, version_of(w)?)))
                     .collect();
+                inner.labels.clear();
                 let fresh: BTreeMap<VmKey, VmRow> = list
                     .iter()
-                    .filter_map(row_from_wukong)
+                    .filter_map(|w| inner.row_of(w))
                     .map(|row| (row.key.clone(), row))
                     .collect();
                 let gone: Vec<VmKey> = inner
@@ -482,7 +600,7 @@ impl LiveStore {
                 self.ready.send_replace(true);
             }
             WatchEvent::Applied(wukong) => {
-                if let Some(row) = row_from_wukong(&wukong) {
+                if let Some(row) = inner.row_of(&wukong) {
                     match version_of(&wukong) {
                         Some(version) => inner.versions.insert(row.key.clone(), version),
                         None => inner.versions.remove(&row.key),
@@ -493,6 +611,7 @@ impl LiveStore {
             WatchEvent::Deleted(wukong) => {
                 if let Some(row) = row_from_wukong(&wukong) {
                     inner.versions.remove(&row.key);
+                    inner.labels.remove(&row.key);
                     self.remove(&mut inner, row.key);
                 }
             }

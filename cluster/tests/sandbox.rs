@@ -521,3 +521,115 @@ async fn a_poweroff_inside_the_guest_is_in_the_history_as_a_change_no_request_ex
         "the restart is there too: {history:?}"
     );
 }
+
+/// Power schedules run on the simulated VMs too, through the controller's own decisions: a stop
+/// edge stops the VM with a request in the schedule's name, a start the next edge starts it, and
+/// the row says what comes next.
+#[tokio::test(start_paused = true)]
+async fn a_schedule_stops_and_starts_a_simulated_vm_in_its_name() {
+    use k8s_openapi::jiff::{tz::TimeZone, Timestamp, ToSpan};
+    use wukong_cluster::schedules::schedule_from_form;
+    use wukong_view::{ScheduleForm, WindowForm, DAYS};
+    let (sandbox, store) = start().await;
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Running,
+        Duration::from_secs(60),
+    )
+    .await;
+    let now = Timestamp::now();
+    let local = |at: Timestamp| at.to_zoned(TimeZone::UTC).strftime("%H:%M:%S").to_string();
+    let (stop, start_at) = (now + 60.seconds(), now + 180.seconds());
+    let form = ScheduleForm {
+        namespace: "team-a".into(),
+        name: "nightly".into(),
+        time_zone: "UTC".into(),
+        windows: vec![WindowForm {
+            days: DAYS.map(String::from).to_vec(),
+            start: local(start_at),
+            stop: local(stop),
+        }],
+        vms: vec!["web-01".into()],
+        grace_period_seconds: Some(20),
+        ..ScheduleForm::default()
+    };
+    let (owner, groups) = sandbox.writer(&Identity::Console).await;
+    let schedule = schedule_from_form(&form, &owner, &groups, None).expect("a valid schedule");
+    sandbox
+        .write_schedule(&Identity::Console, schedule.clone())
+        .await
+        .expect("written");
+    // Written again under the same name: refused, as the apiserver refuses it.
+    let again = sandbox.write_schedule(&Identity::Console, schedule).await;
+    assert!(matches!(again, Err(ClusterError::Invalid(ref m)) if m.contains("already exists")));
+    // The row says what comes next, in the schedule's zone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let next = loop {
+        if let Some(next) = store
+            .row(&VmKey::new("team-a", "web-01"))
+            .and_then(|r| r.next)
+        {
+            break next;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no next action on the row"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (next.action, next.schedule.as_str(), next.offset_seconds),
+        (Action::Stop, "nightly", 0)
+    );
+    assert_eq!(state(&store, "team-a", "web-01"), VmState::Running);
+    // The stop edge.
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Stopped,
+        Duration::from_secs(120),
+    )
+    .await;
+    let history = sandbox
+        .history(&Identity::Console, &VmKey::new("team-a", "web-01"))
+        .await
+        .expect("history");
+    let by_schedule = format!("schedule:team-a/nightly for {owner}");
+    assert_eq!(
+        history[0].requested_by.as_deref(),
+        Some(by_schedule.as_str())
+    );
+    // The start edge.
+    wait_for(
+        &store,
+        "team-a",
+        "web-01",
+        VmState::Running,
+        Duration::from_secs(180),
+    )
+    .await;
+    let history = sandbox
+        .history(&Identity::Console, &VmKey::new("team-a", "web-01"))
+        .await
+        .expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .filter(|h| h.requested_by.as_deref() == Some(by_schedule.as_str()))
+            .count(),
+        2,
+        "{history:?}"
+    );
+    let listed = sandbox
+        .list_schedules(&Identity::Console, "team-a")
+        .await
+        .expect("listed");
+    let status = listed[0].status.clone().expect("a status");
+    assert!(
+        status.message.unwrap_or_default().contains("start at"),
+        "the last edge is recorded"
+    );
+}
