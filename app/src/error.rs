@@ -154,8 +154,10 @@ impl From<wukong_cluster::ClusterError> for ConsoleError {
         let kind = match e {
             E::NotFound { .. } => ErrorKind::NotFound,
             E::Refused { .. } => ErrorKind::Refused,
-            E::Conflict { .. } | E::Replaced { .. } => ErrorKind::Conflict,
-            E::Forbidden { .. } => ErrorKind::Forbidden,
+            E::Conflict { .. } | E::Replaced { .. } | E::ScheduleConflict { .. } => {
+                ErrorKind::Conflict
+            }
+            E::Forbidden { .. } | E::ScheduleForbidden { .. } => ErrorKind::Forbidden,
             E::Invalid(_) => ErrorKind::Invalid,
             E::Unavailable(_) | E::AccessUnknown(_) => ErrorKind::Unavailable,
         };

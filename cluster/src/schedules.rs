@@ -13,8 +13,8 @@ use wukong_schedule::{
     next_edges, CalendarDate, Day, Edge, EdgeAction, Exception, Plan, SkipEdge, Window,
 };
 use wukong_view::{
-    validate_dns1123_label, validate_dns1123_subdomain, Action, ExceptionForm, ScheduleForm,
-    ScheduleView, ScheduledNext, WindowForm,
+    validate_dns1123_label, validate_dns1123_subdomain, Action, ExceptionForm, ScheduleChange,
+    ScheduleForm, ScheduleView, ScheduledNext, SchedulesPage, WindowForm,
 };
 
 /// Every schedule and calendar the console can see, as its watch last listed them.
@@ -112,6 +112,11 @@ impl Book {
             problem: entry.and_then(|e| e.problem.clone()),
             message: schedule.status.as_ref().and_then(|s| s.message.clone()),
             selected,
+            version: schedule
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default(),
         }
     }
 }
@@ -272,7 +277,7 @@ pub fn schedule_from_form(
                 },
                 ExceptionForm::KeepRunningUntil(until) => Exception {
                     skip: None,
-                    keep_running_until: Some(until.trim().to_owned()),
+                    keep_running_until: Some(instant_in(until.trim(), form.time_zone.trim())),
                 },
             })
         })
@@ -313,6 +318,131 @@ pub fn schedule_from_form(
         },
         status: None,
     })
+}
+
+/// An instant as written: RFC 3339 as it is; a local date and time (`2026-12-04T22:00`, what a
+/// browser's date-time field gives) in the schedule's zone, made RFC 3339 with that zone's
+/// offset. Anything else is left for `Plan::new` to refuse with its message.
+fn instant_in(text: &str, zone: &str) -> String {
+    if text.parse::<Timestamp>().is_ok() {
+        return text.to_owned();
+    }
+    let local = text
+        .parse::<k8s_openapi::jiff::civil::DateTime>()
+        .ok()
+        .zip(k8s_openapi::jiff::tz::TimeZone::get(zone).ok())
+        .and_then(|(dt, tz)| dt.to_zoned(tz).ok());
+    match local {
+        Some(zoned) => zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        None => text.to_owned(),
+    }
+}
+
+/// The schedules `who` may read in `namespaces`, as the page lists them.
+pub async fn views(
+    cluster: &dyn crate::Cluster,
+    store: &crate::LiveStore,
+    who: &crate::Identity,
+    namespaces: Vec<String>,
+) -> Result<SchedulesPage, ClusterError> {
+    let mut page = SchedulesPage::default();
+    for namespace in &namespaces {
+        match cluster.list_schedules(who, namespace).await {
+            Ok(mut listed) => {
+                listed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+                page.schedules.extend(store.schedule_views(&listed));
+            }
+            Err(ClusterError::ScheduleForbidden { .. }) => page.unreadable.push(namespace.clone()),
+            Err(e) => return Err(e),
+        }
+    }
+    page.namespaces = namespaces;
+    Ok(page)
+}
+
+/// The schedule of that name as `who` reads it now.
+async fn read(
+    cluster: &dyn crate::Cluster,
+    who: &crate::Identity,
+    namespace: &str,
+    name: &str,
+) -> Result<WukongSchedule, ClusterError> {
+    cluster
+        .list_schedules(who, namespace)
+        .await?
+        .into_iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name))
+        .ok_or_else(|| ClusterError::ScheduleConflict {
+            schedule: format!("{namespace}/{name}"),
+        })
+}
+
+/// Creates (`version` none) or replaces a schedule from a person's form, as them, owned by
+/// them. A replace keeps the schedule's own metadata (labels, annotations) and is written only
+/// if it is still at `version`.
+pub async fn save(
+    cluster: &dyn crate::Cluster,
+    who: &crate::Identity,
+    form: &ScheduleForm,
+    version: Option<String>,
+) -> Result<(), ClusterError> {
+    let previous = match &version {
+        Some(_) => Some(read(cluster, who, &form.namespace, &form.name).await?),
+        None => None,
+    };
+    let (owner, groups) = cluster.writer(who).await;
+    let mut schedule = schedule_from_form(form, &owner, &groups, previous.as_ref())?;
+    if let Some(previous) = previous {
+        schedule.metadata = previous.metadata;
+        schedule.metadata.resource_version = version;
+    }
+    cluster.write_schedule(who, schedule).await
+}
+
+/// A change that needs no form, on the schedule as it is now (tried twice if someone else
+/// changes it at the same moment). Whoever changes a schedule becomes its owner.
+pub async fn change(
+    cluster: &dyn crate::Cluster,
+    who: &crate::Identity,
+    namespace: &str,
+    name: &str,
+    change: &ScheduleChange,
+) -> Result<(), ClusterError> {
+    let mut last = None;
+    for _ in 0..2 {
+        let current = read(cluster, who, namespace, name).await?;
+        let mut form = form_of(&current);
+        match change {
+            ScheduleChange::Suspend(suspend) => form.suspend = *suspend,
+            ScheduleChange::AddException(e) => form.exceptions.push(e.clone()),
+            ScheduleChange::RemoveException(i) => {
+                if *i < form.exceptions.len() {
+                    form.exceptions.remove(*i);
+                }
+            }
+            ScheduleChange::AddVms(vms) => {
+                for vm in vms {
+                    if !form.vms.contains(vm) {
+                        form.vms.push(vm.clone());
+                    }
+                }
+            }
+        }
+        match save(
+            cluster,
+            who,
+            &form,
+            current.metadata.resource_version.clone(),
+        )
+        .await
+        {
+            Err(e @ ClusterError::ScheduleConflict { .. }) => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or(ClusterError::ScheduleConflict {
+        schedule: format!("{namespace}/{name}"),
+    }))
 }
 
 fn previous_expressions(previous: Option<&WukongSchedule>) -> Option<&LabelSelector> {
@@ -396,6 +526,17 @@ mod tests {
         assert_eq!(s.spec.owner, "alice");
         assert_eq!(s.spec.owner_groups, vec!["devs".to_owned()]);
         assert_eq!(form_of(&s), f);
+    }
+
+    #[test]
+    fn keep_running_until_a_local_time_means_the_schedules_zone() {
+        let mut f = form();
+        f.exceptions = vec![ExceptionForm::KeepRunningUntil("2026-12-04T22:00".into())];
+        let s = schedule(&f);
+        assert_eq!(
+            s.spec.exceptions[0].keep_running_until.as_deref(),
+            Some("2026-12-04T22:00:00+08:00")
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub use detail::{Condition, EventLine, KubeVirtFacts, VmDetail, VmFacts, VmiFact
 pub use hold::{BulkHolds, Hold};
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
-pub use schedule::{ExceptionForm, ScheduleForm, ScheduleView, ScheduledNext, WindowForm, DAYS};
+pub use schedule::{
+    ExceptionForm, ScheduleChange, ScheduleForm, ScheduleView, ScheduledNext, SchedulesPage,
+    WindowForm, DAYS,
+};
 pub use theme::Theme;
 
 pub use time::{

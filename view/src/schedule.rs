@@ -46,7 +46,7 @@ pub struct WindowForm {
 }
 
 /// A one-off exception: skip the `start`/`stop` edge of a date, or keep running until an
-/// instant (RFC 3339).
+/// instant (RFC 3339, or a local `YYYY-MM-DDTHH:MM` in the schedule's zone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExceptionForm {
     Skip { action: Action, date: String },
@@ -67,6 +67,29 @@ pub struct ScheduleView {
     pub message: Option<String>,
     /// The VMs it runs now (names in its namespace).
     pub selected: Vec<String>,
+    /// Its `resourceVersion`: an edit is written only if nobody changed it since.
+    pub version: String,
+}
+
+/// A change to one schedule that needs no form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScheduleChange {
+    /// Suspend (true) or resume (false).
+    Suspend(bool),
+    AddException(ExceptionForm),
+    /// Removes the exception at this index.
+    RemoveException(usize),
+    /// Bulk "apply schedule to selected VMs": these names join `vms`.
+    AddVms(Vec<String>),
+}
+
+/// The schedules page: the schedules a person may read, and the namespaces they may see VMs in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulesPage {
+    pub schedules: Vec<ScheduleView>,
+    pub namespaces: Vec<String>,
+    /// Namespaces whose schedules they may not list.
+    pub unreadable: Vec<String>,
 }
 
 /// The weekdays as a schedule names them, Monday first.
