@@ -24,7 +24,8 @@ pub use schedule::{
 pub use theme::Theme;
 
 pub use time::{
-    ago, format_at, format_utc, iso_utc, zone_from_cookies, zone_label, zone_name, Ago, ZONE_COOKIE,
+    ago, format_at, format_utc, iso_utc, when, zone_from_cookies, zone_label, zone_name, Ago,
+    ZONE_COOKIE,
 };
 pub use validate::{
     validate_action, validate_dns1123_label, validate_dns1123_subdomain, validate_request,

@@ -51,6 +51,22 @@ pub fn format_at(unix_ms: i64, offset_seconds: i32) -> String {
     )
 }
 
+/// When a scheduled action happens, as its schedule's zone reads it (`offset_seconds`): how
+/// many days after `now_ms`'s date there, the `MM-DD` date, `HH:MM`, and the zone (`UTC+8`).
+pub fn when(at_ms: i64, offset_seconds: i32, now_ms: i64) -> (i64, String, String, String) {
+    let local = |ms: i64| ms.div_euclid(1000) + i64::from(offset_seconds);
+    let (secs, now) = (local(at_ms), local(now_ms));
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (_, m, d) = civil_from_days(days);
+    (
+        days - now.div_euclid(86_400),
+        format!("{m:02}-{d:02}"),
+        format!("{:02}:{:02}", rem / 3600, (rem % 3600) / 60),
+        zone_label(offset_seconds),
+    )
+}
+
 /// `2026-11-26 07:30:12 UTC` from Unix milliseconds.
 pub fn format_utc(unix_ms: i64) -> String {
     format_at(unix_ms, 0)
@@ -177,5 +193,25 @@ mod tests {
         assert_eq!(ago(now - 3_599_000, now), Ago::Minutes(59));
         assert_eq!(ago(now - 3_600_000, now), Ago::Hours(1));
         assert_eq!(ago(now - 86_400_000 * 3, now), Ago::Days(3));
+    }
+}
+
+#[cfg(test)]
+mod when_tests {
+    use super::when;
+
+    #[test]
+    fn a_scheduled_time_is_read_in_the_schedules_zone_relative_to_today_there() {
+        // 2026-12-03T12:00:00Z is 20:00 in UTC+8, on the 3rd; now is 10:00 there.
+        let at = 1_796_299_200_000;
+        let now = at - 10 * 3_600_000;
+        assert_eq!(
+            when(at, 8 * 3600, now),
+            (0, "12-03".into(), "20:00".into(), "UTC+8".into())
+        );
+        // Seen from 23:00 the day before (in UTC+8), it is tomorrow.
+        assert_eq!(when(at, 8 * 3600, at - 21 * 3_600_000).0, 1);
+        // New York in winter: 07:00 on the 3rd.
+        assert_eq!(when(at, -5 * 3600, now).2, "07:00");
     }
 }
