@@ -3,26 +3,18 @@
 
 mod bulk_action;
 mod bulk_preview;
-mod change_schedule;
-mod delete_schedule;
 mod delete_vm;
-mod list_schedules;
 mod list_vms;
 mod request_action;
-mod save_schedule;
 mod session;
 mod vm_history;
 mod vm_page;
 
 pub use bulk_action::*;
 pub use bulk_preview::*;
-pub use change_schedule::*;
-pub use delete_schedule::*;
 pub use delete_vm::*;
-pub use list_schedules::*;
 pub use list_vms::*;
 pub use request_action::*;
-pub use save_schedule::*;
 pub use session::*;
 pub use vm_history::*;
 pub use vm_page::*;
