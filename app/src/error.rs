@@ -161,6 +161,15 @@ impl From<wukong_cluster::ClusterError> for ConsoleError {
             E::Invalid(_) => ErrorKind::Invalid,
             E::Unavailable(_) | E::AccessUnknown(_) => ErrorKind::Unavailable,
         };
-        ConsoleError::new(kind, e.said())
+        let said = match (crate::i18n::page_lang(), &e) {
+            (wukong_view::Lang::ZhCn, E::ScheduleForbidden { namespace, message }) => Said::Other {
+                detail: format!("你无权更改命名空间 {namespace} 中的计划：{message}"),
+            },
+            (wukong_view::Lang::ZhCn, E::ScheduleConflict { schedule }) => Said::Other {
+                detail: format!("计划 {schedule} 在你打开后已被他人更改或删除；请重新查看后再改"),
+            },
+            _ => e.said(),
+        };
+        ConsoleError::new(kind, said)
     }
 }

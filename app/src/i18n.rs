@@ -527,12 +527,6 @@ impl Texts {
             Said::NotConnected => "控制台没有连接到任何集群".to_owned(),
             Said::ClusterUnreachable { detail } => format!("无法连接集群：{detail}"),
             Said::ClusterRejected { detail } => format!("集群拒绝了该请求：{detail}"),
-            Said::ScheduleForbidden { namespace, detail } => {
-                format!("你无权更改命名空间 {namespace} 中的计划：{detail}")
-            }
-            Said::ScheduleConflict { schedule } => {
-                format!("计划 {schedule} 在你打开后已被他人更改或删除；请重新查看后再改")
-            }
             Said::InvalidRequest { detail } => format!("请求无效：{detail}"),
             Said::ServerUnreachable { detail } => format!("无法连接控制台服务器：{detail}"),
             Said::Other { detail } => detail.clone(),

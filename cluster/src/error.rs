@@ -71,13 +71,14 @@ impl ClusterError {
                 vm: key.clone(),
                 detail: message.clone(),
             },
-            ClusterError::ScheduleForbidden { namespace, message } => Said::ScheduleForbidden {
-                namespace: namespace.clone(),
-                detail: message.clone(),
-            },
-            ClusterError::ScheduleConflict { schedule } => Said::ScheduleConflict {
-                schedule: schedule.clone(),
-            },
+            // Said only by the schedules page's server function, which words them in the
+            // person's language on the server (`app/src/error.rs`): no code of their own, so the
+            // main WASM carries no decoder for them.
+            ClusterError::ScheduleForbidden { .. } | ClusterError::ScheduleConflict { .. } => {
+                Said::Other {
+                    detail: self.to_string(),
+                }
+            }
             ClusterError::Invalid(detail) => Said::ClusterRejected {
                 detail: detail.clone(),
             },

@@ -81,15 +81,6 @@ pub enum Said {
     ClusterRejected {
         detail: String,
     },
-    /// RBAC does not let the person change schedules there.
-    ScheduleForbidden {
-        namespace: String,
-        detail: String,
-    },
-    /// The schedule changed since the person opened it.
-    ScheduleConflict {
-        schedule: String,
-    },
     /// The request itself is malformed (`detail` names the field).
     InvalidRequest {
         detail: String,
@@ -225,14 +216,6 @@ impl fmt::Display for Said {
             Said::ClusterRejected { detail } => {
                 write!(f, "the cluster rejected the request: {detail}")
             }
-            Said::ScheduleForbidden { namespace, detail } => write!(
-                f,
-                "you are not allowed to change schedules in namespace {namespace}: {detail}"
-            ),
-            Said::ScheduleConflict { schedule } => write!(
-                f,
-                "schedule {schedule} was changed or deleted by someone else since you opened it; look at it again and redo your change"
-            ),
             Said::InvalidRequest { detail } => write!(f, "invalid request: {detail}"),
             Said::ServerUnreachable { detail } => {
                 write!(f, "the console server cannot be reached: {detail}")
