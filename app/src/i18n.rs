@@ -21,6 +21,9 @@ pub struct Texts {
     /// Ends a question (the dialogs' titles).
     pub question: &'static str,
     pub title: &'static str,
+    /// The link to the power schedules page, and the bulk bar's way there.
+    pub schedules: &'static str,
+    pub apply_schedule: &'static str,
     pub sandbox_banner: &'static str,
     pub live: &'static str,
     pub reconnecting: &'static str,
@@ -145,6 +148,8 @@ pub const EN: Texts = Texts {
     cluster: "Cluster: ",
     question: "?",
     title: "Wukong Console",
+    schedules: "Schedules",
+    apply_schedule: "Apply schedule…",
     sandbox_banner: "Sandbox: simulated cluster. Nothing here touches real VMs; changes vanish when the server restarts.",
     live: "Live",
     reconnecting: "Reconnecting…",
@@ -265,6 +270,8 @@ pub const ZH_CN: Texts = Texts {
     cluster: "集群：",
     question: "？",
     title: "Wukong 控制台",
+    schedules: "开关机计划",
+    apply_schedule: "应用计划…",
     sandbox_banner: "沙箱：模拟的集群。这里的操作不会触及真实的虚拟机；服务器重启后，所有更改都会消失。",
     live: "实时",
     reconnecting: "正在重新连接…",
@@ -404,6 +411,39 @@ impl Texts {
     }
 
     /// An action's name, as on its button (`data-action` keeps the English one).
+    /// A VM's next scheduled action, unambiguous about the zone: "Stops today 20:00 UTC+8,
+    /// schedule dev-hours".
+    pub fn next_action(&self, next: &wukong_view::ScheduledNext, now_ms: i64) -> String {
+        let (days, date, time, zone) = wukong_view::when(next.at_ms, next.offset_seconds, now_ms);
+        let name = &next.schedule;
+        match self.lang {
+            Lang::En => {
+                let verb = match next.action {
+                    Action::Start => "Starts",
+                    Action::ForceStop => "Force-stops",
+                    _ => "Stops",
+                };
+                let day = match days {
+                    0 => "today".to_owned(),
+                    1 => "tomorrow".to_owned(),
+                    _ => format!("on {date}"),
+                };
+                format!("{verb} {day} {time} {zone}, schedule {name}")
+            }
+            Lang::ZhCn => {
+                let day = match days {
+                    0 => "今天".to_owned(),
+                    1 => "明天".to_owned(),
+                    _ => date,
+                };
+                format!(
+                    "{day} {time}（{zone}）{}，计划 {name}",
+                    self.action(next.action)
+                )
+            }
+        }
+    }
+
     pub fn action(&self, action: Action) -> &'static str {
         match (self.lang, action) {
             (Lang::En, Action::Start) => "Start",

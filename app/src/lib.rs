@@ -70,6 +70,12 @@ pub fn App() -> impl IntoView {
                 // Async: the whole list is in the first HTML response, so it reads without JavaScript.
                 <Route path=StaticSegment("") view=components::ConsolePage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view={leptos_router::Lazy::<components::LoginRoute>::new()}/>
+                // Power schedules, read and written as the person.
+                <Route
+                    path=StaticSegment("schedules")
+                    view={leptos_router::Lazy::<components::SchedulesRoute>::new()}
+                    ssr=SsrMode::Async
+                />
                 // One VM, read as the person; server-rendered whole like the list.
                 <Route
                     path=(StaticSegment("vm"), ParamSegment("namespace"), ParamSegment("name"))

@@ -64,6 +64,15 @@ for (const [locale, colorScheme] of [
       expect(await serious(page)).toEqual([]);
     });
 
+    test('the schedules page and its editor have no serious violations', async ({ page }) => {
+      await openAndWait(page, '/schedules');
+      await expect(page.getByTestId('schedules-page')).toBeVisible();
+      expect(await serious(page), 'the schedules page').toEqual([]);
+      await page.getByTestId('new-schedule').click();
+      await expect(page.getByTestId('schedule-editor')).toBeVisible();
+      expect(await serious(page), 'the schedule editor').toEqual([]);
+    });
+
     test('the sign-in page has no serious violations', async ({ page }) => {
       await page.goto('/login?reason=idle');
       expect(await serious(page)).toEqual([]);

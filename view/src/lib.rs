@@ -18,8 +18,8 @@ pub use hold::{BulkHolds, Hold};
 pub use lang::{cookie_value, group_digits, Lang};
 pub use said::{Said, SignedOutWhy};
 pub use schedule::{
-    ExceptionForm, ScheduleChange, ScheduleForm, ScheduleView, ScheduledNext, SchedulesPage,
-    WindowForm, DAYS,
+    ExceptionForm, ScheduleChange, ScheduleForm, ScheduleOp, ScheduleView, ScheduledNext,
+    SchedulesPage, WindowForm, DAYS,
 };
 pub use theme::Theme;
 
@@ -96,9 +96,7 @@ pub struct VmRow {
     /// When a graceful stop in progress will be forced (Unix ms), for the countdown.
     pub stop_deadline_ms: Option<i64>,
     /// The next action a power schedule takes on this VM (the earliest, if several name it).
-    /// Kept on the server for now: the page does not show it yet (issue 17), and decoding it
-    /// would cost the main WASM's budget for nothing.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<ScheduledNext>,
 }
 

@@ -83,6 +83,31 @@ pub enum ScheduleChange {
     AddVms(Vec<String>),
 }
 
+/// What the schedules page asks of the server. One server function carries all of them: each
+/// server function costs the main WASM its own glue, and the page's are in a split-off piece.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScheduleOp {
+    /// The schedules the person may read.
+    List,
+    /// Create (`version` none) or replace a schedule, only if still at `version`.
+    Save {
+        form: ScheduleForm,
+        version: Option<String>,
+    },
+    /// A change that needs no form, on the schedule as it is now.
+    Change {
+        namespace: String,
+        name: String,
+        change: ScheduleChange,
+    },
+    /// Delete the schedule, if it is still the one the person saw (`uid`).
+    Delete {
+        namespace: String,
+        name: String,
+        uid: String,
+    },
+}
+
 /// The schedules page: the schedules a person may read, and the namespaces they may see VMs in.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulesPage {

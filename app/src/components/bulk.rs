@@ -102,6 +102,14 @@ pub fn BulkBar() -> impl IntoView {
                 {t.bulk_clear}
             </button>
             <span class="bulk-actions">{buttons}</span>
+            // The ticked VMs of this page, to the schedules page (its code is split off).
+            <a class="act link" data-testid="bulk-apply-schedule"
+                hidden=move || state.all_matching.get() || count() == 0
+                href=move || format!("/schedules?apply={}", state.selected.with(|s| {
+                    s.keys().map(|k| format!("{}/{}", k.namespace, k.name)).collect::<Vec<_>>().join(",")
+                }))>
+                {t.apply_schedule}
+            </a>
         </div>
     }
 }

@@ -7,6 +7,7 @@ mod history;
 mod login;
 mod modal;
 mod moment;
+mod schedules;
 mod table;
 mod toasts;
 mod topbar;
@@ -19,6 +20,7 @@ use leptos::prelude::*;
 use wukong_view::Snapshot;
 
 pub use login::LoginRoute;
+pub use schedules::SchedulesRoute;
 pub use vm_page::VmRoute;
 
 /// The one page: loads the snapshot (server-rendered), then keeps it live in the browser.

@@ -217,6 +217,14 @@ fn VmRowView(entry: Entry, selectable: bool) -> impl IntoView {
                     <span class="waiting" data-testid="waiting-for-controller">{t.waiting_for_controller}</span>
                 })}
                 {countdown}
+                {row.next.clone().map(|next| {
+                    let shown = next.clone();
+                    view! {
+                    <span class="next" data-testid="vm-next" data-action=next.action.as_str()
+                        data-schedule=next.schedule.clone() data-at=next.at_ms>
+                        {move || t.next_action(&shown, state.server_now_ms())}
+                    </span>
+                }})}
             </td>
             <td class="last-action">
                 <span>{t.recorded_action(&last_action)}</span>

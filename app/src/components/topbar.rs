@@ -17,6 +17,7 @@ pub fn TopBar() -> impl IntoView {
     view! {
         <header class="topbar">
             <h1>{t.title}</h1>
+            <a href="/schedules" class="nav" data-testid="schedules-link">{t.schedules}</a>
             <span class="cluster" data-testid="cluster-name">{t.cluster}<span translate="no">{cluster.name}</span></span>
             <span
                 class="live"

@@ -1,0 +1,80 @@
+use crate::ConsoleError;
+use leptos::prelude::*;
+use wukong_view::{ScheduleChange, ScheduleOp, SchedulesPage};
+
+/// The schedules page's one server function (see [`ScheduleOp`]), read and written as the
+/// person, who becomes the owner of what they write. A write answers with no page (`None`); the
+/// page lists again. JSON in: a URL-encoded form would drop empty lists.
+#[server(endpoint = "schedules", input = Json)]
+pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleError> {
+    use super::ssr::{audience, console, identity, take_budget};
+    let console = console()?;
+    let label = wukong_view::validate_dns1123_label;
+    let subdomain = wukong_view::validate_dns1123_subdomain;
+    if let ScheduleOp::List = op {
+        let audience = audience(&console)?;
+        let snapshot = console
+            .store
+            .page_for(&audience, &wukong_view::View::default())
+            .await;
+        return Ok(Some(
+            wukong_cluster::schedules::views(
+                console.cluster.as_ref(),
+                &console.store,
+                &audience.who,
+                snapshot.namespaces,
+            )
+            .await?,
+        ));
+    }
+    let (who, _) = identity()?;
+    match &op {
+        ScheduleOp::List | ScheduleOp::Save { .. } => {}
+        ScheduleOp::Change {
+            namespace,
+            name,
+            change,
+        } => {
+            label("namespace", namespace).map_err(ConsoleError::invalid)?;
+            subdomain("name", name).map_err(ConsoleError::invalid)?;
+            if let ScheduleChange::AddVms(vms) = change {
+                for vm in vms {
+                    subdomain("VM name", vm).map_err(ConsoleError::invalid)?;
+                }
+            }
+        }
+        ScheduleOp::Delete {
+            namespace,
+            name,
+            uid,
+        } => {
+            label("namespace", namespace).map_err(ConsoleError::invalid)?;
+            subdomain("name", name).map_err(ConsoleError::invalid)?;
+            wukong_view::validate_uid(uid).map_err(ConsoleError::invalid)?;
+        }
+    }
+    take_budget(&console, &who)?;
+    let cluster = console.cluster.as_ref();
+    match op {
+        ScheduleOp::List => {}
+        // The whole form is checked first: nothing is written while any of it is wrong.
+        ScheduleOp::Save { form, version } => {
+            wukong_cluster::schedules::save(cluster, &who, &form, version).await?
+        }
+        ScheduleOp::Change {
+            namespace,
+            name,
+            change,
+        } => wukong_cluster::schedules::change(cluster, &who, &namespace, &name, &change).await?,
+        ScheduleOp::Delete {
+            namespace,
+            name,
+            uid,
+        } => {
+            cluster
+                .delete_schedule(&who, &namespace, &name, &uid)
+                .await?
+        }
+    }
+    Ok(None)
+}
