@@ -1,6 +1,6 @@
 //! The error every server function returns: typed, so the screen can say what happened.
 
-use leptos::server_fn::codec::JsonEncoding;
+use crate::codec::TextJsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -108,7 +108,7 @@ impl fmt::Display for ConsoleError {
 impl std::error::Error for ConsoleError {}
 
 impl FromServerFnError for ConsoleError {
-    type Encoder = JsonEncoding;
+    type Encoder = TextJsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         // Made in the browser too: worded without `Said`'s `Display`, which stays out of the bundle.

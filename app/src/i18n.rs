@@ -410,7 +410,6 @@ impl Texts {
         }
     }
 
-    /// An action's name, as on its button (`data-action` keeps the English one).
     /// A VM's next scheduled action, unambiguous about the zone: "Stops today 20:00 UTC+8,
     /// schedule dev-hours".
     pub fn next_action(&self, next: &wukong_view::ScheduledNext, now_ms: i64) -> String {
@@ -444,6 +443,7 @@ impl Texts {
         }
     }
 
+    /// An action's name, as on its button (`data-action` keeps the English one).
     pub fn action(&self, action: Action) -> &'static str {
         match (self.lang, action) {
             (Lang::En, Action::Start) => "Start",

@@ -7,6 +7,7 @@
 
 mod actions;
 pub mod api;
+mod codec;
 mod components;
 mod error;
 mod i18n;

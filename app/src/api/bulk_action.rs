@@ -1,13 +1,12 @@
 use crate::ConsoleError;
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 use wukong_view::{BulkOutcome, BulkTarget};
 
 /// One action on many VMs: those listed, or all the person can see that match a filter. Each VM
 /// is decided on its own (RBAC, lifecycle rules, the row as last watched, a write conditional on it) and gets its own outcome.
 /// Every VM counts against the person's bulk budget (`--bulk-vms-per-minute`, not the action
 /// budget); an action over `--bulk-max-vms` or over what is left is refused whole, before any write.
-#[server(endpoint = "bulk_action", input = Json)]
+#[server(endpoint = "bulk_action", input = crate::codec::TextJson, output = crate::codec::TextJson)]
 pub async fn bulk_action(
     target: BulkTarget,
     action: String,

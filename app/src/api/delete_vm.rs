@@ -6,7 +6,7 @@ use wukong_view::Accepted;
 
 /// Deletes a VM's Wukong if it is still the one with `uid`; the lifecycle controller's finalizer
 /// stops the VM first.
-#[server(endpoint = "delete_vm")]
+#[server(endpoint = "delete_vm", output = crate::codec::TextJson)]
 pub async fn delete_vm(
     namespace: String,
     name: String,

@@ -5,7 +5,7 @@ use wukong_view::Snapshot;
 /// One page of the VMs the person may see, filtered, sorted and windowed on the server, with the
 /// actions they may take now, and which cluster they come from. The parameters are those of the
 /// page's address (`namespace`, `q`, `sort`, `page` counting from 1, `size`); all are optional.
-#[server(endpoint = "list_vms")]
+#[server(endpoint = "list_vms", output = crate::codec::TextJson)]
 pub async fn list_vms(
     namespace: Option<String>,
     q: Option<String>,

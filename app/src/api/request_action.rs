@@ -6,7 +6,7 @@ use wukong_view::Accepted;
 /// DNS-1123 names, a known action, a grace period of 0–3600 s (stop only), the uid's form.
 /// `uid` is the uid of the Wukong the person saw (the browser always sends it): a Wukong created
 /// again under that name since is refused as replaced, never acted on.
-#[server(endpoint = "request_action")]
+#[server(endpoint = "request_action", output = crate::codec::TextJson)]
 pub async fn request_action(
     namespace: String,
     name: String,

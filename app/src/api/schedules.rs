@@ -1,11 +1,11 @@
 use crate::ConsoleError;
 use leptos::prelude::*;
-use wukong_view::{ScheduleChange, ScheduleOp, SchedulesPage};
+use wukong_view::{ScheduleOp, SchedulesPage};
 
 /// The schedules page's one server function (see [`ScheduleOp`]), read and written as the
 /// person, who becomes the owner of what they write. A write answers with no page (`None`); the
 /// page lists again. JSON in: a URL-encoded form would drop empty lists.
-#[server(endpoint = "schedules", input = Json)]
+#[server(endpoint = "schedules", input = crate::codec::TextJson, output = crate::codec::TextJson)]
 pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleError> {
     use super::ssr::{audience, console, identity, take_budget};
     let console = console()?;
@@ -37,7 +37,7 @@ pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleE
         } => {
             label("namespace", namespace).map_err(ConsoleError::invalid)?;
             subdomain("name", name).map_err(ConsoleError::invalid)?;
-            if let ScheduleChange::AddVms(vms) = change {
+            if let wukong_view::ScheduleChange::AddVms(vms) = change {
                 for vm in vms {
                     subdomain("VM name", vm).map_err(ConsoleError::invalid)?;
                 }

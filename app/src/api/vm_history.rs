@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use wukong_view::HistoryEntry;
 
 /// Who asked for what on one VM and what became of it (newest first), read as the person.
-#[server(endpoint = "vm_history")]
+#[server(endpoint = "vm_history", output = crate::codec::TextJson)]
 pub async fn vm_history(
     namespace: String,
     name: String,

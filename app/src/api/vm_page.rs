@@ -5,7 +5,7 @@ use wukong_view::VmDetail;
 /// Everything the VM page shows, read as the person: the VM's live row (as in the list), its
 /// Wukong's spec and YAML, KubeVirt's VM and VMI, its Events and its request history. A VM the
 /// person may not list is a 404, worded exactly like one that does not exist.
-#[server(endpoint = "vm_page")]
+#[server(endpoint = "vm_page", output = crate::codec::TextJson)]
 pub async fn vm_page(namespace: String, name: String) -> Result<VmDetail, ConsoleError> {
     use super::ssr::{audience, console};
     wukong_view::validate_dns1123_label("namespace", &namespace).map_err(ConsoleError::invalid)?;

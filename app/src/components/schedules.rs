@@ -317,7 +317,7 @@ fn Card(
     let run = move |change: ScheduleChange| {
         let (ns, name) = (ns.clone(), name.clone());
         leptos::task::spawn_local(async move {
-            match schedules(ScheduleOp::Change {
+            match crate::api::schedules(ScheduleOp::Change {
                 namespace: ns,
                 name,
                 change,
@@ -651,7 +651,7 @@ fn Apply(
             .map(|(_, vm)| vm.clone())
             .collect();
         leptos::task::spawn_local(async move {
-            match schedules(ScheduleOp::Change {
+            match crate::api::schedules(ScheduleOp::Change {
                 namespace: ns,
                 name,
                 change: ScheduleChange::AddVms(vms),
