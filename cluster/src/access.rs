@@ -98,6 +98,16 @@ pub fn with_authenticated(groups: &[String]) -> Vec<String> {
 }
 
 impl Identity {
+    /// A person's name and groups as the apiserver sees them on their writes (what a schedule's
+    /// `spec.owner`/`spec.ownerGroups` must be); `None` for the console itself, whose name only
+    /// the cluster knows ([`crate::Cluster::writer`]).
+    pub fn as_writer(&self) -> Option<(String, Vec<String>)> {
+        match self {
+            Identity::Person(p) => Some((p.user.clone(), with_authenticated(&p.groups))),
+            Identity::Console => None,
+        }
+    }
+
     pub fn person(user: impl Into<String>, groups: Vec<String>) -> Identity {
         Identity::Person(Person {
             user: user.into(),

@@ -124,11 +124,9 @@ pub trait Cluster: Send + Sync + 'static {
     /// its writer (the owner policy), and the controller's SubjectAccessReviews use the groups.
     fn writer<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, (String, Vec<String>)> {
         Box::pin(async move {
-            match who {
-                Identity::Person(p) => {
-                    (p.user.clone(), crate::access::with_authenticated(&p.groups))
-                }
-                Identity::Console => (self.requester(who).await, Vec::new()),
+            match who.as_writer() {
+                Some(writer) => writer,
+                None => (self.requester(who).await, Vec::new()),
             }
         })
     }

@@ -616,12 +616,9 @@ impl Cluster for KubeCluster {
 
     fn writer<'a>(&'a self, who: &'a Identity) -> BoxFuture<'a, (String, Vec<String>)> {
         Box::pin(async move {
-            let Identity::Console = who else {
-                let Identity::Person(p) = who else {
-                    unreachable!("matched above")
-                };
-                return (p.user.clone(), crate::access::with_authenticated(&p.groups));
-            };
+            if let Some(writer) = who.as_writer() {
+                return writer;
+            }
             // Without sign-in the console writes as itself: record the name the apiserver
             // knows it by (a SelfSubjectReview), which is what an admission policy can check.
             let asked = self

@@ -474,21 +474,34 @@ impl Cluster for Sandbox {
         mut schedule: WukongSchedule,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
-            let (writer, _) = self.writer(who).await;
+            let namespace = schedule.metadata.namespace.clone().unwrap_or_default();
+            let name = schedule.metadata.name.clone().unwrap_or_default();
+            // The owner policy (deploy/base/policy/schedule-owner.yaml), as the apiserver answers
+            // it: a 403 naming what is wrong.
+            let (writer, groups) = self.writer(who).await;
+            let forbidden = |message: String| ClusterError::ScheduleForbidden {
+                namespace: namespace.clone(),
+                message,
+            };
             if schedule.spec.owner != writer {
-                return Err(ClusterError::Invalid(format!(
+                return Err(forbidden(format!(
                     "spec.owner must be the user writing the schedule ({writer})"
                 )));
             }
+            let owner_groups = &schedule.spec.owner_groups;
+            if !owner_groups.iter().all(|g| groups.contains(g))
+                || !groups.iter().all(|g| owner_groups.contains(g))
+            {
+                return Err(forbidden(format!(
+                    "spec.ownerGroups must be the groups of the user writing the schedule ({})",
+                    groups.join(", ")
+                )));
+            }
             let shared = &self.shared;
-            let namespace = schedule.metadata.namespace.clone().unwrap_or_default();
-            let name = schedule.metadata.name.clone().unwrap_or_default();
             let key = (namespace.clone(), name.clone());
             let label = format!("{namespace}/{name}");
             let wall = shared.wall_now(shared.now_ms());
             let mut state = shared.lock();
-            state.resource_version += 1;
-            let version = state.resource_version.to_string();
             match (
                 schedule.metadata.resource_version.take(),
                 state.schedules.get(&key),
@@ -512,7 +525,9 @@ impl Cluster for Sandbox {
                 }
                 (Some(_), _) => return Err(ClusterError::ScheduleConflict { schedule: label }),
             }
-            schedule.metadata.resource_version = Some(version);
+            // A resourceVersion only for a write that happens.
+            state.resource_version += 1;
+            schedule.metadata.resource_version = Some(state.resource_version.to_string());
             state.schedules.insert(key, schedule);
             shared.publish_schedules(&state);
             drop(state);

@@ -562,8 +562,71 @@ async fn a_schedule_stops_and_starts_a_simulated_vm_in_its_name() {
         .await
         .expect("written");
     // Written again under the same name: refused, as the apiserver refuses it.
-    let again = sandbox.write_schedule(&Identity::Console, schedule).await;
+    let again = sandbox
+        .write_schedule(&Identity::Console, schedule.clone())
+        .await;
     assert!(matches!(again, Err(ClusterError::Invalid(ref m)) if m.contains("already exists")));
+    // The owner policy, as the apiserver's admission answers it: a person cannot write a
+    // schedule in someone else's name, nor with groups that are not theirs.
+    let alice = Identity::person("alice", vec!["devs".into()]);
+    let mut as_other = schedule.clone();
+    as_other.metadata.name = Some("as-other".into());
+    let refused = sandbox.write_schedule(&alice, as_other.clone()).await;
+    assert!(
+        matches!(refused, Err(ClusterError::ScheduleForbidden { ref message, .. }) if message.contains("spec.owner")),
+        "{refused:?}"
+    );
+    as_other.spec.owner = "alice".into();
+    as_other.spec.owner_groups = vec![
+        "devs".into(),
+        "admins".into(),
+        "system:authenticated".into(),
+    ];
+    let refused = sandbox.write_schedule(&alice, as_other.clone()).await;
+    assert!(
+        matches!(refused, Err(ClusterError::ScheduleForbidden { ref message, .. }) if message.contains("spec.ownerGroups")),
+        "{refused:?}"
+    );
+    // Refused writes leave no trace: the schedule written first is still at its version.
+    let listed = sandbox
+        .list_schedules(&Identity::Console, "team-a")
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|s| s.metadata.name.as_deref())
+            .collect::<Vec<_>>(),
+        vec![Some("nightly")]
+    );
+    let version = listed[0].metadata.resource_version.clone();
+    as_other.spec.owner_groups = vec!["devs".into(), "system:authenticated".into()];
+    sandbox
+        .write_schedule(&alice, as_other)
+        .await
+        .expect("alice's own schedule, in her name and groups");
+    let listed = sandbox
+        .list_schedules(&Identity::Console, "team-a")
+        .await
+        .expect("listed");
+    let nightly = listed
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("nightly"));
+    assert_eq!(
+        nightly.map(|s| &s.metadata.resource_version),
+        Some(&version)
+    );
+    assert_eq!(listed.len(), 2);
+    // Gone again, so that only "nightly" acts on web-01 below.
+    let uid = listed
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("as-other"))
+        .and_then(|s| s.metadata.uid.clone())
+        .expect("a uid");
+    sandbox
+        .delete_schedule(&alice, "team-a", "as-other", &uid)
+        .await
+        .expect("deleted");
     // The row says what comes next, in the schedule's zone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let next = loop {
