@@ -25,9 +25,11 @@ prune_target() {
   # not rebuilt for a day go. Third-party builds are shared by every checkout and stay.
   names="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$ROOT"/*/Cargo.toml | tr '-' '_')"
   names+=" $(for f in "$ROOT"/*/tests/*.rs "$ROOT"/*/src/bin/*.rs; do [ -f "$f" ] && basename "$f" .rs | tr '-' '_'; done)"
-  for name in $names; do
+  # On a new machine there is no target dir yet: nothing to prune (find would fail, and set -e
+  # would end the run there; the cold run of 2026-12-03 stopped right after installing Chromium).
+  [ -d "$CARGO_TARGET_DIR/debug/deps" ] && for name in $names; do
     find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f \( -name "$name-*" -o -name "lib$name-*" \) \
-      -mtime +0 -delete 2>/dev/null
+      -mtime +0 -delete 2>/dev/null || true
   done
   for dir in "$CARGO_TARGET_DIR"/debug "$CARGO_TARGET_DIR"/release; do
     [ -d "$dir/deps" ] && find "$dir/deps" -maxdepth 1 -type f -size +50M -atime +7 -delete 2>/dev/null
