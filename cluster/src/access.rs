@@ -17,7 +17,7 @@ use kube::Resource;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use wukong_api::Wukong;
+use wukong_api::{Wukong, WukongSchedule};
 use wukong_view::{Action, VmRow};
 
 /// A signed-in person, as Kubernetes knows them.
@@ -140,6 +140,9 @@ pub struct Grants {
     pub patch: bool,
     /// `delete` Wukongs.
     pub delete: bool,
+    /// `list` power schedules (`WukongSchedule`): a row shows its next scheduled action only
+    /// to people who may read the schedules of its namespace.
+    pub schedules: bool,
 }
 
 impl Grants {
@@ -147,11 +150,13 @@ impl Grants {
         list: true,
         patch: true,
         delete: true,
+        schedules: true,
     };
     pub const NONE: Grants = Grants {
         list: false,
         patch: false,
         delete: false,
+        schedules: false,
     };
 
     /// The RBAC verb an action needs.
@@ -169,10 +174,19 @@ impl Grants {
         }
     }
 
-    /// The row as this person may see it: only the actions RBAC also allows are offered.
+    /// Whether [`Grants::mask`] changes rows: if not, a row goes out as serialized once for all.
+    pub fn masks(&self) -> bool {
+        !(self.patch && self.delete && self.schedules)
+    }
+
+    /// The row as this person may see it: only the actions RBAC also allows are offered, and
+    /// the next scheduled action only to those who may read schedules.
     pub fn mask(&self, mut row: VmRow) -> VmRow {
         if !(self.patch && self.delete) {
             row.actions.retain(|a| self.allows(*a));
+        }
+        if !self.schedules {
+            row.next = None;
         }
         row
     }
@@ -326,6 +340,7 @@ impl KubeAccess {
         person: &Person,
         namespace: &str,
         verb: &str,
+        resource: &str,
     ) -> Result<bool, AccessUnknown> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
@@ -333,7 +348,7 @@ impl KubeAccess {
                 groups: Some(person.groups.clone()),
                 resource_attributes: Some(ResourceAttributes {
                     group: Some(Wukong::group(&()).into_owned()),
-                    resource: Some(Wukong::plural(&()).into_owned()),
+                    resource: Some(resource.to_owned()),
                     namespace: Some(namespace.to_owned()),
                     verb: Some(verb.to_owned()),
                     ..ResourceAttributes::default()
@@ -353,7 +368,7 @@ impl KubeAccess {
             }
             Err(e) => {
                 review_counted("failed");
-                tracing::warn!(user = %person.user, %namespace, verb, error = %e, "access review failed; the answer is unknown (not cached)");
+                tracing::warn!(user = %person.user, %namespace, verb, resource, error = %e, "access review failed; the answer is unknown (not cached)");
                 let reason = match &e {
                     kube::Error::Api(status) => format!(
                         "the cluster answered {} {} to an access review",
@@ -369,17 +384,20 @@ impl KubeAccess {
         }
     }
 
-    /// The three reviews of one person in one namespace, sent together.
+    /// The four reviews of one person in one namespace, sent together.
     async fn review(&self, person: &Person, namespace: &str) -> Result<Grants, AccessUnknown> {
-        let (list, patch, delete) = futures::join!(
-            self.allowed(person, namespace, "list"),
-            self.allowed(person, namespace, "patch"),
-            self.allowed(person, namespace, "delete"),
+        let (wukongs, schedules) = (Wukong::plural(&()), WukongSchedule::plural(&()));
+        let (list, patch, delete, schedules) = futures::join!(
+            self.allowed(person, namespace, "list", &wukongs),
+            self.allowed(person, namespace, "patch", &wukongs),
+            self.allowed(person, namespace, "delete", &wukongs),
+            self.allowed(person, namespace, "list", &schedules),
         );
         Ok(Grants {
             list: list?,
             patch: patch?,
             delete: delete?,
+            schedules: schedules?,
         })
     }
 }

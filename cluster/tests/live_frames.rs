@@ -272,10 +272,43 @@ impl wukong_cluster::Access for TeamAViewer {
     }
 }
 
+/// A schedule in team-a that runs vm-a every day, 08:00–20:00 UTC.
+fn a_schedule_for_vm_a(store: &LiveStore) {
+    use wukong_view::{ScheduleForm, WindowForm, DAYS};
+    let form = ScheduleForm {
+        namespace: "team-a".into(),
+        name: "dev-hours".into(),
+        time_zone: "UTC".into(),
+        windows: vec![WindowForm {
+            days: DAYS.map(String::from).to_vec(),
+            start: "08:00".into(),
+            stop: "20:00".into(),
+        }],
+        vms: vec!["vm-a".into()],
+        ..ScheduleForm::default()
+    };
+    let schedule = wukong_cluster::schedules::schedule_from_form(&form, "lead", &[], None)
+        .expect("a valid schedule");
+    store.set_schedules(wukong_cluster::schedules::ScheduleSet {
+        schedules: vec![schedule],
+        calendars: vec![],
+    });
+}
+
 #[tokio::test]
 async fn a_viewer_sees_only_namespaces_they_may_list_and_no_actions() {
     let store = store();
     store.apply(WatchEvent::Applied(wukong_in("team-b", "vm-b", "Running")));
+    // vm-a has a next scheduled action; this viewer may not read schedules, so it is not sent.
+    a_schedule_for_vm_a(&store);
+    let mut open = frames(&store, View::default(), Duration::from_secs(60));
+    let all = snapshot(&mut open).await;
+    let a = all.rows.iter().find(|r| r.key.name == "vm-a");
+    assert_eq!(
+        a.and_then(|r| r.next.as_ref()).map(|n| n.schedule.as_str()),
+        Some("dev-hours"),
+        "someone who may read schedules sees the next action"
+    );
     let viewer = Audience {
         who: wukong_cluster::Identity::person("ann", vec![]),
         viewer: Default::default(),
@@ -295,6 +328,10 @@ async fn a_viewer_sees_only_namespaces_they_may_list_and_no_actions() {
         seen.rows[0].actions.is_empty(),
         "a viewer is offered nothing"
     );
+    assert_eq!(
+        seen.rows[0].next, None,
+        "nor shown schedules they may not read"
+    );
     // Changes in team-b never reach them; those in team-a come without actions.
     store.apply(WatchEvent::Applied(wukong_in("team-b", "vm-b", "Stopping")));
     store.apply(WatchEvent::Applied(wukong("vm-a", "Stopping")));
@@ -302,6 +339,7 @@ async fn a_viewer_sees_only_namespaces_they_may_list_and_no_actions() {
         LiveMessage::Upsert { row, .. } => {
             assert_eq!(row.key.name, "vm-a");
             assert!(row.actions.is_empty());
+            assert_eq!(row.next, None);
         }
         other => panic!("expected vm-a's change, got {other:?}"),
     }

@@ -128,7 +128,7 @@ impl ClientFeed {
                 None
             }
             (Effect::Forward, grants) => match &frame.row {
-                Some(row) if !(grants.patch && grants.delete) => {
+                Some(row) if grants.masks() => {
                     let row = grants.mask(VmRow::clone(row));
                     let message = LiveMessage::Upsert {
                         seq: frame.seq,
