@@ -58,6 +58,10 @@ test('a schedule made in the console shows its next action on the row, takes an 
   await expect(next).toHaveAttribute('data-action', 'start');
   await expect(next).toContainText(`${start} UTC+8, schedule ${name}`);
   await expect(row(page, 'team-a', 'web-02').getByTestId('vm-next')).toHaveCount(0);
+  // And the VM's own page.
+  await openAndWait(page, '/vm/team-a/web-01');
+  await expect(page.getByTestId('vm-next')).toContainText(`${start} UTC+8, schedule ${name}`);
+  await openAndWait(page);
 
   // Bulk: tick web-02 and apply the schedule to it.
   await row(page, 'team-a', 'web-02').getByTestId('select-row').check();

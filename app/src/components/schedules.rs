@@ -31,7 +31,6 @@ impl LazyRoute for SchedulesRoute {
 /// The page's words (only this page uses them, so they live in its split-off piece).
 struct Words {
     title: &'static str,
-    back: &'static str,
     intro: &'static str,
     new: &'static str,
     none: &'static str,
@@ -78,7 +77,6 @@ struct Words {
 
 const EN: Words = Words {
     title: "Power schedules",
-    back: "← All VMs",
     intro: "A schedule starts and stops VMs at the edges of weekly windows, as requests in its name with the rights of its owner: whoever last saved it. A click between two edges wins until the next one.",
     new: "New schedule",
     none: "No schedules yet.",
@@ -125,7 +123,6 @@ const EN: Words = Words {
 
 const ZH_CN: Words = Words {
     title: "开关机计划",
-    back: "← 全部虚拟机",
     intro: "计划在每周时间窗的起止时刻启动和停止虚拟机：以计划的名义发出请求，使用其所有者（最后保存它的人）的权限。两次动作之间的手动操作一直有效，直到下一次动作。",
     new: "新建计划",
     none: "还没有计划。",
@@ -185,6 +182,19 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sends `op`; then `done` (the page lists again), or the page says why not.
+fn send(op: ScheduleOp, error: RwSignal<Option<String>>, done: impl FnOnce() + 'static) {
+    leptos::task::spawn_local(async move {
+        match schedules(op).await {
+            Ok(_) => {
+                error.set(None);
+                done();
+            }
+            Err(e) => error.set(Some(said(&e))),
+        }
+    });
+}
+
 fn said(e: &ConsoleError) -> String {
     texts().said(&e.said, &e.message)
 }
@@ -232,6 +242,8 @@ fn Schedules() -> impl IntoView {
     );
     let editing = RwSignal::new(None::<(ScheduleForm, Option<String>)>);
     let error = RwSignal::new(None::<String>);
+    // Outlives the list it is shown in: applying a schedule lists the schedules again.
+    let applied = RwSignal::new(false);
     let refresh = move || page.refetch();
     // Only in the browser: tells tests (and nothing else) that the page's buttons work now.
     Effect::new(move |_| {
@@ -240,7 +252,7 @@ fn Schedules() -> impl IntoView {
     });
     view! {
         <main class="console schedules" data-testid="schedules-page">
-            <nav class="crumbs"><a href="/" data-testid="back-to-list">{w.back}</a></nav>
+            <nav class="crumbs"><a href="/" data-testid="back-to-list">{texts().vm_back}</a></nav>
             <h2>{w.title}</h2>
             <p class="muted">{w.intro}</p>
             {move || error.get().map(|e| view! { <p class="row-error" role="alert" data-testid="schedule-error">{e}</p> })}
@@ -248,7 +260,7 @@ fn Schedules() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match page.await {
                         Err(e) => view! { <p class="row-error" role="alert">{said(&e)}</p> }.into_any(),
-                        Ok(p) => view! { <Listed page=p editing error refresh/> }.into_any(),
+                        Ok(p) => view! { <Listed page=p editing error applied refresh/> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -261,6 +273,7 @@ fn Listed(
     page: SchedulesPage,
     editing: RwSignal<Option<(ScheduleForm, Option<String>)>>,
     error: RwSignal<Option<String>>,
+    applied: RwSignal<bool>,
     refresh: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let w = words();
@@ -285,7 +298,7 @@ fn Listed(
         )))
     };
     view! {
-        {(!apply.is_empty()).then(|| view! { <Apply apply=apply.clone() schedules=schedules.clone() error refresh/> })}
+        {(!apply.is_empty()).then(|| view! { <Apply apply=apply.clone() schedules=schedules.clone() error done=applied refresh/> })}
         {(!unreadable.is_empty()).then(|| view! { <p class="muted">{w.unreadable}" "{unreadable.join(", ")}</p> })}
         <p><button type="button" class="act" data-testid="new-schedule" on:click=new>{w.new}</button></p>
         {move || editing.get().map(|(form, version)| view! {
@@ -316,21 +329,15 @@ fn Card(
     let (ns, name) = (f.namespace.clone(), f.name.clone());
     let run = move |change: ScheduleChange| {
         let (ns, name) = (ns.clone(), name.clone());
-        leptos::task::spawn_local(async move {
-            match crate::api::schedules(ScheduleOp::Change {
+        send(
+            ScheduleOp::Change {
                 namespace: ns,
                 name,
                 change,
-            })
-            .await
-            {
-                Ok(_) => {
-                    error.set(None);
-                    refresh();
-                }
-                Err(e) => error.set(Some(said(&e))),
-            }
-        });
+            },
+            error,
+            refresh,
+        );
     };
     let windows = f
         .windows
@@ -373,21 +380,15 @@ fn Card(
                 return;
             }
             let (ns, name, uid) = (ns.clone(), name.clone(), uid.clone());
-            leptos::task::spawn_local(async move {
-                match schedules(ScheduleOp::Delete {
+            send(
+                ScheduleOp::Delete {
                     namespace: ns,
                     name,
                     uid,
-                })
-                .await
-                {
-                    Ok(_) => {
-                        error.set(None);
-                        refresh();
-                    }
-                    Err(e) => error.set(Some(said(&e))),
-                }
-            });
+                },
+                error,
+                refresh,
+            );
         }
     };
     let run_skip = run.clone();
@@ -622,6 +623,7 @@ fn Apply(
     apply: Vec<(String, String)>,
     schedules: Vec<ScheduleView>,
     error: RwSignal<Option<String>>,
+    done: RwSignal<bool>,
     refresh: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let w = words();
@@ -631,7 +633,6 @@ fn Apply(
             .map(|s| format!("{}/{}", s.form.namespace, s.form.name))
             .unwrap_or_default(),
     );
-    let done = RwSignal::new(false);
     let listed = apply
         .iter()
         .map(|(ns, name)| format!("{ns}/{name}"))
@@ -650,22 +651,18 @@ fn Apply(
             .filter(|(vm_ns, _)| *vm_ns == ns)
             .map(|(_, vm)| vm.clone())
             .collect();
-        leptos::task::spawn_local(async move {
-            match crate::api::schedules(ScheduleOp::Change {
+        send(
+            ScheduleOp::Change {
                 namespace: ns,
                 name,
                 change: ScheduleChange::AddVms(vms),
-            })
-            .await
-            {
-                Ok(_) => {
-                    error.set(None);
-                    done.set(true);
-                    refresh();
-                }
-                Err(e) => error.set(Some(said(&e))),
-            }
-        });
+            },
+            error,
+            move || {
+                done.set(true);
+                refresh();
+            },
+        );
     };
     view! {
         <section class="apply-schedule" data-testid="apply-schedule">
