@@ -219,12 +219,15 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Inside compression: it reads a server function's error body to give the answer its
+        // status, which it cannot once gzipped (a browser's every error was a 500 until
+        // 2026-12-03).
+        .layer(axum::middleware::from_fn(status::server_fn_status))
         // HTML, server functions' JSON and the other files, gzipped when the browser takes it
         // (the `/pkg` files come gzipped already and are left alone). Not the websocket: it is
         // added after this layer.
         .layer(tower_http::compression::CompressionLayer::new())
         .route("/live", get(live::upgrade))
-        .layer(axum::middleware::from_fn(status::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(gate, auth::identify))
         .layer(axum::middleware::from_fn_with_state(
             edge.hosts.clone(),

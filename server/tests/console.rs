@@ -401,6 +401,20 @@ async fn pages_and_answers_go_gzipped_and_the_live_socket_is_left_alone() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.headers()["content-encoding"], "gzip");
+    // An error keeps its own status for a client that takes gzip (every browser): bad input is
+    // a 400, not the 500 server functions answer every error with.
+    let refused = app
+        .clone()
+        .oneshot(
+            Request::post("/api/request_action")
+                .header("accept-encoding", "gzip")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("namespace=Team_A&name=web-01&action=start"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 
     let (listener, addr) = common::listen().await;
     let gate = Gate::new(Mode::None, Arc::new(OpenAccess));
