@@ -372,15 +372,35 @@ impl Scheduler {
                 return;
             }
         };
-        if let Err(e) = api
-            .patch_status(
-                &schedule.name_any(),
-                &PatchParams::default(),
-                &Patch::<()>::Json(patch),
-            )
-            .await
-        {
-            warn!(schedule = %schedule.name_any(), %namespace, error = %e, "cannot write the schedule's status");
+        // The status is the edge's only record: a write lost to a blip would have the next look
+        // decide the edge again (writing no request twice, but a second Event saying "left
+        // alone"), so a failed write is tried again at once, a few times. A 422 (the uid test: the
+        // schedule was deleted and made again) is final.
+        let patch = Patch::<()>::Json(patch);
+        for wait in [
+            Some(Duration::from_secs(1)),
+            Some(Duration::from_secs(2)),
+            None,
+        ] {
+            match api
+                .patch_status(&schedule.name_any(), &PatchParams::default(), &patch)
+                .await
+            {
+                Ok(_) => return,
+                Err(kube::Error::Api(status)) if matches!(status.code, 404 | 422) => {
+                    warn!(schedule = %schedule.name_any(), %namespace, code = status.code, "the schedule went away before its status was written");
+                    return;
+                }
+                Err(e) => match wait {
+                    Some(wait) => {
+                        warn!(schedule = %schedule.name_any(), %namespace, error = %e, "cannot write the schedule's status; trying again");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => {
+                        warn!(schedule = %schedule.name_any(), %namespace, error = %e, "cannot write the schedule's status; the next look tries again");
+                    }
+                },
+            }
         }
     }
 
