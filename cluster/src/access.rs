@@ -219,6 +219,16 @@ pub trait Access: Send + Sync + 'static {
 
     /// How long an answer of [`Access::grants`] may be reused (live connections re-check this often).
     fn lifetime(&self) -> Duration;
+
+    /// Whether `who` may `verb` (`create`, `update`, `delete`) power schedules in `namespace`:
+    /// asked when the schedules page is listed, so it offers only what RBAC allows (the
+    /// apiserver still decides each write). Not cached.
+    fn may_schedules<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+        verb: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AccessUnknown>>;
 }
 
 fn review_counted(result: &str) {
@@ -255,6 +265,15 @@ impl Access for OpenAccess {
 
     fn lifetime(&self) -> Duration {
         Duration::from_secs(3600)
+    }
+
+    fn may_schedules<'a>(
+        &'a self,
+        _: &'a Identity,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AccessUnknown>> {
+        Box::pin(async { Ok(true) })
     }
 }
 
@@ -476,6 +495,24 @@ impl Access for KubeAccess {
 
     fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+
+    fn may_schedules<'a>(
+        &'a self,
+        who: &'a Identity,
+        namespace: &'a str,
+        verb: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AccessUnknown>> {
+        Box::pin(async move {
+            match who {
+                // The console itself (no sign-in): the apiserver answers its writes.
+                Identity::Console => Ok(true),
+                Identity::Person(person) => {
+                    self.allowed(person, namespace, verb, &WukongSchedule::plural(&()))
+                        .await
+                }
+            }
+        })
     }
 }
 

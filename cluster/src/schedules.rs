@@ -341,6 +341,7 @@ fn instant_in(text: &str, zone: &str) -> String {
 /// The schedules `who` may read in `namespaces`, as the page lists them.
 pub async fn views(
     cluster: &dyn crate::Cluster,
+    access: &dyn crate::Access,
     store: &crate::LiveStore,
     who: &crate::Identity,
     namespaces: Vec<String>,
@@ -352,8 +353,23 @@ pub async fn views(
                 listed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
                 page.schedules.extend(store.schedule_views(&listed));
             }
-            Err(ClusterError::ScheduleForbidden { .. }) => page.unreadable.push(namespace.clone()),
+            Err(ClusterError::ScheduleForbidden { .. }) => {
+                page.unreadable.push(namespace.clone());
+                continue;
+            }
             Err(e) => return Err(e),
+        }
+        let may = |verb| access.may_schedules(who, namespace, verb);
+        let (create, update, delete) = futures::join!(may("create"), may("update"), may("delete"));
+        // Unknown is not a no: offered, and the apiserver answers the write.
+        for (allowed, list) in [
+            (create, &mut page.creatable),
+            (update, &mut page.changeable),
+            (delete, &mut page.deletable),
+        ] {
+            if allowed.unwrap_or(true) {
+                list.push(namespace.clone());
+            }
         }
     }
     page.namespaces = namespaces;

@@ -270,6 +270,14 @@ impl wukong_cluster::Access for TeamAViewer {
     fn lifetime(&self) -> Duration {
         Duration::from_secs(60)
     }
+    fn may_schedules<'a>(
+        &'a self,
+        _: &'a wukong_cluster::Identity,
+        _: &'a str,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<bool, wukong_cluster::AccessUnknown>> {
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// A schedule in team-a that runs vm-a every day, 08:00–20:00 UTC.
@@ -378,6 +386,14 @@ impl wukong_cluster::Access for TeamBUnchecked {
     }
     fn lifetime(&self) -> Duration {
         Duration::from_secs(60)
+    }
+    fn may_schedules<'a>(
+        &'a self,
+        _: &'a wukong_cluster::Identity,
+        _: &'a str,
+        _: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<bool, wukong_cluster::AccessUnknown>> {
+        Box::pin(async { Ok(false) })
     }
 }
 

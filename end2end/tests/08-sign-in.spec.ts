@@ -94,6 +94,14 @@ test('a viewer of team-b sees team-b with every action button disabled', async (
   await expect(page).toHaveURL(new RegExp(`/vm/team-b/${name}$`));
   await waitHydrated(page);
   await expect(button(rows(page).first(), 'delete')).toHaveAccessibleDescription(role);
+  // The schedules page reads team-b's schedules and offers no way to make or change one.
+  await page.goto('/schedules');
+  await waitHydrated(page);
+  await expect(page.getByTestId('schedules-page')).toBeVisible();
+  await expect(page.getByTestId('schedule-error')).toHaveCount(0);
+  await expect(page.getByTestId('new-schedule')).toHaveCount(0);
+  await expect(page.getByTestId('edit-schedule')).toHaveCount(0);
+  await expect(page.getByTestId('delete-schedule')).toHaveCount(0);
 });
 
 test('someone with no access sees an empty page that says why, and signing out ends the session', async ({ page }) => {

@@ -1060,7 +1060,6 @@ async fn a_schedule_is_owned_by_its_writer_and_only_the_controller_writes_in_a_s
     let ns = common::fresh_namespace(&admin, "schedules").await;
     let lead = "schedule-lead";
     let lead_token = service_account(&admin, &ns, lead).await;
-    drop(lead_token);
     let lead_user = format!("system:serviceaccount:{ns}:{lead}");
     bind(
         &admin,
@@ -1185,4 +1184,59 @@ async fn a_schedule_is_owned_by_its_writer_and_only_the_controller_writes_in_a_s
         .patch("dev-1", &PatchParams::default(), &Patch::Merge(&forged))
         .await
         .expect_err("the controller cannot write in a person's name");
+
+    // The schedules page, listed as each person by the console's ServiceAccount: the lead may
+    // create, change and delete schedules here; a viewer reads them and is offered no change.
+    let viewer = "schedule-viewer";
+    let viewer_token = service_account(&admin, &ns, viewer).await;
+    bind(
+        &admin,
+        &ns,
+        "viewer",
+        "wukong-viewer",
+        json!({ "kind": "ServiceAccount", "name": viewer, "namespace": ns }),
+    )
+    .await;
+    let (cluster, access) = console_as_its_service_account(&admin).await;
+    let store = wukong_cluster::LiveStore::new(wukong_view::ClusterInfo {
+        kind: wukong_view::ClusterKind::Kubernetes,
+        name: "test".into(),
+    });
+    let person = |name: &str, token: String| {
+        Identity::Person(wukong_cluster::Person {
+            user: format!("system:serviceaccount:{ns}:{name}"),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ],
+            token: Some(wukong_cluster::BearerToken::new(token.as_str())),
+        })
+    };
+    for (who, may) in [
+        (person(lead, lead_token), true),
+        (person(viewer, viewer_token), false),
+    ] {
+        let page = wukong_cluster::schedules::views(
+            &cluster,
+            access.as_ref(),
+            &store,
+            &who,
+            vec![ns.clone()],
+        )
+        .await
+        .expect("the schedules page");
+        let names: Vec<&str> = page
+            .schedules
+            .iter()
+            .map(|s| s.form.name.as_str())
+            .collect();
+        assert_eq!(names, ["dev-hours"], "both read the schedule");
+        let offered = if may { vec![ns.clone()] } else { vec![] };
+        assert_eq!(
+            (&page.creatable, &page.changeable, &page.deletable),
+            (&offered, &offered, &offered),
+            "{who:?}"
+        );
+    }
 }

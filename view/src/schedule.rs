@@ -115,6 +115,16 @@ pub struct SchedulesPage {
     pub namespaces: Vec<String>,
     /// Namespaces whose schedules they may not list.
     pub unreadable: Vec<String>,
+    /// Of the namespaces they may list schedules in, those where RBAC lets them create, change
+    /// (update: edit, suspend, exceptions, add VMs) and delete schedules: the page offers only
+    /// these. A namespace whose rights could not be checked is in all three (the apiserver
+    /// still decides).
+    #[serde(default)]
+    pub creatable: Vec<String>,
+    #[serde(default)]
+    pub changeable: Vec<String>,
+    #[serde(default)]
+    pub deletable: Vec<String>,
 }
 
 /// The weekdays as a schedule names them, Monday first.

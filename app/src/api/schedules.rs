@@ -20,6 +20,7 @@ pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleE
         return Ok(Some(
             wukong_cluster::schedules::views(
                 console.cluster.as_ref(),
+                audience.access.as_ref(),
                 &console.store,
                 &audience.who,
                 snapshot.namespaces,

@@ -72,6 +72,7 @@ struct Words {
     apply_done: &'static str,
     owner_note: &'static str,
     unreadable: &'static str,
+    read_only: &'static str,
     days: [&'static str; 7],
 }
 
@@ -118,6 +119,7 @@ const EN: Words = Words {
     apply_done: "Applied.",
     owner_note: "Saving makes you its owner: it acts with your rights.",
     unreadable: "You may not read the schedules of:",
+    read_only: "You may read this schedule but not change it.",
     days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
 };
 
@@ -164,6 +166,7 @@ const ZH_CN: Words = Words {
     apply_done: "已应用。",
     owner_note: "保存后你将成为它的所有者：计划以你的权限执行。",
     unreadable: "你无权读取以下命名空间的计划：",
+    read_only: "你可以查看此计划，但无权更改。",
     days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
 };
 
@@ -277,11 +280,18 @@ fn Listed(
     refresh: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let w = words();
-    let namespaces = page.namespaces.clone();
+    // Only what RBAC lets this person do is offered (the apiserver still decides each write).
+    let namespaces = page.creatable.clone();
     let first_ns = namespaces.first().cloned().unwrap_or_default();
     let apply = to_apply();
-    let schedules = page.schedules.clone();
+    let schedules: Vec<ScheduleView> = page
+        .schedules
+        .iter()
+        .filter(|s| page.changeable.contains(&s.form.namespace))
+        .cloned()
+        .collect();
     let unreadable = page.unreadable.clone();
+    let may_create = !namespaces.is_empty();
     let new = move |_| {
         editing.set(Some((
             ScheduleForm {
@@ -300,7 +310,9 @@ fn Listed(
     view! {
         {(!apply.is_empty()).then(|| view! { <Apply apply=apply.clone() schedules=schedules.clone() error done=applied refresh/> })}
         {(!unreadable.is_empty()).then(|| view! { <p class="muted">{w.unreadable}" "{unreadable.join(", ")}</p> })}
-        <p><button type="button" class="act" data-testid="new-schedule" on:click=new>{w.new}</button></p>
+        {may_create.then(|| view! {
+            <p><button type="button" class="act" data-testid="new-schedule" on:click=new.clone()>{w.new}</button></p>
+        })}
         {move || editing.get().map(|(form, version)| view! {
             <Editor form version namespaces=namespaces.clone() editing error refresh/>
         })}
@@ -309,7 +321,11 @@ fn Listed(
         } else {
             page.schedules
                 .into_iter()
-                .map(|s| view! { <Card s editing error refresh/> })
+                .map(|s| {
+                    let may_change = page.changeable.contains(&s.form.namespace);
+                    let may_delete = page.deletable.contains(&s.form.namespace);
+                    view! { <Card s may_change may_delete editing error refresh/> }
+                })
                 .collect_view()
                 .into_any()
         }}
@@ -319,6 +335,9 @@ fn Listed(
 #[component]
 fn Card(
     s: ScheduleView,
+    /// RBAC lets the person update schedules in its namespace (edit, suspend, exceptions).
+    may_change: bool,
+    may_delete: bool,
     editing: RwSignal<Option<(ScheduleForm, Option<String>)>>,
     error: RwSignal<Option<String>>,
     refresh: impl Fn() + Copy + Send + Sync + 'static,
@@ -420,13 +439,17 @@ fn Card(
                         let run = run.clone();
                         view! {
                             <li data-testid="schedule-exception">{text}" "
-                                <button type="button" class="act link" on:click=move |_| run(ScheduleChange::RemoveException(i))>{w.remove}</button>
+                                {may_change.then(|| view! {
+                                    <button type="button" class="act link" on:click=move |_| run(ScheduleChange::RemoveException(i))>{w.remove}</button>
+                                })}
                             </li>
                         }
                     }).collect_view()}
                 </ul>
             })}
+            {(!may_change && !may_delete).then(|| view! { <p class="muted" data-testid="schedule-read-only">{w.read_only}</p> })}
             <div class="actions">
+                {may_change.then(|| view! {
                 <button type="button" class="act" data-testid="edit-schedule" on:click=edit>{w.edit}</button>
                 <button type="button" class="act" data-testid="suspend-schedule"
                     on:click=move |_| run_suspend(ScheduleChange::Suspend(!suspended))>
@@ -449,9 +472,12 @@ fn Card(
                             run_keep(ScheduleChange::AddException(ExceptionForm::KeepRunningUntil(until)));
                         }
                     }>{w.keep_add}</button>
+                })}
+                {may_delete.then(|| view! {
                 <button type="button" class="act destructive" data-testid="delete-schedule" on:click=remove>
                     {move || if confirming.get() { w.confirm_delete } else { w.delete }}
                 </button>
+                })}
             </div>
         </section>
     }
@@ -468,6 +494,12 @@ fn Editor(
 ) -> impl IntoView {
     let w = words();
     let creating = version.is_none();
+    // An edit stays in the schedule's namespace.
+    let namespaces = if creating {
+        namespaces
+    } else {
+        vec![form.namespace.clone()]
+    };
     let name = RwSignal::new(form.name.clone());
     let namespace = RwSignal::new(form.namespace.clone());
     let zone = RwSignal::new(form.time_zone.clone());

@@ -104,6 +104,14 @@ impl Access for StandInAccess {
     fn lifetime(&self) -> Duration {
         self.lifetime
     }
+    fn may_schedules<'a>(
+        &'a self,
+        _: &'a Identity,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AccessUnknown>> {
+        Box::pin(async { Ok(true) })
+    }
 }
 
 // ---- The console on the sandbox -------------------------------------------------------------
