@@ -222,7 +222,7 @@ pub trait Access: Send + Sync + 'static {
 
     /// Whether `who` may `verb` (`create`, `update`, `delete`) power schedules in `namespace`:
     /// asked when the schedules page is listed, so it offers only what RBAC allows (the
-    /// apiserver still decides each write). Not cached.
+    /// apiserver still decides each write). Cached like [`Access::grants`].
     fn may_schedules<'a>(
         &'a self,
         who: &'a Identity,
@@ -286,6 +286,8 @@ pub struct KubeAccess {
     /// callers for one key wait for the one review in flight (a page, its socket and a bulk action
     /// arriving together send three SARs, not nine), and does not keep errors.
     cache: moka::future::Cache<(Person, String), Grants>,
+    /// The schedules page's questions (person × namespace × verb), kept and forgotten alike.
+    schedule_rights: moka::future::Cache<(Person, String, String), bool>,
 }
 
 /// How many person × namespace answers are kept at most (each is a few dozen bytes).
@@ -300,12 +302,17 @@ impl KubeAccess {
                 .max_capacity(MAX_CACHED_ANSWERS)
                 .time_to_live(lifetime)
                 .build(),
+            schedule_rights: moka::future::Cache::builder()
+                .max_capacity(MAX_CACHED_ANSWERS)
+                .time_to_live(lifetime)
+                .build(),
         })
     }
 
     /// Forgets every cached answer (after an RBAC change).
     pub fn forget(&self) {
         self.cache.invalidate_all();
+        self.schedule_rights.invalidate_all();
     }
 
     /// Forgets every cached answer whenever a Role, RoleBinding, ClusterRole or ClusterRoleBinding
@@ -508,8 +515,14 @@ impl Access for KubeAccess {
                 // The console itself (no sign-in): the apiserver answers its writes.
                 Identity::Console => Ok(true),
                 Identity::Person(person) => {
-                    self.allowed(person, namespace, verb, &WukongSchedule::plural(&()))
+                    let key = (person.clone(), namespace.to_owned(), verb.to_owned());
+                    self.schedule_rights
+                        .try_get_with(key, async {
+                            self.allowed(person, namespace, verb, &WukongSchedule::plural(&()))
+                                .await
+                        })
                         .await
+                        .map_err(|shared| AccessUnknown::clone(&shared))
                 }
             }
         })
