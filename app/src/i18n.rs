@@ -75,6 +75,9 @@ pub struct Texts {
     /// Followed by how many rows of the page wait.
     pub controller_unanswered: &'static str,
     pub waiting_for_controller: &'static str,
+    /// The server was upgraded while this tab stayed open.
+    pub upgraded: &'static str,
+    pub reload: &'static str,
     pub login_title: &'static str,
     pub login_intro: &'static str,
     pub login_token: &'static str,
@@ -198,6 +201,8 @@ pub const EN: Texts = Texts {
     controller_absent: "No lifecycle controller is running. Requests are kept and carried out once one starts; until then nothing changes on the VMs.",
     controller_unanswered: "The lifecycle controller has not taken up these requests for over 15 seconds (it may be busy, stopped, or not allowed in their namespace). Waiting on this page: ",
     waiting_for_controller: "waiting for the controller",
+    upgraded: "Wukong Console has been upgraded since this page was loaded. Reload the page to use the new version; until then some actions may fail.",
+    reload: "Reload",
     empty_no_access: "Your Kubernetes roles let you see no virtual machines here. Ask an administrator of your team's namespace for a role that can list wukongs (vm.novasphere.dev).",
     login_title: "Sign in to Wukong Console",
     login_intro: "Paste a Kubernetes bearer token: a ServiceAccount token (kubectl create token NAME) or your OIDC ID token. The cluster checks it; the console keeps it only in its memory and never shows it again.",
@@ -320,6 +325,8 @@ pub const ZH_CN: Texts = Texts {
     controller_absent: "没有正在运行的生命周期控制器。请求会被保留，待控制器启动后执行；在此之前，虚拟机不会有任何变化。",
     controller_unanswered: "生命周期控制器已超过 15 秒未处理这些请求（它可能正忙、已停止，或无权访问这些命名空间）。本页中等待的虚拟机：",
     waiting_for_controller: "等待控制器",
+    upgraded: "本页面打开后，Wukong 控制台已升级。请刷新页面以使用新版本；刷新之前，部分操作可能会失败。",
+    reload: "刷新",
     empty_no_access: "你的 Kubernetes 角色不允许你在这里查看任何虚拟机。请联系团队命名空间的管理员，申请一个可以列出 wukongs（vm.novasphere.dev）的角色。",
     login_title: "登录 Wukong 控制台",
     login_intro: "粘贴一个 Kubernetes 持有者令牌：ServiceAccount 令牌（kubectl create token 名称）或你的 OIDC ID 令牌。令牌由集群校验；控制台只把它保存在内存中，不会再次显示。",

@@ -26,6 +26,12 @@ use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
+/// The build that serves this page (the server's `site_build`, the hash of its WASM). The page
+/// names it in `<meta name="wukong-build">`; the live socket names the build that answers it, and
+/// a tab left open across an upgrade sees the two differ and asks to be reloaded.
+#[derive(Clone, Debug)]
+pub struct SiteBuild(pub std::sync::Arc<str>);
+
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The page's language, from the request; the browser reads it back from `lang` on hydration.
@@ -44,6 +50,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
+                {use_context::<SiteBuild>().map(|build| view! {
+                    <meta name="wukong-build" content=build.0.to_string()/>
+                })}
                 <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>

@@ -97,6 +97,12 @@ async fn run(state: ConsoleState, socket: WebSocket, views: &mut UnboundedReceiv
             Message::Bytes(_) => continue,
         };
         match serde_json::from_str::<LiveMessage>(&text) {
+            Ok(LiveMessage::Hello { build }) => {
+                received = true;
+                if page_build().is_some_and(|ours| ours != build) {
+                    state.upgraded.set(true);
+                }
+            }
             Ok(message) => {
                 received = true;
                 state.socket_open.set(true);
@@ -105,6 +111,15 @@ async fn run(state: ConsoleState, socket: WebSocket, views: &mut UnboundedReceiv
             Err(e) => leptos::logging::warn!("ignoring a live frame that does not parse: {e}"),
         }
     }
+}
+
+/// The build this page came from (`<meta name="wukong-build">`), if the server named one.
+fn page_build() -> Option<String> {
+    web_sys::window()?
+        .document()?
+        .query_selector("meta[name=wukong-build]")
+        .ok()??
+        .get_attribute("content")
 }
 
 /// Puts the view in the address bar (without a navigation), so reload and links keep it.

@@ -81,6 +81,9 @@ pub struct ConsoleState {
     pub unchecked: RwSignal<Vec<String>>,
     pub seq: RwSignal<u64>,
     pub socket_open: RwSignal<bool>,
+    /// The live socket is answered by another build than the one this page came from: the
+    /// console was upgraded while the tab stayed open, and the page asks to be reloaded.
+    pub upgraded: RwSignal<bool>,
     pub upstream: RwSignal<Upstream>,
     /// Whether a lifecycle controller is there to carry out requests.
     pub controller: RwSignal<ControllerPresence>,
@@ -130,6 +133,7 @@ impl ConsoleState {
             seq: RwSignal::new(snapshot.seq),
             // The snapshot was fresh when rendered; the socket flips this off if it cannot connect.
             socket_open: RwSignal::new(true),
+            upgraded: RwSignal::new(false),
             upstream: RwSignal::new(snapshot.upstream),
             controller: RwSignal::new(snapshot.controller),
             server_clock: StoredValue::new(ServerClock {
@@ -295,6 +299,9 @@ impl ConsoleState {
             }
             LiveMessage::Heartbeat => {}
             LiveMessage::KubeVirt(facts) => self.kubevirt.set(Some(facts)),
+            // Compared with the page's own build by the socket (`live_client`), which sets
+            // `upgraded`.
+            LiveMessage::Hello { .. } => {}
         }
     }
 

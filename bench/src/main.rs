@@ -419,6 +419,10 @@ async fn ws_client(
         };
         let at = Instant::now();
         if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            // The first frame may name the console's build (`LiveMessage::Hello`).
+            if text.starts_with("{\"hello\"") {
+                continue;
+            }
             if !snapshot {
                 snapshot = true;
                 let _ = ready.send(id);

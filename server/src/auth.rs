@@ -19,8 +19,9 @@
 //!
 //! Sign-in attempts are limited per client address (each is a TokenReview on the apiserver): over
 //! the limit, `/auth/login` answers 429 with `Retry-After` and a page saying when to try again.
-//! The address is the connection's peer: behind a proxy, everyone shares the proxy's allowance
-//! (X-Forwarded-For is not believed; anyone could send it).
+//! The address is the connection's peer, or, when the peer is a reverse proxy named by
+//! `--forwarded-trusted`, the client its `X-Forwarded-For` names ([`client_address`]); from
+//! anyone else that header is not believed (anyone could send it).
 //!
 //! The request then carries an [`Identity`] (for RBAC and impersonation) and a [`Viewer`] (what
 //! the page says about them) as extensions; nothing past this point looks at cookies or headers.
@@ -706,7 +707,48 @@ pub struct LoginForm {
     token: String,
 }
 
-/// Whose allowance a sign-in attempt counts against: the peer's address; an IPv6 client by its
+/// Who sent a request: the connection's peer, unless the peer is one of the trusted `forwarders`
+/// (reverse proxies, ingress controllers). Then `X-Forwarded-For` is read from the right (each
+/// proxy appends the address it received from), past the addresses of trusted proxies, and the
+/// first other address is the client: whatever a client put in the header itself is further
+/// left and never reached. Anything unreadable on the way gives the peer.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    forwarders: &[IpNet],
+) -> Option<IpAddr> {
+    let trusted = |ip: &IpAddr| {
+        forwarders
+            .iter()
+            .any(|net| net.contains(&ip.to_canonical()))
+    };
+    if !peer.is_some_and(|ip| trusted(&ip)) {
+        return peer;
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        hops.extend(value.split(','));
+    }
+    for hop in hops.iter().rev() {
+        let hop = hop.trim();
+        let Some(ip) = hop
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        else {
+            return peer;
+        };
+        if !trusted(&ip) {
+            return Some(ip);
+        }
+    }
+    peer
+}
+
+/// Whose allowance a sign-in attempt counts against: the client's address; an IPv6 client by its
 /// /64 (one host usually holds a whole /64, so single addresses would be free to rotate).
 fn sign_in_key(peer: Option<IpAddr>) -> String {
     match peer.map(|ip| ip.to_canonical()) {
@@ -747,7 +789,11 @@ fn too_many_sign_ins(per_minute: u32, wait: Duration) -> Response {
 }
 
 /// `POST /auth/login`: reviews the token and starts a session.
-pub async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response {
+pub async fn login(
+    State(gate): State<Arc<Gate>>,
+    State(edge): State<crate::Edge>,
+    request: Request,
+) -> Response {
     let Mode::Token(policy) = &gate.mode else {
         return (
             StatusCode::NOT_FOUND,
@@ -760,6 +806,7 @@ pub async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let headers = request.headers().clone();
+    let peer = client_address(peer, &headers, &edge.forwarders);
     let Form(form) = match Form::<LoginForm>::from_request(request, &()).await {
         Ok(form) => form,
         Err(rejection) => return rejection.into_response(),
@@ -826,6 +873,56 @@ pub async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Respon
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_client_is_read_from_the_right_past_trusted_proxies_only() {
+        let nets: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let xff = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            h
+        };
+        let one = xff(&["198.51.100.1, 192.0.2.7"]);
+        assert_eq!(client_address(ip("10.1.2.3"), &one, &nets), ip("192.0.2.7"));
+        // Not from a trusted proxy: the peer, whatever the header says.
+        assert_eq!(
+            client_address(ip("192.0.2.66"), &one, &nets),
+            ip("192.0.2.66")
+        );
+        assert_eq!(client_address(ip("10.1.2.3"), &one, &[]), ip("10.1.2.3"));
+        // Several proxies, several headers, ports, IPv6 and IPv4-mapped peers.
+        let chain = xff(&["192.0.2.1", "[2001:db8::5]:4711, 10.9.9.9"]);
+        assert_eq!(
+            client_address(ip("fd00::1"), &chain, &nets),
+            ip("2001:db8::5")
+        );
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.1"), &xff(&["192.0.2.4:80"]), &nets),
+            ip("192.0.2.4")
+        );
+        // Nothing to go on: the peer.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &HeaderMap::new(), &nets),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &xff(&["10.0.0.2"]), &nets),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &xff(&["nonsense"]), &nets),
+            ip("10.0.0.1")
+        );
+        // A client's own garbage left of the proxy's entry is never reached.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &xff(&["nonsense, 192.0.2.9"]), &nets),
+            ip("192.0.2.9")
+        );
+        assert_eq!(client_address(None, &one, &nets), None);
+    }
+
     use super::*;
 
     fn policy() -> ProxyPolicy {

@@ -137,9 +137,17 @@ pub struct Config {
 
     /// `--auth=token`: sign-in attempts per client address per minute (each is a TokenReview on
     /// the apiserver; IPv6 clients count per /64). More get 429 with Retry-After. The address is
-    /// the connection's peer: behind a proxy every sign-in shares the proxy's allowance.
+    /// the connection's peer, or the client a trusted proxy names (`--forwarded-trusted`).
     #[arg(long, env = "WUKONG_SIGN_IN_ATTEMPTS_PER_MINUTE", default_value_t = crate::auth::DEFAULT_SIGN_IN_ATTEMPTS_PER_MINUTE)]
     pub sign_in_attempts_per_minute: u32,
+
+    /// The reverse proxies or ingress controllers in front of the console (comma-separated
+    /// CIDRs). A request from one of them counts, for the per-address sign-in limit, against the
+    /// client its `X-Forwarded-For` names (the rightmost address that is not itself one of these);
+    /// from any other address the header is ignored (anyone could send it). Without it, everyone
+    /// behind a proxy shares the proxy's allowance.
+    #[arg(long, env = "WUKONG_FORWARDED_TRUSTED", value_delimiter = ',', value_parser = parse_net)]
+    pub forwarded_trusted: Vec<IpNet>,
 
     /// Live connections (one per browser tab) a signed-in person may hold at once; more are
     /// refused with 429. Not counted without sign-in (--auth=none).
@@ -283,6 +291,7 @@ impl Config {
         Ok(Edge {
             hosts,
             https: self.secure_cookie,
+            forwarders: self.forwarded_trusted.clone(),
         })
     }
 

@@ -48,6 +48,9 @@ pub struct AppState {
     pub console: Console,
     pub gate: Arc<Gate>,
     pub edge: Edge,
+    /// Which build this is ([`site_build`]): the page names it, and every live socket says it
+    /// first, so a tab left open across an upgrade learns that it runs an old WASM.
+    pub build: Option<Arc<str>>,
 }
 
 /// How the console meets the network.
@@ -57,6 +60,9 @@ pub struct Edge {
     pub hosts: AllowedHosts,
     /// People reach it over HTTPS (`--secure-cookie`): every response carries HSTS.
     pub https: bool,
+    /// The reverse proxies in front of it (`--forwarded-trusted`): from these, the client is the
+    /// one their `X-Forwarded-For` names (`auth::client_address`).
+    pub forwarders: Vec<ipnet::IpNet>,
 }
 
 impl FromRef<AppState> for Arc<Gate> {
@@ -97,6 +103,24 @@ pub fn hash_file_beside_exe(options: &LeptosOptions) -> Option<std::path::PathBu
     let exe = std::env::current_exe().ok()?;
     let path = exe.parent()?.join(options.hash_file.as_ref());
     path.is_file().then_some(path)
+}
+
+/// The build's name: the hash of its WASM, as the release build wrote it in `hash.txt` beside
+/// the binary (`wasm: <hash>`). `None` for a build whose file names carry no hash: its tabs are
+/// not told about upgrades.
+pub fn site_build(options: &LeptosOptions) -> Option<Arc<str>> {
+    if !options.hash_files {
+        return None;
+    }
+    wasm_hash(&std::fs::read_to_string(hash_file_beside_exe(options)?).ok()?)
+}
+
+/// The WASM's line of a `hash.txt` (`js: …`, `wasm: …`, `css: …`, one per line).
+fn wasm_hash(hashes: &str) -> Option<Arc<str>> {
+    hashes.lines().find_map(|line| {
+        let hash = line.strip_prefix("wasm:")?.trim();
+        (!hash.is_empty()).then(|| Arc::from(hash))
+    })
 }
 
 /// How long a browser keeps a file whose name carries its content's hash: a year, unchanged
@@ -193,6 +217,7 @@ pub fn router(state: AppState) -> Router {
     let sign_in = state.gate.sign_in();
     let gate = state.gate.clone();
     let edge = state.edge.clone();
+    let build = state.build.clone().map(app::SiteBuild);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -208,6 +233,9 @@ pub fn router(state: AppState) -> Router {
             move || {
                 provide_context(console.clone());
                 provide_context(sign_in);
+                if let Some(build) = &build {
+                    provide_context(build.clone());
+                }
                 if let (Some(nonce), Some(response)) =
                     (use_nonce(), use_context::<ResponseOptions>())
                 {
@@ -340,6 +368,14 @@ mod pkg_tests {
             "a repeat visit downloads nothing"
         );
         let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn the_build_is_named_by_its_wasm_hash() {
+        let hashes = "js: uhihWz4ZEPUq6lQdE-lRVg\nwasm: aGZE8xS7HnjQKXdZG0JkIQ\ncss: 1UpjRK1q9kdRI1d-abLDnw\n";
+        assert_eq!(wasm_hash(hashes).as_deref(), Some("aGZE8xS7HnjQKXdZG0JkIQ"));
+        assert_eq!(wasm_hash("js: x\nwasm: \n"), None);
+        assert_eq!(wasm_hash(""), None);
     }
 
     #[test]

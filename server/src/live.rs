@@ -70,14 +70,27 @@ pub async fn upgrade(
         access: state.console.access.clone(),
     };
     let gate = state.gate.clone();
+    let build = state.build.clone();
     // A thousand open sockets at tungstenite's default 128 KiB read buffer each would be 128 MB
     // for reading a few hundred bytes: small buffers (every send is flushed anyway).
     ws.max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |mut socket| async move {
             let session = session.map(|s| s.0);
+            // First, which build answers: a tab from another build reloads (`LiveMessage::Hello`).
+            if let Some(build) = build {
+                let hello = LiveMessage::Hello {
+                    build: build.to_string(),
+                };
+                if let Ok(text) = serde_json::to_string(&hello) {
+                    let sent = socket.send(Message::Text(text.into()));
+                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, sent).await, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+            }
             let kubevirt = kubevirt_frames(&console, &audience, &view).await;
             serve(socket, store, audience, view, kubevirt, gate, session).await;
             drop(admitted);

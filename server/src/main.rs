@@ -54,6 +54,7 @@ async fn run(config: Config) -> Result<(), String> {
     if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
         leptos_options.hash_files = server::hash_file_beside_exe(&leptos_options).is_some();
     }
+    let build = server::site_build(&leptos_options);
     if let Some(addr) = config.addr {
         leptos_options.site_addr = addr;
     }
@@ -132,6 +133,7 @@ async fn run(config: Config) -> Result<(), String> {
         console,
         gate: gate.clone(),
         edge,
+        build,
     });
 
     let listener = tokio::net::TcpListener::bind(addr)

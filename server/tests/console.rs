@@ -232,6 +232,45 @@ async fn the_websocket_sends_a_snapshot_then_deltas() {
     assert!(seen.contains(&VmState::Starting), "{seen:?}");
 }
 
+/// A tab left open across an upgrade must learn it runs an old WASM: the page names its build,
+/// and every socket names the build that answers, first.
+#[tokio::test]
+async fn the_page_and_every_socket_name_the_build_that_serves_them() {
+    let console = Console::open(fast_sandbox());
+    console.store.wait_ready().await;
+    let built = |build: Option<&str>| {
+        server::router(server::AppState {
+            leptos_options: leptos::config::LeptosOptions::builder()
+                .output_name("wukong-console")
+                .build(),
+            console: console.clone(),
+            gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
+            edge: loopback(None),
+            build: build.map(Arc::from),
+        })
+    };
+    let html = page(&built(Some("build-one")), "/").await;
+    assert!(
+        html.contains(r#"<meta name="wukong-build" content="build-one">"#),
+        "{html}"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    common::serve_in_background(listener, built(Some("build-two")));
+    for _ in 0..2 {
+        let mut socket = open_live(addr, "", &[]).await.unwrap();
+        assert_eq!(
+            next(&mut socket).await,
+            LiveMessage::Hello {
+                build: "build-two".into()
+            }
+        );
+        assert!(matches!(next(&mut socket).await, LiveMessage::Snapshot(_)));
+    }
+    // A build without hashed file names names none (and its tabs are never told to reload).
+    assert!(!page(&built(None), "/").await.contains("wukong-build"));
+}
+
 async fn next<S>(socket: &mut S) -> LiveMessage
 where
     S: futures::Stream<

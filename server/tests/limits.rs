@@ -22,6 +22,11 @@ struct Limits {
 }
 
 async fn app(limits: Limits) -> axum::Router {
+    app_behind(limits, &[]).await
+}
+
+/// The console behind the reverse proxies at `forwarders` (`--forwarded-trusted`).
+async fn app_behind(limits: Limits, forwarders: &[&str]) -> axum::Router {
     let mut console = Console::start(fast_sandbox(), Arc::new(common::StandInAccess::default()));
     console.budget = Arc::new(ActionBudget::new(limits.actions_per_minute));
     console.bulk_budget = Arc::new(ActionBudget::new(limits.bulk_vms_per_minute));
@@ -34,7 +39,14 @@ async fn app(limits: Limits) -> axum::Router {
         SocketLimits::default(),
         limits.sign_in_per_minute,
     );
-    console_router(console, gate, loopback(None))
+    let edge = server::Edge {
+        forwarders: forwarders
+            .iter()
+            .map(|n| n.parse().expect("a CIDR"))
+            .collect(),
+        ..loopback(None)
+    };
+    console_router(console, gate, edge)
 }
 
 fn limits() -> Limits {
@@ -131,6 +143,64 @@ async fn too_many_sign_in_attempts_from_one_address_get_429_with_when_to_try_aga
     // Other addresses are not affected.
     let (status, _, _) = sign_in_from(&app, "192.0.2.8:50000", GOOD_TOKEN).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+/// Behind an ingress every sign-in arrives from the ingress: the limit counts the client the
+/// ingress names, and believes nobody else's `X-Forwarded-For`.
+#[tokio::test]
+async fn behind_a_trusted_proxy_sign_ins_count_per_client_it_names() {
+    let app = app_behind(
+        Limits {
+            sign_in_per_minute: 2,
+            ..limits()
+        },
+        &["10.0.0.0/24"],
+    )
+    .await;
+    let from = |client: &str, peer: &'static str| {
+        let mut request = form_post("/auth/login", &[], "token=wrong");
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", client.parse().expect("a header value"));
+        let app = app.clone();
+        async move { send(&app, request, peer).await }
+    };
+    // What the client wrote itself ("198.51.100.1") is left of what the ingress appended.
+    for _ in 0..2 {
+        let (status, _, _) = from("198.51.100.1, 192.0.2.7", "10.0.0.5:40000").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let (status, _, _) = from("203.0.113.9, 192.0.2.7", "10.0.0.6:40000").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "192.0.2.7 used its allowance"
+    );
+    // Another person behind the same ingress is not affected; two proxies in a row are passed.
+    let (status, _, _) = from("192.0.2.8", "10.0.0.5:40000").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = from("192.0.2.9, 10.0.0.7", "10.0.0.5:40000").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // From an address that is not a trusted proxy, the header is not believed: a client cannot
+    // take another's allowance, nor escape its own, by writing one.
+    for _ in 0..2 {
+        let (status, _, _) = from("192.0.2.10", "192.0.2.66:40000").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let (status, _, _) = from("192.0.2.11", "192.0.2.66:40001").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = from("192.0.2.66", "10.0.0.5:40000").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same client, now via the ingress"
+    );
+    let (status, _, _) = from("192.0.2.10", "10.0.0.5:40000").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "192.0.2.10 was never counted"
+    );
 }
 
 #[tokio::test]

@@ -86,7 +86,9 @@ fn state(console: &Console, mode: Mode) -> AppState {
         edge: Edge {
             hosts: AllowedHosts::loopback(std::net::Ipv4Addr::LOCALHOST.into(), None),
             https: false,
+            forwarders: Vec::new(),
         },
+        build: None,
     }
 }
 

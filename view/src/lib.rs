@@ -417,6 +417,13 @@ pub enum LiveMessage {
     Heartbeat,
     /// What KubeVirt now says about the VM a VM page shows (only on a VM page's socket).
     KubeVirt(KubeVirtFacts),
+    /// The first frame of every connection: which build of the console answers (the hash of its
+    /// WASM; none from a build without hashed file names). A tab whose page came from another
+    /// build runs an old WASM against an upgraded server and is asked to reload. Keep this
+    /// variant as it is: the tabs of every build since it was added read it from any newer one.
+    Hello {
+        build: String,
+    },
 }
 
 /// One request in a VM's history: who asked for what, and what became of it.

@@ -54,6 +54,22 @@ pub fn TopBar() -> impl IntoView {
             <div class="banner open" data-testid="open-banner" role="status">{t.open_banner}</div>
         })}
         <ControllerBanner/>
+        {move || state.upgraded.get().then(|| view! {
+            <div class="banner upgraded" data-testid="upgrade-banner" role="status">
+                {t.upgraded}" "
+                <button type="button" class="secondary" data-testid="upgrade-reload" on:click=|_| reload()>
+                    {t.reload}
+                </button>
+            </div>
+        })}
+    }
+}
+
+/// Loads the page again, from the server's new build.
+fn reload() {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().reload();
     }
 }
 

@@ -138,6 +138,7 @@ pub fn console_router(console: Console, gate: Arc<Gate>, edge: Edge) -> axum::Ro
         console,
         gate,
         edge,
+        build: None,
     })
 }
 
@@ -146,6 +147,7 @@ pub fn loopback(port: Option<u16>) -> Edge {
     Edge {
         hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), port),
         https: false,
+        forwarders: Vec::new(),
     }
 }
 
