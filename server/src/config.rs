@@ -149,6 +149,12 @@ pub struct Config {
     #[arg(long, env = "WUKONG_FORWARDED_TRUSTED", value_delimiter = ',', value_parser = parse_net)]
     pub forwarded_trusted: Vec<IpNet>,
 
+    /// Serve `/metrics` on this address (e.g. 0.0.0.0:9090) instead of the pages' address, which
+    /// then answers 404 for it. Behind an Ingress everything on the pages' address is public; on
+    /// its own port only Prometheus need reach it (the install's NetworkPolicy).
+    #[arg(long, env = "WUKONG_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Live connections (one per browser tab) a signed-in person may hold at once; more are
     /// refused with 429. Not counted without sign-in (--auth=none).
     #[arg(long, env = "WUKONG_SOCKETS_PER_PERSON", default_value_t = 20)]
@@ -292,6 +298,7 @@ impl Config {
             hosts,
             https: self.secure_cookie,
             forwarders: self.forwarded_trusted.clone(),
+            metrics_on_main: self.metrics_addr.is_none(),
         })
     }
 

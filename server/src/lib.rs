@@ -63,6 +63,9 @@ pub struct Edge {
     /// The reverse proxies in front of it (`--forwarded-trusted`): from these, the client is the
     /// one their `X-Forwarded-For` names (`auth::client_address`).
     pub forwarders: Vec<ipnet::IpNet>,
+    /// `/metrics` is served here, on the pages' address (no `--metrics-addr`); otherwise only
+    /// [`metrics_router`] serves it, on its own address.
+    pub metrics_on_main: bool,
 }
 
 impl FromRef<AppState> for Arc<Gate> {
@@ -209,6 +212,14 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     )
 }
 
+/// `/metrics` alone, for `--metrics-addr`: an address Prometheus reaches and people do not (behind
+/// an Ingress, everything on the pages' address is public).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state(state)
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let console = state.console.clone();
@@ -220,8 +231,13 @@ pub fn router(state: AppState) -> Router {
     let build = state.build.clone().map(app::SiteBuild);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
+        .route("/readyz", get(readyz));
+    let app = if edge.metrics_on_main {
+        app.route("/metrics", get(metrics::metrics))
+    } else {
+        app
+    };
+    let app = app
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/lang", post(prefs::choose))

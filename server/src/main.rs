@@ -128,13 +128,26 @@ async fn run(config: Config) -> Result<(), String> {
         sessions,
     );
     gate.sweep_every_minute();
-    let app = router(AppState {
+    let state = AppState {
         leptos_options,
         console,
         gate: gate.clone(),
         edge,
         build,
-    });
+    };
+    if let Some(metrics_addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {metrics_addr} (--metrics-addr): {e}"))?;
+        tracing::info!("serving /metrics on http://{metrics_addr}");
+        let metrics = server::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::error!("the /metrics listener stopped: {e}");
+            }
+        });
+    }
+    let app = router(state);
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -271,6 +271,40 @@ async fn the_page_and_every_socket_name_the_build_that_serves_them() {
     assert!(!page(&built(None), "/").await.contains("wukong-build"));
 }
 
+/// With `--metrics-addr`, the pages' address (public behind an Ingress) does not serve
+/// `/metrics`; its own listener does.
+#[tokio::test]
+async fn metrics_on_their_own_address_are_not_on_the_pages_address() {
+    let console = Console::open(fast_sandbox());
+    console.store.wait_ready().await;
+    let state = server::AppState {
+        leptos_options: leptos::config::LeptosOptions::builder()
+            .output_name("wukong-console")
+            .build(),
+        console: console.clone(),
+        gate: Gate::new(Mode::None, Arc::new(OpenAccess)),
+        edge: server::Edge {
+            metrics_on_main: false,
+            ..loopback(None)
+        },
+        build: None,
+    };
+    let get = |app: axum::Router| async move {
+        let response = app
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let (status, _) = get(server::router(state.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, text) = get(server::metrics_router(state)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("wukong_console_rows "), "{text}");
+}
+
 async fn next<S>(socket: &mut S) -> LiveMessage
 where
     S: futures::Stream<

@@ -87,6 +87,7 @@ fn state(console: &Console, mode: Mode) -> AppState {
             hosts: AllowedHosts::loopback(std::net::Ipv4Addr::LOCALHOST.into(), None),
             https: false,
             forwarders: Vec::new(),
+            metrics_on_main: true,
         },
         build: None,
     }

@@ -163,6 +163,7 @@ async fn with_a_public_url_only_its_host_and_its_origin_are_accepted() {
         ]),
         https: false,
         forwarders: Vec::new(),
+        metrics_on_main: true,
     };
     let app = console_app(Mode::None, Arc::new(OpenAccess), edge).await;
     let list = |host: &str, origin: &str| post("/api/list_vms", host, &[("origin", origin)], "");
@@ -446,6 +447,7 @@ async fn over_https_the_cookie_is_host_prefixed_and_responses_carry_hsts() {
         .expect("a URL")]),
         https: true,
         forwarders: Vec::new(),
+        metrics_on_main: true,
     };
     let app = console_app(
         token_mode(true),

@@ -148,6 +148,7 @@ pub fn loopback(port: Option<u16>) -> Edge {
         hosts: AllowedHosts::loopback(Ipv4Addr::LOCALHOST.into(), port),
         https: false,
         forwarders: Vec::new(),
+        metrics_on_main: true,
     }
 }
 
