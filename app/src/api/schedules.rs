@@ -9,8 +9,6 @@ use wukong_view::{ScheduleOp, SchedulesPage};
 pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleError> {
     use super::ssr::{audience, console, identity, take_budget};
     let console = console()?;
-    let label = wukong_view::validate_dns1123_label;
-    let subdomain = wukong_view::validate_dns1123_subdomain;
     if let ScheduleOp::List = op {
         let audience = audience(&console)?;
         let snapshot = console
@@ -36,11 +34,11 @@ pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleE
             name,
             change,
         } => {
-            label("namespace", namespace).map_err(ConsoleError::invalid)?;
-            subdomain("name", name).map_err(ConsoleError::invalid)?;
+            schedule_named(namespace, name)?;
             if let wukong_view::ScheduleChange::AddVms(vms) = change {
                 for vm in vms {
-                    subdomain("VM name", vm).map_err(ConsoleError::invalid)?;
+                    wukong_view::validate_dns1123_subdomain("VM name", vm)
+                        .map_err(ConsoleError::invalid)?;
                 }
             }
         }
@@ -49,8 +47,7 @@ pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleE
             name,
             uid,
         } => {
-            label("namespace", namespace).map_err(ConsoleError::invalid)?;
-            subdomain("name", name).map_err(ConsoleError::invalid)?;
+            schedule_named(namespace, name)?;
             wukong_view::validate_uid(uid).map_err(ConsoleError::invalid)?;
         }
     }
@@ -78,4 +75,11 @@ pub async fn schedules(op: ScheduleOp) -> Result<Option<SchedulesPage>, ConsoleE
         }
     }
     Ok(None)
+}
+
+/// A schedule's namespace and name, as Kubernetes allows them.
+#[cfg(feature = "ssr")]
+fn schedule_named(namespace: &str, name: &str) -> Result<(), ConsoleError> {
+    wukong_view::validate_dns1123_label("namespace", namespace).map_err(ConsoleError::invalid)?;
+    wukong_view::validate_dns1123_subdomain("name", name).map_err(ConsoleError::invalid)
 }
