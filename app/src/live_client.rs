@@ -99,8 +99,11 @@ async fn run(state: ConsoleState, socket: WebSocket, views: &mut UnboundedReceiv
         match serde_json::from_str::<LiveMessage>(&text) {
             Ok(LiveMessage::Hello { build }) => {
                 received = true;
-                if page_build().is_some_and(|ours| ours != build) {
-                    state.upgraded.set(true);
+                // Asked on every connection: during a rollout the socket may reach an old
+                // replica, then the page's own build again (or the rollout is undone).
+                let other = page_build().is_some_and(|ours| ours != build);
+                if state.upgraded.get_untracked() != other {
+                    state.upgraded.set(other);
                 }
             }
             Ok(message) => {

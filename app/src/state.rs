@@ -81,8 +81,9 @@ pub struct ConsoleState {
     pub unchecked: RwSignal<Vec<String>>,
     pub seq: RwSignal<u64>,
     pub socket_open: RwSignal<bool>,
-    /// The live socket is answered by another build than the one this page came from: the
-    /// console was upgraded while the tab stayed open, and the page asks to be reloaded.
+    /// The live socket is answered by another build than the one this page came from (the
+    /// console was upgraded, or is being, while the tab stayed open): the page asks to be
+    /// reloaded.
     pub upgraded: RwSignal<bool>,
     pub upstream: RwSignal<Upstream>,
     /// Whether a lifecycle controller is there to carry out requests.

@@ -510,7 +510,7 @@ fn from_proxy(
 ) -> Result<Person, Refusal> {
     let users = headers.get_all(policy.user_header.as_str());
     let groups = headers.get_all(policy.groups_header.as_str());
-    let trusted = peer.is_some_and(|ip| policy.trusted.iter().any(|net| net.contains(&ip)));
+    let trusted = peer.is_some_and(|ip| within(&policy.trusted, ip));
     if !trusted {
         let named = users.iter().next().is_some() || groups.iter().next().is_some();
         return Err(if named {
@@ -707,6 +707,13 @@ pub struct LoginForm {
     token: String,
 }
 
+/// Whether `ip` is in one of `nets`: an IPv4 peer may arrive as `::ffff:a.b.c.d` (a dual-stack
+/// listener), and a network may be written either way.
+fn within(nets: &[IpNet], ip: IpAddr) -> bool {
+    nets.iter()
+        .any(|net| net.contains(&ip) || net.contains(&ip.to_canonical()))
+}
+
 /// Who sent a request: the connection's peer, unless the peer is one of the trusted `forwarders`
 /// (reverse proxies, ingress controllers). Then `X-Forwarded-For` is read from the right (each
 /// proxy appends the address it received from), past the addresses of trusted proxies, and the
@@ -717,11 +724,7 @@ pub fn client_address(
     headers: &HeaderMap,
     forwarders: &[IpNet],
 ) -> Option<IpAddr> {
-    let trusted = |ip: &IpAddr| {
-        forwarders
-            .iter()
-            .any(|net| net.contains(&ip.to_canonical()))
-    };
+    let trusted = |ip: &IpAddr| within(forwarders, *ip);
     if !peer.is_some_and(|ip| trusted(&ip)) {
         return peer;
     }
@@ -921,6 +924,9 @@ mod tests {
             ip("192.0.2.9")
         );
         assert_eq!(client_address(None, &one, &nets), None);
+        // A network written as IPv4-mapped IPv6 still names an IPv4 proxy.
+        let mapped: Vec<IpNet> = vec!["::ffff:10.0.0.0/104".parse().unwrap()];
+        assert_eq!(client_address(ip("10.0.0.1"), &one, &mapped), ip("192.0.2.7"));
     }
 
     use super::*;

@@ -108,22 +108,34 @@ pub fn hash_file_beside_exe(options: &LeptosOptions) -> Option<std::path::PathBu
     path.is_file().then_some(path)
 }
 
-/// The build's name: the hash of its WASM, as the release build wrote it in `hash.txt` beside
-/// the binary (`wasm: <hash>`). `None` for a build whose file names carry no hash: its tabs are
-/// not told about upgrades.
+/// The build's name: the hashes of its site files, as the release build wrote them in `hash.txt`
+/// beside the binary (the JS, the WASM, the CSS, the split-off pieces' manifest), so a change in
+/// any of them, a lazily loaded piece included, is another build. `None` for a build whose file
+/// names carry no hash: its tabs are not told about upgrades.
 pub fn site_build(options: &LeptosOptions) -> Option<Arc<str>> {
     if !options.hash_files {
         return None;
     }
-    wasm_hash(&std::fs::read_to_string(hash_file_beside_exe(options)?).ok()?)
+    build_name(&std::fs::read_to_string(hash_file_beside_exe(options)?).ok()?)
 }
 
-/// The WASM's line of a `hash.txt` (`js: …`, `wasm: …`, `css: …`, one per line).
-fn wasm_hash(hashes: &str) -> Option<Arc<str>> {
-    hashes.lines().find_map(|line| {
-        let hash = line.strip_prefix("wasm:")?.trim();
-        (!hash.is_empty()).then(|| Arc::from(hash))
-    })
+/// The values of a `hash.txt` (`js: …`, `wasm: …`, one per line), joined with dots in the
+/// file's order; `None` without a WASM hash.
+fn build_name(hashes: &str) -> Option<Arc<str>> {
+    let mut wasm = false;
+    let mut parts = Vec::new();
+    for line in hashes.lines() {
+        let Some((kind, hash)) = line.split_once(':') else {
+            continue;
+        };
+        let hash = hash.trim();
+        if hash.is_empty() {
+            continue;
+        }
+        wasm |= kind.trim() == "wasm";
+        parts.push(hash);
+    }
+    wasm.then(|| Arc::from(parts.join(".")))
 }
 
 /// How long a browser keeps a file whose name carries its content's hash: a year, unchanged
@@ -387,11 +399,17 @@ mod pkg_tests {
     }
 
     #[test]
-    fn the_build_is_named_by_its_wasm_hash() {
-        let hashes = "js: uhihWz4ZEPUq6lQdE-lRVg\nwasm: aGZE8xS7HnjQKXdZG0JkIQ\ncss: 1UpjRK1q9kdRI1d-abLDnw\n";
-        assert_eq!(wasm_hash(hashes).as_deref(), Some("aGZE8xS7HnjQKXdZG0JkIQ"));
-        assert_eq!(wasm_hash("js: x\nwasm: \n"), None);
-        assert_eq!(wasm_hash(""), None);
+    fn the_build_is_named_by_all_its_site_hashes() {
+        let hashes = "js: uhihWz4ZEPUq6lQdE-lRVg\nwasm: aGZE8xS7HnjQKXdZG0JkIQ\ncss: 1UpjRK1q9kdRI1d-abLDnw\nsplit: CjBN_BTHO7EezMxEyhBj1A\n";
+        assert_eq!(
+            build_name(hashes).as_deref(),
+            Some("uhihWz4ZEPUq6lQdE-lRVg.aGZE8xS7HnjQKXdZG0JkIQ.1UpjRK1q9kdRI1d-abLDnw.CjBN_BTHO7EezMxEyhBj1A")
+        );
+        // Only a split-off piece changed: another build.
+        let piece = hashes.replace("CjBN_BTHO7EezMxEyhBj1A", "0000000000000000000000");
+        assert_ne!(build_name(hashes), build_name(&piece));
+        assert_eq!(build_name("js: x\nwasm: \n"), None);
+        assert_eq!(build_name(""), None);
     }
 
     #[test]
