@@ -171,6 +171,9 @@ enum Refusal {
     Malformed(String),
     /// A name reserved for Kubernetes itself, which the proxy may not hand out: 403.
     Reserved(String),
+    /// The session could not be read (the store's apiserver did not answer): 503, try again. Not
+    /// "signed out": the session may well be there, and signing in again would need the token.
+    Unavailable(String),
 }
 
 impl Gate {
@@ -301,8 +304,10 @@ impl Gate {
                 return Err(Refusal::SignIn(SignedOutWhy::Ended));
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read a session");
-                return Err(Refusal::SignIn(SignedOutWhy::Ended));
+                tracing::warn!(error = %e, "cannot read a session; the person is asked to try again");
+                return Err(Refusal::Unavailable(format!(
+                    "your session could not be checked ({e}); try again in a few seconds"
+                )));
             }
         };
         let now = now_ms();
@@ -678,6 +683,13 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
             tracing::warn!(target: "audit", %path, %message, "refused a reserved name from the proxy");
             (StatusCode::FORBIDDEN, message).into_response()
         }
+        Err(Refusal::Unavailable(detail)) => {
+            let here = request
+                .uri()
+                .path_and_query()
+                .map_or(path.as_str(), |p| p.as_str());
+            session_unavailable(&method, here, detail)
+        }
         Err(Refusal::SignIn(why)) => {
             let page = method == axum::http::Method::GET && path == "/";
             match (&gate.mode, page) {
@@ -700,6 +712,47 @@ pub async fn identify(State(gate): State<Arc<Gate>>, mut request: Request, next:
             }
         }
     }
+}
+
+/// How long a person whose session could not be read waits before trying again.
+const SESSION_RETRY_SECONDS: u64 = 5;
+
+/// The answer when a session could not be read: 503 with `Retry-After`; a page for a page (the
+/// person reloads), the console's error for anything else (a server function shows it, the live
+/// socket retries).
+fn session_unavailable(method: &axum::http::Method, here: &str, detail: String) -> Response {
+    let retry = [(
+        header::RETRY_AFTER,
+        HeaderValue::from(SESSION_RETRY_SECONDS),
+    )];
+    if method == axum::http::Method::GET && !here.starts_with("/api/") && !here.starts_with("/live")
+    {
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>Session not checked</title></head><body><main>\
+             <h1>Your session could not be checked</h1>\
+             <p data-testid=\"session-unavailable\">The cluster did not answer in time ({}). You are \
+             still signed in: <a href=\"{}\">reload the page</a> in {SESSION_RETRY_SECONDS} seconds.</p>\
+             </main></body></html>",
+            html_escape::encode_text(&detail),
+            html_escape::encode_double_quoted_attribute(here),
+        );
+        let html = [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )];
+        return (StatusCode::SERVICE_UNAVAILABLE, retry, html, page).into_response();
+    }
+    let error = ConsoleError::new(
+        app::ErrorKind::Unavailable,
+        wukong_view::Said::ClusterUnreachable { detail },
+    );
+    let body = serde_json::to_string(&error).unwrap_or_default();
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    (StatusCode::SERVICE_UNAVAILABLE, retry, json, body).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -926,7 +979,10 @@ mod tests {
         assert_eq!(client_address(None, &one, &nets), None);
         // A network written as IPv4-mapped IPv6 still names an IPv4 proxy.
         let mapped: Vec<IpNet> = vec!["::ffff:10.0.0.0/104".parse().unwrap()];
-        assert_eq!(client_address(ip("10.0.0.1"), &one, &mapped), ip("192.0.2.7"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &one, &mapped),
+            ip("192.0.2.7")
+        );
     }
 
     use super::*;

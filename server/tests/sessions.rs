@@ -144,3 +144,122 @@ async fn a_bad_token_makes_no_session_and_sign_in_needs_token_mode() {
     let (status, _, _) = post(&open, "/auth/login", None, &format!("token={GOOD_TOKEN}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Sessions kept in memory, whose reads fail while `unanswered` is set, as the Secrets store's do
+/// when the apiserver does not answer for a session this replica has not seen yet.
+#[derive(Default)]
+struct Unanswering {
+    inner: wukong_cluster::sessions::MemorySessions,
+    unanswered: std::sync::atomic::AtomicBool,
+}
+
+impl wukong_cluster::sessions::SessionStore for Unanswering {
+    fn peek(&self, key: &str) -> Option<wukong_cluster::sessions::SessionRecord> {
+        self.inner.peek(key)
+    }
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Option<wukong_cluster::sessions::SessionRecord>, wukong_cluster::ClusterError>,
+    > {
+        if self.unanswered.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(wukong_cluster::ClusterError::Unavailable(
+                    "the apiserver did not answer in time".into(),
+                ))
+            });
+        }
+        self.inner.get(key)
+    }
+    fn insert<'a>(
+        &'a self,
+        key: &'a str,
+        record: wukong_cluster::sessions::SessionRecord,
+    ) -> futures::future::BoxFuture<'a, Result<(), wukong_cluster::ClusterError>> {
+        self.inner.insert(key, record)
+    }
+    fn seen<'a>(
+        &'a self,
+        key: &'a str,
+        at_ms: i64,
+    ) -> futures::future::BoxFuture<'a, Result<(), wukong_cluster::ClusterError>> {
+        self.inner.seen(key, at_ms)
+    }
+    fn remove<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), wukong_cluster::ClusterError>> {
+        self.inner.remove(key)
+    }
+    fn all(&self) -> Vec<(String, wukong_cluster::sessions::SessionRecord)> {
+        self.inner.all()
+    }
+    fn synced(&self) -> bool {
+        true
+    }
+}
+
+/// A session that cannot be read for a moment is not an ended one: the person is asked to try
+/// again (503, Retry-After), not sent to sign in, and the session works once the store answers.
+#[tokio::test]
+async fn a_session_that_cannot_be_read_asks_to_try_again_and_is_not_ended() {
+    let console = Console::start(fast_sandbox(), Arc::new(common::StandInAccess::default()));
+    console.store.wait_ready().await;
+    let access: Arc<dyn Access> = console.access.clone();
+    let store = Arc::new(Unanswering::default());
+    let policy = policy(60_000, 60_000);
+    let edge = Edge {
+        https: policy.secure_cookie,
+        ..loopback(None)
+    };
+    let gate = Gate::with_sessions(
+        Mode::Token(policy),
+        access,
+        server::sockets::SocketLimits::default(),
+        10,
+        store.clone(),
+    );
+    let app = console_router(console, gate, edge);
+    let cookie = sign_in(&app).await;
+    store
+        .unanswered
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let (status, headers, body) = post(&app, "/api/list_vms", Some(&cookie), "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+    assert!(body.contains("could not be checked"), "{body}");
+    assert!(
+        !body.contains("signed out") && !body.contains("SignedOut"),
+        "{body}"
+    );
+    let page = app
+        .clone()
+        .oneshot(
+            Request::get("/?q=web")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        page.headers().get(header::LOCATION).is_none(),
+        "not sent to sign in"
+    );
+    let html = axum::body::to_bytes(page.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let html = String::from_utf8_lossy(&html);
+    assert!(html.contains("still signed in"), "{html}");
+    assert!(html.contains(r#"href="/?q=web""#), "{html}");
+
+    store
+        .unanswered
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, _, body) = post(&app, "/api/list_vms", Some(&cookie), "").await;
+    assert_eq!(status, StatusCode::OK, "the session is still there: {body}");
+}
