@@ -307,7 +307,8 @@ async fn reconcile(wukong: Arc<Wukong>, shared: Arc<Shared>) -> Result<Requeue, 
         .as_ref()
         .map(|a| a.request_id.clone())
         .unwrap_or_default();
-    let span = info_span!("reconcile", %namespace, %name, request_id = %request_id);
+    // Named apart from the console's `request_id` (its HTTP request's, on every line it writes).
+    let span = info_span!("reconcile", %namespace, %name, lifecycle_request_id = %request_id);
     ctx.metrics.reconciles.inc();
     let target = Target {
         ctx,

@@ -163,6 +163,12 @@ async fn sigterm_closes_sockets_with_1001_finishes_the_action_in_flight_and_exit
         .find(|l| l["target"] == "audit" && l["fields"]["result"] == "accepted")
         .unwrap_or_else(|| panic!("no audit line for the action:\n{text}"));
     assert_eq!(audit["span"]["request_id"], id.as_str(), "{audit}");
+    // The lifecycle request's own id is named apart, and is the one the answer gave.
+    let lifecycle = audit["fields"]["lifecycle_request_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no lifecycle_request_id: {audit}"));
+    assert!(!lifecycle.is_empty() && lifecycle != id, "{audit}");
+    assert!(answer.contains(lifecycle), "{answer}");
     assert_eq!(audit["span"]["path"], "/api/request_action", "{audit}");
     let _ = std::fs::remove_file(&log_path);
 }

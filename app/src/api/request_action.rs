@@ -61,7 +61,7 @@ pub async fn request_action(
     );
     match &accepted {
         Ok(a) => {
-            tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, request_id = %a.request_id, result = "accepted")
+            tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, lifecycle_request_id = %a.request_id, result = "accepted")
         }
         Err(e) => {
             tracing::info!(target: "audit", user = %who, vm = %valid.key, action = %valid.action, result = "refused", reason = %e)
