@@ -79,7 +79,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |mut socket| async move {
             let session = session.map(|s| s.0);
-            // First, which build answers: a tab from another build reloads (`LiveMessage::Hello`).
+            // First, which build answers: a tab from another build is asked to reload (`LiveMessage::Hello`).
             if let Some(build) = build {
                 let hello = LiveMessage::Hello {
                     build: build.to_string(),
