@@ -763,8 +763,13 @@ pub struct LoginForm {
 /// Whether `ip` is in one of `nets`: an IPv4 peer may arrive as `::ffff:a.b.c.d` (a dual-stack
 /// listener), and a network may be written either way.
 fn within(nets: &[IpNet], ip: IpAddr) -> bool {
+    let v4 = ip.to_canonical();
+    let mapped = match v4 {
+        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
+        v6 => v6,
+    };
     nets.iter()
-        .any(|net| net.contains(&ip) || net.contains(&ip.to_canonical()))
+        .any(|net| net.contains(&v4) || net.contains(&mapped))
 }
 
 /// Who sent a request: the connection's peer, unless the peer is one of the trusted `forwarders`
