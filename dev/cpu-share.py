@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Where the machine's cores go during one phase of ./dev/bench (docs/performance.md).
 
-    cpu-share.py snapshot FILE name=pid ...     the CPU time so far of the machine and of each process
+    cpu-share.py snapshot FILE      the CPU time so far of the machine and of every process
     cpu-share.py report FILE [--into JSON --key KEY]
-                                                 the CPU each used since the snapshot, as seconds and as a
-                                                 share of the busy time; "others" is everything else
-                                                 (Chromium, Playwright, the bench itself, the system)
+                                    the CPU used since the snapshot, as seconds and as a share of the
+                                    busy time, by program: the control plane, each Wukong process,
+                                    Chromium, Playwright (node), and "others" for everything else
 
-Reads /proc only (Linux): the machine's jiffies from /proc/stat, a process's utime + stime from
-/proc/<pid>/stat. A process that is gone by the report counts as 0, and is named so.
+Reads /proc only (Linux): the machine's jiffies from /proc/stat, each process's utime + stime from
+/proc/<pid>/stat, grouped by the program's name. A process started during the phase counts whole;
+one that ended during it is lost to "others" (the machine's busy time still has it).
 """
 import json
 import os
@@ -16,6 +17,18 @@ import sys
 import time
 
 HZ = os.sysconf("SC_CLK_TCK")
+
+# The kernel's process name (at most 15 characters) → the name reported.
+PROGRAMS = [
+    ("etcd", "etcd"),
+    ("kube-apiserver", "kube-apiserver"),
+    ("wukong-kubevirt", "kubevirt-sim"),
+    ("wukong-controll", "controller"),
+    ("wukong-console", "console"),
+    ("wukong-bench", "wukong-bench"),
+    ("chrom", "chromium"),
+    ("node", "playwright (node)"),
+]
 
 
 def machine():
@@ -25,70 +38,65 @@ def machine():
     return sum(fields[:8]), idle
 
 
-def process(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: count fields after its last ')'.
-    after = stat[stat.rindex(")") + 2:].split()
-    return int(after[11]) + int(after[12])  # utime, stime (fields 14 and 15)
+def processes():
+    """pid → (program, utime + stime) for every process of a program in PROGRAMS."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        program = next((name for prefix, name in PROGRAMS if comm.startswith(prefix)), None)
+        if program is None:
+            continue
+        after = stat[stat.rindex(")") + 2:].split()
+        out[pid] = (program, int(after[11]) + int(after[12]))  # utime, stime (fields 14 and 15)
+    return out
 
 
-def snapshot(path, pairs):
+def snapshot(path):
     total, idle = machine()
-    procs = {}
-    for pair in pairs:
-        name, _, pid = pair.partition("=")
-        if pid.strip():
-            procs[name] = {"pid": int(pid), "jiffies": process(int(pid))}
-    json.dump({"at": time.time(), "total": total, "idle": idle, "procs": procs}, open(path, "w"))
+    json.dump({"at": time.time(), "total": total, "idle": idle, "procs": processes()}, open(path, "w"))
 
 
 def report(path, into=None, key=None):
     before = json.load(open(path))
     total, idle = machine()
     seconds = time.time() - before["at"]
-    busy = (total - before["total"]) - (idle - before["idle"])
+    elapsed = max(total - before["total"], 1)
+    busy = elapsed - (idle - before["idle"])
+    used = {}
+    for pid, (program, jiffies) in processes().items():
+        earlier = before["procs"].get(pid)
+        start = earlier[1] if earlier and earlier[0] == program else 0
+        used[program] = used.get(program, 0) + max(jiffies - start, 0)
+    named = sum(used.values())
+    used["others"] = max(busy - named, 0)
     out = {
         "seconds": round(seconds, 1),
         "cores": os.cpu_count(),
+        "busy_share_of_cores": round(busy / elapsed, 3),
         "busy_cpu_seconds": round(busy / HZ, 1),
-        "busy_share_of_cores": round(busy / max(total - before["total"], 1), 3),
-        "by_process": {},
+        "by_program": {
+            name: {"cpu_seconds": round(j / HZ, 1), "share_of_busy": round(j / max(busy, 1), 3)}
+            for name, j in sorted(used.items(), key=lambda kv: -kv[1])
+        },
     }
-    named = 0
-    for name, p in before["procs"].items():
-        now = process(p["pid"])
-        if now is None or p["jiffies"] is None:
-            out["by_process"][name] = {"cpu_seconds": None, "note": "not running at both ends"}
-            continue
-        used = now - p["jiffies"]
-        named += used
-        out["by_process"][name] = {
-            "cpu_seconds": round(used / HZ, 1),
-            "share_of_busy": round(used / max(busy, 1), 3),
-        }
-    others = max(busy - named, 0)
-    out["by_process"]["others"] = {
-        "cpu_seconds": round(others / HZ, 1),
-        "share_of_busy": round(others / max(busy, 1), 3),
-    }
-    line = ", ".join(
-        f'{n} {v["cpu_seconds"]} s' + (f' ({v["share_of_busy"]:.0%})' if v.get("share_of_busy") is not None else "")
-        for n, v in out["by_process"].items()
-    )
+    line = ", ".join(f'{n} {v["cpu_seconds"]} s ({v["share_of_busy"]:.0%})' for n, v in out["by_program"].items())
     print(f'CPU over {out["seconds"]} s: cores {out["busy_share_of_cores"]:.0%} busy; {line}')
     if into:
-        result = json.load(open(into))
+        result = json.load(open(into)) if os.path.exists(into) else {}
         result[key or "cpu"] = out
         json.dump(result, open(into, "w"), indent=2)
 
 
 def main(argv):
-    if len(argv) >= 2 and argv[0] == "snapshot":
-        snapshot(argv[1], argv[2:])
+    if len(argv) == 2 and argv[0] == "snapshot":
+        snapshot(argv[1])
     elif len(argv) >= 2 and argv[0] == "report":
         into = argv[argv.index("--into") + 1] if "--into" in argv else None
         key = argv[argv.index("--key") + 1] if "--key" in argv else None

@@ -6,6 +6,7 @@
 //! The VM is deleted with its uid as precondition.
 
 use crate::events::NewEvent;
+use crate::observe::Observer;
 use crate::reconcile::{Context, Error, FIELD_MANAGER};
 use crate::vm;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -47,8 +48,8 @@ pub enum VmDeleted {
 }
 
 impl Target<'_> {
-    /// An unacknowledged request: read the Wukong afresh, so a stale cache never makes us act on a
-    /// request twice. The fresh read must be the same Wukong (uid) whose VM we looked at.
+    /// An unacknowledged request the cache may not show our last write for: read the Wukong
+    /// afresh, so a stale cache never makes us act on a request twice. The fresh read must be the same Wukong (uid) whose VM we looked at.
     pub async fn fresh(&self) -> Result<Wukong, Error> {
         let fresh = match self.wukongs.get_status(&self.name).await {
             Ok(fresh) => fresh,
@@ -111,6 +112,7 @@ impl Target<'_> {
             json!({ "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER })
         };
         let patch = json_patch(json!([self.uid_test(), add]))?;
+        self.ctx.written.writing(&self.uid);
         let result = self
             .wukongs
             .patch(&self.name, &params(), &Patch::<()>::Json(patch))
@@ -129,6 +131,7 @@ impl Target<'_> {
             { "op": "test", "path": path, "value": FINALIZER },
             { "op": "remove", "path": path },
         ]))?;
+        self.ctx.written.writing(&self.uid);
         let result = self
             .wukongs
             .patch(&self.name, &params(), &Patch::<()>::Json(patch))
@@ -137,6 +140,16 @@ impl Target<'_> {
             // Gone: nothing left to release.
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             result => self.landed(result).await.map(|_| ()),
+        }
+    }
+
+    /// Notes that the API server answered with `wukong` (a status write, a fresh read): once the
+    /// cache shows it, a request is decided on the cache ([`crate::written::Written`]).
+    pub fn knew(&self, wukong: &Wukong, observer: &Observer) {
+        if let Some(version) = &wukong.metadata.resource_version {
+            self.ctx.written.known(&self.uid, version, || {
+                observer.cached_version(&self.namespace, &self.name)
+            });
         }
     }
 
@@ -183,6 +196,7 @@ impl Target<'_> {
             self.uid_test(),
             { "op": "add", "path": "/status", "value": status },
         ]))?;
+        self.ctx.written.writing(&self.uid);
         let result = self
             .wukongs
             .patch_status(&self.name, &params(), &Patch::<()>::Json(patch))

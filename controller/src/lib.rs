@@ -9,7 +9,9 @@
 //! - [`lease`]: leader election through a coordination.k8s.io Lease;
 //! - [`metrics`]: Prometheus metrics;
 //! - [`schedules`]: power schedules, carried out at their edges as ordinary requests;
-//! - [`vm`]: the VirtualMachine behind a Wukong (how it is built, which one is its own).
+//! - [`vm`]: the VirtualMachine behind a Wukong (how it is built, which one is its own);
+//! - [`written`]: whether the Wukong cache shows the controller's last write yet (when a request
+//!   must be read afresh).
 
 pub mod act;
 pub mod events;
@@ -20,3 +22,4 @@ pub mod observe;
 pub mod reconcile;
 pub mod schedules;
 pub mod vm;
+pub mod written;

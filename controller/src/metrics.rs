@@ -33,14 +33,22 @@ pub struct Metrics {
     pub action_duration: Family<ActionLabels, Histogram>,
     /// From a request's `requestedAt` (the console's clock) to its acknowledgement written.
     pub request_acknowledged: Histogram,
-    /// From `requestedAt` to this controller reading the request afresh to act on it.
+    /// From `requestedAt` to this controller taking the request up to act on it.
     pub request_taken_up: Histogram,
+    /// Where a pending request was read to act on: `cache` (it shows our last write) or
+    /// `apiserver` (read afresh).
+    pub request_reads: Family<ReadFrom, Counter>,
     pub status_write: Histogram,
     pub leader: Gauge,
     /// Schedule edges: acted on, or missed (older than the catch-up limit).
     pub schedule_edges: Family<OutcomeOnly, Counter>,
     /// What schedule edges did per selected Wukong.
     pub schedule_requests: Family<OutcomeOnly, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadFrom {
+    pub from: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,8 +99,14 @@ impl Default for Metrics {
         let request_taken_up = Histogram::new(buckets());
         registry.register(
             "request_taken_up_seconds",
-            "From a request's requestedAt to the controller reading it afresh to act on it",
+            "From a request's requestedAt to the controller taking it up to act on it",
             request_taken_up.clone(),
+        );
+        let request_reads = Family::<ReadFrom, Counter>::default();
+        registry.register(
+            "request_reads",
+            "Where a pending request was read to act on: cache (it shows the controller's last write) or apiserver (read afresh)",
+            request_reads.clone(),
         );
         let status_write = Histogram::new(buckets());
         registry.register(
@@ -128,6 +142,7 @@ impl Default for Metrics {
             action_duration,
             request_acknowledged,
             request_taken_up,
+            request_reads,
             status_write,
             leader,
         }

@@ -8,6 +8,7 @@
 //! ([`Observer::fresh`]).
 
 use crate::vm;
+use crate::written::Written;
 use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
@@ -25,9 +26,10 @@ pub struct Seen {
     pub vmi: Option<Arc<VirtualMachineInstance>>,
 }
 
-/// Reads VMs and VMIs from the reflector stores.
+/// Reads Wukongs, VMs and VMIs from the reflector stores.
 #[derive(Clone)]
 pub struct Observer {
+    pub wukongs: Store<Wukong>,
     pub vms: Store<VirtualMachine>,
     pub vmis: Store<VirtualMachineInstance>,
 }
@@ -39,6 +41,31 @@ impl Observer {
             vm: self.vms.get(&ObjectRef::new(name).within(namespace)),
             vmi: self.vmis.get(&ObjectRef::new(name).within(namespace)),
         }
+    }
+
+    /// The cached Wukong `uid`, when the cache shows what this controller last knew of it
+    /// ([`Written`]); `None`: read it afresh.
+    pub fn current(
+        &self,
+        written: &Written,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Option<Arc<Wukong>> {
+        // Asked first, read after: a Wukong read from the cache after the answer is at least as new.
+        if !written.shown(uid) {
+            return None;
+        }
+        self.wukongs
+            .get(&ObjectRef::new(name).within(namespace))
+            .filter(|w| w.metadata.uid.as_deref() == Some(uid))
+    }
+
+    /// The resourceVersion of the cached Wukong `name`.
+    pub fn cached_version(&self, namespace: &str, name: &str) -> Option<String> {
+        self.wukongs
+            .get(&ObjectRef::new(name).within(namespace))
+            .and_then(|w| w.metadata.resource_version.clone())
     }
 
     /// Waits (briefly) until the VM store holds the VM this controller just created, so the next

@@ -2,8 +2,9 @@
 //! observe → decide → act.
 //!
 //! - **observe** (`observe`): the VM and VMI under the Wukong's name, from reflector stores kept
-//!   by the same watches that wake the reconciler; a pending request is read afresh from the API
-//!   server first (a stale cache must never make us act on a request twice);
+//!   by the same watches that wake the reconciler; a pending request is decided on the cached
+//!   Wukong once the watch has shown our last write to it, and read afresh from the API server
+//!   until then (a stale cache must never make us act on a request twice: `written`);
 //! - **decide** (`wukong_lifecycle::decide`, pure, shared with the sandbox): what to do on
 //!   KubeVirt this turn, then, from KubeVirt's answer, the `lifecycleState`, the history line, the
 //!   Event and when to look again;
@@ -16,9 +17,10 @@
 use crate::act::{Created, Target, VmDeleted};
 use crate::events::EventWriter;
 use crate::kubevirt::{CallError, KubevirtClient};
-use crate::metrics::{ActionLabels, Metrics};
+use crate::metrics::{ActionLabels, Metrics, ReadFrom};
 use crate::observe::{Observer, Seen};
-use futures::{FutureExt, StreamExt};
+use crate::written::Written;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
@@ -39,7 +41,7 @@ pub const FIELD_MANAGER: &str = "wukong-controller";
 
 /// How many Wukongs are reconciled at once unless configured otherwise (`--concurrency`).
 ///
-/// A reconcile is I/O bound: a fresh read when a request is pending, one KubeVirt call, one
+/// A reconcile is I/O bound: at most a fresh read when a request is pending, one KubeVirt call, one
 /// status write, each a round trip of a few milliseconds that leaves the CPU idle. One at a time
 /// caps a bulk action at a few hundred requests a second however fast the apiserver is; unbounded
 /// (kube-rs's default) lets a relist of 10,000 Wukongs open thousands of requests at once, past
@@ -103,6 +105,9 @@ pub struct Context {
     /// hint for how long to wait before reporting such a refusal, nothing more: lost with the
     /// process, the refusal is reported at once, as before.
     pub unanswered: std::sync::Mutex<HashMap<String, Instant>>,
+    /// Whether the Wukong cache shows our last write to each Wukong (then a request is decided on
+    /// the cached Wukong, with no fresh read).
+    pub written: Written,
 }
 
 /// How long after a call that got no answer a 409 for its retry is not reported yet, while
@@ -126,6 +131,7 @@ impl Context {
             copy_annotation_prefixes,
             concurrency,
             unanswered: std::sync::Mutex::default(),
+            written: Written::default(),
         }
     }
 
@@ -159,6 +165,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    // Leading again after a time on standby: another leader wrote meanwhile.
+    ctx.written.relisted();
     let (wukongs, vms, vmis) = match namespace {
         Some(ns) => (
             Api::<Wukong>::namespaced(client.clone(), ns),
@@ -181,11 +189,14 @@ pub async fn run(
     // A (re)list of any of the three reconciles every Wukong once its store holds the list (see
     // `settled`).
     let (relisted, relists) = futures::channel::mpsc::unbounded::<()>();
+    let seen_by_cache = ctx.clone();
     let wukong_events = settled(
         watcher(wukongs, watcher::Config::default())
             .backoff(wukong_api::watch::backoff())
             .modify(lean)
-            .reflect(wukong_writer),
+            .reflect(wukong_writer)
+            // After the store took the event: what `Written` needs to know of the cache.
+            .inspect_ok(move |event| cache_took(&seen_by_cache.written, event)),
         relisted.clone(),
         "wukongs",
     );
@@ -208,6 +219,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         ctx: ctx.clone(),
         observer: Observer {
+            wukongs: wukong_store.clone(),
             vms: vm_store.clone(),
             vmis: vmi_store.clone(),
         },
@@ -266,6 +278,25 @@ where
         };
         futures::future::ready(out)
     })
+}
+
+/// Tells `written` what the Wukong cache now holds.
+fn cache_took(written: &Written, event: &watcher::Event<Wukong>) {
+    match event {
+        watcher::Event::Apply(w) => {
+            if let (Some(uid), Some(version)) = (&w.metadata.uid, &w.metadata.resource_version) {
+                written.passed(uid, version);
+            }
+        }
+        watcher::Event::Delete(w) => {
+            if let Some(uid) = &w.metadata.uid {
+                written.gone(uid);
+            }
+        }
+        // The store now holds the list whole (or is about to be replaced by one).
+        watcher::Event::Init | watcher::Event::InitDone => written.relisted(),
+        watcher::Event::InitApply(_) => {}
+    }
 }
 
 /// Drops from a cached object what no decision reads: its managedFields (the field managers of
@@ -355,9 +386,11 @@ async fn turn(
     if !deleting && !has_finalizer {
         target.add_finalizer(&wukong).await?;
     }
-    // A request, or an auto-start not yet reported, is decided on a fresh read: decided on a
-    // cached Wukong that does not show our last write yet, an auto-start goes out twice (KubeVirt
-    // refuses the second, and its report overwrote the first's Starting with Stopped).
+    // A request, or an auto-start not yet reported, is decided on a Wukong that shows our last
+    // write: decided on one that does not, a request already acknowledged goes to KubeVirt again,
+    // and an auto-start goes out twice (KubeVirt refuses the second, and its report overwrote the
+    // first's Starting with Stopped). The cache shows it once the watch passed it (`Written`);
+    // until then the Wukong is read afresh.
     let auto_start_due = wukong
         .spec
         .start_strategy
@@ -365,11 +398,35 @@ async fn turn(
         .is_some_and(|s| s.auto_start)
         && wukong.lifecycle_state().is_none();
     let mut wukong = if !deleting && (wukong.pending_request().is_some() || auto_start_due) {
-        let fresh = target.fresh().await?;
-        if let Some(s) = Metrics::since_requested(fresh.pending_request()) {
+        let cached = observer.current(
+            &target.ctx.written,
+            &target.namespace,
+            &target.name,
+            &target.uid,
+        );
+        let from = if cached.is_some() {
+            "cache"
+        } else {
+            "apiserver"
+        };
+        target
+            .ctx
+            .metrics
+            .request_reads
+            .get_or_create(&ReadFrom { from })
+            .inc();
+        let taken = match cached {
+            Some(cached) => cached,
+            None => {
+                let fresh = Arc::new(target.fresh().await?);
+                target.knew(&fresh, observer);
+                fresh
+            }
+        };
+        if let Some(s) = Metrics::since_requested(taken.pending_request()) {
             target.ctx.metrics.request_taken_up.observe(s);
         }
-        Arc::new(fresh)
+        taken
     } else {
         wukong
     };
@@ -452,6 +509,7 @@ async fn turn(
         let Some(stored) = stored else {
             return Ok(Requeue::requeue(ms(0)));
         };
+        target.knew(&stored, observer);
         dropped_intent = carried_on(&outcome, &stored);
         wukong = Arc::new(stored);
         seen = observer.seen(&target.namespace, &target.name);

@@ -139,3 +139,72 @@ async fn a_restart_after_a_force_restart_is_graceful() {
         "the second restart was sent without force"
     );
 }
+
+/// Restarts one after another, each asked as soon as the VM runs again: each restarts the VM once.
+/// The controller decides a request on its cached Wukong once the cache shows its own last write
+/// (no fresh read); a cache behind the last acknowledgement would make a restart look pending again
+/// and restart the VM a second time (a new VMI nobody asked for).
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn restarts_asked_one_after_another_restart_once_each() {
+    use futures::StreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    let mut h = Harness::new("seq-again").await;
+    let c = h.controller("a").await;
+    h.create("vm", manual(true), none()).await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+
+    // Every VMI the VM has from now on, as the apiserver's watch shows them.
+    let first = h.vmi_uid("vm").await.expect("a VMI");
+    let uids = Arc::new(Mutex::new(BTreeSet::from([first])));
+    let seen = uids.clone();
+    let watch = tokio::spawn(
+        watcher(
+            h.vmis.clone(),
+            watcher::Config::default().fields("metadata.name=vm"),
+        )
+        .applied_objects()
+        .for_each(move |vmi| {
+            if let (Ok(vmi), Ok(mut seen)) = (vmi, seen.lock()) {
+                seen.extend(vmi.metadata.uid);
+            }
+            futures::future::ready(())
+        }),
+    );
+
+    const ROUNDS: usize = 4;
+    for _ in 0..ROUNDS {
+        let id = h.request("vm", Action::Restart, None).await;
+        let w = h.wait_acked("vm", &id, SHORT).await;
+        assert_eq!(
+            w.vm_state(),
+            VmState::Restarting,
+            "{}",
+            Harness::message_of(&w)
+        );
+        h.wait_state("vm", VmState::Running, BOOT).await;
+    }
+    // A second restart of the last request would come within moments of the first.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    watch.abort();
+    let vmis = uids.lock().map(|u| u.len()).unwrap_or_default();
+    assert_eq!(vmis, 1 + ROUNDS, "one new VMI per restart, no more");
+    assert_eq!(
+        c.requests_reaching("accepted", ROUNDS as f64, SHORT).await,
+        ROUNDS as f64,
+        "each request taken up once (a request decided again on a stale cache counts twice)"
+    );
+    let cached = common::metric_sum(
+        c.metrics_port,
+        "wukong_controller_request_reads_total",
+        "cache",
+    )
+    .await;
+    assert!(
+        cached >= 1.0,
+        "the requests were read from the cache {cached} times: the cached path was not exercised"
+    );
+}

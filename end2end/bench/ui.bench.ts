@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { expect, test } from '@playwright/test';
 
 // What a person at the console notices, measured in real Chromium against the bench's console:
@@ -13,7 +16,9 @@ import { expect, test } from '@playwright/test';
 // and the render from that frame to the badge. With WUKONG_BENCH_CONTROLLER_METRICS (the
 // controller's /metrics URL) the wait is split further by the controller's own histograms, read
 // before and after the clicks: requestedAt to taken up, the KubeVirt call, the status write, and
-// requestedAt to acknowledged; what is left of the wait is the watch and the push.
+// requestedAt to acknowledged; what is left of the wait is the watch and the push. Where the cores
+// went during the clicks, by program (Chromium, the apiserver, each Wukong process...), is read from
+// /proc by dev/cpu-share.py (`click_cpu`).
 // Settings: WUKONG_BENCH_CLICKS (200), WUKONG_BENCH_LOADS (20), WUKONG_BENCH_FILTERS (30),
 // WUKONG_BENCH_UI_OUT (a JSON file), WUKONG_BENCH_LABEL, WUKONG_BENCH_CONTROLLER_METRICS.
 
@@ -41,6 +46,37 @@ const STAGES = [
   'wukong_controller_status_write_seconds',
   'wukong_controller_request_acknowledged_seconds',
 ];
+
+/** Sum of a Prometheus counter's samples whose line contains `label` in `text`. */
+function counter(text: string, name: string, label: string) {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(name) && line.includes(label))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
+/** dev/cpu-share.py: a snapshot of every process's CPU now, then what each program used since. */
+const CPU_SHARE = path.join(__dirname, '..', '..', 'dev', 'cpu-share.py');
+const CPU_FILE = path.join(os.tmpdir(), `wukong-bench-cpu-${process.pid}.json`);
+function cpuSnapshot() {
+  try {
+    execFileSync('python3', [CPU_SHARE, 'snapshot', CPU_FILE]);
+  } catch {
+    // No /proc (not Linux) or no python3: the clicks are measured without it.
+  }
+}
+function cpuReport(): unknown {
+  const out = `${CPU_FILE}.report`;
+  try {
+    execFileSync('python3', [CPU_SHARE, 'report', CPU_FILE, '--into', out, '--key', 'cpu']);
+    return JSON.parse(fs.readFileSync(out, 'utf8')).cpu;
+  } catch {
+    return null;
+  } finally {
+    fs.rmSync(out, { force: true });
+    fs.rmSync(CPU_FILE, { force: true });
+  }
+}
 
 async function controllerMetrics(): Promise<string | null> {
   const url = process.env.WUKONG_BENCH_CONTROLLER_METRICS;
@@ -162,6 +198,7 @@ test('console UI timings', async ({ page, request }) => {
   const waitForFrame: number[] = [];
   const render: number[] = [];
   let failed = 0;
+  cpuSnapshot();
   for (const [ns, name] of stopped.slice(0, CLICKS)) {
     const t = await page.evaluate(async ([ns, name]) => {
       const w = window as unknown as { __watch: string | null; __frameAt: number | null };
@@ -202,6 +239,7 @@ test('console UI timings', async ({ page, request }) => {
     if (!Number.isNaN(t.frame) && !Number.isNaN(t.fnEnd)) waitForFrame.push(t.frame - t.fnEnd);
     if (!Number.isNaN(t.frame)) render.push(t.total - t.frame);
   }
+  result.click_cpu = cpuReport();
   result.click_to_badge_ms = summary(clicks);
   const mean = (xs: number[]) => (xs.length ? Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10 : null);
   const stages: Record<string, unknown> = {
@@ -219,6 +257,12 @@ test('console UI timings', async ({ page, request }) => {
       stages[name.replace('wukong_controller_', 'controller_').replace('_seconds', '_mean_ms')] =
         n > 0 ? Math.round(((b.sum - a.sum) / n) * 10000) / 10 : null;
     }
+    // Where the controller read the requests it took up: its cache, or afresh from the apiserver.
+    const reads = 'wukong_controller_request_reads_total';
+    stages.controller_request_reads = {
+      cache: counter(after, reads, 'from="cache"') - counter(before, reads, 'from="cache"'),
+      apiserver: counter(after, reads, 'from="apiserver"') - counter(before, reads, 'from="apiserver"'),
+    };
   }
   result.click_stages = stages;
   result.clicks = { stopped_on_page: stopped.length, made: Math.min(CLICKS, stopped.length), no_change_within_15s: failed };

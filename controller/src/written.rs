@@ -1,0 +1,136 @@
+//! Whether the Wukong cache already shows what this controller last knew of a Wukong from the API
+//! server (its own last write, or its last fresh read). A request is decided on the cached Wukong
+//! only then; otherwise it is read afresh first.
+//!
+//! The danger a fresh read guards against is a cache that does not show our own last write yet:
+//! decided on it, a request already acknowledged looks pending and goes to KubeVirt twice (a
+//! restart restarts twice). Anyone else's write (the console's request, a schedule's) arriving late
+//! only delays a reconcile, which its own watch event brings. So once the watch has passed our
+//! last write on to the cache, the cache is at least that new, and the read is not needed: one
+//! round trip less on every click's path (docs/performance.md).
+//!
+//! What is known is per Wukong uid and per process: a new leader knows nothing and reads afresh
+//! once per Wukong. A write whose answer was lost, or any relist, forgets (the list may come from
+//! an API server's cache behind our writes).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// By Wukong uid: the version this controller last knew, and whether the cache shows it.
+#[derive(Debug, Default)]
+pub struct Written {
+    marks: Mutex<HashMap<String, Mark>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Mark {
+    /// The Wukong at this resourceVersion is not in the cache yet.
+    Awaiting(String),
+    /// The cache holds it, or something newer that the watch passed on after it.
+    Shown,
+}
+
+impl Written {
+    /// Before a write to the Wukong: until its answer comes, the stored Wukong may be newer than
+    /// anything the cache will show for a while.
+    pub fn writing(&self, uid: &str) {
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.remove(uid);
+        }
+    }
+
+    /// A write or a fresh read answered with the Wukong at `version`. `cached` reads the version
+    /// the cache holds now; it is read under the same lock as [`Written::passed`] takes, so a
+    /// watch event that passed just before is not missed.
+    pub fn known(&self, uid: &str, version: &str, cached: impl FnOnce() -> Option<String>) {
+        if let Ok(mut marks) = self.marks.lock() {
+            let mark = if cached().as_deref() == Some(version) {
+                Mark::Shown
+            } else {
+                Mark::Awaiting(version.to_owned())
+            };
+            marks.insert(uid.to_owned(), mark);
+        }
+    }
+
+    /// The watch passed the Wukong at `version` on to the cache (called after the cache took it).
+    pub fn passed(&self, uid: &str, version: &str) {
+        if let Ok(mut marks) = self.marks.lock() {
+            if let Some(mark) = marks.get_mut(uid) {
+                if *mark == Mark::Awaiting(version.to_owned()) {
+                    *mark = Mark::Shown;
+                }
+            }
+        }
+    }
+
+    /// The Wukong was deleted.
+    pub fn gone(&self, uid: &str) {
+        self.writing(uid);
+    }
+
+    /// The watch listed again: the cache was replaced by a list that may be older than what we knew.
+    pub fn relisted(&self) {
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.clear();
+        }
+    }
+
+    /// Whether the cache shows what this controller last knew of the Wukong: then the cached
+    /// Wukong, read after this answer, may be decided on.
+    pub fn shown(&self, uid: &str) -> bool {
+        self.marks
+            .lock()
+            .is_ok_and(|marks| marks.get(uid) == Some(&Mark::Shown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_known_means_read_afresh() {
+        assert!(!Written::default().shown("a"));
+    }
+
+    #[test]
+    fn a_write_is_shown_once_the_watch_passes_it() {
+        let w = Written::default();
+        w.writing("a");
+        w.known("a", "10", || Some("9".into()));
+        assert!(!w.shown("a"), "the cache is still at 9");
+        w.passed("a", "9");
+        assert!(!w.shown("a"));
+        w.passed("a", "10");
+        assert!(w.shown("a"));
+        // Someone else's write after ours keeps it shown.
+        w.passed("a", "11");
+        assert!(w.shown("a"));
+    }
+
+    #[test]
+    fn a_write_the_cache_already_holds_is_shown_at_once() {
+        let w = Written::default();
+        w.known("a", "10", || Some("10".into()));
+        assert!(w.shown("a"));
+    }
+
+    #[test]
+    fn a_write_under_way_a_deletion_or_a_relist_forgets() {
+        let w = Written::default();
+        w.known("a", "10", || Some("10".into()));
+        w.known("b", "7", || Some("7".into()));
+        w.writing("a");
+        assert!(!w.shown("a"), "a write whose answer has not come");
+        assert!(w.shown("b"), "per Wukong");
+        w.gone("b");
+        assert!(!w.shown("b"));
+        w.known("c", "3", || Some("3".into()));
+        w.relisted();
+        assert!(!w.shown("c"));
+        // A pass of the old version after forgetting does not make it shown again.
+        w.passed("c", "3");
+        assert!(!w.shown("c"));
+    }
+}
