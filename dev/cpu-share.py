@@ -53,9 +53,22 @@ def processes():
         program = next((name for prefix, name in PROGRAMS if comm.startswith(prefix)), None)
         if program is None:
             continue
+        if program == "chromium":
+            program = f"chromium ({chromium_part(pid)})"
         after = stat[stat.rindex(")") + 2:].split()
         out[pid] = (program, int(after[11]) + int(after[12]))  # utime, stime (fields 14 and 15)
     return out
+
+
+def chromium_part(pid):
+    """Which of Chromium's processes: its --type (renderer, gpu-process, utility, zygote), or browser."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return "gone"
+    kind = next((a[len(b"--type="):].decode() for a in args if a.startswith(b"--type=")), "browser")
+    return kind
 
 
 def snapshot(path):

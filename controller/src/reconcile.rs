@@ -494,6 +494,9 @@ async fn turn(
         let status = status_for(&wukong, &seen, &target.uid, &outcome);
         let writing = Instant::now();
         let stored = target.write_status(&wukong, &status).await?;
+        if let Some(stored) = &stored {
+            target.knew(stored, observer);
+        }
         target
             .ctx
             .metrics
@@ -509,7 +512,6 @@ async fn turn(
         let Some(stored) = stored else {
             return Ok(Requeue::requeue(ms(0)));
         };
-        target.knew(&stored, observer);
         dropped_intent = carried_on(&outcome, &stored);
         wukong = Arc::new(stored);
         seen = observer.seen(&target.namespace, &target.name);
