@@ -64,11 +64,11 @@ def chromium_part(pid):
     """Which of Chromium's processes: its --type (renderer, gpu-process, utility, zygote), or browser."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().split(b"\0")
+            # Processes forked by Chromium's zygote rewrite their command line, spaces for NULs.
+            args = f.read().replace(b"\0", b" ").decode(errors="replace").split()
     except OSError:
         return "gone"
-    kind = next((a[len(b"--type="):].decode() for a in args if a.startswith(b"--type=")), "browser")
-    return kind
+    return next((a[len("--type="):] for a in args if a.startswith("--type=")), "browser")
 
 
 def snapshot(path):
