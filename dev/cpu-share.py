@@ -8,8 +8,11 @@
                                     Chromium, Playwright (node), and "others" for everything else
 
 Reads /proc only (Linux): the machine's jiffies from /proc/stat, each process's utime + stime from
-/proc/<pid>/stat, grouped by the program's name. A process started during the phase counts whole;
-one that ended during it is lost to "others" (the machine's busy time still has it).
+/proc/<pid>/stat, grouped by the program's name (a process is its pid and start time, so a reused
+pid is a new process). A process started during the phase counts whole; one that ended before the
+report is lost to "others" (the machine's busy time still has it): report while the programs of
+interest still run. Per-process and machine accounting differ slightly, so shares may not add up
+to exactly 100 %.
 """
 import json
 import os
@@ -39,7 +42,7 @@ def machine():
 
 
 def processes():
-    """pid → (program, utime + stime) for every process of a program in PROGRAMS."""
+    """pid@starttime → (program, utime + stime) for every process of a program in PROGRAMS."""
     out = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -56,7 +59,8 @@ def processes():
         if program == "chromium":
             program = f"chromium ({chromium_part(pid)})"
         after = stat[stat.rindex(")") + 2:].split()
-        out[pid] = (program, int(after[11]) + int(after[12]))  # utime, stime (fields 14 and 15)
+        # utime + stime (fields 14 and 15); the start time (field 22) tells a reused pid apart.
+        out[f"{pid}@{after[19]}"] = (program, int(after[11]) + int(after[12]))
     return out
 
 
@@ -85,7 +89,7 @@ def report(path, into=None, key=None):
     used = {}
     for pid, (program, jiffies) in processes().items():
         earlier = before["procs"].get(pid)
-        start = earlier[1] if earlier and earlier[0] == program else 0
+        start = earlier[1] if earlier else 0
         used[program] = used.get(program, 0) + max(jiffies - start, 0)
     named = sum(used.values())
     used["others"] = max(busy - named, 0)

@@ -49,7 +49,8 @@ pub enum VmDeleted {
 
 impl Target<'_> {
     /// An unacknowledged request the cache may not show our last write for: read the Wukong
-    /// afresh, so a stale cache never makes us act on a request twice. The fresh read must be the same Wukong (uid) whose VM we looked at.
+    /// afresh, so a stale cache never makes us act on a request twice. The fresh read must be the
+    /// same Wukong (uid) whose VM we looked at.
     pub async fn fresh(&self) -> Result<Wukong, Error> {
         let fresh = match self.wukongs.get_status(&self.name).await {
             Ok(fresh) => fresh,
@@ -148,7 +149,7 @@ impl Target<'_> {
     pub fn knew(&self, wukong: &Wukong, observer: &Observer) {
         if let Some(version) = &wukong.metadata.resource_version {
             self.ctx.written.known(&self.uid, version, || {
-                observer.cached_version(&self.namespace, &self.name)
+                observer.cached_version(&self.namespace, &self.name, &self.uid)
             });
         }
     }

@@ -35,8 +35,8 @@ pub struct Metrics {
     pub request_acknowledged: Histogram,
     /// From `requestedAt` to this controller taking the request up to act on it.
     pub request_taken_up: Histogram,
-    /// Where a pending request was read to act on: `cache` (it shows our last write) or
-    /// `apiserver` (read afresh).
+    /// Where a pending request (or an auto-start not yet reported) was read to act on: `cache` (it
+    /// shows our last write) or `apiserver` (read afresh).
     pub request_reads: Family<ReadFrom, Counter>,
     pub status_write: Histogram,
     pub leader: Gauge,
@@ -105,7 +105,7 @@ impl Default for Metrics {
         let request_reads = Family::<ReadFrom, Counter>::default();
         registry.register(
             "request_reads",
-            "Where a pending request was read to act on: cache (it shows the controller's last write) or apiserver (read afresh)",
+            "Where a pending request (or an auto-start) was read to act on: cache (it shows the controller's last write) or apiserver (read afresh)",
             request_reads.clone(),
         );
         let status_write = Histogram::new(buckets());

@@ -53,18 +53,22 @@ impl Observer {
         uid: &str,
     ) -> Option<Arc<Wukong>> {
         // Asked first, read after: a Wukong read from the cache after the answer is at least as new.
+        // Asked again after the read: a relist that replaced the store meanwhile forgot first.
         if !written.shown(uid) {
             return None;
         }
+        let cached = self
+            .wukongs
+            .get(&ObjectRef::new(name).within(namespace))
+            .filter(|w| w.metadata.uid.as_deref() == Some(uid))?;
+        written.shown(uid).then_some(cached)
+    }
+
+    /// The resourceVersion of the cached Wukong `name`, when it is `uid`.
+    pub fn cached_version(&self, namespace: &str, name: &str, uid: &str) -> Option<String> {
         self.wukongs
             .get(&ObjectRef::new(name).within(namespace))
             .filter(|w| w.metadata.uid.as_deref() == Some(uid))
-    }
-
-    /// The resourceVersion of the cached Wukong `name`.
-    pub fn cached_version(&self, namespace: &str, name: &str) -> Option<String> {
-        self.wukongs
-            .get(&ObjectRef::new(name).within(namespace))
             .and_then(|w| w.metadata.resource_version.clone())
     }
 

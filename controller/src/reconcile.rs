@@ -189,14 +189,17 @@ pub async fn run(
     // A (re)list of any of the three reconciles every Wukong once its store holds the list (see
     // `settled`).
     let (relisted, relists) = futures::channel::mpsc::unbounded::<()>();
-    let seen_by_cache = ctx.clone();
+    let (before_cache, after_cache) = (ctx.clone(), ctx.clone());
     let wukong_events = settled(
         watcher(wukongs, watcher::Config::default())
             .backoff(wukong_api::watch::backoff())
             .modify(lean)
+            // Before the store takes the event: a relist or a deletion is forgotten first, so a
+            // reconcile that reads the store after it sees it forgotten (`Observer::current`).
+            .inspect_ok(move |event| cache_will_take(&before_cache.written, event))
             .reflect(wukong_writer)
-            // After the store took the event: what `Written` needs to know of the cache.
-            .inspect_ok(move |event| cache_took(&seen_by_cache.written, event)),
+            // After: a write of ours the cache now holds.
+            .inspect_ok(move |event| cache_took(&after_cache.written, event)),
         relisted.clone(),
         "wukongs",
     );
@@ -280,22 +283,26 @@ where
     })
 }
 
-/// Tells `written` what the Wukong cache now holds.
-fn cache_took(written: &Written, event: &watcher::Event<Wukong>) {
+/// Tells `written` what the Wukong cache is about to lose: a deleted Wukong, or everything when a
+/// relist begins and when it replaces the store.
+fn cache_will_take(written: &Written, event: &watcher::Event<Wukong>) {
     match event {
-        watcher::Event::Apply(w) => {
-            if let (Some(uid), Some(version)) = (&w.metadata.uid, &w.metadata.resource_version) {
-                written.passed(uid, version);
-            }
-        }
         watcher::Event::Delete(w) => {
             if let Some(uid) = &w.metadata.uid {
                 written.gone(uid);
             }
         }
-        // The store now holds the list whole (or is about to be replaced by one).
         watcher::Event::Init | watcher::Event::InitDone => written.relisted(),
-        watcher::Event::InitApply(_) => {}
+        watcher::Event::Apply(_) | watcher::Event::InitApply(_) => {}
+    }
+}
+
+/// Tells `written` which version of a Wukong the cache now holds.
+fn cache_took(written: &Written, event: &watcher::Event<Wukong>) {
+    if let watcher::Event::Apply(w) = event {
+        if let (Some(uid), Some(version)) = (&w.metadata.uid, &w.metadata.resource_version) {
+            written.passed(uid, version);
+        }
     }
 }
 

@@ -10,8 +10,12 @@
 //! round trip less on every click's path (docs/performance.md).
 //!
 //! What is known is per Wukong uid and per process: a new leader knows nothing and reads afresh
-//! once per Wukong. A write whose answer was lost, or any relist, forgets (the list may come from
-//! an API server's cache behind our writes).
+//! once per Wukong. A write whose answer was lost forgets, and so does any relist: the watcher's
+//! lists are consistent reads today (`ListSemantic::MostRecent`, kube's default), but one served
+//! from an API server's watch cache (`any_semantic`) may be behind our writes, and nothing here
+//! should depend on which is configured. A mark can also stay `Awaiting` when the watch passed
+//! our write and a newer one before the write's answer came: that costs a fresh read per request
+//! until the next write, never a wrong decision.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -57,7 +61,7 @@ impl Written {
     pub fn passed(&self, uid: &str, version: &str) {
         if let Ok(mut marks) = self.marks.lock() {
             if let Some(mark) = marks.get_mut(uid) {
-                if *mark == Mark::Awaiting(version.to_owned()) {
+                if matches!(mark, Mark::Awaiting(v) if v == version) {
                     *mark = Mark::Shown;
                 }
             }
