@@ -73,3 +73,40 @@ test.describe('at 375 px', () => {
     await expect(r.getByTestId('history-button')).toBeFocused();
   });
 });
+
+// Wider than a phone the list's columns have set widths (style/main.css): nothing may spill out of
+// its cell, the buttons wrap inside theirs, and the Message column keeps room to be read.
+for (const [width, locale] of [[1024, 'en-US'], [1280, 'en-US'], [1280, 'zh-CN'], [1920, 'en-US']] as const) {
+  test.describe(`at ${width} px (${locale})`, () => {
+    test.use({ viewport: { width, height: 900 }, locale });
+
+    test('the list fits: no sideways scrolling, nothing spills out of its cell, the message has room', async ({ page }) => {
+      await openAndWait(page, '/');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      const problems = await page.evaluate(() => {
+        const found: string[] = [];
+        const rows = Array.from(document.querySelectorAll('tr[data-testid="vm-row"]')).slice(0, 40);
+        for (const tr of rows) {
+          const name = tr.getAttribute('data-name');
+          for (const cell of Array.from(tr.children) as HTMLElement[]) {
+            const box = cell.getBoundingClientRect();
+            // Every element inside lies within its cell (a wrapped word or button included).
+            for (const inner of Array.from(cell.querySelectorAll('*')) as HTMLElement[]) {
+              if (inner.classList.contains('sr-only')) continue;
+              const b = inner.getBoundingClientRect();
+              if (b.width === 0 && b.height === 0) continue;
+              if (b.left < box.left - 0.5 || b.right > box.right + 0.5) {
+                found.push(`${name}: ${inner.tagName.toLowerCase()} "${inner.textContent}" spills out of its cell (${b.left}–${b.right} in ${box.left}–${box.right})`);
+              }
+            }
+            if (cell.classList.contains('message') && box.width < 120) {
+              found.push(`${name}: the message column is ${box.width} px wide`);
+            }
+          }
+        }
+        return found;
+      });
+      expect(problems).toEqual([]);
+    });
+  });
+}

@@ -106,7 +106,8 @@ pub fn FilteredTable() -> impl IntoView {
             </span>
         </form>
         <BulkBar/>
-        <VmTable/>
+        // Narrower than the table's least width, the table scrolls in this box, not the page.
+        <div class="table-wrap"><VmTable/></div>
         {move || {
             // Unknown is not "no": say which namespaces could not be checked, rows or not.
             let unchecked = state.unchecked.get();

@@ -29,14 +29,14 @@ pub fn VmTable(#[prop(default = true)] selectable: bool) -> impl IntoView {
                             }/>
                     </th>
                     })}
-                    <th scope="col">{t.col_name}</th>
-                    <th scope="col">{t.col_namespace}</th>
-                    <th scope="col">{t.col_state}</th>
-                    <th scope="col">{t.col_last_action}</th>
-                    <th scope="col">{t.col_message}</th>
-                    <th scope="col">{t.col_resources}</th>
-                    <th scope="col">{t.col_node}</th>
-                    <th scope="col">{t.col_actions}</th>
+                    <th scope="col" class="col-name">{t.col_name}</th>
+                    <th scope="col" class="col-namespace">{t.col_namespace}</th>
+                    <th scope="col" class="col-state">{t.col_state}</th>
+                    <th scope="col" class="col-last-action">{t.col_last_action}</th>
+                    <th scope="col" class="col-message">{t.col_message}</th>
+                    <th scope="col" class="col-resources">{t.col_resources}</th>
+                    <th scope="col" class="col-node">{t.col_node}</th>
+                    <th scope="col" class="col-actions">{t.col_actions}</th>
                 </tr>
             </thead>
             <tbody>
