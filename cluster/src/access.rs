@@ -285,7 +285,7 @@ pub struct KubeAccess {
     /// Answers per person × namespace for `lifetime`. moka's `try_get_with` makes concurrent
     /// callers for one key wait for the one review in flight (a page, its socket and a bulk action
     /// arriving together send three SARs, not nine), and does not keep errors.
-    cache: moka::future::Cache<(Person, String), Grants>,
+    cache: moka::future::Cache<(Person, String), Reviewed>,
     /// The schedules page's questions (person × namespace × verb), kept and forgotten alike.
     schedule_rights: moka::future::Cache<(Person, String, String), bool>,
 }
@@ -410,8 +410,12 @@ impl KubeAccess {
         }
     }
 
-    /// The four reviews of one person in one namespace, sent together.
-    async fn review(&self, person: &Person, namespace: &str) -> Result<Grants, AccessUnknown> {
+    /// The four reviews of one person in one namespace, sent together. The Wukong reviews decide
+    /// what the person sees and may do, so if any of them fails the rights are unknown. The
+    /// schedules review only decides whether rows show their next scheduled action: if it alone
+    /// fails, the answer hides that (the safe side) and says it is [`Reviewed::partial`], so it is
+    /// not kept and the next ask reviews again.
+    async fn review(&self, person: &Person, namespace: &str) -> Result<Reviewed, AccessUnknown> {
         let (wukongs, schedules) = (Wukong::plural(&()), WukongSchedule::plural(&()));
         let (list, patch, delete, schedules) = futures::join!(
             self.allowed(person, namespace, "list", &wukongs),
@@ -419,13 +423,24 @@ impl KubeAccess {
             self.allowed(person, namespace, "delete", &wukongs),
             self.allowed(person, namespace, "list", &schedules),
         );
-        Ok(Grants {
-            list: list?,
-            patch: patch?,
-            delete: delete?,
-            schedules: schedules?,
+        Ok(Reviewed {
+            grants: Grants {
+                list: list?,
+                patch: patch?,
+                delete: delete?,
+                schedules: schedules.as_ref().is_ok_and(|allowed| *allowed),
+            },
+            partial: schedules.is_err(),
         })
     }
+}
+
+/// One person's reviewed rights in one namespace, as cached.
+#[derive(Clone, Copy, Debug)]
+struct Reviewed {
+    grants: Grants,
+    /// The schedules review failed: `grants.schedules` is a stand-in "no" that must not be kept.
+    partial: bool,
 }
 
 impl Access for KubeAccess {
@@ -442,12 +457,16 @@ impl Access for KubeAccess {
             let asked = std::sync::atomic::AtomicBool::new(false);
             let answer = self
                 .cache
-                .try_get_with(key, async {
+                .try_get_with(key.clone(), async {
                     asked.store(true, std::sync::atomic::Ordering::Relaxed);
                     self.review(person, namespace).await
                 })
                 .await
                 .map_err(|shared| AccessUnknown::clone(&shared));
+            if answer.as_ref().is_ok_and(|reviewed| reviewed.partial) {
+                // Those waiting on this review share it; the next ask reviews again.
+                self.cache.invalidate(&key).await;
+            }
             let from = if asked.load(std::sync::atomic::Ordering::Relaxed) {
                 "cluster"
             } else {
@@ -459,7 +478,7 @@ impl Access for KubeAccess {
                     answered_from: from.to_owned(),
                 })
                 .inc();
-            answer
+            answer.map(|reviewed| reviewed.grants)
         })
     }
 
@@ -535,19 +554,32 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// An apiserver that answers every SubjectAccessReview "allowed" after a short delay (so
-    /// concurrent callers overlap), or 429 while `throttled`; it counts the reviews it gets.
+    /// concurrent callers overlap), or 429 while `throttled` (or, for reviews about schedules,
+    /// while `schedules_throttled`); it counts the reviews it gets.
+    #[derive(Default)]
     struct StandIn {
         reviews: AtomicUsize,
         throttled: AtomicBool,
+        schedules_throttled: AtomicBool,
     }
 
     fn access(apiserver: Arc<StandIn>) -> Arc<KubeAccess> {
-        let service = tower::service_fn(move |_: http::Request<kube::client::Body>| {
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
             let apiserver = apiserver.clone();
             async move {
+                use http_body_util::BodyExt;
+                let body = request.into_body().collect().await?.to_bytes();
+                let review: SubjectAccessReview = serde_json::from_slice(&body)?;
+                let about_schedules = review
+                    .spec
+                    .resource_attributes
+                    .and_then(|r| r.resource)
+                    .is_some_and(|r| r == WukongSchedule::plural(&()));
                 apiserver.reviews.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let (code, body) = if apiserver.throttled.load(Ordering::SeqCst) {
+                let (code, body) = if apiserver.throttled.load(Ordering::SeqCst)
+                    || (about_schedules && apiserver.schedules_throttled.load(Ordering::SeqCst))
+                {
                     (
                         429,
                         r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests","reason":"TooManyRequests","code":429}"#,
@@ -558,10 +590,12 @@ mod tests {
                         r#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{},"status":{"allowed":true}}"#,
                     )
                 };
-                http::Response::builder()
-                    .status(code)
-                    .header("content-type", "application/json")
-                    .body(kube::client::Body::from(body.as_bytes().to_vec()))
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    http::Response::builder()
+                        .status(code)
+                        .header("content-type", "application/json")
+                        .body(kube::client::Body::from(body.as_bytes().to_vec()))?,
+                )
             }
         });
         KubeAccess::new(Client::new(service, "default"), Duration::from_secs(60))
@@ -573,10 +607,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_askers_for_one_person_and_namespace_share_one_review() {
-        let apiserver = Arc::new(StandIn {
-            reviews: AtomicUsize::new(0),
-            throttled: AtomicBool::new(false),
-        });
+        let apiserver = Arc::new(StandIn::default());
         let access = access(apiserver.clone());
         let who = ann();
         let answers =
@@ -600,8 +631,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_review_is_unknown_and_not_cached_as_no() {
         let apiserver = Arc::new(StandIn {
-            reviews: AtomicUsize::new(0),
             throttled: AtomicBool::new(true),
+            ..StandIn::default()
         });
         let access = access(apiserver.clone());
         let who = ann();
@@ -617,6 +648,30 @@ mod tests {
         assert!(unknown.reason.contains("429"), "{unknown:?}");
         // Not remembered: the next ask goes to the apiserver again, and gets the real answer.
         apiserver.throttled.store(false, Ordering::SeqCst);
+        assert_eq!(access.grants(&who, "team-a").await, Ok(Grants::ALL));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
+    async fn a_failed_schedules_review_hides_only_the_next_scheduled_action_and_is_asked_again() {
+        let apiserver = Arc::new(StandIn {
+            schedules_throttled: AtomicBool::new(true),
+            ..StandIn::default()
+        });
+        let access = access(apiserver.clone());
+        let who = ann();
+        // Rows and actions stay as RBAC allows; only the schedule column is withheld.
+        let without_schedules = Grants {
+            schedules: false,
+            ..Grants::ALL
+        };
+        assert_eq!(access.grants(&who, "team-a").await, Ok(without_schedules));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 4);
+        // That stand-in "no" is not kept: the next ask reviews again, and gets the real answer,
+        // which is kept.
+        apiserver.schedules_throttled.store(false, Ordering::SeqCst);
+        assert_eq!(access.grants(&who, "team-a").await, Ok(Grants::ALL));
+        assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 8);
         assert_eq!(access.grants(&who, "team-a").await, Ok(Grants::ALL));
         assert_eq!(apiserver.reviews.load(Ordering::SeqCst), 8);
     }
