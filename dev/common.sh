@@ -44,6 +44,12 @@ ensure_tools() {
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^$component-"; then
+      say "adding the $component component"
+      rustup component add "$component"
+    fi
+  done
   if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
     say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes, once per machine)"
     cargo install --locked cargo-leptos --version "$CARGO_LEPTOS_VERSION"

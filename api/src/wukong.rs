@@ -446,36 +446,6 @@ impl WukongStatus {
     }
 }
 
-#[cfg(test)]
-mod recent_requests_tests {
-    use super::*;
-
-    fn record(id: usize) -> RequestRecord {
-        RequestRecord {
-            request_id: id.to_string(),
-            action: "stop".into(),
-            outcome: "Accepted".into(),
-            ..RequestRecord::default()
-        }
-    }
-
-    #[test]
-    fn status_keeps_the_last_twenty_requests_once_each() {
-        let mut status = WukongStatus::default();
-        for id in 0..25 {
-            status.remember(record(id));
-        }
-        status.remember(record(24));
-        let ids: Vec<&str> = status
-            .recent_requests
-            .iter()
-            .map(|r| r.request_id.as_str())
-            .collect();
-        assert_eq!(ids.len(), RECENT_REQUESTS);
-        assert_eq!((ids[0], ids[19]), ("5", "24"));
-    }
-}
-
 impl Wukong {
     /// The lifecycle state, `Unknown` when the controller has not reported one (or one this build does not know).
     pub fn vm_state(&self) -> VmState {
@@ -513,5 +483,35 @@ impl Wukong {
             .lifecycle_state()
             .and_then(|s| s.observed_request_id.as_deref());
         (observed != Some(request.request_id.as_str())).then_some(request)
+    }
+}
+
+#[cfg(test)]
+mod recent_requests_tests {
+    use super::*;
+
+    fn record(id: usize) -> RequestRecord {
+        RequestRecord {
+            request_id: id.to_string(),
+            action: "stop".into(),
+            outcome: "Accepted".into(),
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn status_keeps_the_last_twenty_requests_once_each() {
+        let mut status = WukongStatus::default();
+        for id in 0..25 {
+            status.remember(record(id));
+        }
+        status.remember(record(24));
+        let ids: Vec<&str> = status
+            .recent_requests
+            .iter()
+            .map(|r| r.request_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), RECENT_REQUESTS);
+        assert_eq!((ids[0], ids[19]), ("5", "24"));
     }
 }

@@ -282,10 +282,13 @@ async fn converge(
     }
 }
 
+/// Per row, its versions (newest last), each with when the next one replaced it.
+type SeenRows = HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>;
+
 /// Every version of each row of a namespace that the bench's own watch has seen, with when the
 /// next one replaced it: a client row between two lists is one of these.
 struct Versions {
-    seen: Arc<Mutex<HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>>>,
+    seen: Arc<Mutex<SeenRows>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -296,7 +299,7 @@ impl Versions {
     fn follow(api: Api<Wukong>) -> Versions {
         use futures::StreamExt;
         use kube::runtime::{watcher, WatchStreamExt};
-        let seen: Arc<Mutex<HashMap<VmKey, VecDeque<(VmRow, Option<Instant>)>>>> = Arc::default();
+        let seen: Arc<Mutex<SeenRows>> = Arc::default();
         let rows = seen.clone();
         let task = tokio::spawn(async move {
             let mut events = watcher(api, watcher::Config::default())

@@ -555,9 +555,12 @@ mod tests {
         );
     }
 
+    /// A change that spoils a good form, and what its error must say.
+    type Spoiled = (Box<dyn Fn(&mut ScheduleForm)>, &'static str);
+
     #[test]
     fn bad_forms_say_what_to_fix_and_nothing_is_made() {
-        let cases: Vec<(Box<dyn Fn(&mut ScheduleForm)>, &str)> = vec![
+        let cases: Vec<Spoiled> = vec![
             (
                 Box::new(|f| f.time_zone = "Asia/Beijing".into()),
                 "IANA time zone",

@@ -78,7 +78,7 @@ enum Answer {
     Page(View),
     Closed(CloseCode, String),
     /// Closed without a close frame, or nothing within the time.
-    Dropped(String),
+    Dropped(#[allow(dead_code, reason = "read in failure messages, through Debug")] String),
 }
 
 /// Reads until the socket closes or sends a page for `want` (the first page, for the handshake's

@@ -19,11 +19,12 @@
 use std::fmt;
 
 /// KubeVirt's `spec.runStrategy` (or the deprecated `spec.running`: true is Always, false Halted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KvRunStrategy {
     Always,
     RerunOnFailure,
     Manual,
+    #[default]
     Halted,
     Once,
 }
@@ -71,8 +72,9 @@ impl fmt::Display for KvRunStrategy {
 }
 
 /// A VMI's `status.phase`. `Unset` is the empty phase of a VMI virt-controller has not processed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum VmiPhase {
+    #[default]
     Unset,
     Pending,
     Scheduling,
@@ -210,12 +212,6 @@ pub struct VmFacts {
     pub status_empty: bool,
 }
 
-impl Default for KvRunStrategy {
-    fn default() -> Self {
-        KvRunStrategy::Halted
-    }
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VmiFacts {
     /// The VMI's number in the simulator (KubeVirt compares uids).
@@ -232,12 +228,6 @@ pub struct VmiFacts {
     pub problem: Option<StartProblem>,
     /// `spec.livenessProbe` is set.
     pub liveness_probe: bool,
-}
-
-impl Default for VmiPhase {
-    fn default() -> Self {
-        VmiPhase::Unset
-    }
 }
 
 /// A subresource request with the body KubeVirt defines for it: the controller's `wukong_lifecycle::kubevirt::Call`.
@@ -281,7 +271,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Details>,
+    /// Boxed: most answers carry none, and every `Result` here stays small.
+    pub details: Option<Box<Details>>,
 }
 
 /// `metav1.StatusDetails`.
@@ -307,7 +298,7 @@ impl ApiError {
             code: 409,
             reason: "Conflict",
             message: format!("Operation cannot be fulfilled on {kind}.{GROUP} \"{name}\": {err}"),
-            details: Some(Details::named(kind, name)),
+            details: Some(Box::new(Details::named(kind, name))),
         }
     }
 
@@ -317,7 +308,7 @@ impl ApiError {
             code: 404,
             reason: "NotFound",
             message: format!("{kind}.{GROUP} \"{name}\" not found"),
-            details: Some(Details::named(kind, name)),
+            details: Some(Box::new(Details::named(kind, name))),
         }
     }
 
@@ -327,7 +318,7 @@ impl ApiError {
             code: 403,
             reason: "Forbidden",
             message: format!("{kind}.{GROUP} \"{name}\" is forbidden: {err}"),
-            details: Some(Details::named(kind, name)),
+            details: Some(Box::new(Details::named(kind, name))),
         }
     }
 
@@ -338,12 +329,12 @@ impl ApiError {
             code: 500,
             reason: "InternalError",
             message: format!("Internal error occurred: {err}"),
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: None,
                 group: None,
                 kind: None,
                 causes: vec![err],
-            }),
+            })),
         }
     }
 

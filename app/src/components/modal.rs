@@ -16,10 +16,8 @@ pub fn on_key(ev: leptos::ev::KeyboardEvent, close: impl Fn()) {
     if ev.key() == "Escape" {
         ev.prevent_default();
         close();
-        return;
-    }
-    #[cfg(feature = "hydrate")]
-    if ev.key() == "Tab" {
+    } else if ev.key() == "Tab" {
+        #[cfg(feature = "hydrate")]
         wrap_tab(&ev);
     }
 }
