@@ -14,8 +14,13 @@ use k8s_openapi::jiff::{tz::TimeZone, Timestamp, ToSpan};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wukong_api::{Wukong, WukongSchedule};
+use wukong_controller::events::EventWriter;
+use wukong_controller::metrics::Metrics;
+use wukong_controller::schedules::{self, Scheduler};
 use wukong_lifecycle::{Action, VmState};
 
 const BOOT: Duration = Duration::from_secs(20);
@@ -159,6 +164,50 @@ async fn wait_for_schedule(
     }
 }
 
+/// The schedule records an edge of `action` as its last.
+fn last_edge_is(action: wukong_schedule::EdgeAction) -> impl Fn(&WukongSchedule) -> bool {
+    move |s| {
+        s.status
+            .as_ref()
+            .and_then(|s| s.last_edge.as_ref())
+            .is_some_and(|e| e.action == action)
+    }
+}
+
+/// The controller has seen the schedule and says when it acts next.
+fn knows_next_edge(s: &WukongSchedule) -> bool {
+    s.status
+        .as_ref()
+        .and_then(|s| s.next_edge.as_ref())
+        .is_some()
+}
+
+/// A running VM `vm`, a lead who may patch it, controller `a` (as in a pod), and the lead's
+/// schedule `nightly` that stops `vm` in 8 s and starts it `start_in_seconds` from now, once `a`
+/// has seen it. Returns the lead, `a`, and the stop and start edges.
+async fn nightly(
+    h: &mut Harness,
+    start_in_seconds: i64,
+) -> (String, common::Controller, Timestamp, Timestamp) {
+    h.create("vm", manual(true), none()).await;
+    let owner = lead(h, &["vm"]).await;
+    let a = h.controller_in_pod("a").await;
+    h.wait_state("vm", VmState::Running, BOOT).await;
+    let now = Timestamp::now();
+    let stop = now + 8.seconds();
+    let start = now + start_in_seconds.seconds();
+    write_schedule(h, &owner, "nightly", stop, start, json!({ "vms": ["vm"] })).await;
+    wait_for_schedule(
+        h,
+        "nightly",
+        Duration::from_secs(6),
+        "next edge",
+        knows_next_edge,
+    )
+    .await;
+    (owner, a, stop, start)
+}
+
 /// Waits until `c` holds the Lease (the one before it was killed: up to the lease's 6 s).
 async fn leads(c: &common::Controller) {
     let started = Instant::now();
@@ -211,12 +260,13 @@ async fn a_schedule_stops_then_starts_its_vms_in_its_name_and_a_click_between_th
     )
     .await;
     // The controller has seen it and says when it acts next.
-    let s = wait_for_schedule(&h, "dev-hours", Duration::from_secs(10), "next edge", |s| {
-        s.status
-            .as_ref()
-            .and_then(|s| s.next_edge.as_ref())
-            .is_some()
-    })
+    let s = wait_for_schedule(
+        &h,
+        "dev-hours",
+        Duration::from_secs(10),
+        "next edge",
+        knows_next_edge,
+    )
     .await;
     let next = s.status.and_then(|s| s.next_edge).expect("a next edge");
     assert_eq!(next.action, wukong_schedule::EdgeAction::Stop);
@@ -257,12 +307,7 @@ async fn a_schedule_stops_then_starts_its_vms_in_its_name_and_a_click_between_th
         "dev-hours",
         Duration::from_secs(10),
         "the stop recorded",
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|s| s.last_edge.as_ref())
-                .is_some_and(|e| e.action == wukong_schedule::EdgeAction::Stop)
-        },
+        last_edge_is(wukong_schedule::EdgeAction::Stop),
     )
     .await;
     let message = s.status.and_then(|s| s.message).unwrap_or_default();
@@ -312,12 +357,7 @@ async fn a_schedule_stops_then_starts_its_vms_in_its_name_and_a_click_between_th
         "dev-hours",
         Duration::from_secs(10),
         "the start recorded",
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|s| s.last_edge.as_ref())
-                .is_some_and(|e| e.action == wukong_schedule::EdgeAction::Start)
-        },
+        last_edge_is(wukong_schedule::EdgeAction::Start),
     )
     .await;
     let message = s.status.and_then(|s| s.message).unwrap_or_default();
@@ -348,21 +388,7 @@ async fn a_schedule_stops_then_starts_its_vms_in_its_name_and_a_click_between_th
 async fn a_controller_restart_across_an_edge_acts_once_and_an_edge_older_than_the_catch_up_is_not_replayed(
 ) {
     let mut h = Harness::new("sched-restart").await;
-    h.create("vm", manual(true), none()).await;
-    let owner = lead(&h, &["vm"]).await;
-    let mut a = h.controller_in_pod("a").await;
-    h.wait_state("vm", VmState::Running, BOOT).await;
-    let now = Timestamp::now();
-    let stop = now + 8.seconds();
-    let start = now + 50.seconds();
-    write_schedule(&h, &owner, "nightly", stop, start, json!({ "vms": ["vm"] })).await;
-    wait_for_schedule(&h, "nightly", Duration::from_secs(6), "next edge", |s| {
-        s.status
-            .as_ref()
-            .and_then(|s| s.next_edge.as_ref())
-            .is_some()
-    })
-    .await;
+    let (_, mut a, stop, start) = nightly(&mut h, 50).await;
     // Down across the stop edge, back 3 s after it (well within the default hour): acts once.
     a.kill().await;
     sleep_until(stop + 3.seconds()).await;
@@ -403,12 +429,7 @@ async fn a_controller_restart_across_an_edge_acts_once_and_an_edge_older_than_th
         "nightly",
         Duration::from_secs(10),
         "the start written off",
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|s| s.last_edge.as_ref())
-                .is_some_and(|e| e.action == wukong_schedule::EdgeAction::Start)
-        },
+        last_edge_is(wukong_schedule::EdgeAction::Start),
     )
     .await;
     let message = s.status.and_then(|s| s.message).unwrap_or_default();
@@ -421,4 +442,154 @@ async fn a_controller_restart_across_an_edge_acts_once_and_an_edge_older_than_th
         "a missed edge is not replayed"
     );
     assert_eq!(schedule_requests(&w, "").len(), 1);
+}
+
+/// The controller's ServiceAccount (the only one the requestedBy policy lets write `schedule:`
+/// names), by the admin's impersonation.
+const CONTROLLER: &str = "system:serviceaccount:wukong-system:wukong-controller";
+
+/// Counts the scheduler's writes of a schedule's status, and answers the next `blips` of them
+/// 503 (as an apiserver does that is briefly overloaded or restarting) without passing them on.
+#[derive(Default)]
+struct Blips {
+    blips: AtomicUsize,
+    status_writes: AtomicUsize,
+}
+
+/// A client as the controller, whose schedule status writes go through `blips`.
+async fn blipping_client(ns: &str, blips: Arc<Blips>) -> Client {
+    let real = as_user(CONTROLLER).await;
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let (real, blips) = (real.clone(), blips.clone());
+        async move {
+            let path = request.uri().path();
+            if request.method() == http::Method::PATCH
+                && path.contains("/wukongschedules/")
+                && path.ends_with("/status")
+            {
+                blips.status_writes.fetch_add(1, Ordering::SeqCst);
+                let lost = blips
+                    .blips
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if lost {
+                    let status = json!({
+                        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503,
+                        "reason": "ServiceUnavailable", "message": "the test lost this write",
+                    });
+                    return http::Response::builder()
+                        .status(503)
+                        .header("content-type", "application/json")
+                        .body(kube::client::Body::from(status.to_string().into_bytes()))
+                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+                }
+            }
+            real.send(request)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        }
+    });
+    Client::new(service, ns)
+}
+
+#[tokio::test]
+#[ignore = "needs ./dev/cluster up"]
+async fn a_schedule_status_write_lost_to_blips_is_tried_again_and_the_edge_is_announced_and_acted_on_once(
+) {
+    let mut h = Harness::new("sched-blip").await;
+    let (owner, mut a, stop, _) = nightly(&mut h, 3600).await;
+    // From here the schedule is the in-process scheduler's alone, its status writes through the
+    // lossy client; the VM's request waits for a controller process below.
+    a.kill().await;
+    let blips = Arc::new(Blips::default());
+    let client = blipping_client(&h.ns, blips.clone()).await;
+    let scheduler = Arc::new(Scheduler::new(
+        client.clone(),
+        EventWriter::new(client, "wukong-controller", "blips"),
+        Arc::new(Metrics::default()),
+        Duration::from_secs(3600),
+    ));
+    let ns = h.ns.clone();
+    let follow = tokio::spawn(async move { schedules::run(scheduler, Some(&ns)).await });
+    // The edge's record: its first two writes are lost, the third (after 1 s and 2 s) lands.
+    let before = blips.status_writes.load(Ordering::SeqCst);
+    blips.blips.store(2, Ordering::SeqCst);
+    sleep_until(stop).await;
+    let s = wait_for_schedule(
+        &h,
+        "nightly",
+        Duration::from_secs(15),
+        "the stop recorded",
+        last_edge_is(wukong_schedule::EdgeAction::Stop),
+    )
+    .await;
+    assert_eq!(blips.blips.load(Ordering::SeqCst), 0, "both blips taken");
+    assert_eq!(
+        blips.status_writes.load(Ordering::SeqCst) - before,
+        3,
+        "two lost writes and the one that landed"
+    );
+    let message = s.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(message.contains("requested: vm"), "{message}");
+    // The request is written once, in the schedule's name.
+    let w = h.get("vm").await;
+    let request = w.spec.lifecycle_action.expect("the schedule's request");
+    assert_eq!(request.action, wukong_api::LifecycleActionKind::Stop);
+    assert!(!request.force, "a graceful stop");
+    assert_eq!(
+        request.grace_period_seconds,
+        Some(20),
+        "the schedule's grace"
+    );
+    assert!(
+        request
+            .requested_by
+            .as_deref()
+            .is_some_and(|by| by.starts_with(&format!("schedule:{}/nightly", h.ns))),
+        "{:?}",
+        request.requested_by
+    );
+    // Later looks (woken by the owner's change to the schedule) find the edge recorded: nothing
+    // again.
+    Api::<WukongSchedule>::namespaced(as_user(&owner).await, &h.ns)
+        .patch(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "looked": "again" } } })),
+        )
+        .await
+        .expect("touch the schedule");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    follow.abort();
+    let edges: Vec<Event> = Api::<Event>::namespaced(h.client.clone(), &h.ns)
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("ScheduleEdge")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("nightly")
+        })
+        .collect();
+    assert_eq!(edges.len(), 1, "one Event for the edge: {edges:?}");
+    assert_eq!(
+        h.get("vm")
+            .await
+            .spec
+            .lifecycle_action
+            .map(|r| r.request_id),
+        Some(request.request_id.clone()),
+        "the request is not written again"
+    );
+    // A controller carries it out: the VM stops, once, gracefully.
+    let b = h.controller_in_pod("b").await;
+    leads(&b).await;
+    let w = h
+        .wait_until("vm", Duration::from_secs(40), "stopped", |w| {
+            w.vm_state() == VmState::Stopped
+        })
+        .await;
+    let requests = schedule_requests(&w, "");
+    assert_eq!(requests, vec![("stop".to_owned(), request.request_id)]);
 }
