@@ -148,9 +148,14 @@ impl Target<'_> {
     /// cache shows it, a request is decided on the cache ([`crate::written::Written`]).
     pub fn knew(&self, wukong: &Wukong, observer: &Observer) {
         if let Some(version) = &wukong.metadata.resource_version {
-            self.ctx.written.known(&self.uid, version, || {
-                observer.cached_version(&self.namespace, &self.name, &self.uid)
-            });
+            let acknowledged = wukong
+                .lifecycle_state()
+                .and_then(|s| s.observed_request_id.as_deref());
+            self.ctx
+                .written
+                .known(&self.uid, version, acknowledged, || {
+                    observer.cached_version(&self.namespace, &self.name, &self.uid)
+                });
         }
     }
 

@@ -36,7 +36,8 @@ pub struct Metrics {
     /// From `requestedAt` to this controller taking the request up to act on it.
     pub request_taken_up: Histogram,
     /// Where a pending request (or an auto-start not yet reported) was read to act on: `cache` (it
-    /// shows our last write) or `apiserver` (read afresh).
+    /// shows our last write) or `apiserver` (read afresh); `awaited`: not read, as the cache still
+    /// showed pending a request our own write on its way acknowledged.
     pub request_reads: Family<ReadFrom, Counter>,
     pub status_write: Histogram,
     pub leader: Gauge,
@@ -105,7 +106,7 @@ impl Default for Metrics {
         let request_reads = Family::<ReadFrom, Counter>::default();
         registry.register(
             "request_reads",
-            "Where a pending request (or an auto-start) was read to act on: cache (it shows the controller's last write) or apiserver (read afresh)",
+            "Where a pending request (or an auto-start) was read to act on: cache (it shows the controller's last write) or apiserver (read afresh); awaited: not read, the cache still showed pending a request the controller's own write on its way acknowledged",
             request_reads.clone(),
         );
         let status_write = Histogram::new(buckets());

@@ -19,7 +19,7 @@ use crate::events::EventWriter;
 use crate::kubevirt::{CallError, KubevirtClient};
 use crate::metrics::{ActionLabels, Metrics, ReadFrom};
 use crate::observe::{Observer, Seen};
-use crate::written::Written;
+use crate::written::{Written, WAIT_FOR_OWN_WRITE};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -404,6 +404,23 @@ async fn turn(
         .as_ref()
         .is_some_and(|s| s.auto_start)
         && wukong.lifecycle_state().is_none();
+    // A request this controller already acknowledged, shown as pending by a cache older than that
+    // write: the watch brings the write, and with it another turn (`Written::acknowledging`).
+    if let Some(request) = wukong.pending_request().filter(|_| !deleting) {
+        if target
+            .ctx
+            .written
+            .acknowledging(&target.uid, &request.request_id)
+        {
+            target
+                .ctx
+                .metrics
+                .request_reads
+                .get_or_create(&ReadFrom { from: "awaited" })
+                .inc();
+            return Ok(Requeue::requeue(WAIT_FOR_OWN_WRITE));
+        }
+    }
     let mut wukong = if !deleting && (wukong.pending_request().is_some() || auto_start_due) {
         let cached = observer.current(
             &target.ctx.written,
